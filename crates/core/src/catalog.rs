@@ -1,0 +1,248 @@
+//! The indicator catalog: data elements, indicators and targets, read from the editable CSV files in
+//! `catalog/`. A province adds its own indicator by adding rows there; no Rust changes.
+//!
+//! Indicators are ratios Σnumerator / Σdenominator × factor, where each commune contributes one
+//! numerator and one denominator term computed from its own data values:
+//!
+//! - numerator: the value of `num_element`; or, when `num_test` is set, 1 if
+//!   `num_element` (divided by `num_per` when given) passes `num_test num_threshold`, else 0;
+//! - denominator: the value of `den_element`; or, when `den_test` is `count`, 1 for every commune that
+//!   reported `den_element` (so "stations with a doctor / stations" is `TYT_BS >= 1` over `count`).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::{text::nfc, units::read_csv, Error, Result};
+
+/// How a data element behaves over time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A state at the end of the period (population, staff).
+    Stock,
+    /// A count of events during the period (visits).
+    Flow,
+}
+
+/// What values a data element accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueType {
+    /// A non-negative number.
+    Count,
+    /// 0 or 1.
+    Boolean,
+}
+
+/// How monthly values combine into a longer period (over units they always sum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeAggregation {
+    /// The value of the latest month in the span with data (DHIS2's LAST).
+    Last,
+    /// The sum over months.
+    Sum,
+    /// The mean over months with data.
+    Average,
+}
+
+/// One data element reported by commune health stations.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DataElement {
+    /// Stable code (`DS_TONG`).
+    pub code: String,
+    /// Vietnamese name.
+    pub name_vi: String,
+    /// English name.
+    pub name_en: String,
+    /// Stock or flow.
+    pub kind: Kind,
+    /// Count or 0/1.
+    pub value_type: ValueType,
+    /// Aggregation over time.
+    pub time_aggregation: TimeAggregation,
+}
+
+/// One indicator: a ratio of sums (see the module docs).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Indicator {
+    /// Stable code.
+    pub code: String,
+    /// Vietnamese name.
+    pub name_vi: String,
+    /// English name.
+    pub name_en: String,
+    /// Data element of the numerator.
+    pub num_element: String,
+    /// Optional data element the numerator element is divided by before the test.
+    pub num_per: Option<String>,
+    /// Optional comparison (`>=`, `>`, `<=`, `<`, `=`) turning the numerator into 0/1.
+    pub num_test: Option<String>,
+    /// Threshold of the comparison.
+    pub num_threshold: Option<f64>,
+    /// Data element of the denominator.
+    pub den_element: String,
+    /// Optional `count`: the denominator counts reporting communes instead of summing values.
+    pub den_test: Option<String>,
+    /// Multiplier (100 for a percentage).
+    pub factor: f64,
+}
+
+/// A target for an indicator, national by default or for one unit.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Target {
+    /// Indicator code.
+    pub indicator: String,
+    /// Epoch of `unit_code`; empty for a default target.
+    pub epoch: Option<String>,
+    /// Unit the target applies to; empty for every unit.
+    pub unit_code: Option<String>,
+    /// Year the target is due.
+    pub target_year: i32,
+    /// `>` or `>=`: how the value must compare with the target to be met.
+    pub comparison: String,
+    /// Target value, in the indicator's unit (percent when factor = 100).
+    pub target_value: f64,
+    /// The policy document the target comes from.
+    pub source: String,
+}
+
+/// The whole catalog.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// Data elements.
+    pub data_elements: Vec<DataElement>,
+    /// Indicators.
+    pub indicators: Vec<Indicator>,
+    /// Targets.
+    pub targets: Vec<Target>,
+}
+
+const TESTS: [&str; 5] = [">=", ">", "<=", "<", "="];
+
+impl Catalog {
+    /// Loads `data_elements.csv`, `indicators.csv` and `targets.csv` from `dir` and checks them,
+    /// reporting every problem at once.
+    #[tracing::instrument(level = "debug", fields(dir = %dir.display()))]
+    pub fn load(dir: &Path) -> Result<Catalog> {
+        let mut data_elements: Vec<DataElement> = read_csv(&dir.join("data_elements.csv"))?;
+        let mut indicators: Vec<Indicator> = read_csv(&dir.join("indicators.csv"))?;
+        let mut targets: Vec<Target> = read_csv(&dir.join("targets.csv"))?;
+        for e in &mut data_elements {
+            e.name_vi = nfc(&e.name_vi).into_owned();
+        }
+        for i in &mut indicators {
+            i.name_vi = nfc(&i.name_vi).into_owned();
+        }
+        for t in &mut targets {
+            t.source = nfc(&t.source).into_owned();
+        }
+        let catalog = Catalog { data_elements, indicators, targets };
+        let problems = catalog.problems();
+        if !problems.is_empty() {
+            return Err(Error::InvalidCatalog(problems));
+        }
+        Ok(catalog)
+    }
+
+    /// The data element with this code.
+    pub fn data_element(&self, code: &str) -> Option<&DataElement> {
+        self.data_elements.iter().find(|e| e.code == code)
+    }
+
+    /// Every inconsistency, each naming the file, the row and the fix.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for e in &self.data_elements {
+            if !seen.insert(e.code.as_str()) {
+                out.push(format!("data_elements.csv: code {} appears twice; codes must be unique", e.code));
+            }
+            if e.code.is_empty() || !e.code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
+                out.push(format!("data_elements.csv: code {:?} must be upper-case letters, digits and _", e.code));
+            }
+        }
+        let element = |code: &str| self.data_element(code).is_some();
+        let mut indicator_codes = HashSet::new();
+        for i in &self.indicators {
+            let at = format!("indicators.csv: indicator {}", i.code);
+            if !indicator_codes.insert(i.code.as_str()) {
+                out.push(format!("{at} appears twice; codes must be unique"));
+            }
+            for (field, code) in [("num_element", Some(&i.num_element)), ("num_per", i.num_per.as_ref()), ("den_element", Some(&i.den_element))] {
+                if let Some(code) = code {
+                    if !element(code) {
+                        out.push(format!("{at}: {field} {code} is not in data_elements.csv; add it there or fix the code"));
+                    }
+                }
+            }
+            match (&i.num_test, i.num_threshold) {
+                (Some(t), Some(_)) if TESTS.contains(&t.as_str()) => {}
+                (Some(t), Some(_)) => out.push(format!("{at}: num_test {t:?} must be one of {TESTS:?}")),
+                (Some(_), None) => out.push(format!("{at}: num_test needs a num_threshold")),
+                (None, Some(_)) => out.push(format!("{at}: num_threshold is set but num_test is empty")),
+                (None, None) if i.num_per.is_some() => out.push(format!("{at}: num_per needs a num_test")),
+                (None, None) => {}
+            }
+            if let Some(t) = &i.den_test {
+                if t != "count" {
+                    out.push(format!("{at}: den_test {t:?} must be empty or \"count\""));
+                }
+            }
+            if !(i.factor.is_finite() && i.factor > 0.0) {
+                out.push(format!("{at}: factor must be a positive number"));
+            }
+        }
+        for (n, t) in self.targets.iter().enumerate() {
+            let at = format!("targets.csv row {}: indicator {}", n + 2, t.indicator);
+            if !indicator_codes.contains(t.indicator.as_str()) {
+                out.push(format!("{at} is not in indicators.csv"));
+            }
+            if t.comparison != ">" && t.comparison != ">=" {
+                out.push(format!("{at}: comparison {:?} must be \">\" or \">=\"", t.comparison));
+            }
+            if t.unit_code.is_some() != t.epoch.is_some() {
+                out.push(format!("{at}: a unit-specific target needs both epoch and unit_code (codes are reused across epochs)"));
+            }
+            if let Some(epoch) = &t.epoch {
+                if epoch.parse::<crate::Epoch>().is_err() {
+                    out.push(format!("{at}: epoch {epoch:?} must be pre2025 or post2025"));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog")).unwrap()
+    }
+
+    #[test]
+    fn seeded_directive_25_catalog_loads() {
+        let c = catalog();
+        assert_eq!(c.data_elements.len(), 17);
+        assert_eq!(c.indicators.len(), 12);
+        assert!(c.targets.iter().all(|t| t.target_year == 2030));
+        assert_eq!(c.data_element("KCB_TONG").unwrap().time_aggregation, TimeAggregation::Sum);
+        assert_eq!(c.data_element("DS_TONG").unwrap().time_aggregation, TimeAggregation::Last);
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut c = catalog();
+        c.indicators[0].num_element = "DS_BHYTT".into();
+        c.indicators[1].num_test = Some("~".into());
+        c.indicators[1].num_threshold = Some(1.0);
+        c.targets[2].comparison = "<".into();
+        let problems = c.problems();
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(problems[0].contains("BHYT_BAO_PHU: num_element DS_BHYTT is not in data_elements.csv"));
+    }
+}

@@ -1,0 +1,64 @@
+use std::path::PathBuf;
+
+/// Errors of the domain layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A period code that is not one of the supported forms.
+    #[error("invalid period code {code:?}: expected YYYYMM, YYYYQn, YYYYSn, YYYYN9 or YYYY")]
+    InvalidPeriod {
+        /// The code as given.
+        code: String,
+    },
+    /// A period that starts before and ends after the 2025-07-01 reform.
+    #[error(
+        "period {period} ({start} to {end}) straddles the administrative reform of 2025-07-01; \
+         report the months before and after the reform separately (remapping across the reform is not supported yet)"
+    )]
+    StraddlesReform {
+        /// The period code.
+        period: String,
+        /// First day of the period.
+        start: chrono::NaiveDate,
+        /// Last day of the period.
+        end: chrono::NaiveDate,
+    },
+    /// An epoch name that is not known.
+    #[error("unknown epoch {0:?}: expected \"pre2025\" or \"post2025\"")]
+    UnknownEpoch(String),
+    /// A reference or catalog file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A reference or catalog file could not be parsed.
+    #[error("{path}: {source}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The cause, with the line.
+        source: csv::Error,
+    },
+    /// The catalog has problems; all of them are listed, one per line.
+    #[error("the catalog has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
+    InvalidCatalog(Vec<String>),
+    /// The reference data is inconsistent (e.g. a commune names a province that does not exist).
+    #[error("reference data {path}: {message}")]
+    InvalidReference {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The project folder lacks a part tonghop needs.
+    #[error("{path} does not exist: run tonghop from the repository root or point --project (TONGHOP_PROJECT) at it")]
+    MissingProjectPart {
+        /// The missing path.
+        path: PathBuf,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,34 @@
+//! Domain types of tonghop, with no DataFusion or storage dependency so they compile in seconds.
+//!
+//! This crate owns the vocabulary every other crate speaks:
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`epoch`] | the two administrative epochs (before / from 2025-07-01) and which one a period belongs to |
+//! | [`period`] | DHIS2-style period codes (`202603`, `2026Q1`, `2026S1`, `2026N9`, `2026`) and their months |
+//! | [`units`] | the administrative-unit registry, keyed by (epoch, code), and the 2025 old → new mapping |
+//! | [`catalog`] | data elements, indicators and targets, loaded from the editable files in `catalog/` |
+//! | [`project`] | where a tonghop project keeps its editable files (`catalog/`, `reference/`, `sql/`) |
+//! | [`text`] | NFC normalisation of Vietnamese text |
+//!
+//! ```
+//! use tonghop_core::{Epoch, Period};
+//! let p: Period = "2026Q1".parse().unwrap();
+//! assert_eq!(Epoch::for_period(&p).unwrap(), Epoch::Post2025);
+//! assert!(Epoch::for_period(&"2025".parse().unwrap()).is_err()); // straddles the reform
+//! ```
+
+pub mod catalog;
+pub mod epoch;
+mod error;
+pub mod period;
+pub mod project;
+pub mod text;
+pub mod units;
+
+pub use catalog::{Catalog, DataElement, Indicator, Target};
+pub use epoch::Epoch;
+pub use error::{Error, Result};
+pub use period::{Period, PeriodType};
+pub use project::Project;
+pub use units::{AdminUnit, Level, UnitMappingEdge, UnitRegistry};

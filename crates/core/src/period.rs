@@ -1,0 +1,228 @@
+//! Reporting periods, written as DHIS2 period codes.
+//!
+//! | type | code | example | Vietnamese |
+//! |---|---|---|---|
+//! | month | `YYYYMM` | `202603` | Tháng 3 năm 2026 |
+//! | quarter | `YYYYQn` | `2026Q1` | Quý I năm 2026 |
+//! | half year | `YYYYSn` | `2026S1` | 6 tháng đầu năm 2026 |
+//! | nine months | `YYYYN9` (tonghop's own; DHIS2 has none) | `2026N9` | 9 tháng năm 2026 (January–September) |
+//! | year | `YYYY` | `2026` | Năm 2026 |
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::{Error, Result};
+
+/// The kind of a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PeriodType {
+    /// One calendar month.
+    Month,
+    /// Three months.
+    Quarter,
+    /// Six months.
+    HalfYear,
+    /// January to September.
+    NineMonths,
+    /// A calendar year.
+    Year,
+}
+
+impl PeriodType {
+    /// Every period type, shortest first.
+    pub const ALL: [PeriodType; 5] =
+        [PeriodType::Month, PeriodType::Quarter, PeriodType::HalfYear, PeriodType::NineMonths, PeriodType::Year];
+
+    /// The stable name used in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeriodType::Month => "month",
+            PeriodType::Quarter => "quarter",
+            PeriodType::HalfYear => "half_year",
+            PeriodType::NineMonths => "nine_months",
+            PeriodType::Year => "year",
+        }
+    }
+}
+
+/// A reporting period: a type, a year and the index of the period within the year (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Period {
+    year: i32,
+    kind: PeriodType,
+    index: u32,
+}
+
+impl Period {
+    /// A month (1–12) of a year.
+    pub fn month(year: i32, month: u32) -> Period {
+        assert!((1..=12).contains(&month), "month {month} out of range");
+        Period { year, kind: PeriodType::Month, index: month }
+    }
+
+    /// Builds a period, checking the index.
+    pub fn new(kind: PeriodType, year: i32, index: u32) -> Option<Period> {
+        let max = match kind {
+            PeriodType::Month => 12,
+            PeriodType::Quarter => 4,
+            PeriodType::HalfYear => 2,
+            PeriodType::NineMonths | PeriodType::Year => 1,
+        };
+        ((1..=max).contains(&index) && (1900..=9999).contains(&year)).then_some(Period { year, kind, index })
+    }
+
+    /// The period's type.
+    pub fn kind(&self) -> PeriodType {
+        self.kind
+    }
+
+    /// The calendar year.
+    pub fn year(&self) -> i32 {
+        self.year
+    }
+
+    /// First and last month (1-based) of the period.
+    fn month_span(&self) -> (u32, u32) {
+        match self.kind {
+            PeriodType::Month => (self.index, self.index),
+            PeriodType::Quarter => (3 * self.index - 2, 3 * self.index),
+            PeriodType::HalfYear => (6 * self.index - 5, 6 * self.index),
+            PeriodType::NineMonths => (1, 9),
+            PeriodType::Year => (1, 12),
+        }
+    }
+
+    /// The first day of the period.
+    pub fn start(&self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month_span().0, 1).expect("valid month")
+    }
+
+    /// The last day of the period.
+    pub fn end(&self) -> NaiveDate {
+        let last = self.month_span().1;
+        let next = if last == 12 {
+            NaiveDate::from_ymd_opt(self.year + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(self.year, last + 1, 1)
+        };
+        next.expect("valid date").pred_opt().expect("valid date")
+    }
+
+    /// The months of the period, in order.
+    pub fn months(&self) -> impl Iterator<Item = Period> + '_ {
+        let (first, last) = self.month_span();
+        (first..=last).map(move |m| Period::month(self.year, m))
+    }
+
+    /// The month containing a day.
+    pub fn month_of(date: NaiveDate) -> Period {
+        Period::month(date.year(), date.month())
+    }
+
+    /// Every period of a type within a year.
+    pub fn all_in_year(kind: PeriodType, year: i32) -> impl Iterator<Item = Period> {
+        (1..=12).filter_map(move |i| Period::new(kind, year, i))
+    }
+
+    /// The periods of every type that contain this month (the month itself included).
+    pub fn containing(&self) -> Vec<Period> {
+        assert_eq!(self.kind, PeriodType::Month, "containing() is defined for months");
+        let m = self.index;
+        let mut out = vec![
+            *self,
+            Period { year: self.year, kind: PeriodType::Quarter, index: (m + 2) / 3 },
+            Period { year: self.year, kind: PeriodType::HalfYear, index: (m + 5) / 6 },
+        ];
+        if m <= 9 {
+            out.push(Period { year: self.year, kind: PeriodType::NineMonths, index: 1 });
+        }
+        out.push(Period { year: self.year, kind: PeriodType::Year, index: 1 });
+        out
+    }
+}
+
+impl std::fmt::Display for Period {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            PeriodType::Month => write!(f, "{}{:02}", self.year, self.index),
+            PeriodType::Quarter => write!(f, "{}Q{}", self.year, self.index),
+            PeriodType::HalfYear => write!(f, "{}S{}", self.year, self.index),
+            PeriodType::NineMonths => write!(f, "{}N9", self.year),
+            PeriodType::Year => write!(f, "{}", self.year),
+        }
+    }
+}
+
+impl std::str::FromStr for Period {
+    type Err = Error;
+    fn from_str(code: &str) -> Result<Self> {
+        let invalid = || Error::InvalidPeriod { code: code.to_string() };
+        let s = code.trim();
+        if s.len() < 4 || !s.is_char_boundary(4) || !s[..4].bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid());
+        }
+        let year: i32 = s[..4].parse().map_err(|_| invalid())?;
+        let rest = &s[4..];
+        let number = |t: &str| -> Result<u32> {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(invalid());
+            }
+            t.parse().map_err(|_| invalid())
+        };
+        let (kind, index) = match rest.as_bytes() {
+            [] => (PeriodType::Year, 1),
+            [b'Q', ..] => (PeriodType::Quarter, number(&rest[1..])?),
+            [b'S', ..] => (PeriodType::HalfYear, number(&rest[1..])?),
+            [b'N', b'9'] => (PeriodType::NineMonths, 1),
+            [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => (PeriodType::Month, number(rest)?),
+            _ => return Err(invalid()),
+        };
+        Period::new(kind, year, index).ok_or_else(invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(code: &str) -> Period {
+        code.parse().unwrap()
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for code in ["202603", "202612", "2026Q1", "2026Q4", "2026S2", "2026N9", "2026"] {
+            assert_eq!(p(code).to_string(), code);
+        }
+    }
+
+    #[test]
+    fn malformed_codes_are_refused() {
+        for code in ["", "2026M3", "202613", "202600", "2026Q5", "2026Q0", "2026S3", "2026N8", "26Q1", "2026Q", "2026Q1x", "ÂĂĂĂ"] {
+            assert!(code.parse::<Period>().is_err(), "{code} should be refused");
+        }
+    }
+
+    #[test]
+    fn spans() {
+        assert_eq!(p("202602").end(), NaiveDate::from_ymd_opt(2026, 2, 28).unwrap());
+        assert_eq!(p("2024Q1").end(), NaiveDate::from_ymd_opt(2024, 3, 31).unwrap());
+        assert_eq!(p("2026N9").start(), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+        assert_eq!(p("2026N9").end(), NaiveDate::from_ymd_opt(2026, 9, 30).unwrap());
+        assert_eq!(p("2026S2").months().map(|m| m.to_string()).collect::<Vec<_>>(), ["202607", "202608", "202609", "202610", "202611", "202612"]);
+        assert_eq!(p("2026").months().count(), 12);
+    }
+
+    #[test]
+    fn containing_periods_of_a_month() {
+        let codes = |m: &str| p(m).containing().iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(codes("202603"), ["202603", "2026Q1", "2026S1", "2026N9", "2026"]);
+        assert_eq!(codes("202611"), ["202611", "2026Q4", "2026S2", "2026"]);
+        // every containing period really contains the month
+        for m in 1..=12 {
+            let month = Period::month(2026, m);
+            for c in month.containing() {
+                assert!(c.start() <= month.start() && month.end() <= c.end(), "{c} does not contain {month}");
+            }
+        }
+    }
+}

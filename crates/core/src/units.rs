@@ -1,0 +1,286 @@
+//! The administrative-unit registry, keyed by (epoch, code), loaded from `reference/admin-units/`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::{text::nfc, Epoch, Error, Result};
+
+/// The level of a unit in the hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    /// The whole country (one per epoch, code `VN`).
+    National,
+    /// Province or centrally-run city (tỉnh, thành phố trực thuộc trung ương).
+    Province,
+    /// District (huyện, quận, thị xã, thành phố thuộc tỉnh); only before 2025-07-01.
+    District,
+    /// Commune, ward, township or special zone (xã, phường, thị trấn, đặc khu): where the health station is.
+    Commune,
+}
+
+impl Level {
+    /// The stable name used in tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::National => "national",
+            Level::Province => "province",
+            Level::District => "district",
+            Level::Commune => "commune",
+        }
+    }
+
+    /// The levels of an epoch, top down.
+    pub fn of_epoch(epoch: Epoch) -> &'static [Level] {
+        match epoch {
+            Epoch::Pre2025 => &[Level::National, Level::Province, Level::District, Level::Commune],
+            Epoch::Post2025 => &[Level::National, Level::Province, Level::Commune],
+        }
+    }
+}
+
+/// The code of the national unit in every epoch.
+pub const NATIONAL_CODE: &str = "VN";
+
+/// One administrative unit of one epoch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminUnit {
+    /// The epoch the code belongs to.
+    pub epoch: Epoch,
+    /// The level.
+    pub level: Level,
+    /// The GSO code (2, 3 or 5 digits), or `VN`.
+    pub code: String,
+    /// Short Vietnamese name ("Phúc Xá").
+    pub name: String,
+    /// Full Vietnamese name with the unit type ("Phường Phúc Xá").
+    pub full_name: String,
+    /// Short English name ("Phuc Xa").
+    pub name_en: String,
+    /// Full English name ("Phuc Xa Ward").
+    pub full_name_en: String,
+    /// Vietnamese unit type ("Phường", "Xã", "Tỉnh", ...).
+    pub unit_type: String,
+    /// The province the unit lies in (itself for a province; none for the nation).
+    pub province_code: Option<String>,
+    /// The district the unit lies in (pre-2025 communes only; itself for a district).
+    pub district_code: Option<String>,
+}
+
+impl AdminUnit {
+    /// The code of the unit one level up.
+    pub fn parent_code(&self) -> Option<&str> {
+        match self.level {
+            Level::National => None,
+            Level::Province => Some(NATIONAL_CODE),
+            Level::District => self.province_code.as_deref(),
+            Level::Commune => self.district_code.as_deref().or(self.province_code.as_deref()),
+        }
+    }
+}
+
+/// One edge of the 2025-07-01 old → new mapping: part or all of an old unit went into a new commune.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitMappingEdge {
+    /// Level of the old unit (`commune`, or `district` for five island districts without communes).
+    pub old_level: Level,
+    /// Old code (pre2025 epoch).
+    pub old_code: String,
+    /// Old full name.
+    pub old_full_name: String,
+    /// Old province code (pre2025 epoch).
+    pub old_province_code: String,
+    /// New commune code (post2025 epoch).
+    pub new_code: String,
+    /// New full name.
+    pub new_full_name: String,
+    /// New province code (post2025 epoch).
+    pub new_province_code: String,
+    /// `full` (the whole old unit went here) or `partial`.
+    pub merge_type: String,
+}
+
+/// All units of both epochs and the mapping between them.
+#[derive(Debug, Clone, Default)]
+pub struct UnitRegistry {
+    units: Vec<AdminUnit>,
+    index: HashMap<(Epoch, String), usize>,
+    mapping: Vec<UnitMappingEdge>,
+}
+
+#[derive(Deserialize)]
+struct UnitRow {
+    code: String,
+    name: String,
+    name_en: String,
+    full_name: String,
+    full_name_en: String,
+    #[serde(default)]
+    province_code: Option<String>,
+    #[serde(default)]
+    district_code: Option<String>,
+    unit_type: String,
+}
+
+#[derive(Deserialize)]
+struct MappingRow {
+    old_level: String,
+    old_code: String,
+    old_full_name: String,
+    old_province_code: String,
+    new_ward_code: String,
+    new_ward_full_name: String,
+    new_province_code: String,
+    merge_type: String,
+}
+
+/// Reads every record of a CSV file into `T`.
+pub(crate) fn read_csv<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let file = std::fs::File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let mut reader = csv::Reader::from_reader(std::io::BufReader::new(file));
+    reader.deserialize().collect::<std::result::Result<Vec<T>, _>>().map_err(|source| Error::Csv { path: path.to_path_buf(), source })
+}
+
+impl UnitRegistry {
+    /// Loads the registry from `reference/admin-units/` (see its PROVENANCE.md).
+    #[tracing::instrument(level = "debug", fields(dir = %dir.display()))]
+    pub fn load(dir: &Path) -> Result<UnitRegistry> {
+        let mut registry = UnitRegistry::default();
+        let files: [(Epoch, Level, PathBuf); 5] = [
+            (Epoch::Pre2025, Level::Province, dir.join("pre2025/provinces_63.csv")),
+            (Epoch::Pre2025, Level::District, dir.join("pre2025/districts_696.csv")),
+            (Epoch::Pre2025, Level::Commune, dir.join("pre2025/communes_10035.csv")),
+            (Epoch::Post2025, Level::Province, dir.join("post2025/provinces_34_2025-07-01.csv")),
+            (Epoch::Post2025, Level::Commune, dir.join("post2025/wards_3321_2025-07-01.csv")),
+        ];
+        for epoch in Epoch::ALL {
+            registry.push(AdminUnit {
+                epoch,
+                level: Level::National,
+                code: NATIONAL_CODE.into(),
+                name: "Toàn quốc".into(),
+                full_name: "Toàn quốc".into(),
+                name_en: "Viet Nam".into(),
+                full_name_en: "Viet Nam (national)".into(),
+                unit_type: "Quốc gia".into(),
+                province_code: None,
+                district_code: None,
+            });
+        }
+        for (epoch, level, path) in &files {
+            for row in read_csv::<UnitRow>(path)? {
+                let (province_code, district_code) = match level {
+                    Level::Province => (Some(row.code.clone()), None),
+                    Level::District => (row.province_code, Some(row.code.clone())),
+                    _ => (row.province_code, row.district_code),
+                };
+                registry.push(AdminUnit {
+                    epoch: *epoch,
+                    level: *level,
+                    name: nfc(&row.name).into_owned(),
+                    full_name: nfc(&row.full_name).into_owned(),
+                    name_en: row.name_en,
+                    full_name_en: row.full_name_en,
+                    unit_type: nfc(&row.unit_type).into_owned(),
+                    code: row.code,
+                    province_code,
+                    district_code,
+                });
+            }
+        }
+        let mapping_path = dir.join("mapping/old_to_new_ward_2025-07-01.csv");
+        for row in read_csv::<MappingRow>(&mapping_path)? {
+            registry.mapping.push(UnitMappingEdge {
+                old_level: if row.old_level == "district" { Level::District } else { Level::Commune },
+                old_code: row.old_code,
+                old_full_name: nfc(&row.old_full_name).into_owned(),
+                old_province_code: row.old_province_code,
+                new_code: row.new_ward_code,
+                new_full_name: nfc(&row.new_ward_full_name).into_owned(),
+                new_province_code: row.new_province_code,
+                merge_type: row.merge_type,
+            });
+        }
+        registry.check(dir)?;
+        tracing::debug!(units = registry.units.len(), mapping_edges = registry.mapping.len(), "unit registry loaded");
+        Ok(registry)
+    }
+
+    fn push(&mut self, unit: AdminUnit) {
+        self.index.insert((unit.epoch, unit.code.clone()), self.units.len());
+        self.units.push(unit);
+    }
+
+    /// Every parent reference must resolve within the same epoch.
+    fn check(&self, dir: &Path) -> Result<()> {
+        for unit in &self.units {
+            if let Some(parent) = unit.parent_code() {
+                if self.get(unit.epoch, parent).is_none() {
+                    return Err(Error::InvalidReference {
+                        path: dir.to_path_buf(),
+                        message: format!("{} {} {} names parent {parent}, which does not exist", unit.epoch, unit.level.as_str(), unit.code),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The unit with this code in this epoch.
+    pub fn get(&self, epoch: Epoch, code: &str) -> Option<&AdminUnit> {
+        self.index.get(&(epoch, code.to_string())).map(|&i| &self.units[i])
+    }
+
+    /// Every unit of both epochs (national rows first).
+    pub fn units(&self) -> &[AdminUnit] {
+        &self.units
+    }
+
+    /// The units of one epoch and level.
+    pub fn at_level(&self, epoch: Epoch, level: Level) -> impl Iterator<Item = &AdminUnit> {
+        self.units.iter().filter(move |u| u.epoch == epoch && u.level == level)
+    }
+
+    /// The 2025-07-01 mapping edges.
+    pub fn mapping(&self) -> &[UnitMappingEdge] {
+        &self.mapping
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> UnitRegistry {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference/admin-units");
+        UnitRegistry::load(&dir).unwrap()
+    }
+
+    #[test]
+    fn official_counts_per_epoch_and_level() {
+        let r = registry();
+        let count = |e, l| r.at_level(e, l).count();
+        assert_eq!(count(Epoch::Pre2025, Level::Province), 63);
+        assert_eq!(count(Epoch::Pre2025, Level::District), 696);
+        assert_eq!(count(Epoch::Pre2025, Level::Commune), 10_035);
+        assert_eq!(count(Epoch::Post2025, Level::Province), 34);
+        assert_eq!(count(Epoch::Post2025, Level::District), 0);
+        assert_eq!(count(Epoch::Post2025, Level::Commune), 3_321);
+        assert_eq!(r.mapping().len(), 10_604);
+    }
+
+    #[test]
+    fn reused_codes_mean_different_units_per_epoch() {
+        let r = registry();
+        assert_eq!(r.get(Epoch::Pre2025, "00004").unwrap().full_name, "Phường Trúc Bạch");
+        assert_eq!(r.get(Epoch::Post2025, "00004").unwrap().full_name, "Phường Ba Đình");
+        assert_eq!(r.get(Epoch::Pre2025, "80").unwrap().name, "Long An");
+        assert_eq!(r.get(Epoch::Post2025, "80").unwrap().name, "Tây Ninh");
+        assert!(r.get(Epoch::Post2025, "001").is_none(), "no districts after the reform");
+        let old = r.get(Epoch::Pre2025, "00001").unwrap();
+        assert_eq!((old.district_code.as_deref(), old.province_code.as_deref()), (Some("001"), Some("01")));
+        assert_eq!(old.parent_code(), Some("001"));
+        assert_eq!(r.get(Epoch::Post2025, "00004").unwrap().parent_code(), Some("01"));
+    }
+}

@@ -1,0 +1,401 @@
+//! Realistic synthetic commune submissions, deterministic by seed: the demo inbox of tonghop.
+//!
+//! This crate owns the **demo data**: one CSV file per (commune, month), as a commune health station
+//! would send it, written into an inbox folder with a modification time equal to the simulated time
+//! the file was received. Nothing else in tonghop depends on it; the CLI calls [`generate`] and the
+//! pipeline then ingests the folder like any real inbox.
+//!
+//! # What is generated
+//!
+//! - every month of 2024 for every commune of [`Epoch::Pre2025`] (10,035 communes) and every month of
+//!   2026 for every commune of [`Epoch::Post2025`] (3,321 communes); nothing for 2025, which straddles
+//!   the reform. A month is generated only when its last day is before [`DemoConfig::until`].
+//! - one file `out_dir/<period>/<province_code>/<commune_code>_<period>.csv`, e.g.
+//!   `inbox/202603/01/00004_202603.csv`: UTF-8, `\n` line endings, header
+//!   `period,org_unit,data_element,value`, then one row per catalog data element in catalog order, with
+//!   integer values written without decimals;
+//! - the modification time is the receipt time: 1–7 days after the month ends at a random time between
+//!   07:00 and 17:00 Vietnam time (UTC+7, stored as UTC). About 3 % of files are **late**: received
+//!   10–40 days after the month ends. *Late* means received more than 7 calendar days (Vietnam time)
+//!   after the last day of the month;
+//! - about 1 % of (commune, month) reports are never sent (no file). A report whose simulated receipt
+//!   falls on or after `until` has not arrived yet and has no file either; both count as
+//!   [`DemoSummary::missing_reports`];
+//! - about 0.3 % of files carry **one invalid row** in place of a valid one, chosen among: a
+//!   non-numeric value (`n/a`, or `"12,5a"` quoted because of its comma), a negative value, a 0/1
+//!   element with value `2`, and an unknown data-element code (the real code with its last letter
+//!   doubled, e.g. `DS_TONGG`). The other rows of the file stay valid.
+//!
+//! # The value model
+//!
+//! Three levels of randomness, each from its own RNG derived from the seed (see below):
+//!
+//! 1. **Province profile**, per (epoch, province): mean health-insurance coverage (0.85–0.98), mean
+//!    share under health management (0.70–0.97), share of visits paid by insurance (0.80–0.97), share
+//!    of high-risk people checked (0.60–0.95), probabilities that a station has a doctor (0.80–0.99;
+//!    0.55–0.80 in about one province in five), a midwife (0.85–0.99), pharmacy staff (0.75–0.98),
+//!    traditional-medicine staff (0.60–0.95), all essential equipment (0.60–0.95), that the commune
+//!    meets the national criteria (0.70–0.98), the mean share of listed technical services performed
+//!    (0.80–0.97), the share of villages with a trained health worker (0.85–1.0), and the length of
+//!    the commune-level service list `DVKT_DM` (60–120, the same for all communes of the province).
+//! 2. **Commune model**, per (epoch, commune): the January population `DS_TONG` (pre-2025
+//!    2,000–20,000, post-2025 8,000–60,000 since a new commune is about three old ones merged, skewed
+//!    towards small communes; wards (`Phường`) ×2 resp. ×1.6), so both epochs total about 100 million;
+//!    the commune's own shares (province mean ± 3 pp, ± 5 pp for high-risk checks, services and
+//!    villages) and their slow monthly increase; visits per inhabitant per month (2–4 %); share at high
+//!    risk (8–15 %); doctors `TYT_BS` (0 with probability 1 − p_doctor, else mostly 1, sometimes 2–3;
+//!    one station in twenty gains or loses a doctor mid-year); the 0/1 facts `TYT_HS`, `TYT_DUOC`,
+//!    `TYT_YHCT`, `XA_BTC`, `TTB_DU` (drawn from the province probability; one absent fact in eight
+//!    turns to 1 at some month of the year, never back); villages `THON_TONG` (3–25, post-2025 6–50)
+//!    and those with a trained worker `THON_NVYT`.
+//! 3. **Month**, per (epoch, commune, month): population grows 0.05 % a month; `DS_BHYT`, `DS_QLSK`,
+//!    `NCC_KSK`, `DVKT_TH` are the commune's share (plus its drift) of their whole, rounded and never
+//!    above it; `KCB_TONG` = population × visit rate × a seasonal factor (fewer around Tết) × ±10 %
+//!    noise, `KCB_BHYT` its insured part (± 1 pp noise); `NCC_TONG` ≈ population × high-risk share.
+//!    Stocks are therefore smooth month to month and flows vary.
+//!
+//! Catalog data elements the model does not know (a province's own additions) get a constant value
+//! per commune: 0–100 for counts, 0/1 (mostly 1) for booleans.
+//!
+//! # Determinism
+//!
+//! Same seed and same configuration give byte-identical files and identical modification times. Each
+//! RNG (ChaCha8) is seeded from a hand-written FNV-1a/SplitMix64 mix of the seed and the labels
+//! (epoch, province or commune code, month) — never `DefaultHasher` — so the values of a commune do not
+//! depend on which other provinces are generated, nor on `until` (which only decides which months and
+//! which receipts exist). The model only uses `+ − × ÷` and rounding on floats, which IEEE 754 makes
+//! identical on every platform.
+//!
+//! Existing files in `out_dir` are overwritten; files that this run would not write (e.g. from another
+//! seed) are not removed, so generate into an empty folder.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use tonghop_core::{Catalog, UnitRegistry};
+//! use tonghop_demo::{generate, DemoConfig};
+//!
+//! let registry = UnitRegistry::load(Path::new("reference/admin-units")).unwrap();
+//! let catalog = Catalog::load(Path::new("catalog")).unwrap();
+//! let config = DemoConfig { seed: 42, until: chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), provinces: None };
+//! let summary = generate(&registry, &catalog, &config, Path::new("inbox"), &|_files| {}).unwrap();
+//! println!("{} files, {} missing reports", summary.files, summary.missing_reports);
+//! ```
+#![warn(missing_docs)]
+
+mod model;
+mod seed;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use chrono::{Datelike, NaiveDate};
+use rand::Rng;
+use tonghop_core::catalog::ValueType;
+use tonghop_core::{AdminUnit, Catalog, Epoch, Level, Period, UnitRegistry};
+
+use crate::model::{CommuneModel, ProvinceProfile};
+use crate::seed::Key;
+
+/// Errors of demo generation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A province in [`DemoConfig::provinces`] is not a province of the epoch it was given with.
+    #[error("province {code:?} does not exist in epoch {epoch} (province codes are epoch-specific)")]
+    UnknownProvince {
+        /// The epoch given.
+        epoch: Epoch,
+        /// The province code given.
+        code: String,
+    },
+    /// A folder of the output tree could not be created.
+    #[error("cannot create directory {path}: {source}")]
+    CreateDir {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A submission file could not be created or written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The modification time (the simulated receipt time) of a written file could not be set.
+    #[error("cannot set the modification time of {path}: {source}")]
+    SetModified {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoConfig {
+    /// The seed every value and receipt time derives from.
+    pub seed: u64,
+    /// Months whose reporting month has ENDED on or before this date are generated ("to date"), i.e.
+    /// months whose last day is before `until`. Reports whose simulated receipt falls on or after
+    /// `until` have not arrived yet: no file, counted as missing.
+    pub until: NaiveDate,
+    /// Restrict to these provinces (epoch-specific codes), e.g. for fast tests; None = all.
+    pub provinces: Option<Vec<(Epoch, String)>>,
+}
+
+/// What [`generate`] wrote.
+///
+/// `files + missing_reports` equals Σ over the two epochs of (communes of the epoch × months of the
+/// epoch), e.g. 10,035 × 12 + 3,321 × 10 for a full run until 2026-11-23.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DemoSummary {
+    /// Files written.
+    pub files: usize,
+    /// Data rows written (header lines not counted), invalid ones included.
+    pub rows: usize,
+    /// Invalid rows written (at most one per file).
+    pub invalid_rows: usize,
+    /// Files received more than 7 calendar days (Vietnam time) after the end of their month.
+    pub late_files: usize,
+    /// (commune, month) reports without a file: never sent, or not received before `until`.
+    pub missing_reports: usize,
+    /// Communes generated, both epochs together.
+    pub communes: usize,
+    /// Distinct reporting months generated, both epochs together (e.g. 12 + 10).
+    pub months: usize,
+}
+
+/// Probability that a (commune, month) report is never sent.
+const P_NEVER_SENT: f64 = 0.01;
+/// Probability that a report is late (10–40 days after the month ends).
+const P_LATE: f64 = 0.03;
+/// Probability that a file carries one invalid row.
+const P_INVALID: f64 = 0.003;
+/// Vietnam's offset from UTC, in seconds.
+const UTC_OFFSET_SECS: i64 = 7 * 3600;
+/// How many files between two calls of `progress`.
+const PROGRESS_EVERY: u64 = 500;
+/// The header of every file.
+const HEADER: &str = "period,org_unit,data_element,value\n";
+
+/// The year generated for each epoch.
+fn demo_year(epoch: Epoch) -> i32 {
+    match epoch {
+        Epoch::Pre2025 => 2024,
+        Epoch::Post2025 => 2026,
+    }
+}
+
+/// The kinds of invalid row, picked uniformly.
+#[derive(Debug, Clone, Copy)]
+enum Invalid {
+    NotApplicable,
+    Malformed,
+    Negative,
+    BooleanTwo,
+    UnknownElement,
+}
+
+const INVALID_KINDS: [Invalid; 5] =
+    [Invalid::NotApplicable, Invalid::Malformed, Invalid::Negative, Invalid::BooleanTwo, Invalid::UnknownElement];
+
+/// Writes the demo inbox into `out_dir` (see the crate docs) and returns what was written.
+///
+/// `progress(n)` is called with the number of files written since the previous call, every
+/// few hundred files and once at the end.
+pub fn generate(
+    registry: &UnitRegistry,
+    catalog: &Catalog,
+    config: &DemoConfig,
+    out_dir: &Path,
+    progress: &dyn Fn(u64),
+) -> Result<DemoSummary> {
+    let span = tracing::info_span!("demo_generate", seed = config.seed, until = %config.until, out_dir = %out_dir.display());
+    let _entered = span.enter();
+
+    let wanted: Option<HashSet<(Epoch, &str)>> = match &config.provinces {
+        None => None,
+        Some(list) => {
+            for (epoch, code) in list {
+                if registry.get(*epoch, code).is_none_or(|u| u.level != Level::Province) {
+                    return Err(Error::UnknownProvince { epoch: *epoch, code: code.clone() });
+                }
+            }
+            Some(list.iter().map(|(e, c)| (*e, c.as_str())).collect())
+        }
+    };
+    let elements = &catalog.data_elements;
+    let element_codes: HashSet<&str> = elements.iter().map(|e| e.code.as_str()).collect();
+
+    let mut summary = DemoSummary::default();
+    let mut pending: u64 = 0;
+    let mut buffer = String::with_capacity(1024);
+
+    for epoch in Epoch::ALL {
+        let province_of = |u: &AdminUnit| u.province_code.clone().unwrap_or_default();
+        let communes: Vec<&AdminUnit> = registry
+            .at_level(epoch, Level::Commune)
+            .filter(|u| wanted.as_ref().is_none_or(|w| w.contains(&(epoch, province_of(u).as_str()))))
+            .collect();
+        let year = demo_year(epoch);
+        let months: Vec<Period> = (1..=12).map(|m| Period::month(year, m)).filter(|p| p.end() < config.until).collect();
+        if communes.is_empty() {
+            continue;
+        }
+        summary.communes += communes.len();
+        if months.is_empty() {
+            continue;
+        }
+        summary.months += months.len();
+
+        let mut profiles: HashMap<String, ProvinceProfile> = HashMap::new();
+        let models: Vec<CommuneModel> = communes
+            .iter()
+            .map(|u| {
+                let province = province_of(u);
+                let profile = profiles
+                    .entry(province.clone())
+                    .or_insert_with(|| ProvinceProfile::draw(config.seed, epoch, &province));
+                CommuneModel::draw(config.seed, u, profile, elements)
+            })
+            .collect();
+        let provinces: Vec<String> = {
+            let mut p: Vec<String> = profiles.into_keys().collect();
+            p.sort();
+            p
+        };
+        tracing::info!(%epoch, communes = communes.len(), months = months.len(), "generating");
+
+        for period in &months {
+            let period_code = period.to_string();
+            let month_dir = out_dir.join(&period_code);
+            for province in &provinces {
+                let dir = month_dir.join(province);
+                std::fs::create_dir_all(&dir).map_err(|source| Error::CreateDir { path: dir.clone(), source })?;
+            }
+            let month_end = period.end();
+            let t = period.start().month0();
+            for (unit, model) in communes.iter().zip(&models) {
+                let mut rng = Key::new(config.seed)
+                    .str("month")
+                    .str(epoch.as_str())
+                    .str(&unit.code)
+                    .u64(u64::from(period.year().unsigned_abs()) * 100 + u64::from(t + 1))
+                    .rng();
+                // A fixed sequence of draws, whatever their outcome, so that each draw means the same
+                // thing in every run.
+                let never_sent = rng.random_bool(P_NEVER_SENT);
+                let late = rng.random_bool(P_LATE);
+                let days: u64 = if late { rng.random_range(10..=40) } else { rng.random_range(1..=7) };
+                let second_of_day: i64 = rng.random_range(7 * 3600..17 * 3600);
+                let invalid = rng.random_bool(P_INVALID);
+                let invalid_kind = INVALID_KINDS[rng.random_range(0..INVALID_KINDS.len())];
+                let invalid_pick: usize = rng.random_range(0..1 << 16);
+                let values = model.month_values(t, elements, &mut rng);
+
+                let received = month_end + chrono::Days::new(days);
+                if never_sent || received >= config.until {
+                    summary.missing_reports += 1;
+                    continue;
+                }
+                let local_secs = received.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp() + second_of_day;
+                let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs((local_secs - UTC_OFFSET_SECS).max(0) as u64);
+
+                buffer.clear();
+                buffer.push_str(HEADER);
+                let bad_row = invalid.then(|| pick_invalid_row(invalid_kind, invalid_pick, catalog)).flatten();
+                for (i, (element, value)) in elements.iter().zip(&values).enumerate() {
+                    let code = unit.code.as_str();
+                    match bad_row {
+                        Some((row, kind)) if row == i => {
+                            let _ = match kind {
+                                Invalid::NotApplicable => writeln!(buffer, "{period_code},{code},{},n/a", element.code),
+                                Invalid::Malformed => writeln!(buffer, "{period_code},{code},{},\"12,5a\"", element.code),
+                                Invalid::Negative => writeln!(buffer, "{period_code},{code},{},-{}", element.code, (*value).max(1)),
+                                Invalid::BooleanTwo => writeln!(buffer, "{period_code},{code},{},2", element.code),
+                                Invalid::UnknownElement => {
+                                    writeln!(buffer, "{period_code},{code},{},{value}", misspelt(&element.code, &element_codes))
+                                }
+                            };
+                            summary.invalid_rows += 1;
+                        }
+                        _ => {
+                            let _ = writeln!(buffer, "{period_code},{code},{},{value}", element.code);
+                        }
+                    }
+                }
+                let path = month_dir
+                    .join(unit.province_code.as_deref().unwrap_or_default())
+                    .join(format!("{}_{period_code}.csv", unit.code));
+                write_file(&path, buffer.as_bytes(), mtime)?;
+                summary.files += 1;
+                summary.rows += elements.len();
+                if late {
+                    summary.late_files += 1;
+                }
+                pending += 1;
+                if pending >= PROGRESS_EVERY {
+                    progress(pending);
+                    pending = 0;
+                }
+            }
+        }
+    }
+    progress(pending);
+    tracing::info!(
+        files = summary.files,
+        rows = summary.rows,
+        invalid_rows = summary.invalid_rows,
+        late_files = summary.late_files,
+        missing_reports = summary.missing_reports,
+        communes = summary.communes,
+        months = summary.months,
+        "demo inbox written"
+    );
+    Ok(summary)
+}
+
+/// The row (catalog position) to spoil and how, or `None` when the catalog offers no such row.
+/// `BooleanTwo` needs a 0/1 element and `Negative` a count; each falls back to `n/a` without one.
+fn pick_invalid_row(kind: Invalid, pick: usize, catalog: &Catalog) -> Option<(usize, Invalid)> {
+    let elements = &catalog.data_elements;
+    let of_type = |t: ValueType| elements.iter().enumerate().filter(|(_, e)| e.value_type == t).map(|(i, _)| i).collect::<Vec<_>>();
+    let candidates: Vec<usize> = match kind {
+        Invalid::BooleanTwo => of_type(ValueType::Boolean),
+        Invalid::Negative => of_type(ValueType::Count),
+        _ => (0..elements.len()).collect(),
+    };
+    if candidates.is_empty() {
+        return (!elements.is_empty()).then(|| (pick % elements.len(), Invalid::NotApplicable));
+    }
+    Some((candidates[pick % candidates.len()], kind))
+}
+
+/// A typo of `code` that is not a catalog code: its last character doubled (`DS_TONG` → `DS_TONGG`).
+fn misspelt(code: &str, known: &HashSet<&str>) -> String {
+    let mut out = code.to_string();
+    out.push(code.chars().last().unwrap_or('X'));
+    while known.contains(out.as_str()) {
+        out.push('X');
+    }
+    out
+}
+
+/// Writes one file with a single write and stamps its modification time through the same handle.
+fn write_file(path: &Path, contents: &[u8], mtime: SystemTime) -> Result<()> {
+    let mut file = std::fs::File::create(path).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
+    file.write_all(contents).map_err(|source| Error::Write { path: path.to_path_buf(), source })?;
+    file.set_modified(mtime).map_err(|source| Error::SetModified { path: path.to_path_buf(), source })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,47 @@
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// DataFusion refused or failed a query; the message is DataFusion's, intact.
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    /// Arrow error while building reference tables.
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The lake failed.
+    #[error(transparent)]
+    Lake(#[from] tonghop_lake::Error),
+    /// Analyst SQL tried to change something.
+    #[error("read-only: {statement} is not allowed here; tonghop sql only runs queries (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN). Data changes go through ingest, models through the files in sql/")]
+    ReadOnly {
+        /// The kind of statement refused.
+        statement: String,
+    },
+    /// A model file is wrong: every problem is listed.
+    #[error("the sql/ project has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
+    InvalidModels(Vec<String>),
+    /// A model failed to build.
+    #[error("model {model} ({path}): {source}")]
+    Model {
+        /// Model name.
+        model: String,
+        /// Its file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: Box<Error>,
+    },
+    /// Model tests failed after a build: each failure is listed.
+    #[error("{} model test(s) failed:\n  - {}", .0.len(), .0.join("\n  - "))]
+    TestsFailed(Vec<String>),
+    /// A file of the project could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,236 @@
+//! The `sql/` project: one model per `.sql` file (the file name is the view name), a header of
+//! `-- key: value` comments, and an optional `<name>.toml` beside it with column docs and tests.
+//!
+//! ```sql
+//! -- grain: one row per (epoch, period, level, unit_code, indicator)
+//! -- materialized: table
+//! SELECT ...
+//! ```
+//!
+//! Dependencies are the other models (and nothing else) named in the SQL; models are created in
+//! dependency order and a cycle is an error.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// Tests declared beside a model, run after every build.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelTests {
+    /// Column sets that must be unique (the grain).
+    #[serde(default)]
+    pub unique: Vec<Vec<String>>,
+    /// Columns that must never be NULL.
+    #[serde(default)]
+    pub not_null: Vec<String>,
+    /// Columns whose values must be in a list.
+    #[serde(default)]
+    pub accepted_values: BTreeMap<String, Vec<String>>,
+    /// Columns whose values must lie in [min, max] (NULLs pass).
+    #[serde(default)]
+    pub accepted_range: BTreeMap<String, Range>,
+}
+
+/// An inclusive numeric range.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    /// Lower bound.
+    pub min: Option<f64>,
+    /// Upper bound.
+    pub max: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelDoc {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    columns: BTreeMap<String, String>,
+    #[serde(default)]
+    tests: ModelTests,
+}
+
+/// One SQL model.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// View name (the file stem).
+    pub name: String,
+    /// The `.sql` file.
+    pub path: PathBuf,
+    /// The query.
+    pub sql: String,
+    /// The `grain:` header.
+    pub grain: String,
+    /// True when the header says `materialized: table`.
+    pub materialized: bool,
+    /// Models this one reads.
+    pub depends_on: Vec<String>,
+    /// Description from the `.toml` beside it.
+    pub description: String,
+    /// Column docs from the `.toml` beside it.
+    pub columns: BTreeMap<String, String>,
+    /// Tests from the `.toml` beside it.
+    pub tests: ModelTests,
+}
+
+fn sql_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+    for entry in entries {
+        let path = entry.map_err(|source| Error::Io { path: dir.display().to_string(), source })?.path();
+        if path.is_dir() {
+            sql_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "sql") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn identifiers(sql: &str) -> HashSet<String> {
+    let code: String = sql.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+/// Loads every model under `dir`, checks names, headers, docs and dependencies, and returns them in
+/// dependency order. All problems are reported at once.
+pub fn load(dir: &Path) -> Result<Vec<Model>> {
+    let mut files = Vec::new();
+    sql_files(dir, &mut files)?;
+    files.sort();
+    let mut problems = Vec::new();
+    let mut models = Vec::new();
+    for path in files {
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let sql = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        let header = |key: &str| {
+            sql.lines().take_while(|l| l.trim_start().starts_with("--")).find_map(|l| {
+                l.trim_start().trim_start_matches('-').trim().strip_prefix(&format!("{key}:")).map(|v| v.trim().to_string())
+            })
+        };
+        let grain = header("grain").unwrap_or_default();
+        if grain.is_empty() {
+            problems.push(format!("{}: no `-- grain:` header; say what one row means", path.display()));
+        }
+        let materialized = match header("materialized").as_deref() {
+            None | Some("view") => false,
+            Some("table") => true,
+            Some(other) => {
+                problems.push(format!("{}: `-- materialized: {other}` must be view or table", path.display()));
+                false
+            }
+        };
+        let doc_path = path.with_extension("toml");
+        let doc: ModelDoc = if doc_path.exists() {
+            let text = std::fs::read_to_string(&doc_path).map_err(|source| Error::Io { path: doc_path.display().to_string(), source })?;
+            toml::from_str(&text).unwrap_or_else(|e| {
+                problems.push(format!("{}: {e}", doc_path.display()));
+                ModelDoc::default()
+            })
+        } else {
+            ModelDoc::default()
+        };
+        if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            problems.push(format!("{}: model names must be lower_snake_case", path.display()));
+        }
+        models.push(Model { name, path, sql, grain, materialized, depends_on: vec![], description: doc.description, columns: doc.columns, tests: doc.tests });
+    }
+    let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
+    let mut seen = HashSet::new();
+    for m in &models {
+        if !seen.insert(m.name.clone()) {
+            problems.push(format!("{}: a second model named {}; names must be unique across sql/", m.path.display(), m.name));
+        }
+    }
+    for m in &mut models {
+        let ids = identifiers(&m.sql);
+        m.depends_on = names.iter().filter(|n| **n != m.name && ids.contains(*n)).cloned().collect();
+    }
+    if !problems.is_empty() {
+        return Err(Error::InvalidModels(problems));
+    }
+    order(models)
+}
+
+fn order(mut pending: Vec<Model>) -> Result<Vec<Model>> {
+    let mut done: Vec<Model> = Vec::new();
+    while !pending.is_empty() {
+        let ready: Vec<usize> =
+            (0..pending.len()).filter(|&i| pending[i].depends_on.iter().all(|d| done.iter().any(|m| &m.name == d))).collect();
+        if ready.is_empty() {
+            let cycle = pending.iter().map(|m| format!("{} ({})", m.name, m.path.display())).collect::<Vec<_>>().join(", ");
+            return Err(Error::InvalidModels(vec![format!("dependency cycle among: {cycle}")]));
+        }
+        for i in ready.into_iter().rev() {
+            done.push(pending.remove(i));
+        }
+    }
+    Ok(done)
+}
+
+impl Model {
+    /// The SQL of each declared test: a query returning the offending rows, with a label.
+    pub fn test_queries(&self) -> Vec<(String, String)> {
+        let t = &self.tests;
+        let n = &self.name;
+        let mut out = Vec::new();
+        for cols in &t.unique {
+            let c = cols.join(", ");
+            out.push((format!("unique({c})"), format!("SELECT {c}, COUNT(*) AS n FROM {n} GROUP BY {c} HAVING COUNT(*) > 1")));
+        }
+        for c in &t.not_null {
+            out.push((format!("not_null({c})"), format!("SELECT * FROM {n} WHERE {c} IS NULL")));
+        }
+        for (c, values) in &t.accepted_values {
+            let list = values.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+            out.push((format!("accepted_values({c})"), format!("SELECT {c} FROM {n} WHERE {c} NOT IN ({list})")));
+        }
+        for (c, r) in &t.accepted_range {
+            let mut conds = Vec::new();
+            if let Some(min) = r.min {
+                conds.push(format!("{c} < {min}"));
+            }
+            if let Some(max) = r.max {
+                conds.push(format!("{c} > {max}"));
+            }
+            if !conds.is_empty() {
+                out.push((format!("accepted_range({c})"), format!("SELECT {c} FROM {n} WHERE {}", conds.join(" OR "))));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_project_loads_in_dependency_order() {
+        let models = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql")).unwrap();
+        let pos = |n: &str| models.iter().position(|m| m.name == n).unwrap_or_else(|| panic!("model {n} missing"));
+        assert!(pos("stg_data_values") < pos("commune_period_values"));
+        assert!(pos("indicator_terms") < pos("indicator_values"));
+        assert!(pos("indicator_values") < pos("province_indicators"));
+        assert!(models.iter().all(|m| !m.grain.is_empty()));
+        assert!(models.iter().find(|m| m.name == "indicator_values").unwrap().materialized);
+    }
+
+    #[test]
+    fn cycles_and_missing_headers_are_reported_with_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.sql"), "-- grain: x\nSELECT * FROM b").unwrap();
+        std::fs::write(dir.path().join("b.sql"), "-- grain: x\nSELECT * FROM a").unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("dependency cycle") && err.contains("a.sql"), "{err}");
+        std::fs::write(dir.path().join("c.sql"), "SELECT 1").unwrap();
+        std::fs::write(dir.path().join("c.toml"), "[tests]\nuniqe = []").unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("c.sql: no `-- grain:` header") && err.contains("c.toml"), "{err}");
+    }
+}

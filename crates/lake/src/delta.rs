@@ -1,0 +1,209 @@
+//! Delta tables on the lake: open, create, append, overwrite, and crash clean-up.
+
+use arrow::{array::RecordBatch, datatypes::SchemaRef};
+use deltalake::{
+    datafusion::prelude::SessionContext, kernel::transaction::CommitProperties, protocol::SaveMode, DeltaTable,
+    DeltaTableError,
+};
+use futures::TryStreamExt;
+
+use crate::{location::Location, tables, Error, Result, TableSpec};
+
+static REGISTER_S3: std::sync::Once = std::sync::Once::new();
+
+/// An open lake.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: Location,
+}
+
+impl Lake {
+    /// Opens the lake at `location` (see [`Location::parse`]); nothing is written until a table is.
+    pub fn open(location: &str) -> Result<Lake> {
+        REGISTER_S3.call_once(|| deltalake::aws::register_handlers(None));
+        Ok(Lake { root: Location::parse(location)? })
+    }
+
+    /// The root location.
+    pub fn root(&self) -> &Location {
+        &self.root
+    }
+
+    fn table_location(&self, folder: &str, name: &str) -> Result<Location> {
+        let loc = self.root.join(&format!("{folder}/{name}"))?;
+        if let Ok(dir) = loc.url().to_file_path() {
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+        }
+        Ok(loc)
+    }
+
+    fn delta_error(name: &str, location: &Location) -> impl FnOnce(DeltaTableError) -> Error + use<> {
+        let url = location.url().to_string();
+        let name = name.to_string();
+        move |source| Error::Delta { table: name, url, source }
+    }
+
+    /// Opens a table if it exists (`Ok(None)` if it was never written).
+    #[tracing::instrument(level = "debug", skip(self), fields(lake = %self.root.url()))]
+    pub async fn open_table(&self, folder: &str, name: &str) -> Result<Option<DeltaTable>> {
+        let loc = self.table_location(folder, name)?;
+        // Ask the store first: opening a missing table makes deltalake log errors.
+        let log = loc.path("_delta_log");
+        let listed = loc.store().list_with_delimiter(Some(&log)).await?;
+        if listed.objects.is_empty() {
+            return Ok(None);
+        }
+        match DeltaTable::try_from_url(loc.url().clone()).await {
+            Ok(table) => Ok(table.version().is_some().then_some(table)),
+            Err(DeltaTableError::NotATable(_) | DeltaTableError::InvalidTableLocation(_)) => Ok(None),
+            Err(DeltaTableError::KernelError(e)) if e.to_string().contains("does not exist") => Ok(None),
+            Err(e) => Err(Self::delta_error(name, &loc)(e)),
+        }
+    }
+
+    /// Opens a table, creating it empty with the spec's schema if it does not exist.
+    #[tracing::instrument(level = "debug", skip(self, spec), fields(table = spec.name, lake = %self.root.url()))]
+    pub async fn ensure_table(&self, spec: &TableSpec) -> Result<DeltaTable> {
+        if let Some(table) = self.open_table(spec.folder, spec.name).await? {
+            return Ok(table);
+        }
+        let loc = self.table_location(spec.folder, spec.name)?;
+        let empty = DeltaTable::try_from_url(loc.url().clone()).await.map_err(Self::delta_error(spec.name, &loc))?;
+        let created = empty
+            .write(vec![RecordBatch::new_empty(spec.schema.clone())])
+            .with_save_mode(SaveMode::Append)
+            .with_partition_columns(spec.partition_columns.iter().map(|c| c.to_string()))
+            .with_table_name(spec.name)
+            .await;
+        match created {
+            Ok(table) => Ok(table),
+            // Another process created it first: use theirs.
+            Err(_) => self.open_table(spec.folder, spec.name).await?.ok_or_else(|| Error::Delta {
+                table: spec.name.into(),
+                url: loc.url().to_string(),
+                source: DeltaTableError::Generic("table could not be created".into()),
+            }),
+        }
+    }
+
+    /// Appends batches to a table in one atomic commit, creating the table first if needed.
+    /// Returns the new table version.
+    #[tracing::instrument(skip(self, spec, batches, operation), fields(table = spec.name, rows))]
+    pub async fn append(&self, spec: &TableSpec, batches: Vec<RecordBatch>, operation: &str) -> Result<i64> {
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        tracing::Span::current().record("rows", rows);
+        let table = self.ensure_table(spec).await?;
+        let loc = self.table_location(spec.folder, spec.name)?;
+        let table = table
+            .write(batches)
+            .with_save_mode(SaveMode::Append)
+            .with_commit_properties(commit_properties(operation))
+            .await
+            .map_err(Self::delta_error(spec.name, &loc))?;
+        let version = table.version().unwrap_or_default() as i64;
+        tracing::debug!(version, rows, "appended");
+        Ok(version)
+    }
+
+    /// Replaces the content of a table (created if missing) in one atomic commit, with the schema of
+    /// the batches. Used for materialised models. Returns the new version.
+    #[tracing::instrument(skip(self, schema, batches), fields(rows))]
+    pub async fn overwrite(&self, folder: &str, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<i64> {
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        tracing::Span::current().record("rows", rows);
+        let loc = self.table_location(folder, name)?;
+        let table = DeltaTable::try_from_url(loc.url().clone()).await.map_err(Self::delta_error(name, &loc))?;
+        let batches = if batches.is_empty() { vec![RecordBatch::new_empty(schema)] } else { batches };
+        let table = table
+            .write(batches)
+            .with_save_mode(SaveMode::Overwrite)
+            .with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite)
+            .with_table_name(name)
+            .with_commit_properties(commit_properties("build"))
+            .await
+            .map_err(Self::delta_error(name, &loc))?;
+        Ok(table.version().unwrap_or_default() as i64)
+    }
+
+    /// Deletes from `data_values` and `rejections` the rows of submissions that never reached
+    /// `submissions` (left by a crash between the commits of one ingest). Returns how many
+    /// submission ids were cleaned.
+    #[tracing::instrument(skip(self))]
+    pub async fn remove_uncommitted(&self) -> Result<usize> {
+        let ctx = SessionContext::new();
+        let Some(submissions) = self.open_table("tables", tables::SUBMISSIONS.name).await? else {
+            // Nothing was ever committed: everything else is uncommitted.
+            return self.delete_where_all_uncommitted(None).await;
+        };
+        ctx.register_table("submissions", submissions.table_provider().await?)?;
+        let mut orphans = std::collections::BTreeSet::new();
+        for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
+            let Some(table) = self.open_table(spec.folder, spec.name).await? else { continue };
+            ctx.register_table(spec.name, table.table_provider().await?)?;
+            let sql = format!(
+                "SELECT DISTINCT submission_id FROM {0} WHERE submission_id NOT IN (SELECT submission_id FROM submissions)",
+                spec.name
+            );
+            for batch in ctx.sql(&sql).await?.collect().await? {
+                let ids = arrow::array::AsArray::as_string_view_opt(batch.column(0))
+                    .map(|a| a.iter().flatten().map(str::to_string).collect::<Vec<_>>())
+                    .or_else(|| arrow::array::AsArray::as_string_opt::<i32>(batch.column(0)).map(|a| a.iter().flatten().map(str::to_string).collect()))
+                    .unwrap_or_default();
+                orphans.extend(ids);
+            }
+        }
+        if orphans.is_empty() {
+            return Ok(0);
+        }
+        tracing::warn!(count = orphans.len(), "removing rows of uncommitted submissions left by an interrupted ingest");
+        self.delete_where_all_uncommitted(Some(orphans.into_iter().collect())).await
+    }
+
+    async fn delete_where_all_uncommitted(&self, ids: Option<Vec<String>>) -> Result<usize> {
+        let predicate = match &ids {
+            Some(ids) => {
+                let list = ids.iter().map(|id| format!("'{}'", id.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+                format!("submission_id IN ({list})")
+            }
+            None => "true".to_string(),
+        };
+        let mut cleaned = 0;
+        for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
+            let Some(table) = self.open_table(spec.folder, spec.name).await? else { continue };
+            let loc = self.table_location(spec.folder, spec.name)?;
+            let (_, metrics) = table
+                .delete()
+                .with_predicate(predicate.as_str())
+                .with_commit_properties(commit_properties("remove uncommitted"))
+                .await
+                .map_err(Self::delta_error(spec.name, &loc))?;
+            cleaned += metrics.num_deleted_rows.unwrap_or(0);
+        }
+        Ok(if ids.is_some() { ids.map(|i| i.len()).unwrap_or(0) } else { cleaned })
+    }
+
+    /// The content hashes of every committed submission.
+    #[tracing::instrument(skip(self))]
+    pub async fn committed_hashes(&self) -> Result<std::collections::HashSet<String>> {
+        let Some(table) = self.open_table("tables", tables::SUBMISSIONS.name).await? else {
+            return Ok(Default::default());
+        };
+        let ctx = SessionContext::new();
+        ctx.register_table("submissions", table.table_provider().await?)?;
+        let mut out = std::collections::HashSet::new();
+        let mut stream = ctx.sql("SELECT content_hash FROM submissions").await?.execute_stream().await?;
+        while let Some(batch) = stream.try_next().await? {
+            let col = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8).map_err(deltalake::datafusion::error::DataFusionError::from)?;
+            let col = arrow::array::AsArray::as_string::<i32>(&col);
+            out.extend(col.iter().flatten().map(str::to_string));
+        }
+        Ok(out)
+    }
+}
+
+fn commit_properties(operation: &str) -> CommitProperties {
+    CommitProperties::default().with_metadata([
+        ("tonghop.operation".to_string(), serde_json::Value::from(operation)),
+        ("tonghop.version".to_string(), serde_json::Value::from(env!("CARGO_PKG_VERSION"))),
+    ])
+}

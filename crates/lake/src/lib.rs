@@ -1,0 +1,36 @@
+//! The tonghop lake: where data lives, and the Delta tables ingest writes.
+//!
+//! A lake is a root URL: a local folder (the default `./lake`) or `s3://bucket/prefix` (credentials and
+//! endpoint from the standard `AWS_*` environment variables). Under it:
+//!
+//! ```text
+//! tables/data_values/   Delta: every accepted value (long format), partitioned by epoch and period
+//! tables/submissions/   Delta: one row per received file (the commit marker of an ingest)
+//! tables/rejections/    Delta: one row per refused value, with the reason
+//! models/<name>/        Delta: materialised SQL models (written by the build step)
+//! outbox/               exports (CSV, XLSX)
+//! ```
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`location`] | parsing a lake or inbox location into an object store and a URL |
+//! | [`tables`] | the schemas of the lake tables |
+//! | [`delta`] | opening, creating, appending to and overwriting Delta tables |
+//!
+//! **Atomicity.** Delta commits are atomic per table. An ingest appends to `data_values` and
+//! `rejections` first and to `submissions` last: a submission is *committed* once its row is in
+//! `submissions`. Readers (the engine's `data_values` view) only see rows of committed submissions,
+//! and the next ingest deletes rows left behind by a crash between the commits
+//! ([`Lake::remove_uncommitted`]).
+
+#![warn(missing_docs)]
+
+pub mod delta;
+mod error;
+pub mod location;
+pub mod tables;
+
+pub use delta::Lake;
+pub use error::{Error, Result};
+pub use location::Location;
+pub use tables::TableSpec;

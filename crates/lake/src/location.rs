@@ -1,0 +1,103 @@
+//! Lake and inbox locations: a local path or an object-store URL.
+
+use std::sync::Arc;
+
+use object_store::{aws::AmazonS3Builder, local::LocalFileSystem, path::Path, ObjectStore};
+use url::Url;
+
+use crate::{Error, Result};
+
+/// A place data is read from or written to: an object store and the URL of the folder in it.
+#[derive(Debug, Clone)]
+pub struct Location {
+    url: Url,
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+}
+
+impl Location {
+    /// Parses `s`: a local path (created if missing), `file:///abs/path`, or `s3://bucket/prefix`
+    /// (configured from the `AWS_*` environment variables: `AWS_ENDPOINT_URL`, `AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`).
+    pub fn parse(s: &str) -> Result<Location> {
+        let invalid = |reason: String| Error::InvalidLocation { location: s.to_string(), reason };
+        let url = if s.contains("://") {
+            Url::parse(s).map_err(|e| invalid(e.to_string()))?
+        } else {
+            let path = std::path::Path::new(s);
+            std::fs::create_dir_all(path).map_err(|source| Error::Io { path: s.to_string(), source })?;
+            let abs = std::fs::canonicalize(path).map_err(|source| Error::Io { path: s.to_string(), source })?;
+            Url::from_directory_path(&abs).map_err(|_| invalid("not an absolute path".into()))?
+        };
+        let url = if url.path().ends_with('/') { url } else { Url::parse(&format!("{url}/")).map_err(|e| invalid(e.to_string()))? };
+        let (store, prefix): (Arc<dyn ObjectStore>, Path) = match url.scheme() {
+            "file" => {
+                let dir = url.to_file_path().map_err(|_| invalid("not a local path".into()))?;
+                std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+                (Arc::new(LocalFileSystem::new_with_prefix(&dir)?), Path::default())
+            }
+            "s3" | "s3a" => {
+                let bucket = url.host_str().ok_or_else(|| invalid("s3 URL without a bucket".into()))?;
+                let store = AmazonS3Builder::from_env().with_bucket_name(bucket).build()?;
+                (Arc::new(store), Path::from(url.path().trim_matches('/')))
+            }
+            other => return Err(invalid(format!("unsupported scheme {other}: use a local path, file:// or s3://"))),
+        };
+        Ok(Location { url, store, prefix })
+    }
+
+    /// The folder URL, always ending in `/`.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The object store holding the location.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    /// The path of the folder inside [`Self::store`].
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// A path below this location, inside [`Self::store`].
+    pub fn path(&self, relative: &str) -> Path {
+        let mut p = self.prefix.clone();
+        for part in relative.split('/').filter(|s| !s.is_empty()) {
+            p = p.clone().join(part);
+        }
+        p
+    }
+
+    /// A sub-folder of this location.
+    pub fn join(&self, relative: &str) -> Result<Location> {
+        let url = self.url.join(&format!("{}/", relative.trim_matches('/'))).map_err(|e| Error::InvalidLocation {
+            location: relative.to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(Location { url, store: self.store.clone(), prefix: self.path(relative) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_paths_become_directory_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let loc = Location::parse(dir.path().join("lake").to_str().unwrap()).unwrap();
+        assert_eq!(loc.url().scheme(), "file");
+        assert!(loc.url().path().ends_with("/lake/"));
+        let tables = loc.join("tables/data_values").unwrap();
+        assert!(tables.url().as_str().ends_with("/lake/tables/data_values/"));
+        assert_eq!(tables.prefix().as_ref(), "tables/data_values");
+    }
+
+    #[test]
+    fn unsupported_schemes_are_refused_by_name() {
+        let err = Location::parse("ftp://example/lake").unwrap_err().to_string();
+        assert!(err.contains("unsupported scheme ftp"), "{err}");
+    }
+}

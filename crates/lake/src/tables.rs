@@ -1,0 +1,88 @@
+//! Schemas of the lake tables. Column names are the SQL names analysts use.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// A Delta table of the lake: its name, folder, schema and partition columns.
+#[derive(Debug, Clone)]
+pub struct TableSpec {
+    /// SQL name and folder name.
+    pub name: &'static str,
+    /// Folder under the lake root (`tables` or `models`).
+    pub folder: &'static str,
+    /// Arrow schema.
+    pub schema: SchemaRef,
+    /// Partition columns (strings).
+    pub partition_columns: &'static [&'static str],
+}
+
+fn utc() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn text(name: &str) -> Field {
+    Field::new(name, DataType::Utf8, false)
+}
+
+/// `data_values`: one row per accepted value, in long format.
+pub static DATA_VALUES: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
+    name: "data_values",
+    folder: "tables",
+    schema: Arc::new(Schema::new(vec![
+        text("epoch"),
+        text("period"),
+        text("org_unit"),
+        text("data_element"),
+        text("disaggregation"),
+        Field::new("value", DataType::Float64, false),
+        Field::new("comment", DataType::Utf8, true),
+        text("submission_id"),
+        Field::new("source_row", DataType::Int64, false),
+        Field::new("received_at", utc(), false),
+        Field::new("ingested_at", utc(), false),
+    ])),
+    partition_columns: &["epoch", "period"],
+});
+
+/// `submissions`: one row per received file. Writing this row commits the file's values.
+pub static SUBMISSIONS: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
+    name: "submissions",
+    folder: "tables",
+    schema: Arc::new(Schema::new(vec![
+        text("submission_id"),
+        text("content_hash"),
+        text("source"),
+        text("format"),
+        text("status"),
+        Field::new("received_at", utc(), false),
+        Field::new("ingested_at", utc(), false),
+        Field::new("rows_accepted", DataType::Int64, false),
+        Field::new("rows_rejected", DataType::Int64, false),
+        Field::new("error", DataType::Utf8, true),
+    ])),
+    partition_columns: &[],
+});
+
+/// `rejections`: one row per refused value or row, with a stable reason code and messages.
+pub static REJECTIONS: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
+    name: "rejections",
+    folder: "tables",
+    schema: Arc::new(Schema::new(vec![
+        text("submission_id"),
+        text("source"),
+        Field::new("row", DataType::Int64, false),
+        text("field"),
+        Field::new("value", DataType::Utf8, true),
+        text("reason"),
+        text("message_vi"),
+        text("message_en"),
+        Field::new("ingested_at", utc(), false),
+    ])),
+    partition_columns: &[],
+});
+
+/// The tables ingest writes, in commit order (submissions last: it is the commit marker).
+pub fn ingest_tables() -> [&'static TableSpec; 3] {
+    [&DATA_VALUES, &REJECTIONS, &SUBMISSIONS]
+}

@@ -1,0 +1,38 @@
+//! Pipelines: the TOML specs under `pipelines/` and the runner that executes their steps.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`spec`] | parsing a spec and checking it, reporting every problem at once (file, step, fix) |
+//! | [`runner`] | running the steps in order: `ingest` → `build` → `export`, with a tracing span per step |
+//!
+//! ```toml
+//! name = "nightly"
+//! schedule = "0 2 * * *"          # read by the scheduler (a later issue)
+//! timezone = "Asia/Ho_Chi_Minh"
+//!
+//! [[steps]]
+//! name = "ingest_inbox"
+//! kind = "ingest"
+//! source = "inbox"                 # a path, file:// or s3:// URL
+//!
+//! [[steps]]
+//! name = "build_models"
+//! kind = "build"
+//!
+//! [[steps]]
+//! name = "export_province_indicators"
+//! kind = "export"
+//! model = "province_indicators"
+//! formats = ["csv", "xlsx"]
+//! to = "outbox/province_indicators"   # below the lake root; the extension is added
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod runner;
+pub mod spec;
+
+pub use error::{Error, Result};
+pub use runner::{RunReport, Runner, StepReport};
+pub use spec::{PipelineSpec, Step, StepKind};

@@ -1,0 +1,176 @@
+//! Running a pipeline's steps in order.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tonghop_core::{Catalog, Project, UnitRegistry};
+use tonghop_engine::{session::Mode, BuildSummary, Engine};
+use tonghop_export::SheetSpec;
+use tonghop_ingest::{IngestSummary, Ingestor};
+use tonghop_lake::{Lake, Location};
+
+use crate::{Error, PipelineSpec, Result, StepKind};
+
+/// What one step did.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// Step name.
+    pub name: String,
+    /// One line for people.
+    pub summary: String,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// One report per step, in order.
+    pub steps: Vec<StepReport>,
+    /// Totals of the ingest steps.
+    pub ingest: IngestSummary,
+    /// The last build.
+    pub build: Option<BuildSummary>,
+    /// URLs of the files exported.
+    pub exports: Vec<String>,
+}
+
+/// Runs pipelines against one project and lake.
+pub struct Runner {
+    project: Project,
+    lake: Lake,
+    registry: Arc<UnitRegistry>,
+    catalog: Arc<Catalog>,
+    today: chrono::NaiveDate,
+}
+
+fn step_error(pipeline: &str, step: &str) -> impl Fn(Box<dyn std::error::Error + Send + Sync>) -> Error {
+    let (pipeline, step) = (pipeline.to_string(), step.to_string());
+    move |source| Error::Step { pipeline: pipeline.clone(), step: step.clone(), source }
+}
+
+impl Runner {
+    /// A runner; `today` is the date ingest compares periods with.
+    pub fn new(project: Project, lake: Lake, registry: Arc<UnitRegistry>, catalog: Arc<Catalog>, today: chrono::NaiveDate) -> Self {
+        Runner { project, lake, registry, catalog, today }
+    }
+
+    async fn engine(&self, mode: Mode) -> Result<Engine, tonghop_engine::Error> {
+        Engine::open(&self.project, &self.lake, &self.registry, &self.catalog, mode).await
+    }
+
+    /// The names an export step may read: every model and table.
+    pub async fn known_tables(&self) -> Result<Vec<String>, tonghop_engine::Error> {
+        let engine = self.engine(Mode::Read).await?;
+        let batches = engine.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").await?;
+        let mut out = Vec::new();
+        for b in batches {
+            let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
+            out.extend(arrow::array::AsArray::as_string::<i32>(&col).iter().flatten().map(str::to_string));
+        }
+        Ok(out)
+    }
+
+    /// Checks a spec (every problem at once), then runs its steps in order; stops at the first failed step.
+    #[tracing::instrument(skip(self, spec, progress), fields(pipeline = %spec.name))]
+    pub async fn run(&self, spec: &PipelineSpec, spec_path: &Path, progress: &(dyn Fn(&str, u64) + Sync)) -> Result<RunReport> {
+        let known = self.known_tables().await.map_err(|e| step_error(&spec.name, "validate")(e.into()))?;
+        let problems = spec.problems(spec_path, &known);
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems));
+        }
+        let mut report = RunReport { pipeline: spec.name.clone(), ..Default::default() };
+        let mut built: Option<Engine> = None;
+        for step in &spec.steps {
+            let span = tracing::info_span!("step", name = %step.name);
+            let _guard = span.enter();
+            let started = Instant::now();
+            let fail = step_error(&spec.name, &step.name);
+            let summary = match &step.kind {
+                StepKind::Ingest { source } => {
+                    let inbox = Location::parse(source).map_err(|e| fail(e.into()))?;
+                    let ingestor = Ingestor::new(self.lake.clone(), self.registry.clone(), self.catalog.clone(), self.today);
+                    let s = ingestor.ingest(&inbox, &|n| progress(&step.name, n)).await.map_err(|e| fail(e.into()))?;
+                    let line = format!(
+                        "{} files seen, {} ingested, {} already ingested, {} failed; {} rows accepted, {} rejected",
+                        s.files_seen, s.files_ingested, s.files_already_ingested, s.files_failed, s.rows_accepted, s.rows_rejected
+                    );
+                    let t = &mut report.ingest;
+                    t.files_seen += s.files_seen;
+                    t.files_ingested += s.files_ingested;
+                    t.files_already_ingested += s.files_already_ingested;
+                    t.files_failed += s.files_failed;
+                    t.rows_accepted += s.rows_accepted;
+                    t.rows_rejected += s.rows_rejected;
+                    t.uncommitted_removed += s.uncommitted_removed;
+                    for (k, v) in s.rejected_by_reason {
+                        *t.rejected_by_reason.entry(k).or_default() += v;
+                    }
+                    line
+                }
+                StepKind::Build => {
+                    let engine = self.engine(Mode::Build).await.map_err(|e| fail(e.into()))?;
+                    let s = engine.build().await.map_err(|e| fail(e.into()))?;
+                    let periods = engine
+                        .query("SELECT COUNT(DISTINCT epoch || period) FROM indicator_values")
+                        .await
+                        .ok()
+                        .and_then(|b| b.first().map(|b| arrow::util::display::array_value_to_string(b.column(0), 0).unwrap_or_default()))
+                        .unwrap_or_else(|| "?".into());
+                    let line = format!(
+                        "{} models ({} materialised: {}), {periods} periods built, {} model tests passed",
+                        s.views + s.materialized.len(),
+                        s.materialized.len(),
+                        s.materialized.iter().map(|(n, rows, v)| format!("{n} {rows} rows v{v}")).collect::<Vec<_>>().join(", "),
+                        s.tests_passed
+                    );
+                    report.build = Some(s);
+                    built = Some(engine);
+                    line
+                }
+                StepKind::Export { model, formats, to, filter, sheet, title, headers, number_formats } => {
+                    let engine = match built.take() {
+                        Some(e) => e,
+                        None => self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?,
+                    };
+                    let sql = match filter {
+                        Some(f) => format!("SELECT * FROM {model} WHERE {f}"),
+                        None => format!("SELECT * FROM {model}"),
+                    };
+                    let batches = engine.query(&sql).await.map_err(|e| fail(e.into()))?;
+                    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                    let mut written = Vec::new();
+                    for format in formats {
+                        let bytes = match format.as_str() {
+                            "csv" => tonghop_export::to_csv(&batches),
+                            _ => {
+                                let mut spec = SheetSpec::new(sheet.clone().unwrap_or_else(|| model.clone()));
+                                spec.title = title.clone();
+                                spec.subtitle = Some(format!("Lập ngày {} · tonghop", self.today.format("%d/%m/%Y")));
+                                spec.headers = headers.clone();
+                                spec.number_formats = number_formats.clone();
+                                tonghop_export::to_xlsx(&batches, &spec)
+                            }
+                        }
+                        .map_err(|e| fail(e.into()))?;
+                        let relative = format!("{to}.{format}");
+                        let path = self.lake.root().path(&relative);
+                        tonghop_export::write_object(self.lake.root().store().as_ref(), &path, bytes).await.map_err(|e| fail(e.into()))?;
+                        let url = format!("{}{relative}", self.lake.root().url());
+                        report.exports.push(url.clone());
+                        written.push(url);
+                    }
+                    built = Some(engine);
+                    format!("{rows} rows of {model} written to {}", written.join(", "))
+                }
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::info!(seconds, "{summary}");
+            report.steps.push(StepReport { name: step.name.clone(), summary, seconds });
+        }
+        Ok(report)
+    }
+}

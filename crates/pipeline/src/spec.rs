@@ -1,0 +1,176 @@
+//! Pipeline specs.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// A pipeline: a named list of steps run in order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Name (unique per lake).
+    pub name: String,
+    /// What it is for.
+    #[serde(default)]
+    pub description: String,
+    /// Cron expression for the scheduler.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Time zone of the schedule.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// The steps, run in order.
+    pub steps: Vec<Step>,
+}
+
+fn default_timezone() -> String {
+    "Asia/Ho_Chi_Minh".into()
+}
+
+/// One step.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Step {
+    /// Name, unique within the pipeline.
+    pub name: String,
+    /// What it does.
+    #[serde(flatten)]
+    pub kind: StepKind,
+}
+
+/// The kinds of step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepKind {
+    /// Ingest every file of a folder or object-store prefix.
+    Ingest {
+        /// A path, `file://` or `s3://` URL.
+        source: String,
+    },
+    /// Build every model of `sql/` and run the model tests.
+    Build,
+    /// Write a model or table as files.
+    Export {
+        /// The model or table.
+        model: String,
+        /// `csv` and/or `xlsx`.
+        formats: Vec<String>,
+        /// Destination below the lake root, without extension.
+        to: String,
+        /// Optional SQL filter (`WHERE` clause body).
+        #[serde(default, rename = "where")]
+        filter: Option<String>,
+        /// XLSX sheet name.
+        #[serde(default)]
+        sheet: Option<String>,
+        /// XLSX title row.
+        #[serde(default)]
+        title: Option<String>,
+        /// Column → Vietnamese header label (XLSX).
+        #[serde(default)]
+        headers: Vec<(String, String)>,
+        /// Column → Excel number format (XLSX).
+        #[serde(default)]
+        number_formats: Vec<(String, String)>,
+    },
+}
+
+const FORMATS: [&str; 2] = ["csv", "xlsx"];
+
+impl PipelineSpec {
+    /// Reads a spec file; syntax errors name the file and the line.
+    pub fn load(path: &Path) -> Result<PipelineSpec> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+        toml::from_str(&text).map_err(|e| Error::Invalid(vec![format!("{}: {e}", path.display())]))
+    }
+
+    /// Checks the spec against the known models and tables; returns every problem, each naming the
+    /// file, the step and what to change.
+    pub fn problems(&self, file: &Path, known_tables: &[String]) -> Vec<String> {
+        let at = |step: &str| format!("{}: step {step:?}", file.display());
+        let mut out = Vec::new();
+        if self.steps.is_empty() {
+            out.push(format!("{}: the pipeline has no [[steps]]", file.display()));
+        }
+        let mut names = HashSet::new();
+        for step in &self.steps {
+            if !names.insert(step.name.as_str()) {
+                out.push(format!("{} appears twice; step names must be unique", at(&step.name)));
+            }
+            if let StepKind::Export { model, formats, to, .. } = &step.kind {
+                if !known_tables.iter().any(|t| t == model) {
+                    let hint = known_tables.iter().min_by_key(|t| edit_distance(t, model)).map(|t| format!(" (did you mean {t:?}?)")).unwrap_or_default();
+                    out.push(format!("{} exports model {model:?}, which does not exist{hint}", at(&step.name)));
+                }
+                for f in formats {
+                    if !FORMATS.contains(&f.as_str()) {
+                        out.push(format!("{} has format {f:?}; use one of {FORMATS:?}", at(&step.name)));
+                    }
+                }
+                if formats.is_empty() {
+                    out.push(format!("{} has no formats; add formats = [\"csv\", \"xlsx\"]", at(&step.name)));
+                }
+                if to.is_empty() || to.starts_with('/') || to.contains("..") || to.contains("://") {
+                    out.push(format!("{} writes to {to:?}; `to` must be a relative path below the lake root", at(&step.name)));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_nightly_pipeline_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/nightly.toml");
+        let spec = PipelineSpec::load(&path).unwrap();
+        assert_eq!(spec.name, "nightly");
+        assert_eq!(spec.timezone, "Asia/Ho_Chi_Minh");
+        let known = vec!["province_indicators".to_string()];
+        assert!(spec.problems(&path, &known).is_empty(), "{:?}", spec.problems(&path, &known));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_step_and_fix() {
+        let spec: PipelineSpec = toml::from_str(
+            r#"name = "x"
+            [[steps]]
+            name = "a"
+            kind = "export"
+            model = "province_indicator"
+            formats = ["pdf"]
+            to = "/etc/x"
+            [[steps]]
+            name = "a"
+            kind = "build""#,
+        )
+        .unwrap();
+        let problems = spec.problems(Path::new("p.toml"), &["province_indicators".into()]);
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems.iter().any(|p| p.contains(r#"p.toml: step "a" exports model "province_indicator", which does not exist (did you mean "province_indicators"?)"#)));
+    }
+
+    #[test]
+    fn unknown_step_kinds_are_refused_with_the_line() {
+        let err = toml::from_str::<PipelineSpec>("name = \"x\"\n[[steps]]\nname = \"a\"\nkind = \"email\"\n").unwrap_err().to_string();
+        assert!(err.contains("email"), "{err}");
+    }
+}
