@@ -1,0 +1,38 @@
+//! Runs the real `tonghop` binary against the repository's project folder and a temporary lake.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// Runs `tonghop` with `--project <repo> --lake <lake>`; panics with stderr unless it succeeds.
+pub fn tonghop(lake: &Path, args: &[&str]) -> String {
+    let out = tonghop_raw(lake, args);
+    assert!(out.status.success(), "tonghop {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `tonghop` (in the lake's parent folder) and returns the raw output, success or not.
+pub fn tonghop_raw(lake: &Path, args: &[&str]) -> std::process::Output {
+    let cwd = lake.parent().unwrap();
+    std::fs::create_dir_all(cwd).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_tonghop"))
+        .current_dir(cwd)
+        .arg("--project")
+        .arg(repo_root())
+        .arg("--lake")
+        .arg(lake)
+        .arg("-q")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs a query and parses the CSV output into rows of strings.
+pub fn sql_rows(lake: &Path, query: &str) -> Vec<Vec<String>> {
+    let text = tonghop(lake, &["sql", query, "--format", "csv"]);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect()
+}

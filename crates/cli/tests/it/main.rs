@@ -1,0 +1,5 @@
+//! End-to-end tests of the `tonghop` binary: one test binary (link once), modules by area.
+
+mod helpers;
+mod nightly;
+mod sql;

@@ -1,0 +1,179 @@
+//! The nightly pipeline end to end on a small demo (two provinces, one per epoch), checked against
+//! computations made here straight from the generated files and the Delta log, not through the SQL.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::helpers::{repo_root, sql_rows, tonghop};
+
+#[derive(Debug, Clone)]
+struct Row {
+    period: String,
+    unit: String,
+    element: String,
+    value: f64,
+}
+
+fn csv_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            csv_files(&p, out)
+        } else if p.extension().is_some_and(|x| x == "csv") {
+            out.push(p)
+        }
+    }
+}
+
+/// Reads the generated files with plain CSV parsing, keeping rows a careful clerk would keep:
+/// a known data element, a finite non-negative number, 0/1 for yes/no elements.
+fn valid_rows(inbox: &Path) -> (Vec<Row>, usize) {
+    let mut elements: HashMap<String, bool> = HashMap::new();
+    let mut r = csv::Reader::from_path(repo_root().join("catalog/data_elements.csv")).unwrap();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        elements.insert(rec[0].to_string(), &rec[4] == "boolean");
+    }
+    let mut files = Vec::new();
+    csv_files(inbox, &mut files);
+    let (mut rows, mut invalid) = (Vec::new(), 0);
+    for f in files {
+        let mut r = csv::Reader::from_path(&f).unwrap();
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            let ok = match (elements.get(&rec[2]), rec[3].parse::<f64>()) {
+                (Some(boolean), Ok(v)) => v.is_finite() && v >= 0.0 && (!boolean || v == 0.0 || v == 1.0),
+                _ => false,
+            };
+            if ok {
+                rows.push(Row { period: rec[0].into(), unit: rec[1].into(), element: rec[2].into(), value: rec[3].parse().unwrap() });
+            } else {
+                invalid += 1;
+            }
+        }
+    }
+    (rows, invalid)
+}
+
+/// Σ numerator / Σ denominator × 100 over communes reporting both, for the months of a period:
+/// stocks take each commune's latest month with data, flows sum over months.
+fn ratio(rows: &[Row], months: &[&str], num: &str, den: &str, stock: bool) -> f64 {
+    let mut per_unit: BTreeMap<(&str, &str), Vec<(&str, f64)>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| months.contains(&r.period.as_str()) && (r.element == num || r.element == den)) {
+        per_unit.entry((r.unit.as_str(), r.element.as_str())).or_default().push((r.period.as_str(), r.value));
+    }
+    let combine = |v: &Vec<(&str, f64)>| if stock { v.iter().max_by_key(|(m, _)| *m).unwrap().1 } else { v.iter().map(|(_, x)| x).sum() };
+    let units: HashSet<&str> = per_unit.keys().map(|(u, _)| *u).collect();
+    let (mut n, mut d) = (0.0, 0.0);
+    for u in units {
+        if let (Some(a), Some(b)) = (per_unit.get(&(u, num)), per_unit.get(&(u, den))) {
+            n += combine(a);
+            d += combine(b);
+        }
+    }
+    n / d * 100.0
+}
+
+fn indicator(lake: &Path, epoch: &str, period: &str, level: &str, unit: &str, code: &str) -> f64 {
+    let rows = sql_rows(
+        lake,
+        &format!("SELECT value FROM indicator_values WHERE epoch = '{epoch}' AND period = '{period}' AND level = '{level}' AND unit_code = '{unit}' AND indicator = '{code}'"),
+    );
+    assert_eq!(rows.len(), 1, "{epoch} {period} {level} {unit} {code}: {rows:?}");
+    rows[0][0].parse().unwrap()
+}
+
+/// Rows in the Parquet files that the Delta log says make up the table, read with the `parquet`
+/// crate (independent of deltalake).
+fn delta_rows_by_parquet(table: &Path) -> (usize, usize) {
+    let mut live: HashSet<String> = HashSet::new();
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(table.join("_delta_log")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    logs.sort();
+    for log in &logs {
+        for line in std::fs::read_to_string(log).unwrap().lines() {
+            let action: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(path) = action.pointer("/add/path").and_then(|p| p.as_str()) {
+                live.insert(path.to_string());
+            }
+            if let Some(path) = action.pointer("/remove/path").and_then(|p| p.as_str()) {
+                live.remove(path);
+            }
+        }
+    }
+    let mut rows = 0;
+    for path in &live {
+        let decoded = path.replace("%3D", "=").replace("%2F", "/");
+        let file = std::fs::File::open(table.join(&decoded)).unwrap_or_else(|e| panic!("{decoded}: {e}"));
+        let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+        rows += parquet::file::reader::FileReader::metadata(&reader).file_metadata().num_rows() as usize;
+    }
+    (rows, logs.len())
+}
+
+#[test]
+fn nightly_pipeline_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let inbox = dir.path().join("inbox");
+    let nightly = repo_root().join("pipelines/nightly.toml");
+    let nightly = nightly.to_str().unwrap();
+
+    let demo = tonghop(&lake, &["demo", "--provinces", "post2025:04,pre2025:02", "--until", "2026-11-23", "--seed", "7"]);
+    let (rows, invalid) = valid_rows(&inbox);
+    assert!(demo.contains(&format!("{invalid} invalid rows")), "{demo} vs {invalid} invalid rows found here");
+    assert!(invalid > 0, "the demo must contain a few invalid rows");
+
+    let first = tonghop(&lake, &["run", nightly]);
+    assert!(first.contains("National summary"), "{first}");
+    assert!(first.contains("Tỷ lệ dân số tham gia BHYT"), "{first}");
+
+    // Every valid row accepted exactly once, every invalid row kept aside with a reason.
+    let count = |q: &str| sql_rows(&lake, q)[0][0].parse::<usize>().unwrap();
+    assert_eq!(count("SELECT count(*) FROM data_values"), rows.len());
+    assert_eq!(count("SELECT count(*) FROM rejections"), invalid);
+    assert_eq!(count("SELECT count(*) FROM rejections WHERE reason = '' OR message_vi = '' OR field = ''"), 0);
+    assert_eq!(count("SELECT sum(rows_accepted) FROM submissions"), rows.len());
+
+    // An independent reader over the Delta log and Parquet files sees the same rows.
+    let (parquet_rows, versions) = delta_rows_by_parquet(&lake.join("tables/data_values"));
+    assert_eq!(parquet_rows, rows.len());
+
+    // Second run over the same inbox: nothing new, no new Delta version of the data.
+    let second = tonghop(&lake, &["run", nightly]);
+    assert!(second.contains("0 ingested"), "{second}");
+    assert_eq!(count("SELECT count(*) FROM data_values"), rows.len());
+    assert_eq!(delta_rows_by_parquet(&lake.join("tables/data_values")), (parquet_rows, versions));
+    assert_eq!(count("SELECT count(*) FROM (SELECT content_hash FROM submissions GROUP BY 1 HAVING count(*) > 1)"), 0);
+
+    // Province values equal the independent computation from the files.
+    let q1: Vec<String> = (1..=3).map(|m| format!("20260{m}")).collect();
+    let q1: Vec<&str> = q1.iter().map(String::as_str).collect();
+    let year2024: Vec<String> = (1..=12).map(|m| format!("2024{m:02}")).collect();
+    let year2024: Vec<&str> = year2024.iter().map(String::as_str).collect();
+    let close = |a: f64, b: f64, what: &str| assert!((a - b).abs() < 1e-9, "{what}: SQL {a} vs independent {b}");
+    close(indicator(&lake, "post2025", "202603", "province", "04", "BHYT_BAO_PHU"), ratio(&rows, &["202603"], "DS_BHYT", "DS_TONG", true), "BHYT 202603");
+    close(indicator(&lake, "post2025", "2026Q1", "province", "04", "BHYT_BAO_PHU"), ratio(&rows, &q1, "DS_BHYT", "DS_TONG", true), "BHYT 2026Q1");
+    close(indicator(&lake, "post2025", "2026Q1", "province", "04", "KCB_BHYT_TY_LE"), ratio(&rows, &q1, "KCB_BHYT", "KCB_TONG", false), "KCB 2026Q1");
+    close(indicator(&lake, "pre2025", "2024", "province", "02", "QLSK_BAO_PHU"), ratio(&rows, &year2024, "DS_QLSK", "DS_TONG", true), "QLSK 2024");
+    close(indicator(&lake, "pre2025", "2024", "province", "02", "KCB_BHYT_TY_LE"), ratio(&rows, &year2024, "KCB_BHYT", "KCB_TONG", false), "KCB 2024");
+    // With one province per epoch in the data, the nation is that province.
+    close(indicator(&lake, "pre2025", "2024", "national", "VN", "BHYT_BAO_PHU"), indicator(&lake, "pre2025", "2024", "province", "02", "BHYT_BAO_PHU"), "national");
+
+    // Districts exist only in the old epoch, and their numerators add up to the province's.
+    let sums = sql_rows(&lake, "SELECT level, sum(numerator), sum(denominator) FROM indicator_values WHERE epoch = 'pre2025' AND period = '202406' AND indicator = 'TYT_CO_BS' AND level IN ('district', 'province') GROUP BY level ORDER BY level");
+    assert_eq!(sums.len(), 2);
+    assert_eq!((&sums[0][1], &sums[0][2]), (&sums[1][1], &sums[1][2]));
+    assert_eq!(count("SELECT count(*) FROM indicator_values WHERE epoch = 'post2025' AND level = 'district'"), 0);
+
+    // Exports: the CSV and the XLSX (read with calamine) carry the same province rows in Vietnamese.
+    let csv_rows = csv::Reader::from_path(lake.join("outbox/province_indicators.csv")).unwrap().records().count();
+    assert_eq!(csv_rows, count("SELECT count(*) FROM province_indicators"));
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(lake.join("outbox/province_indicators.xlsx")).unwrap();
+    let sheet = book.worksheet_range("Chỉ tiêu cấp tỉnh").unwrap();
+    let header = sheet.rows().position(|r| r.iter().any(|c| c.to_string() == "Tỉnh/Thành phố")).expect("Vietnamese header row");
+    assert_eq!(sheet.rows().skip(header + 1).count(), csv_rows);
+    assert!(sheet.rows().any(|r| r.iter().any(|c| c.to_string() == "Tỉnh Cao Bằng")));
+    let value_col = sheet.rows().nth(header).unwrap().iter().position(|c| c.to_string() == "Kết quả (%)").unwrap();
+    assert!(sheet.rows().skip(header + 1).all(|r| matches!(r[value_col], calamine::Data::Float(_) | calamine::Data::Empty)), "values are numbers");
+}
