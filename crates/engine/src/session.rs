@@ -63,12 +63,20 @@ impl Engine {
             };
             datafusion::catalog::SchemaProvider::register_table(raw.as_ref(), spec.name.to_string(), provider)?;
         }
-        ctx.sql("CREATE VIEW submissions AS SELECT * FROM lake.submissions").await?;
-        for name in ["data_values", "rejections"] {
-            ctx.sql(&format!(
-                "CREATE VIEW {name} AS SELECT * FROM lake.{name} WHERE submission_id IN (SELECT submission_id FROM lake.submissions)"
-            ))
-            .await?;
+        // Delta partition columns come back dictionary-encoded; the views cast them to plain strings
+        // (large joins and aggregations over dictionary keys can overflow their 16-bit index).
+        let committed = "submission_id IN (SELECT submission_id FROM lake.submissions)";
+        let columns = |spec: &tonghop_lake::TableSpec| {
+            spec.schema
+                .fields()
+                .iter()
+                .map(|f| if spec.partition_columns.contains(&f.name().as_str()) { format!("CAST({0} AS VARCHAR) AS {0}", f.name()) } else { f.name().clone() })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        ctx.sql(&format!("CREATE VIEW submissions AS SELECT {} FROM lake.submissions", columns(&tables::SUBMISSIONS))).await?;
+        for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
+            ctx.sql(&format!("CREATE VIEW {0} AS SELECT {1} FROM lake.{0} WHERE {committed}", spec.name, columns(spec))).await?;
         }
 
         let models = models::load(&project.sql_dir())?;

@@ -43,6 +43,13 @@ impl Lake {
         move |source| Error::Delta { table: name, url, source }
     }
 
+    /// A handle on a table location that has no table yet (writing to it creates the table).
+    fn unloaded(&self, name: &str, loc: &Location) -> Result<DeltaTable> {
+        deltalake::DeltaTableBuilder::from_url(loc.url().clone())
+            .and_then(|b| b.build())
+            .map_err(Self::delta_error(name, loc))
+    }
+
     /// Opens a table if it exists (`Ok(None)` if it was never written).
     #[tracing::instrument(level = "debug", skip(self), fields(lake = %self.root.url()))]
     pub async fn open_table(&self, folder: &str, name: &str) -> Result<Option<DeltaTable>> {
@@ -68,8 +75,8 @@ impl Lake {
             return Ok(table);
         }
         let loc = self.table_location(spec.folder, spec.name)?;
-        let empty = DeltaTable::try_from_url(loc.url().clone()).await.map_err(Self::delta_error(spec.name, &loc))?;
-        let created = empty
+        let created = self
+            .unloaded(spec.name, &loc)?
             .write(vec![RecordBatch::new_empty(spec.schema.clone())])
             .with_save_mode(SaveMode::Append)
             .with_partition_columns(spec.partition_columns.iter().map(|c| c.to_string()))
@@ -112,7 +119,10 @@ impl Lake {
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         tracing::Span::current().record("rows", rows);
         let loc = self.table_location(folder, name)?;
-        let table = DeltaTable::try_from_url(loc.url().clone()).await.map_err(Self::delta_error(name, &loc))?;
+        let table = match self.open_table(folder, name).await? {
+            Some(table) => table,
+            None => self.unloaded(name, &loc)?,
+        };
         let batches = if batches.is_empty() { vec![RecordBatch::new_empty(schema)] } else { batches };
         let table = table
             .write(batches)
@@ -206,4 +216,71 @@ fn commit_properties(operation: &str) -> CommitProperties {
         ("tonghop.operation".to_string(), serde_json::Value::from(operation)),
         ("tonghop.version".to_string(), serde_json::Value::from(env!("CARGO_PKG_VERSION"))),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+
+    use super::*;
+
+    fn strings(v: &[&str]) -> ArrayRef {
+        Arc::new(StringArray::from(v.to_vec()))
+    }
+
+    fn times(n: usize) -> ArrayRef {
+        Arc::new(TimestampMicrosecondArray::from(vec![1_700_000_000_000_000; n]).with_timezone("UTC"))
+    }
+
+    fn values(submission: &str) -> RecordBatch {
+        let s = |v: &str| strings(&[v, v]);
+        RecordBatch::try_new(tables::DATA_VALUES.schema.clone(), vec![
+            s("post2025"), s("202603"), strings(&["00004", "00008"]), s("DS_TONG"), s("default"),
+            Arc::new(Float64Array::from(vec![1.0, 2.0])), Arc::new(StringArray::from(vec![None::<&str>, None])),
+            s(submission), Arc::new(Int64Array::from(vec![2, 3])), times(2), times(2),
+        ])
+        .unwrap()
+    }
+
+    fn submission(id: &str) -> RecordBatch {
+        RecordBatch::try_new(tables::SUBMISSIONS.schema.clone(), vec![
+            strings(&[id]), strings(&[id]), strings(&["file:///x.csv"]), strings(&["csv"]), strings(&["accepted"]),
+            times(1), times(1), Arc::new(Int64Array::from(vec![2])), Arc::new(Int64Array::from(vec![0])),
+            Arc::new(StringArray::from(vec![None::<&str>])),
+        ])
+        .unwrap()
+    }
+
+    async fn submission_ids(lake: &Lake) -> Vec<String> {
+        let ctx = SessionContext::new();
+        let table = lake.open_table("tables", "data_values").await.unwrap().unwrap();
+        ctx.register_table("dv", table.table_provider().await.unwrap()).unwrap();
+        let batches = ctx.sql("SELECT DISTINCT submission_id FROM dv ORDER BY 1").await.unwrap().collect().await.unwrap();
+        let mut out = Vec::new();
+        for b in batches {
+            let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+            out.extend(arrow::array::AsArray::as_string::<i32>(&col).iter().flatten().map(str::to_string));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn rows_of_a_submission_without_its_commit_marker_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+        assert!(lake.open_table("tables", "data_values").await.unwrap().is_none());
+        // A complete ingest: values, then the submission row.
+        lake.append(&tables::DATA_VALUES, vec![values("committed")], "ingest").await.unwrap();
+        lake.append(&tables::SUBMISSIONS, vec![submission("committed")], "ingest").await.unwrap();
+        // A crash after the values commit, before the submission commit.
+        lake.append(&tables::DATA_VALUES, vec![values("crashed")], "ingest").await.unwrap();
+        assert_eq!(submission_ids(&lake).await, ["committed", "crashed"]);
+
+        assert_eq!(lake.remove_uncommitted().await.unwrap(), 1);
+        assert_eq!(submission_ids(&lake).await, ["committed"]);
+        assert_eq!(lake.remove_uncommitted().await.unwrap(), 0, "clean-up is idempotent");
+        assert_eq!(lake.committed_hashes().await.unwrap().into_iter().collect::<Vec<_>>(), ["committed"]);
+    }
 }

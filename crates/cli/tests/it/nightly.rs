@@ -55,20 +55,31 @@ fn valid_rows(inbox: &Path) -> (Vec<Row>, usize) {
     (rows, invalid)
 }
 
-/// Σ numerator / Σ denominator × 100 over communes reporting both, for the months of a period:
-/// stocks take each commune's latest month with data, flows sum over months.
+/// Σ numerator / Σ denominator × 100, pairing the two sides month by month per commune (a month
+/// counts only when both were reported); stocks then take each commune's latest paired month,
+/// flows sum the paired months.
 fn ratio(rows: &[Row], months: &[&str], num: &str, den: &str, stock: bool) -> f64 {
-    let mut per_unit: BTreeMap<(&str, &str), Vec<(&str, f64)>> = BTreeMap::new();
-    for r in rows.iter().filter(|r| months.contains(&r.period.as_str()) && (r.element == num || r.element == den)) {
-        per_unit.entry((r.unit.as_str(), r.element.as_str())).or_default().push((r.period.as_str(), r.value));
+    let mut cell: HashMap<(&str, &str, &str), f64> = HashMap::new();
+    for r in rows.iter().filter(|r| months.contains(&r.period.as_str())) {
+        cell.insert((r.unit.as_str(), r.period.as_str(), r.element.as_str()), r.value);
     }
-    let combine = |v: &Vec<(&str, f64)>| if stock { v.iter().max_by_key(|(m, _)| *m).unwrap().1 } else { v.iter().map(|(_, x)| x).sum() };
-    let units: HashSet<&str> = per_unit.keys().map(|(u, _)| *u).collect();
+    let mut per_unit: BTreeMap<&str, Vec<(&str, f64, f64)>> = BTreeMap::new();
+    for ((unit, month, element), a) in &cell {
+        if *element == num {
+            if let Some(b) = cell.get(&(*unit, *month, den)) {
+                per_unit.entry(unit).or_default().push((month, *a, *b));
+            }
+        }
+    }
     let (mut n, mut d) = (0.0, 0.0);
-    for u in units {
-        if let (Some(a), Some(b)) = (per_unit.get(&(u, num)), per_unit.get(&(u, den))) {
-            n += combine(a);
-            d += combine(b);
+    for pairs in per_unit.values() {
+        if stock {
+            let (_, a, b) = pairs.iter().max_by_key(|(m, _, _)| *m).unwrap();
+            n += a;
+            d += b;
+        } else {
+            n += pairs.iter().map(|p| p.1).sum::<f64>();
+            d += pairs.iter().map(|p| p.2).sum::<f64>();
         }
     }
     n / d * 100.0
