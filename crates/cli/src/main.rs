@@ -221,7 +221,7 @@ async fn run(cli: Cli) -> Result<()> {
             if !problems.is_empty() {
                 bail!("{} problem(s):\n  - {}", problems.len(), problems.join("\n  - "));
             }
-            println!("ok: catalog, {} models, {} pipeline spec(s)", known.len(), files.len());
+            println!("ok: catalog, sql/ models and {} tables and views, {} pipeline spec(s)", known.len(), files.len());
         }
         Command::Sql { query, format } => {
             let lake = Lake::open(&cli.lake)?;
