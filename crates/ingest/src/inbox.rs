@@ -60,7 +60,7 @@ impl Ingestor {
     #[tracing::instrument(skip(self, progress), fields(inbox = %inbox.url()))]
     pub async fn ingest(&self, inbox: &Location, progress: &(dyn Fn(u64) + Sync)) -> Result<IngestSummary> {
         let mut summary = IngestSummary { uncommitted_removed: self.lake.remove_uncommitted().await?, ..Default::default() };
-        let mut known = self.lake.committed_hashes().await?;
+        let known = self.lake.committed_hashes().await?;
         let store = inbox.store();
         let inbox_name = inbox.url().to_string();
         let mut objects: Vec<_> = store
@@ -126,7 +126,6 @@ impl Ingestor {
         if !batch.is_empty() {
             batch.commit(&self.lake, ingested_at).await?;
         }
-        known.clear();
         tracing::info!(files = summary.files_ingested, accepted = summary.rows_accepted, rejected = summary.rows_rejected, "ingest committed");
         Ok(summary)
     }
