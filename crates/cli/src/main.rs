@@ -162,7 +162,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Run { pipeline } => {
             let spec = PipelineSpec::load(&pipeline)?;
             let lake = Lake::open(&cli.lake)?;
-            let runner = Runner::new(ctx.project.clone(), lake.clone(), ctx.registry, ctx.catalog, today());
+            let runner = Runner::new(ctx.project.clone(), lake.clone(), ctx.registry.clone(), ctx.catalog.clone(), today());
             let bar = progress_bar(None, "files");
             let started = std::time::Instant::now();
             let report = runner.run(&spec, &pipeline, &|_, n| bar.inc(n)).await?;
@@ -175,7 +175,7 @@ async fn run(cli: Cli) -> Result<()> {
                 let reasons: Vec<String> = report.ingest.rejected_by_reason.iter().map(|(k, v)| format!("{k}: {v}")).collect();
                 println!("  rejected rows by reason: {}", reasons.join(", "));
             }
-            let engine = open_read(&ctx.project, &lake).await?;
+            let engine = open_read(&ctx, &lake).await?;
             let batches = engine
                 .query("SELECT epoch AS \"epoch\", period AS \"kỳ\", indicator_name AS \"chỉ tiêu\", round(value, 1) AS \"kết quả %\", target AS \"mục tiêu %\", status AS \"đánh giá\", communes_reporting AS \"xã báo cáo\" FROM national_summary ORDER BY epoch DESC, period, indicator")
                 .await?;
@@ -225,7 +225,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Sql { query, format } => {
             let lake = Lake::open(&cli.lake)?;
-            let engine = open_read(&ctx.project, &lake).await?;
+            let engine = open_read(&ctx, &lake).await?;
             let batches = engine.query(&query).await?;
             print_batches(&batches, format)?;
         }
@@ -233,10 +233,8 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-async fn open_read(project: &Project, lake: &Lake) -> Result<Engine> {
-    let registry = UnitRegistry::load(&project.reference_dir().join("admin-units"))?;
-    let catalog = Catalog::load(&project.catalog_dir())?;
-    Ok(Engine::open(project, lake, &registry, &catalog, Mode::Read).await?)
+async fn open_read(loaded: &Loaded, lake: &Lake) -> Result<Engine> {
+    Ok(Engine::open(&loaded.project, lake, &loaded.registry, &loaded.catalog, Mode::Read).await?)
 }
 
 fn print_batches(batches: &[RecordBatch], format: Format) -> Result<()> {

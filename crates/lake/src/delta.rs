@@ -1,11 +1,13 @@
 //! Delta tables on the lake: open, create, append, overwrite, and crash clean-up.
 
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
 use arrow::{array::RecordBatch, datatypes::SchemaRef};
 use deltalake::{
-    datafusion::prelude::SessionContext, kernel::transaction::CommitProperties, protocol::SaveMode, DeltaTable,
+    datafusion::{catalog::TableProvider, datasource::MemTable, prelude::SessionContext}, kernel::transaction::CommitProperties, protocol::SaveMode, DeltaTable,
     DeltaTableError,
 };
-use futures::TryStreamExt;
 
 use crate::{location::Location, tables, Error, Result, TableSpec};
 
@@ -135,80 +137,68 @@ impl Lake {
         Ok(table.version().unwrap_or_default() as i64)
     }
 
+    /// A table's provider for a private session: the Delta table, or an empty table with the
+    /// spec's schema when it was never written.
+    async fn provider(&self, spec: &TableSpec) -> Result<Arc<dyn TableProvider>> {
+        Ok(match self.open_table(spec.folder, spec.name).await? {
+            Some(table) => table.table_provider().await?,
+            None => Arc::new(MemTable::try_new(spec.schema.clone(), vec![vec![]])?),
+        })
+    }
+
     /// Deletes from `data_values` and `rejections` the rows of submissions that never reached
     /// `submissions` (left by a crash between the commits of one ingest). Returns how many
     /// submission ids were cleaned.
     #[tracing::instrument(skip(self))]
     pub async fn remove_uncommitted(&self) -> Result<usize> {
         let ctx = SessionContext::new();
-        let Some(submissions) = self.open_table("tables", tables::SUBMISSIONS.name).await? else {
-            // Nothing was ever committed: everything else is uncommitted.
-            return self.delete_where_all_uncommitted(None).await;
-        };
-        ctx.register_table("submissions", submissions.table_provider().await?)?;
-        let mut orphans = std::collections::BTreeSet::new();
+        ctx.register_table("submissions", self.provider(&tables::SUBMISSIONS).await?)?;
+        let mut orphans = BTreeSet::new();
         for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
-            let Some(table) = self.open_table(spec.folder, spec.name).await? else { continue };
-            ctx.register_table(spec.name, table.table_provider().await?)?;
+            ctx.register_table(spec.name, self.provider(spec).await?)?;
             let sql = format!(
                 "SELECT DISTINCT submission_id FROM {0} WHERE submission_id NOT IN (SELECT submission_id FROM submissions)",
                 spec.name
             );
-            for batch in ctx.sql(&sql).await?.collect().await? {
-                let ids = arrow::array::AsArray::as_string_view_opt(batch.column(0))
-                    .map(|a| a.iter().flatten().map(str::to_string).collect::<Vec<_>>())
-                    .or_else(|| arrow::array::AsArray::as_string_opt::<i32>(batch.column(0)).map(|a| a.iter().flatten().map(str::to_string).collect()))
-                    .unwrap_or_default();
-                orphans.extend(ids);
-            }
+            orphans.extend(first_column_strings(&ctx.sql(&sql).await?.collect().await?)?);
         }
         if orphans.is_empty() {
             return Ok(0);
         }
         tracing::warn!(count = orphans.len(), "removing rows of uncommitted submissions left by an interrupted ingest");
-        self.delete_where_all_uncommitted(Some(orphans.into_iter().collect())).await
-    }
-
-    async fn delete_where_all_uncommitted(&self, ids: Option<Vec<String>>) -> Result<usize> {
-        let predicate = match &ids {
-            Some(ids) => {
-                let list = ids.iter().map(|id| format!("'{}'", id.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
-                format!("submission_id IN ({list})")
-            }
-            None => "true".to_string(),
-        };
-        let mut cleaned = 0;
+        let list = orphans.iter().map(|id| format!("'{}'", id.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+        let predicate = format!("submission_id IN ({list})");
         for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
             let Some(table) = self.open_table(spec.folder, spec.name).await? else { continue };
             let loc = self.table_location(spec.folder, spec.name)?;
-            let (_, metrics) = table
+            table
                 .delete()
                 .with_predicate(predicate.as_str())
                 .with_commit_properties(commit_properties("remove uncommitted"))
                 .await
                 .map_err(Self::delta_error(spec.name, &loc))?;
-            cleaned += metrics.num_deleted_rows.unwrap_or(0);
         }
-        Ok(if ids.is_some() { ids.map(|i| i.len()).unwrap_or(0) } else { cleaned })
+        Ok(orphans.len())
     }
 
     /// The content hashes of every committed submission.
     #[tracing::instrument(skip(self))]
-    pub async fn committed_hashes(&self) -> Result<std::collections::HashSet<String>> {
-        let Some(table) = self.open_table("tables", tables::SUBMISSIONS.name).await? else {
-            return Ok(Default::default());
-        };
+    pub async fn committed_hashes(&self) -> Result<HashSet<String>> {
         let ctx = SessionContext::new();
-        ctx.register_table("submissions", table.table_provider().await?)?;
-        let mut out = std::collections::HashSet::new();
-        let mut stream = ctx.sql("SELECT content_hash FROM submissions").await?.execute_stream().await?;
-        while let Some(batch) = stream.try_next().await? {
-            let col = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8).map_err(deltalake::datafusion::error::DataFusionError::from)?;
-            let col = arrow::array::AsArray::as_string::<i32>(&col);
-            out.extend(col.iter().flatten().map(str::to_string));
-        }
-        Ok(out)
+        ctx.register_table("submissions", self.provider(&tables::SUBMISSIONS).await?)?;
+        let batches = ctx.sql("SELECT content_hash FROM submissions").await?.collect().await?;
+        Ok(first_column_strings(&batches)?.into_iter().collect())
     }
+}
+
+/// The first column of query results as strings (any string-like or castable type; NULLs skipped).
+pub fn first_column_strings(batches: &[RecordBatch]) -> Result<Vec<String>, arrow::error::ArrowError> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let column = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+        out.extend(arrow::array::AsArray::as_string::<i32>(&column).iter().flatten().map(str::to_string));
+    }
+    Ok(out)
 }
 
 fn commit_properties(operation: &str) -> CommitProperties {
@@ -220,8 +210,6 @@ fn commit_properties(operation: &str) -> CommitProperties {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 
     use super::*;
@@ -258,12 +246,7 @@ mod tests {
         let table = lake.open_table("tables", "data_values").await.unwrap().unwrap();
         ctx.register_table("dv", table.table_provider().await.unwrap()).unwrap();
         let batches = ctx.sql("SELECT DISTINCT submission_id FROM dv ORDER BY 1").await.unwrap().collect().await.unwrap();
-        let mut out = Vec::new();
-        for b in batches {
-            let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
-            out.extend(arrow::array::AsArray::as_string::<i32>(&col).iter().flatten().map(str::to_string));
-        }
-        out
+        first_column_strings(&batches).unwrap()
     }
 
     #[tokio::test]

@@ -23,6 +23,9 @@ pub enum Error {
     /// An object-store operation failed.
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
+    /// Converting query results failed.
+    #[error("reading query results: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
     /// A query over a lake table failed.
     #[error("query over the lake failed: {0}")]
     Query(#[from] deltalake::datafusion::error::DataFusionError),

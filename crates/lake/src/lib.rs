@@ -30,7 +30,7 @@ mod error;
 pub mod location;
 pub mod tables;
 
-pub use delta::Lake;
+pub use delta::{first_column_strings, Lake};
 pub use error::{Error, Result};
 pub use location::Location;
 pub use tables::TableSpec;

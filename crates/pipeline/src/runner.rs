@@ -66,12 +66,7 @@ impl Runner {
     pub async fn known_tables(&self) -> Result<Vec<String>, tonghop_engine::Error> {
         let engine = self.engine(Mode::Read).await?;
         let batches = engine.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").await?;
-        let mut out = Vec::new();
-        for b in batches {
-            let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)?;
-            out.extend(arrow::array::AsArray::as_string::<i32>(&col).iter().flatten().map(str::to_string));
-        }
-        Ok(out)
+        Ok(tonghop_lake::first_column_strings(&batches)?)
     }
 
     /// Checks a spec (every problem at once), then runs its steps in order; stops at the first failed step.
