@@ -1,16 +1,6 @@
 -- grain: one row per (epoch, period, org_unit, data_element, disaggregation): the current value
--- inputs: data_values (committed submissions only)
--- A later submission of the same key supersedes an earlier one: the value received last wins
--- (ties broken by ingest time, then submission id, so the choice is deterministic).
-WITH ranked AS (
-    SELECT
-        epoch, period, org_unit, data_element, disaggregation, value, submission_id, received_at,
-        ROW_NUMBER() OVER (
-            PARTITION BY epoch, period, org_unit, data_element, disaggregation
-            ORDER BY received_at DESC, ingested_at DESC, submission_id DESC
-        ) AS rank_in_key
-    FROM data_values
-)
+-- inputs: data_value_versions
+-- The current value of a key is its latest version, unless that version deletes the key.
 SELECT epoch, period, org_unit, data_element, disaggregation, value, submission_id, received_at
-FROM ranked
-WHERE rank_in_key = 1
+FROM data_value_versions
+WHERE version = 1 AND NOT deleted

@@ -57,10 +57,53 @@ enum Command {
         /// The spec file.
         pipeline: PathBuf,
     },
-    /// Ingest every CSV file of a folder (or object-store prefix) into the lake.
+    /// Ingest submissions (CSV, XLSX, JSON, DHIS2) from files or a folder (or object-store prefix).
+    ///
+    /// A folder is an inbox: committed files move to `archive/YYYY/MM/DD/` beside it and unreadable
+    /// ones to `failed/` (unless --keep). Single files stay where they are.
     Ingest {
-        /// Folder, file:// or s3:// URL.
-        source: String,
+        /// Files, or one folder / file:// / s3:// URL.
+        #[arg(required = true)]
+        sources: Vec<String>,
+        /// Force a format: csv, xlsx-long, xlsx-form, json, dhis2-json, dhis2-csv, adx.
+        #[arg(long)]
+        format: Option<String>,
+        /// Force a text encoding (utf-8, utf-16le, windows-1258, ...).
+        #[arg(long)]
+        encoding: Option<String>,
+        /// DHIS2 id-scheme mapping file (CSV kind,dhis2,tonghop).
+        #[arg(long)]
+        mapping: Option<String>,
+        /// Refuse a whole file when any of its rows is refused.
+        #[arg(long)]
+        strict: bool,
+        /// Where committed files of a folder go (default: archive/ beside it).
+        #[arg(long)]
+        archive: Option<String>,
+        /// Where unreadable files of a folder go (default: failed/ beside it).
+        #[arg(long)]
+        failed: Option<String>,
+        /// Leave the files where they are.
+        #[arg(long)]
+        keep: bool,
+        /// Write the refused rows of the ingested files to this file (.csv or .xlsx), for the sender.
+        #[arg(long)]
+        rejections: Option<PathBuf>,
+        /// Rows per commit (memory bound; smaller commits are slower).
+        #[arg(long, default_value_t = 500_000, hide = true)]
+        commit_rows: usize,
+    },
+    /// Write the XLSX report form for the communes of a province and a period.
+    Template {
+        /// Province code in the period's epoch (e.g. 01 for Hà Nội).
+        #[arg(long)]
+        province: String,
+        /// Period code (e.g. 202603).
+        #[arg(long)]
+        period: String,
+        /// Output file (default: bieu_mau_<province>_<period>.xlsx).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
     /// Check pipeline specs, the sql/ models and the catalog, reporting every problem at once.
     Validate {
@@ -93,7 +136,7 @@ fn main() -> ExitCode {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,tonghop={level},tonghop_core={level},tonghop_lake={level},tonghop_ingest={level},tonghop_engine={level},tonghop_pipeline={level},tonghop_demo={level}")));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,tonghop={level},tonghop_core={level},tonghop_lake={level},tonghop_ingest={level},tonghop_formats={level},tonghop_engine={level},tonghop_pipeline={level},tonghop_demo={level}")));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli)) {
@@ -182,25 +225,93 @@ async fn run(cli: Cli) -> Result<()> {
             println!("\nNational summary (toàn quốc), latest month and year of each epoch:");
             println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
         }
-        Command::Ingest { source } => {
+        Command::Ingest { sources, format, encoding, mapping, strict, archive, failed, keep, rejections, commit_rows } => {
             let lake = Lake::open(&cli.lake)?;
-            let inbox = tonghop_lake::Location::parse(&source)?;
-            let ingestor = tonghop_ingest::Ingestor::new(lake, ctx.registry, ctx.catalog, today());
-            let bar = progress_bar(None, "files");
-            let s = ingestor.ingest(&inbox, &|n| bar.inc(n)).await?;
-            bar.finish_and_clear();
-            println!(
-                "{} files seen, {} ingested, {} already ingested, {} failed; {} rows accepted, {} rejected",
-                s.files_seen, s.files_ingested, s.files_already_ingested, s.files_failed, s.rows_accepted, s.rows_rejected
-            );
-            for (reason, n) in &s.rejected_by_reason {
-                println!("  {reason}: {n}");
+            let ingestor = tonghop_ingest::Ingestor::new(lake.clone(), ctx.registry.clone(), ctx.catalog.clone(), today());
+            let files: Vec<&String> = sources.iter().filter(|s| !s.contains("://") && std::path::Path::new(s).is_file()).collect();
+            let config = |source: String, keep: bool| tonghop_ingest::InboxConfig {
+                source,
+                archive: archive.clone(),
+                failed: failed.clone(),
+                keep,
+                mapping: mapping.clone(),
+                format: format.clone(),
+                encoding: encoding.clone(),
+                strict,
+            };
+            // Single files: ingest each from its folder, leaving it there unless --archive/--failed say.
+            let mut runs = Vec::new();
+            if files.len() == sources.len() {
+                let mut by_dir: std::collections::BTreeMap<PathBuf, Vec<String>> = Default::default();
+                for f in &files {
+                    let path = std::path::absolute(f)?;
+                    let dir = path.parent().context("a file has a folder")?.to_path_buf();
+                    by_dir.entry(dir).or_default().push(path.file_name().context("file name")?.to_string_lossy().into_owned());
+                }
+                for (dir, names) in by_dir {
+                    let keep = keep || (archive.is_none() && failed.is_none());
+                    let (inbox, mut options) = config(dir.display().to_string(), keep).resolve(ctx.project.root())?;
+                    options.only = Some(names);
+                    runs.push((inbox, options));
+                }
+            } else if sources.len() == 1 {
+                runs.push(config(sources[0].clone(), keep).resolve(ctx.project.root())?);
+            } else {
+                bail!("give either files, or one folder / URL");
             }
+            let mut ids = Vec::new();
+            for (inbox, mut options) in runs {
+                options.commit_rows = commit_rows;
+                let bar = progress_bar(None, "files");
+                let s = ingestor.ingest(&inbox, &options, &|n| bar.inc(n)).await?;
+                bar.finish_and_clear();
+                print_ingest_summary(&s);
+                ids.extend(s.files.iter().map(|f| f.submission_id.clone()));
+            }
+            if let Some(path) = rejections {
+                let engine = open_read(&ctx, &lake).await?;
+                let list = ids.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
+                let batches = engine
+                    .query(&format!(
+                        "SELECT source, location, field, value, reason, message_vi, message_en FROM rejections \
+                         WHERE submission_id IN ({}) ORDER BY source, row, location",
+                        if list.is_empty() { "''".to_string() } else { list }
+                    ))
+                    .await?;
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                let bytes = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx")) {
+                    let spec = tonghop_export::SheetSpec::new("Dòng bị từ chối")
+                        .with_title("DANH SÁCH SỐ LIỆU BỊ TỪ CHỐI")
+                        .with_subtitle(format!("Lập ngày {} · hãy sửa các dòng dưới đây và gửi lại", today().format("%d/%m/%Y")))
+                        .with_headers([
+                            ("source", "Tệp"),
+                            ("location", "Vị trí"),
+                            ("field", "Cột"),
+                            ("value", "Giá trị"),
+                            ("reason", "Mã lỗi"),
+                            ("message_vi", "Lý do"),
+                            ("message_en", "Reason (English)"),
+                        ]);
+                    tonghop_export::to_xlsx(&batches, &spec)?
+                } else {
+                    tonghop_export::to_csv(&batches)?
+                };
+                std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+                println!("{rows} refused row(s) written to {}", path.display());
+            }
+        }
+        Command::Template { province, period, output } => {
+            let parsed: tonghop_core::Period = period.parse().map_err(|e| anyhow::anyhow!("--period {period}: {e}"))?;
+            let bytes = tonghop_formats::template::write(&ctx.registry, &ctx.catalog, &parsed, &province)?;
+            let output = output.unwrap_or_else(|| PathBuf::from(format!("bieu_mau_{province}_{period}.xlsx")));
+            std::fs::write(&output, bytes).with_context(|| format!("writing {}", output.display()))?;
+            println!("report form for province {province}, period {period}: {}", output.display());
         }
         Command::Validate { pipelines } => {
             let lake = Lake::open(&cli.lake)?;
             let runner = Runner::new(ctx.project.clone(), lake, ctx.registry, ctx.catalog, today());
             let known = runner.known_tables().await?;
+            let root = ctx.project.root().to_path_buf();
             let files = if pipelines.is_empty() {
                 let mut v: Vec<PathBuf> = std::fs::read_dir(ctx.project.root().join("pipelines"))?
                     .filter_map(|e| e.ok().map(|e| e.path()))
@@ -214,7 +325,7 @@ async fn run(cli: Cli) -> Result<()> {
             let mut problems = Vec::new();
             for file in &files {
                 match PipelineSpec::load(file) {
-                    Ok(spec) => problems.extend(spec.problems(file, &known)),
+                    Ok(spec) => problems.extend(spec.problems(file, &known, &root)),
                     Err(e) => problems.push(e.to_string()),
                 }
             }
@@ -231,6 +342,29 @@ async fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_ingest_summary(s: &tonghop_ingest::IngestSummary) {
+    println!("{}", s.one_line());
+    if s.files.len() <= 30 {
+        for f in &s.files {
+            let reasons: Vec<String> = f.by_reason.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            let mut line = format!("  {} [{}] {}: {} accepted, {} rejected", f.source, f.format, f.status, f.accepted, f.rejected);
+            if !reasons.is_empty() {
+                line.push_str(&format!(" ({})", reasons.join(", ")));
+            }
+            if let Some(e) = &f.error {
+                line.push_str(&format!("; error: {e}"));
+            }
+            if let Some(to) = &f.moved_to {
+                line.push_str(&format!("; moved to {to}"));
+            }
+            println!("{line}");
+        }
+    }
+    for (reason, n) in &s.rejected_by_reason {
+        println!("  {reason}: {n}");
+    }
 }
 
 async fn open_read(loaded: &Loaded, lake: &Lake) -> Result<Engine> {

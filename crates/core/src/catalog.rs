@@ -109,6 +109,114 @@ pub struct Target {
     pub source: String,
 }
 
+/// How bad a broken validation rule is (DHIS2's importance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Importance {
+    /// The figures cannot both be right.
+    High,
+    /// Probably an error.
+    Medium,
+    /// Worth a look.
+    Low,
+}
+
+/// A comparison of a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Operator {
+    /// `<=`
+    #[serde(rename = "<=")]
+    Le,
+    /// `<`
+    #[serde(rename = "<")]
+    Lt,
+    /// `>=`
+    #[serde(rename = ">=")]
+    Ge,
+    /// `>`
+    #[serde(rename = ">")]
+    Gt,
+    /// `==`
+    #[serde(rename = "==")]
+    Eq,
+    /// `!=`
+    #[serde(rename = "!=")]
+    Ne,
+}
+
+impl Operator {
+    /// Whether `left op right` holds.
+    pub fn holds(self, left: f64, right: f64) -> bool {
+        match self {
+            Operator::Le => left <= right,
+            Operator::Lt => left < right,
+            Operator::Ge => left >= right,
+            Operator::Gt => left > right,
+            Operator::Eq => left == right,
+            Operator::Ne => left != right,
+        }
+    }
+
+    /// As written in the catalog and in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operator::Le => "<=",
+            Operator::Lt => "<",
+            Operator::Ge => ">=",
+            Operator::Gt => ">",
+            Operator::Eq => "==",
+            Operator::Ne => "!=",
+        }
+    }
+
+    /// As printed for people (`≤`).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Operator::Le => "≤",
+            Operator::Lt => "<",
+            Operator::Ge => "≥",
+            Operator::Gt => ">",
+            Operator::Eq => "=",
+            Operator::Ne => "≠",
+        }
+    }
+}
+
+/// A validation rule between data elements of one unit, period and disaggregation, as DHIS2 has
+/// them: `left operator right`, each side a data element or a sum of them (`A + B`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ValidationRule {
+    /// Stable code.
+    pub code: String,
+    /// Vietnamese description.
+    pub name_vi: String,
+    /// English description.
+    pub name_en: String,
+    /// Left side: data element codes joined by `+`.
+    pub left: String,
+    /// The comparison.
+    pub operator: Operator,
+    /// Right side: data element codes joined by `+`.
+    pub right: String,
+    /// How bad a violation is.
+    pub importance: Importance,
+    /// Whether ingest refuses the rows of a submission that breaks the rule (otherwise the rule only
+    /// reports data-quality issues).
+    pub on_ingest: bool,
+}
+
+impl ValidationRule {
+    /// The data element codes of the left side.
+    pub fn left_elements(&self) -> impl Iterator<Item = &str> {
+        self.left.split('+').map(str::trim)
+    }
+
+    /// The data element codes of the right side.
+    pub fn right_elements(&self) -> impl Iterator<Item = &str> {
+        self.right.split('+').map(str::trim)
+    }
+}
+
 /// The whole catalog.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -118,18 +226,25 @@ pub struct Catalog {
     pub indicators: Vec<Indicator>,
     /// Targets.
     pub targets: Vec<Target>,
+    /// Validation rules.
+    pub validation_rules: Vec<ValidationRule>,
 }
 
 const TESTS: [&str; 5] = [">=", ">", "<=", "<", "="];
 
 impl Catalog {
-    /// Loads `data_elements.csv`, `indicators.csv` and `targets.csv` from `dir` and checks them,
+    /// Loads `data_elements.csv`, `indicators.csv`, `targets.csv` and `validation_rules.csv` from
+    /// `dir` and checks them,
     /// reporting every problem at once.
     #[tracing::instrument(level = "debug", fields(dir = %dir.display()))]
     pub fn load(dir: &Path) -> Result<Catalog> {
         let mut data_elements: Vec<DataElement> = read_csv(&dir.join("data_elements.csv"))?;
         let mut indicators: Vec<Indicator> = read_csv(&dir.join("indicators.csv"))?;
         let mut targets: Vec<Target> = read_csv(&dir.join("targets.csv"))?;
+        let mut validation_rules: Vec<ValidationRule> = read_csv(&dir.join("validation_rules.csv"))?;
+        for r in &mut validation_rules {
+            r.name_vi = nfc(&r.name_vi).into_owned();
+        }
         for e in &mut data_elements {
             e.name_vi = nfc(&e.name_vi).into_owned();
         }
@@ -139,7 +254,7 @@ impl Catalog {
         for t in &mut targets {
             t.source = nfc(&t.source).into_owned();
         }
-        let catalog = Catalog { data_elements, indicators, targets };
+        let catalog = Catalog { data_elements, indicators, targets, validation_rules };
         let problems = catalog.problems();
         if !problems.is_empty() {
             return Err(Error::InvalidCatalog(problems));
@@ -212,6 +327,20 @@ impl Catalog {
                 }
             }
         }
+        let mut rule_codes = HashSet::new();
+        for r in &self.validation_rules {
+            let at = format!("validation_rules.csv: rule {}", r.code);
+            if !rule_codes.insert(r.code.as_str()) {
+                out.push(format!("{at} appears twice; codes must be unique"));
+            }
+            for (side, codes) in [("left", &r.left), ("right", &r.right)] {
+                for code in codes.split('+').map(str::trim) {
+                    if !element(code) {
+                        out.push(format!("{at}: {side} side names {code:?}, which is not in data_elements.csv; write data element codes joined by +"));
+                    }
+                }
+            }
+        }
         out
     }
 }
@@ -232,6 +361,8 @@ mod tests {
         assert!(c.targets.iter().all(|t| t.target_year == 2030));
         assert_eq!(c.data_element("KCB_TONG").unwrap().time_aggregation, TimeAggregation::Sum);
         assert_eq!(c.data_element("DS_TONG").unwrap().time_aggregation, TimeAggregation::Last);
+        assert_eq!(c.validation_rules.len(), 6);
+        assert!(c.validation_rules.iter().all(|r| r.on_ingest && r.operator == Operator::Le));
     }
 
     #[test]
@@ -241,8 +372,10 @@ mod tests {
         c.indicators[1].num_test = Some("~".into());
         c.indicators[1].num_threshold = Some(1.0);
         c.targets[2].comparison = "<".into();
+        c.validation_rules[0].right = "DS_TONG + DS_X".into();
         let problems = c.problems();
-        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems[3].contains("right side names \"DS_X\""), "{}", problems[3]);
         assert!(problems[0].contains("BHYT_BAO_PHU: num_element DS_BHYTT is not in data_elements.csv"));
     }
 }

@@ -26,7 +26,7 @@ pub mod project;
 pub mod text;
 pub mod units;
 
-pub use catalog::{Catalog, DataElement, Indicator, Target};
+pub use catalog::{Catalog, DataElement, Indicator, Target, ValidationRule};
 pub use epoch::Epoch;
 pub use error::{Error, Result};
 pub use period::{Period, PeriodType};

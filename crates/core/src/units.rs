@@ -105,8 +105,18 @@ pub struct UnitMappingEdge {
 #[derive(Debug, Clone, Default)]
 pub struct UnitRegistry {
     units: Vec<AdminUnit>,
-    index: HashMap<(Epoch, String), usize>,
+    /// Per epoch (in [`Epoch::ALL`] order): code → index into `units`. Looked up by `&str`, no allocation.
+    index: [HashMap<String, usize>; 2],
     mapping: Vec<UnitMappingEdge>,
+    /// old (pre2025) code → indices into `mapping`.
+    successors: HashMap<String, Vec<usize>>,
+}
+
+fn epoch_slot(epoch: Epoch) -> usize {
+    match epoch {
+        Epoch::Pre2025 => 0,
+        Epoch::Post2025 => 1,
+    }
 }
 
 #[derive(Deserialize)]
@@ -191,6 +201,7 @@ impl UnitRegistry {
         }
         let mapping_path = dir.join("mapping/old_to_new_ward_2025-07-01.csv");
         for row in read_csv::<MappingRow>(&mapping_path)? {
+            registry.successors.entry(row.old_code.clone()).or_default().push(registry.mapping.len());
             registry.mapping.push(UnitMappingEdge {
                 old_level: if row.old_level == "district" { Level::District } else { Level::Commune },
                 old_code: row.old_code,
@@ -208,7 +219,7 @@ impl UnitRegistry {
     }
 
     fn push(&mut self, unit: AdminUnit) {
-        self.index.insert((unit.epoch, unit.code.clone()), self.units.len());
+        self.index[epoch_slot(unit.epoch)].insert(unit.code.clone(), self.units.len());
         self.units.push(unit);
     }
 
@@ -229,7 +240,7 @@ impl UnitRegistry {
 
     /// The unit with this code in this epoch.
     pub fn get(&self, epoch: Epoch, code: &str) -> Option<&AdminUnit> {
-        self.index.get(&(epoch, code.to_string())).map(|&i| &self.units[i])
+        self.index[epoch_slot(epoch)].get(code).map(|&i| &self.units[i])
     }
 
     /// Every unit of both epochs (national rows first).
@@ -245,6 +256,17 @@ impl UnitRegistry {
     /// The 2025-07-01 mapping edges.
     pub fn mapping(&self) -> &[UnitMappingEdge] {
         &self.mapping
+    }
+
+    /// Where the old (pre-2025) unit `old_code` went on 2025-07-01: one edge per new commune that
+    /// received all or part of it.
+    pub fn successors(&self, old_code: &str) -> impl Iterator<Item = &UnitMappingEdge> {
+        self.successors.get(old_code).into_iter().flatten().map(|&i| &self.mapping[i])
+    }
+
+    /// The old (pre-2025) units that went, wholly or partly, into the new commune `new_code`.
+    pub fn predecessors<'a>(&'a self, new_code: &'a str) -> impl Iterator<Item = &'a UnitMappingEdge> + 'a {
+        self.mapping.iter().filter(move |e| e.new_code == new_code)
     }
 }
 
@@ -282,5 +304,13 @@ mod tests {
         assert_eq!((old.district_code.as_deref(), old.province_code.as_deref()), (Some("001"), Some("01")));
         assert_eq!(old.parent_code(), Some("001"));
         assert_eq!(r.get(Epoch::Post2025, "00004").unwrap().parent_code(), Some("01"));
+    }
+
+    #[test]
+    fn old_communes_lead_to_their_successors() {
+        let r = registry();
+        let went: Vec<_> = r.successors("00001").map(|e| (e.new_code.as_str(), e.new_full_name.as_str())).collect();
+        assert_eq!(went, [("00097", "Phường Hồng Hà")]);
+        assert!(r.predecessors("00097").any(|e| e.old_code == "00001"));
     }
 }

@@ -117,17 +117,25 @@ impl Engine {
     }
 
     /// Computes every model once, in dependency order: `materialized: table` models are written to
-    /// `models/<name>` on the lake (one atomic overwrite each), the others are kept in memory for the
-    /// rest of the build so that downstream models and tests do not recompute them. Then runs every
+    /// `models/<name>` on the lake (one atomic overwrite each), the others that a later model reads
+    /// are kept in memory for the rest of the build so that downstream models and tests do not
+    /// recompute them, and the rest (leaves such as reports) become plain views. Then runs every
     /// model test. Only valid on an engine opened in [`Mode::Build`].
     #[tracing::instrument(skip(self))]
     pub async fn build(&self) -> Result<BuildSummary> {
         let mut summary = BuildSummary::default();
+        let used: std::collections::HashSet<&str> = self.models.iter().flat_map(|m| m.depends_on.iter().map(String::as_str)).collect();
         for model in &self.models {
             let span = tracing::info_span!("model", name = %model.name, materialized = model.materialized);
             let _enter = span.enter();
             let started = std::time::Instant::now();
             let wrap = |e: Error| Error::Model { model: model.name.clone(), path: model.path.display().to_string(), source: Box::new(e) };
+            if !model.materialized && !used.contains(model.name.as_str()) {
+                // Nothing downstream reads it: a view, computed when queried.
+                self.create_view(model).await?;
+                summary.views += 1;
+                continue;
+            }
             let df = self.ctx.sql(&model.sql).await.map_err(|e| wrap(e.into()))?;
             let schema = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await.map_err(|e| wrap(e.into()))?;

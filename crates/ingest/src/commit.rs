@@ -1,18 +1,136 @@
-//! Accumulating file outcomes into Arrow batches and committing them to the lake.
+//! Turning what ingest learnt into Arrow batches and Delta commits.
 //!
-//! One [`Batch`] holds several files; [`Batch::commit`] appends `data_values`, then `rejections`,
-//! then `submissions` (the commit marker), so each file is either wholly visible or not at all.
+//! Accepted values go into [`ValueColumns`] as they are read (no per-row structs, so ten million
+//! rows stream through). A group of finished files is committed by [`commit_files`]: `data_values`
+//! first (possibly already in several appends for a huge file), then `rejections`, then
+//! `submissions`, the commit marker that makes each file's rows visible. A crash before the marker
+//! leaves rows no view shows, removed by the next ingest ([`tonghop_lake::Lake::remove_uncommitted`]).
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
+use arrow::array::{
+    ArrayRef, BooleanBufferBuilder, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
 use chrono::{DateTime, Utc};
 use tonghop_lake::{tables, Lake};
 
-use crate::{Rejection, Result, Value};
+use crate::validate::{Checked, Rejection};
+use crate::Result;
 
-/// Everything ingest learnt about one file.
-#[derive(Debug)]
+fn timestamps() -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::new().with_timezone("UTC")
+}
+
+/// Accepted values of one or more files, in `data_values` column order, with a keep mask so that
+/// values refused after the fact (conflicting duplicates, broken rules, `--strict`) drop out.
+pub struct ValueColumns {
+    epoch: StringBuilder,
+    period: StringBuilder,
+    org_unit: StringBuilder,
+    data_element: StringBuilder,
+    disaggregation: StringBuilder,
+    value: Float64Builder,
+    deleted: BooleanBuilder,
+    comment: StringBuilder,
+    stored_by: StringBuilder,
+    submission_id: StringBuilder,
+    source_location: StringBuilder,
+    received_at: TimestampMicrosecondBuilder,
+    ingested_at: TimestampMicrosecondBuilder,
+    keep: BooleanBufferBuilder,
+    dropped: usize,
+    ingested: i64,
+}
+
+impl ValueColumns {
+    /// Empty columns; every row gets `ingested_at`.
+    pub fn new(ingested_at: DateTime<Utc>) -> Self {
+        ValueColumns {
+            epoch: StringBuilder::new(),
+            period: StringBuilder::new(),
+            org_unit: StringBuilder::new(),
+            data_element: StringBuilder::new(),
+            disaggregation: StringBuilder::new(),
+            value: Float64Builder::new(),
+            deleted: BooleanBuilder::new(),
+            comment: StringBuilder::new(),
+            stored_by: StringBuilder::new(),
+            submission_id: StringBuilder::new(),
+            source_location: StringBuilder::new(),
+            received_at: timestamps(),
+            ingested_at: timestamps(),
+            keep: BooleanBufferBuilder::new(1024),
+            dropped: 0,
+            ingested: ingested_at.timestamp_micros(),
+        }
+    }
+
+    /// Rows held (dropped ones included).
+    pub fn len(&self) -> usize {
+        self.keep.len()
+    }
+
+    /// True when no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.keep.is_empty()
+    }
+
+    /// Appends one value.
+    pub fn push(&mut self, v: &Checked<'_>, submission_id: &str, location: &dyn std::fmt::Display, received_at: i64) {
+        self.epoch.append_value(v.epoch.as_str());
+        self.period.append_value(v.period);
+        self.org_unit.append_value(v.org_unit);
+        self.data_element.append_value(v.data_element);
+        self.disaggregation.append_value(&v.disaggregation);
+        self.value.append_option(v.value);
+        self.deleted.append_value(v.deleted);
+        self.comment.append_option(v.comment.as_deref());
+        self.stored_by.append_option(v.stored_by);
+        self.submission_id.append_value(submission_id);
+        {
+            use std::fmt::Write;
+            let _ = write!(self.source_location, "{location}");
+            self.source_location.append_value("");
+        }
+        self.received_at.append_value(received_at);
+        self.ingested_at.append_value(self.ingested);
+        self.keep.append(true);
+    }
+
+    /// Drops the row at `index` (it stays out of the batch).
+    pub fn drop_row(&mut self, index: usize) {
+        if self.keep.get_bit(index) {
+            self.keep.set_bit(index, false);
+            self.dropped += 1;
+        }
+    }
+
+    /// The kept rows as a `data_values` batch; the columns are left empty.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.epoch.finish()),
+            Arc::new(self.period.finish()),
+            Arc::new(self.org_unit.finish()),
+            Arc::new(self.data_element.finish()),
+            Arc::new(self.disaggregation.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.deleted.finish()),
+            Arc::new(self.comment.finish()),
+            Arc::new(self.stored_by.finish()),
+            Arc::new(self.submission_id.finish()),
+            Arc::new(self.source_location.finish()),
+            Arc::new(self.received_at.finish()),
+            Arc::new(self.ingested_at.finish()),
+        ];
+        let batch = RecordBatch::try_new(tables::DATA_VALUES.schema.clone(), columns)?;
+        let keep = arrow::array::BooleanArray::new(self.keep.finish(), None);
+        let dropped = std::mem::take(&mut self.dropped);
+        Ok(if dropped == 0 { batch } else { arrow::compute::filter_record_batch(&batch, &keep)? })
+    }
+}
+
+/// Everything ingest learnt about one file, but its accepted values (those are in [`ValueColumns`]).
+#[derive(Debug, Clone)]
 pub struct FileOutcome {
     /// Submission id (first 16 hex digits of the content hash).
     pub submission_id: String,
@@ -20,155 +138,121 @@ pub struct FileOutcome {
     pub content_hash: String,
     /// Where the file was read from.
     pub source: String,
-    /// `csv`.
-    pub format: &'static str,
-    /// When the file arrived (the object's last-modified time).
+    /// The format read (`csv`, `xlsx-form`, `dhis2-json`, ...), or `unknown`.
+    pub format: String,
+    /// When the file arrived.
     pub received_at: DateTime<Utc>,
-    /// Accepted values.
-    pub values: Vec<Value>,
+    /// Who sent it, when known (an API token's unit).
+    pub submitted_by: Option<String>,
+    /// Values accepted.
+    pub accepted: usize,
     /// Refused rows.
     pub rejections: Vec<Rejection>,
     /// Why the file could not be read at all.
     pub error: Option<String>,
+    /// Refused as a whole (`--strict` and at least one rejection).
+    pub refused: bool,
+    /// Source locations of values already appended to `data_values` (a huge file is appended in
+    /// parts) that must be deleted before the file is committed.
+    pub delete_locations: Vec<String>,
+    /// Delete every value already appended for this submission (a huge file refused by `--strict`).
+    pub delete_all: bool,
 }
 
 impl FileOutcome {
-    /// `accepted`, `partly_accepted`, `rejected` or `failed`.
+    /// `accepted`, `partly_accepted`, `rejected` (no value accepted), `refused` (`--strict`) or `failed`.
     pub fn status(&self) -> &'static str {
-        match (self.error.is_some(), self.values.is_empty(), self.rejections.is_empty()) {
-            (true, _, _) => "failed",
-            (false, false, true) => "accepted",
-            (false, false, false) => "partly_accepted",
-            (false, true, _) => "rejected",
+        match (self.error.is_some(), self.refused, self.accepted == 0, self.rejections.is_empty()) {
+            (true, ..) => "failed",
+            (false, true, ..) => "refused",
+            (false, false, false, true) => "accepted",
+            (false, false, false, false) => "partly_accepted",
+            (false, false, true, _) => "rejected",
         }
     }
 }
 
-/// Files waiting to be committed together.
-#[derive(Debug, Default)]
-pub struct Batch {
-    files: Vec<FileOutcome>,
-    rows: usize,
-}
-
-fn micros(t: DateTime<Utc>) -> i64 {
-    t.timestamp_micros()
-}
-
-impl Batch {
-    /// Adds a file.
-    pub fn push(&mut self, file: FileOutcome) {
-        self.rows += file.values.len() + file.rejections.len();
-        self.files.push(file);
+/// Commits a group of finished files whose values are in `values` (kept rows) or were appended
+/// before: data values, deletions of values taken back, rejections, then the submissions marker.
+#[tracing::instrument(skip_all, fields(files = files.len(), values = values.as_ref().map_or(0, |v| v.num_rows())))]
+pub async fn commit_files(lake: &Lake, values: Option<RecordBatch>, files: &[FileOutcome], ingested_at: DateTime<Utc>) -> Result<()> {
+    if let Some(values) = values.filter(|v| v.num_rows() > 0) {
+        lake.append(&tables::DATA_VALUES, vec![values], "ingest").await?;
     }
-
-    /// Rows (values + rejections) held.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// Files held.
-    pub fn len(&self) -> usize {
-        self.files.len()
-    }
-
-    /// True when no file is held.
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
-    /// Commits every held file: data values, then rejections, then the submission rows.
-    #[tracing::instrument(skip_all, fields(files = self.files.len(), rows = self.rows))]
-    pub async fn commit(self, lake: &Lake, ingested_at: DateTime<Utc>) -> Result<()> {
-        let ts = || TimestampMicrosecondBuilder::new().with_timezone("UTC");
-        let now = micros(ingested_at);
-
-        // data_values
-        let n: usize = self.files.iter().map(|f| f.values.len()).sum();
-        let (mut epoch, mut period, mut unit, mut element, mut dis) =
-            (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
-        let (mut value, mut comment, mut sub, mut row) =
-            (Float64Builder::with_capacity(n), StringBuilder::new(), StringBuilder::new(), Int64Builder::with_capacity(n));
-        let (mut received, mut ingested) = (ts(), ts());
-        for f in &self.files {
-            for v in &f.values {
-                epoch.append_value(v.epoch.as_str());
-                period.append_value(&v.period);
-                unit.append_value(&v.org_unit);
-                element.append_value(&v.data_element);
-                dis.append_value(&v.disaggregation);
-                value.append_value(v.value);
-                comment.append_option(v.comment.as_deref());
-                sub.append_value(&f.submission_id);
-                row.append_value(v.row);
-                received.append_value(micros(f.received_at));
-                ingested.append_value(now);
+    for f in files.iter().filter(|f| f.delete_all || !f.delete_locations.is_empty()) {
+        let id = sql_string(&f.submission_id);
+        if f.delete_all {
+            lake.delete(&tables::DATA_VALUES, &format!("submission_id = {id}")).await?;
+        } else {
+            for chunk in f.delete_locations.chunks(1000) {
+                let list = chunk.iter().map(|l| sql_string(l)).collect::<Vec<_>>().join(", ");
+                lake.delete(&tables::DATA_VALUES, &format!("submission_id = {id} AND source_location IN ({list})")).await?;
             }
         }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(epoch.finish()), Arc::new(period.finish()), Arc::new(unit.finish()), Arc::new(element.finish()),
-            Arc::new(dis.finish()), Arc::new(value.finish()), Arc::new(comment.finish()), Arc::new(sub.finish()),
-            Arc::new(row.finish()), Arc::new(received.finish()), Arc::new(ingested.finish()),
-        ];
-        let values = RecordBatch::try_new(tables::DATA_VALUES.schema.clone(), columns)?;
+    }
+    let now = ingested_at.timestamp_micros();
+    let rejections = rejections_batch(files, now)?;
+    if rejections.num_rows() > 0 {
+        lake.append(&tables::REJECTIONS, vec![rejections], "ingest").await?;
+    }
+    // Last: this commit makes the files above visible.
+    lake.append(&tables::SUBMISSIONS, vec![submissions_batch(files, now)?], "ingest").await?;
+    Ok(())
+}
 
-        // rejections
-        let (mut sub, mut source, mut row, mut field, mut val, mut reason, mut vi, mut en, mut ingested) = (
-            StringBuilder::new(), StringBuilder::new(), Int64Builder::new(), StringBuilder::new(), StringBuilder::new(),
-            StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), ts(),
-        );
-        for f in &self.files {
-            for r in &f.rejections {
-                sub.append_value(&f.submission_id);
-                source.append_value(&f.source);
-                row.append_value(r.row);
-                field.append_value(&r.field);
-                val.append_option(r.value.as_deref());
-                reason.append_value(r.reason);
-                vi.append_value(&r.message_vi);
-                en.append_value(&r.message_en);
-                ingested.append_value(now);
-            }
-        }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(sub.finish()), Arc::new(source.finish()), Arc::new(row.finish()), Arc::new(field.finish()),
-            Arc::new(val.finish()), Arc::new(reason.finish()), Arc::new(vi.finish()), Arc::new(en.finish()),
-            Arc::new(ingested.finish()),
-        ];
-        let rejections = RecordBatch::try_new(tables::REJECTIONS.schema.clone(), columns)?;
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
 
-        // submissions
-        let (mut id, mut hash, mut source, mut format, mut status) =
-            (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
-        let (mut received, mut ingested, mut accepted, mut rejected, mut error) =
-            (ts(), ts(), Int64Builder::new(), Int64Builder::new(), StringBuilder::new());
-        for f in &self.files {
-            id.append_value(&f.submission_id);
-            hash.append_value(&f.content_hash);
+fn rejections_batch(files: &[FileOutcome], now: i64) -> Result<RecordBatch> {
+    let (mut sub, mut source, mut row, mut location, mut field, mut val, mut reason, mut vi, mut en, mut ingested) = (
+        StringBuilder::new(), StringBuilder::new(), Int64Builder::new(), StringBuilder::new(), StringBuilder::new(),
+        StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), timestamps(),
+    );
+    for f in files {
+        for r in &f.rejections {
+            sub.append_value(&f.submission_id);
             source.append_value(&f.source);
-            format.append_value(f.format);
-            status.append_value(f.status());
-            received.append_value(micros(f.received_at));
+            row.append_value(r.location.row());
+            location.append_value(r.location.to_string());
+            field.append_value(&r.field);
+            val.append_option(r.value.as_deref());
+            reason.append_value(r.reason);
+            vi.append_value(&r.message_vi);
+            en.append_value(&r.message_en);
             ingested.append_value(now);
-            accepted.append_value(f.values.len() as i64);
-            rejected.append_value(f.rejections.len() as i64);
-            error.append_option(f.error.as_deref());
         }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(id.finish()), Arc::new(hash.finish()), Arc::new(source.finish()), Arc::new(format.finish()),
-            Arc::new(status.finish()), Arc::new(received.finish()), Arc::new(ingested.finish()),
-            Arc::new(accepted.finish()), Arc::new(rejected.finish()), Arc::new(error.finish()),
-        ];
-        let submissions = RecordBatch::try_new(tables::SUBMISSIONS.schema.clone(), columns)?;
-
-        if values.num_rows() > 0 {
-            lake.append(&tables::DATA_VALUES, vec![values], "ingest").await?;
-        }
-        if rejections.num_rows() > 0 {
-            lake.append(&tables::REJECTIONS, vec![rejections], "ingest").await?;
-        }
-        // Last: this commit makes the files above visible.
-        lake.append(&tables::SUBMISSIONS, vec![submissions], "ingest").await?;
-        Ok(())
     }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(sub.finish()), Arc::new(source.finish()), Arc::new(row.finish()), Arc::new(location.finish()),
+        Arc::new(field.finish()), Arc::new(val.finish()), Arc::new(reason.finish()), Arc::new(vi.finish()),
+        Arc::new(en.finish()), Arc::new(ingested.finish()),
+    ];
+    Ok(RecordBatch::try_new(tables::REJECTIONS.schema.clone(), columns)?)
+}
+
+fn submissions_batch(files: &[FileOutcome], now: i64) -> Result<RecordBatch> {
+    let (mut id, mut hash, mut source, mut format, mut status) =
+        (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let (mut received, mut ingested, mut accepted, mut rejected, mut error, mut by) =
+        (timestamps(), timestamps(), Int64Builder::new(), Int64Builder::new(), StringBuilder::new(), StringBuilder::new());
+    for f in files {
+        id.append_value(&f.submission_id);
+        hash.append_value(&f.content_hash);
+        source.append_value(&f.source);
+        format.append_value(&f.format);
+        status.append_value(f.status());
+        received.append_value(f.received_at.timestamp_micros());
+        ingested.append_value(now);
+        accepted.append_value(if f.refused { 0 } else { f.accepted as i64 });
+        rejected.append_value(f.rejections.len() as i64);
+        error.append_option(f.error.as_deref());
+        by.append_option(f.submitted_by.as_deref());
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(id.finish()), Arc::new(hash.finish()), Arc::new(source.finish()), Arc::new(format.finish()),
+        Arc::new(status.finish()), Arc::new(received.finish()), Arc::new(ingested.finish()),
+        Arc::new(accepted.finish()), Arc::new(rejected.finish()), Arc::new(error.finish()), Arc::new(by.finish()),
+    ];
+    Ok(RecordBatch::try_new(tables::SUBMISSIONS.schema.clone(), columns)?)
 }

@@ -13,6 +13,12 @@ pub enum Error {
         /// The cause.
         source: object_store::Error,
     },
+    /// The inbox configuration is wrong.
+    #[error("{0}")]
+    Config(String),
+    /// A stage of the ingest stopped unexpectedly.
+    #[error("ingest stopped: {0}")]
+    Internal(String),
     /// Building Arrow batches failed (a bug: the schemas are fixed).
     #[error("building batches: {0}")]
     Arrow(#[from] arrow::error::ArrowError),

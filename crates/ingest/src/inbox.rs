@@ -1,23 +1,56 @@
-//! Ingesting every file of an inbox (a folder or an object-store prefix).
+//! Ingesting the files of an inbox (a folder or an object-store prefix).
+//!
+//! Three stages overlap: an async reader lists and fetches files (64 at a time) and hashes them;
+//! a blocking thread parses and validates them into Arrow columns; the calling task commits groups
+//! of files to the lake and then moves each committed file to `archive/YYYY/MM/DD/` (or an
+//! unreadable one to `failed/`, with an error report beside it). Files whose content is already
+//! committed are not read again, only moved. A crash at any point leaves each file committed or
+//! not; the next run removes uncommitted rows, skips committed files and finishes the moves.
 
 use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 use tonghop_core::{Catalog, UnitRegistry};
+use tonghop_formats::ReadOptions;
 use tonghop_lake::{Lake, Location};
 
-use crate::commit::{Batch, FileOutcome};
-use crate::validate::Validator;
-use crate::{csv_long, Error, Result};
+use crate::commit::{commit_files, FileOutcome, ValueColumns};
+use crate::submission::{read_submission, Incoming, ReadSettings};
+use crate::{Error, IngestOptions, Result};
 
-/// Rows (values + rejections) committed together; bounds memory on large inboxes.
-const ROWS_PER_COMMIT: usize = 500_000;
-/// Files read at once.
+/// Files fetched at once.
 const READ_CONCURRENCY: usize = 64;
+/// Files larger than this are streamed from disk (local inboxes) instead of read into memory.
+const STREAM_ABOVE_BYTES: u64 = 32 << 20;
+
+/// What happened to one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileReport {
+    /// Where it was read from.
+    pub source: String,
+    /// Submission id, to look it up in `submissions` and `rejections`.
+    pub submission_id: String,
+    /// Format read.
+    pub format: String,
+    /// `accepted`, `partly_accepted`, `rejected`, `refused`, `failed` or `already_ingested`.
+    pub status: String,
+    /// Values accepted.
+    pub accepted: usize,
+    /// Rows refused.
+    pub rejected: usize,
+    /// Refused rows by reason.
+    pub by_reason: BTreeMap<String, usize>,
+    /// Why the file could not be read at all.
+    pub error: Option<String>,
+    /// Where the file was moved, if it was.
+    pub moved_to: Option<String>,
+}
 
 /// What an ingest run did.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -30,6 +63,8 @@ pub struct IngestSummary {
     pub files_already_ingested: usize,
     /// Files that could not be parsed at all (recorded with status `failed`).
     pub files_failed: usize,
+    /// Files refused as a whole by `--strict`.
+    pub files_refused: usize,
     /// Values accepted.
     pub rows_accepted: usize,
     /// Rows refused.
@@ -38,6 +73,68 @@ pub struct IngestSummary {
     pub rejected_by_reason: BTreeMap<String, usize>,
     /// Submission ids of interrupted earlier runs whose partial rows were removed.
     pub uncommitted_removed: usize,
+    /// One report per file, in inbox order.
+    pub files: Vec<FileReport>,
+}
+
+impl IngestSummary {
+    /// The totals in one line, for logs and the command line.
+    pub fn one_line(&self) -> String {
+        format!(
+            "{} files seen, {} ingested, {} already ingested, {} failed, {} refused; {} rows accepted, {} rejected",
+            self.files_seen, self.files_ingested, self.files_already_ingested, self.files_failed, self.files_refused, self.rows_accepted, self.rows_rejected
+        )
+    }
+
+    fn add(&mut self, f: &FileOutcome) {
+        let mut by_reason = BTreeMap::new();
+        for r in &f.rejections {
+            *by_reason.entry(r.reason.to_string()).or_default() += 1;
+            *self.rejected_by_reason.entry(r.reason.to_string()).or_default() += 1;
+        }
+        self.files_ingested += 1;
+        self.files_failed += usize::from(f.error.is_some());
+        self.files_refused += usize::from(f.refused);
+        self.rows_accepted += if f.refused { 0 } else { f.accepted };
+        self.rows_rejected += f.rejections.len();
+        self.files.push(FileReport {
+            source: f.source.clone(),
+            submission_id: f.submission_id.clone(),
+            format: f.format.clone(),
+            status: f.status().to_string(),
+            accepted: if f.refused { 0 } else { f.accepted },
+            rejected: f.rejections.len(),
+            by_reason,
+            error: f.error.clone(),
+            moved_to: None,
+        });
+    }
+}
+
+/// A file fetched from the inbox.
+struct Fetched {
+    relative: String,
+    incoming: Incoming,
+    body: Body,
+}
+
+enum Body {
+    Bytes(bytes::Bytes),
+    File(std::path::PathBuf),
+    /// Already committed: only to be moved.
+    Known,
+}
+
+/// What the parsing thread hands to the committing task.
+enum Step {
+    /// One file handled (for progress).
+    Progress,
+    /// Values of a huge file, appended before the file is committed.
+    Append(arrow::array::RecordBatch),
+    /// Commit these files (their values, if any, are in the batch).
+    Commit(Option<arrow::array::RecordBatch>, Vec<(String, FileOutcome)>),
+    /// A file already committed, to be moved.
+    Known(String, Incoming),
 }
 
 /// Ingests submissions into a lake.
@@ -54,79 +151,253 @@ impl Ingestor {
         Ingestor { lake, registry, catalog, today }
     }
 
-    /// Ingests every `.csv` file below `inbox`. Files whose content was already committed are skipped,
-    /// so running twice over the same inbox changes nothing. `progress` is called with the number of
-    /// files just handled.
-    #[tracing::instrument(skip(self, progress), fields(inbox = %inbox.url()))]
-    pub async fn ingest(&self, inbox: &Location, progress: &(dyn Fn(u64) + Sync)) -> Result<IngestSummary> {
+    /// Ingests every file below `inbox` (hidden files and Office lock files `~$*` aside). Files whose
+    /// content was already committed are skipped, so running twice over the same inbox changes
+    /// nothing. `progress` is called with the number of files just handled.
+    #[tracing::instrument(skip(self, options, progress), fields(inbox = %inbox.url()))]
+    pub async fn ingest(&self, inbox: &Location, options: &IngestOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<IngestSummary> {
         let mut summary = IngestSummary { uncommitted_removed: self.lake.remove_uncommitted().await?, ..Default::default() };
         let known = self.lake.committed_hashes().await?;
-        let store = inbox.store();
         let inbox_name = inbox.url().to_string();
-        let mut objects: Vec<_> = store
-            .list(Some(inbox.prefix()))
-            .try_collect::<Vec<_>>()
-            .await
-            .map_err(|source| Error::Inbox { location: inbox_name.clone(), source })?;
-        objects.retain(|o| o.location.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")));
+        let inbox_error = |source| Error::Inbox { location: inbox_name.clone(), source };
+        let store = inbox.store();
+        let mut objects: Vec<_> = store.list(Some(inbox.prefix())).try_collect::<Vec<_>>().await.map_err(inbox_error)?;
+        let relative = |p: &object_store::path::Path| -> String {
+            p.as_ref().strip_prefix(inbox.prefix().as_ref()).unwrap_or(p.as_ref()).trim_start_matches('/').to_string()
+        };
+        objects.retain(|o| {
+            let name = o.location.filename().unwrap_or_default();
+            let rel = relative(&o.location);
+            !name.starts_with('.') && !name.starts_with("~$") && options.only.as_ref().is_none_or(|only| only.contains(&rel))
+        });
         objects.sort_by(|a, b| a.location.cmp(&b.location));
         summary.files_seen = objects.len();
         tracing::info!(files = objects.len(), known = known.len(), "inbox listed");
-
-        let mut reads = futures::stream::iter(objects)
-            .map(|meta| {
-                let store = store.clone();
-                async move {
-                    let bytes = store.get(&meta.location).await?.bytes().await?;
-                    Ok::<_, object_store::Error>((meta, bytes))
-                }
-            })
-            .buffered(READ_CONCURRENCY);
-        let mut batch = Batch::default();
-        let mut seen_now = HashSet::new();
         let ingested_at = Utc::now();
-        while let Some(read) = reads.next().await {
-            let (meta, bytes) = read.map_err(|source| Error::Inbox { location: inbox_name.clone(), source })?;
-            progress(1);
-            let hash = hex::encode(Sha256::digest(&bytes));
-            if known.contains(&hash) || !seen_now.insert(hash.clone()) {
-                summary.files_already_ingested += 1;
-                continue;
+
+        // Stage 1: fetch and hash.
+        let (fetched_tx, fetched_rx) = mpsc::channel::<Result<Fetched>>(READ_CONCURRENCY);
+        let local_dir = inbox.local_dir();
+        let fetch = {
+            let store = store.clone();
+            let inbox_url = inbox.url().to_string();
+            let submitted_by = options.submitted_by.clone();
+            let objects: Vec<_> = objects.into_iter().map(|o| (relative(&o.location), o)).collect();
+            async move {
+                let mut seen_now = HashSet::new();
+                let mut reads = futures::stream::iter(objects)
+                    .map(|(rel, meta)| {
+                        let store = store.clone();
+                        let local = local_dir.as_ref().map(|d| d.join(&rel));
+                        async move {
+                            if let (Some(path), true) = (local, meta.size > STREAM_ABOVE_BYTES) {
+                                let hash = tokio::task::spawn_blocking({
+                                    let path = path.clone();
+                                    move || hash_file(&path)
+                                })
+                                .await
+                                .map_err(|e| object_store::Error::Generic { store: "local", source: Box::new(e) })?
+                                .map_err(|e| object_store::Error::Generic { store: "local", source: Box::new(e) })?;
+                                return Ok::<_, object_store::Error>((rel, meta, hash, Body::File(path)));
+                            }
+                            let bytes = store.get(&meta.location).await?.bytes().await?;
+                            let hash = hex::encode(Sha256::digest(&bytes));
+                            Ok((rel, meta, hash, Body::Bytes(bytes)))
+                        }
+                    })
+                    .buffered(READ_CONCURRENCY);
+                while let Some(read) = reads.next().await {
+                    let item = read.map_err(|source| Error::Inbox { location: inbox_url.clone(), source }).map(|(rel, meta, hash, body)| {
+                        let body = if known.contains(&hash) || !seen_now.insert(hash.clone()) { Body::Known } else { body };
+                        Fetched {
+                            incoming: Incoming {
+                                source: format!("{inbox_url}{rel}"),
+                                name: rel.clone(),
+                                content_hash: hash,
+                                received_at: meta.last_modified,
+                                submitted_by: submitted_by.clone(),
+                            },
+                            relative: rel,
+                            body,
+                        }
+                    });
+                    let failed = item.is_err();
+                    if fetched_tx.send(item).await.is_err() || failed {
+                        break;
+                    }
+                }
             }
-            let source = format!("{}{}", inbox.url(), meta.location.as_ref().strip_prefix(inbox.prefix().as_ref()).unwrap_or(meta.location.as_ref()).trim_start_matches('/'));
-            let mut validator = Validator::new(&self.registry, &self.catalog, self.today);
-            let (values, rejections, error) = match csv_long::parse(&bytes, &mut validator) {
-                Ok(parsed) => (parsed.values, parsed.rejections, None),
-                Err(reason) => {
-                    tracing::warn!(file = %source, %reason, "file cannot be read");
-                    (vec![], vec![], Some(reason))
+        };
+        let fetcher = tokio::spawn(fetch);
+
+        // Stage 2: parse and validate on a blocking thread.
+        let (step_tx, mut step_rx) = mpsc::channel::<Result<Step>>(4);
+        let parser = {
+            let (registry, catalog, today, options) = (self.registry.clone(), self.catalog.clone(), self.today, options.clone());
+            tokio::task::spawn_blocking(move || parse_all(fetched_rx, step_tx, &registry, &catalog, today, &options, ingested_at))
+        };
+
+        // Stage 3: commit, then move.
+        let archive_day = self.today.format("%Y/%m/%d").to_string();
+        let mut result = Ok(());
+        while let Some(step) = step_rx.recv().await {
+            let step = match step {
+                Ok(step) => step,
+                Err(e) => {
+                    result = Err(e);
+                    break;
                 }
             };
-            summary.files_ingested += 1;
-            summary.files_failed += usize::from(error.is_some());
-            summary.rows_accepted += values.len();
-            summary.rows_rejected += rejections.len();
-            for r in &rejections {
-                *summary.rejected_by_reason.entry(r.reason.to_string()).or_default() += 1;
-            }
-            batch.push(FileOutcome {
-                submission_id: hash[..16].to_string(),
-                content_hash: hash,
-                source,
-                format: "csv",
-                received_at: meta.last_modified,
-                values,
-                rejections,
-                error,
-            });
-            if batch.rows() >= ROWS_PER_COMMIT {
-                std::mem::take(&mut batch).commit(&self.lake, ingested_at).await?;
+            match step {
+                Step::Progress => progress(1),
+                Step::Append(batch) => {
+                    if let Err(e) = self.lake.append(&tonghop_lake::tables::DATA_VALUES, vec![batch], "ingest").await {
+                        result = Err(e.into());
+                        break;
+                    }
+                }
+                Step::Commit(values, files) => {
+                    let outcomes: Vec<FileOutcome> = files.iter().map(|(_, f)| f.clone()).collect();
+                    if let Err(e) = commit_files(&self.lake, values, &outcomes, ingested_at).await {
+                        result = Err(e);
+                        break;
+                    }
+                    for (rel, outcome) in files {
+                        summary.add(&outcome);
+                        let moved = self.move_file(inbox, &rel, outcome.error.as_deref(), options, &archive_day).await?;
+                        if let Some(last) = summary.files.last_mut() {
+                            last.moved_to = moved;
+                        }
+                    }
+                }
+                Step::Known(rel, incoming) => {
+                    summary.files_already_ingested += 1;
+                    let moved_to = self.move_file(inbox, &rel, None, options, &archive_day).await?;
+                    summary.files.push(FileReport {
+                        source: incoming.source.clone(),
+                        submission_id: incoming.submission_id().to_string(),
+                        format: String::new(),
+                        status: "already_ingested".into(),
+                        accepted: 0,
+                        rejected: 0,
+                        by_reason: BTreeMap::new(),
+                        error: None,
+                        moved_to,
+                    });
+                }
             }
         }
-        if !batch.is_empty() {
-            batch.commit(&self.lake, ingested_at).await?;
-        }
+        drop(step_rx);
+        fetcher.abort();
+        let parsed = parser.await.map_err(|e| Error::Internal(format!("the parsing thread stopped: {e}")))?;
+        result?;
+        parsed?;
         tracing::info!(files = summary.files_ingested, accepted = summary.rows_accepted, rejected = summary.rows_rejected, "ingest committed");
         Ok(summary)
     }
+
+    /// Moves a handled file out of the inbox, if the options say where.
+    async fn move_file(&self, inbox: &Location, rel: &str, error: Option<&str>, options: &IngestOptions, day: &str) -> Result<Option<String>> {
+        let target = match error {
+            Some(_) => options.failed.as_ref().map(|loc| (loc, rel.to_string())),
+            None => options.archive.as_ref().map(|loc| (loc, format!("{day}/{rel}"))),
+        };
+        let Some((target, target_rel)) = target else { return Ok(None) };
+        inbox.move_to(rel, target, &target_rel).await?;
+        if let Some(error) = error {
+            let report = format!(
+                "Tệp: {rel}\nKhông đọc được tệp này, không có số liệu nào được nhận. Lý do (tiếng Anh): {error}\nHãy sửa tệp theo mẫu rồi gửi lại.\n\n\
+                 File: {rel}\nThis file could not be read; none of its figures were accepted. Reason: {error}\nFix the file and send it again.\n"
+            );
+            target.put(&format!("{target_rel}.error.txt"), report.into_bytes()).await?;
+        }
+        Ok(Some(format!("{}{}", target.url(), target_rel)))
+    }
+}
+
+fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Stage 2: parses every fetched file, sending appends, commits and progress to stage 3.
+fn parse_all(
+    mut fetched: mpsc::Receiver<Result<Fetched>>,
+    steps: mpsc::Sender<Result<Step>>,
+    registry: &UnitRegistry,
+    catalog: &Catalog,
+    today: chrono::NaiveDate,
+    options: &IngestOptions,
+    ingested_at: DateTime<Utc>,
+) -> Result<()> {
+    let settings = ReadSettings {
+        read: ReadOptions { format: options.format, encoding: options.encoding, mapping: options.mapping.as_deref() },
+        strict: options.strict,
+    };
+    let mut values = ValueColumns::new(ingested_at);
+    let mut pending: Vec<(String, FileOutcome)> = Vec::new();
+    let mut pending_rows = 0usize;
+    let send = |step: Result<Step>| steps.blocking_send(step).map_err(|_| Error::Internal("the committing task stopped".into()));
+    while let Some(item) = fetched.blocking_recv() {
+        let file = match item {
+            Ok(file) => file,
+            Err(e) => {
+                send(Err(e))?;
+                return Ok(());
+            }
+        };
+        let mut append_failed = false;
+        let outcome = {
+            let mut flush = |columns: &mut ValueColumns| {
+                let sent = columns.finish().map(|batch| send(Ok(Step::Append(batch))));
+                append_failed |= !matches!(sent, Ok(Ok(())));
+            };
+            match file.body {
+                Body::Known => {
+                    send(Ok(Step::Known(file.relative, file.incoming)))?;
+                    send(Ok(Step::Progress))?;
+                    continue;
+                }
+                Body::Bytes(bytes) => {
+                    let mut reader: &[u8] = &bytes;
+                    read_submission(&file.incoming, &mut reader, registry, catalog, today, &settings, &mut values, options.commit_rows, &mut flush)
+                }
+                Body::File(path) => match std::fs::File::open(&path) {
+                    Ok(f) => {
+                        let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+                        read_submission(&file.incoming, &mut reader, registry, catalog, today, &settings, &mut values, options.commit_rows, &mut flush)
+                    }
+                    Err(e) => {
+                        send(Err(Error::Internal(format!("{}: {e}", path.display()))))?;
+                        return Ok(());
+                    }
+                },
+            }
+        };
+        if append_failed {
+            return Err(Error::Internal("appending a part of a large file failed".into()));
+        }
+        pending_rows += outcome.rejections.len() + 1;
+        pending.push((file.relative, outcome));
+        send(Ok(Step::Progress))?;
+        if values.len() + pending_rows >= options.commit_rows {
+            let batch = values.finish()?;
+            send(Ok(Step::Commit(Some(batch), std::mem::take(&mut pending))))?;
+            pending_rows = 0;
+        }
+    }
+    if !pending.is_empty() {
+        let batch = values.finish()?;
+        send(Ok(Step::Commit(Some(batch), pending)))?;
+    }
+    Ok(())
 }

@@ -1,24 +1,29 @@
-//! Ingestion: reading commune submissions, validating every row, committing to the lake.
+//! Ingestion: reading commune submissions in any format, validating every row, committing to the
+//! lake, and moving each file to the archive (or to `failed/`).
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`csv_long`] | the canonical long CSV layout `period,org_unit,data_element,value[,disaggregation,comment]` |
-//! | [`validate`] | row-level checks against the unit registry and the catalog, with stable reason codes and Vietnamese/English messages |
-//! | [`commit`] | turning accepted values, rejections and submission records into Arrow batches and Delta commits |
-//! | [`inbox`] | ingesting every file of a folder or object-store prefix, skipping files already committed (by content hash) |
+//! | [`validate`] | row-level checks against the unit registry and the catalog (and the whole-submission checks: conflicting duplicates, cross-field rules), with stable reason codes and Vietnamese/English messages |
+//! | [`submission`] | reading one file with `tonghop-formats` and validating it into Arrow columns |
+//! | [`commit`] | Arrow batches and the Delta commits of a group of files, submissions last |
+//! | [`options`] | how to ingest, and the inbox configuration of a pipeline step or the command line |
+//! | [`inbox`] | ingesting every file of a folder or object-store prefix: fetch, parse and commit overlap; files already committed (by content hash) are skipped; committed files are archived |
 //!
-//! Bad rows never disappear: each becomes a row of `rejections` naming the file, the line, the field,
-//! the value and the reason, while the good rows of the same file are accepted. A file that cannot be
-//! parsed at all is recorded in `submissions` with status `failed` and the parser's reason.
+//! Bad rows never disappear: each becomes a row of `rejections` naming the file, the place (line,
+//! cell or JSON path), the field, the value and the reason, while the good rows of the same file
+//! are accepted (or, with `strict`, the whole file is refused). A file that cannot be parsed at all
+//! is recorded in `submissions` with status `failed` and the parser's reason.
 
 #![warn(missing_docs)]
 
 pub mod commit;
-pub mod csv_long;
 mod error;
 pub mod inbox;
+pub mod options;
+pub mod submission;
 pub mod validate;
 
 pub use error::{Error, Result};
-pub use inbox::{IngestSummary, Ingestor};
-pub use validate::{Rejection, Value};
+pub use inbox::{FileReport, IngestSummary, Ingestor};
+pub use options::{InboxConfig, IngestOptions};
+pub use validate::{Checked, Rejection, REASONS};

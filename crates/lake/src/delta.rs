@@ -137,6 +137,21 @@ impl Lake {
         Ok(table.version().unwrap_or_default() as i64)
     }
 
+    /// Deletes the rows matching a SQL `predicate` from a table, in one commit (no-op when the table
+    /// does not exist).
+    #[tracing::instrument(skip(self, spec), fields(table = spec.name))]
+    pub async fn delete(&self, spec: &TableSpec, predicate: &str) -> Result<()> {
+        let Some(table) = self.open_table(spec.folder, spec.name).await? else { return Ok(()) };
+        let loc = self.table_location(spec.folder, spec.name)?;
+        table
+            .delete()
+            .with_predicate(predicate)
+            .with_commit_properties(commit_properties("delete"))
+            .await
+            .map_err(Self::delta_error(spec.name, &loc))?;
+        Ok(())
+    }
+
     /// A table's provider for a private session: the Delta table, or an empty table with the
     /// spec's schema when it was never written.
     async fn provider(&self, spec: &TableSpec) -> Result<Arc<dyn TableProvider>> {
@@ -169,14 +184,7 @@ impl Lake {
         let list = orphans.iter().map(|id| format!("'{}'", id.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
         let predicate = format!("submission_id IN ({list})");
         for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
-            let Some(table) = self.open_table(spec.folder, spec.name).await? else { continue };
-            let loc = self.table_location(spec.folder, spec.name)?;
-            table
-                .delete()
-                .with_predicate(predicate.as_str())
-                .with_commit_properties(commit_properties("remove uncommitted"))
-                .await
-                .map_err(Self::delta_error(spec.name, &loc))?;
+            self.delete(spec, &predicate).await?;
         }
         Ok(orphans.len())
     }
@@ -210,7 +218,7 @@ fn commit_properties(operation: &str) -> CommitProperties {
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+    use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 
     use super::*;
 
@@ -226,8 +234,9 @@ mod tests {
         let s = |v: &str| strings(&[v, v]);
         RecordBatch::try_new(tables::DATA_VALUES.schema.clone(), vec![
             s("post2025"), s("202603"), strings(&["00004", "00008"]), s("DS_TONG"), s("default"),
-            Arc::new(Float64Array::from(vec![1.0, 2.0])), Arc::new(StringArray::from(vec![None::<&str>, None])),
-            s(submission), Arc::new(Int64Array::from(vec![2, 3])), times(2), times(2),
+            Arc::new(Float64Array::from(vec![1.0, 2.0])), Arc::new(BooleanArray::from(vec![false, false])),
+            Arc::new(StringArray::from(vec![None::<&str>, None])), Arc::new(StringArray::from(vec![None::<&str>, None])),
+            s(submission), strings(&["2", "3"]), times(2), times(2),
         ])
         .unwrap()
     }
@@ -236,7 +245,7 @@ mod tests {
         RecordBatch::try_new(tables::SUBMISSIONS.schema.clone(), vec![
             strings(&[id]), strings(&[id]), strings(&["file:///x.csv"]), strings(&["csv"]), strings(&["accepted"]),
             times(1), times(1), Arc::new(Int64Array::from(vec![2])), Arc::new(Int64Array::from(vec![0])),
-            Arc::new(StringArray::from(vec![None::<&str>])),
+            Arc::new(StringArray::from(vec![None::<&str>])), Arc::new(StringArray::from(vec![None::<&str>])),
         ])
         .unwrap()
     }

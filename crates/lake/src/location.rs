@@ -80,6 +80,57 @@ impl Location {
     }
 }
 
+impl Location {
+    /// The local folder of a `file://` location.
+    pub fn local_dir(&self) -> Option<std::path::PathBuf> {
+        (self.url.scheme() == "file").then(|| self.url.to_file_path().ok()).flatten()
+    }
+
+    /// The folder `name` beside this one (`.../inbox/` → `.../archive/`).
+    pub fn sibling(&self, name: &str) -> Result<Location> {
+        let url = self.url.join(&format!("../{name}/")).map_err(|e| Error::InvalidLocation { location: name.to_string(), reason: e.to_string() })?;
+        match url.to_file_path() {
+            Ok(path) if url.scheme() == "file" => Location::parse(&path.display().to_string()),
+            _ => Location::parse(url.as_str()),
+        }
+    }
+
+    /// Moves the object at `relative` (below this location) to `target_relative` below `target`,
+    /// replacing what is there. A rename on a local disk; elsewhere a copy then a delete, so a
+    /// crash in between leaves the object in both places, never in neither.
+    #[tracing::instrument(level = "debug", skip(self, target), fields(from = %self.url, to = %target.url))]
+    pub async fn move_to(&self, relative: &str, target: &Location, target_relative: &str) -> Result<()> {
+        if let (Some(from), Some(to)) = (self.local_dir(), target.local_dir()) {
+            let (from, to) = (from.join(relative), to.join(target_relative));
+            let io = |path: &std::path::Path| {
+                let path = path.display().to_string();
+                move |source| Error::Io { path, source }
+            };
+            if let Some(parent) = to.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(io(parent))?;
+            }
+            return tokio::fs::rename(&from, &to).await.map_err(io(&from));
+        }
+        use object_store::ObjectStoreExt;
+        let bytes = self.store.get(&self.path(relative)).await?.bytes().await?;
+        target.store.put(&target.path(target_relative), bytes.into()).await?;
+        self.store.delete(&self.path(relative)).await?;
+        Ok(())
+    }
+
+    /// Writes a small object at `relative` below this location.
+    pub async fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+        use object_store::ObjectStoreExt;
+        if let Some(dir) = self.local_dir() {
+            if let Some(parent) = dir.join(relative).parent() {
+                std::fs::create_dir_all(parent).map_err(|source| Error::Io { path: parent.display().to_string(), source })?;
+            }
+        }
+        self.store.put(&self.path(relative), bytes.into()).await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

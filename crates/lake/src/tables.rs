@@ -25,7 +25,8 @@ fn text(name: &str) -> Field {
     Field::new(name, DataType::Utf8, false)
 }
 
-/// `data_values`: one row per accepted value, in long format.
+/// `data_values`: one row per accepted value, in long format, every version ever received (the
+/// current value of a key is the latest received; `deleted` rows remove a key from the current view).
 pub static DATA_VALUES: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
     name: "data_values",
     folder: "tables",
@@ -35,10 +36,12 @@ pub static DATA_VALUES: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
         text("org_unit"),
         text("data_element"),
         text("disaggregation"),
-        Field::new("value", DataType::Float64, false),
+        Field::new("value", DataType::Float64, true),
+        Field::new("deleted", DataType::Boolean, false),
         Field::new("comment", DataType::Utf8, true),
+        Field::new("stored_by", DataType::Utf8, true),
         text("submission_id"),
-        Field::new("source_row", DataType::Int64, false),
+        text("source_location"),
         Field::new("received_at", utc(), false),
         Field::new("ingested_at", utc(), false),
     ])),
@@ -60,6 +63,7 @@ pub static SUBMISSIONS: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
         Field::new("rows_accepted", DataType::Int64, false),
         Field::new("rows_rejected", DataType::Int64, false),
         Field::new("error", DataType::Utf8, true),
+        Field::new("submitted_by", DataType::Utf8, true),
     ])),
     partition_columns: &[],
 });
@@ -72,6 +76,7 @@ pub static REJECTIONS: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
         text("submission_id"),
         text("source"),
         Field::new("row", DataType::Int64, false),
+        text("location"),
         text("field"),
         Field::new("value", DataType::Utf8, true),
         text("reason"),

@@ -8,7 +8,7 @@ use tonghop_core::{Catalog, Project, UnitRegistry};
 use tonghop_engine::{session::Mode, BuildSummary, Engine};
 use tonghop_export::SheetSpec;
 use tonghop_ingest::{IngestSummary, Ingestor};
-use tonghop_lake::{Lake, Location};
+use tonghop_lake::Lake;
 
 use crate::{Error, PipelineSpec, Result, StepKind};
 
@@ -73,7 +73,7 @@ impl Runner {
     #[tracing::instrument(skip(self, spec, progress), fields(pipeline = %spec.name))]
     pub async fn run(&self, spec: &PipelineSpec, spec_path: &Path, progress: &(dyn Fn(&str, u64) + Sync)) -> Result<RunReport> {
         let known = self.known_tables().await.map_err(|e| step_error(&spec.name, "validate")(e.into()))?;
-        let problems = spec.problems(spec_path, &known);
+        let problems = spec.problems(spec_path, &known, self.project.root());
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
@@ -85,19 +85,17 @@ impl Runner {
             let started = Instant::now();
             let fail = step_error(&spec.name, &step.name);
             let summary = match &step.kind {
-                StepKind::Ingest { source } => {
-                    let inbox = Location::parse(source).map_err(|e| fail(e.into()))?;
+                StepKind::Ingest(config) => {
+                    let (inbox, options) = config.resolve(self.project.root()).map_err(|e| fail(e.into()))?;
                     let ingestor = Ingestor::new(self.lake.clone(), self.registry.clone(), self.catalog.clone(), self.today);
-                    let s = ingestor.ingest(&inbox, &|n| progress(&step.name, n)).await.map_err(|e| fail(e.into()))?;
-                    let line = format!(
-                        "{} files seen, {} ingested, {} already ingested, {} failed; {} rows accepted, {} rejected",
-                        s.files_seen, s.files_ingested, s.files_already_ingested, s.files_failed, s.rows_accepted, s.rows_rejected
-                    );
+                    let s = ingestor.ingest(&inbox, &options, &|n| progress(&step.name, n)).await.map_err(|e| fail(e.into()))?;
+                    let line = s.one_line();
                     let t = &mut report.ingest;
                     t.files_seen += s.files_seen;
                     t.files_ingested += s.files_ingested;
                     t.files_already_ingested += s.files_already_ingested;
                     t.files_failed += s.files_failed;
+                    t.files_refused += s.files_refused;
                     t.rows_accepted += s.rows_accepted;
                     t.rows_rejected += s.rows_rejected;
                     t.uncommitted_removed += s.uncommitted_removed;

@@ -44,11 +44,9 @@ pub struct Step {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StepKind {
-    /// Ingest every file of a folder or object-store prefix.
-    Ingest {
-        /// A path, `file://` or `s3://` URL.
-        source: String,
-    },
+    /// Ingest every file of a folder or object-store prefix (see [`tonghop_ingest::InboxConfig`]
+    /// for `source`, `archive`, `failed`, `keep`, `mapping`, `format`, `encoding`, `strict`).
+    Ingest(tonghop_ingest::InboxConfig),
     /// Build every model of `sql/` and run the model tests.
     Build,
     /// Write a model or table as files.
@@ -88,7 +86,7 @@ impl PipelineSpec {
 
     /// Checks the spec against the known models and tables; returns every problem, each naming the
     /// file, the step and what to change.
-    pub fn problems(&self, file: &Path, known_tables: &[String]) -> Vec<String> {
+    pub fn problems(&self, file: &Path, known_tables: &[String], project_root: &Path) -> Vec<String> {
         let at = |step: &str| format!("{}: step {step:?}", file.display());
         let mut out = Vec::new();
         if self.steps.is_empty() {
@@ -98,6 +96,9 @@ impl PipelineSpec {
         for step in &self.steps {
             if !names.insert(step.name.as_str()) {
                 out.push(format!("{} appears twice; step names must be unique", at(&step.name)));
+            }
+            if let StepKind::Ingest(inbox) = &step.kind {
+                out.extend(inbox.problems(project_root).into_iter().map(|p| format!("{}: {p}", at(&step.name))));
             }
             if let StepKind::Export { model, formats, to, .. } = &step.kind {
                 if !known_tables.iter().any(|t| t == model) {
@@ -145,7 +146,9 @@ mod tests {
         assert_eq!(spec.name, "nightly");
         assert_eq!(spec.timezone, "Asia/Ho_Chi_Minh");
         let known = vec!["province_indicators".to_string()];
-        assert!(spec.problems(&path, &known).is_empty(), "{:?}", spec.problems(&path, &known));
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        assert!(spec.problems(&path, &known, &root).is_empty(), "{:?}", spec.problems(&path, &known, &root));
+        assert!(matches!(&spec.steps[0].kind, StepKind::Ingest(i) if i.source == "inbox" && !i.keep));
     }
 
     #[test]
@@ -160,12 +163,28 @@ mod tests {
             to = "/etc/x"
             [[steps]]
             name = "a"
-            kind = "build""#,
+            kind = "build"
+            [[steps]]
+            name = "in"
+            kind = "ingest"
+            source = "inbox"
+            format = "xls"
+            mapping = "no/such/mapping.csv""#,
         )
         .unwrap();
-        let problems = spec.problems(Path::new("p.toml"), &["province_indicators".into()]);
-        assert_eq!(problems.len(), 4, "{problems:#?}");
+        let problems = spec.problems(Path::new("p.toml"), &["province_indicators".into()], Path::new("."));
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+        assert!(problems.iter().any(|p| p.starts_with(r#"p.toml: step "in": unknown format "xls"; expected one of csv, "#)), "{problems:#?}");
+        assert!(problems.iter().any(|p| p.starts_with(r#"p.toml: step "in": mapping: "#) && p.contains("no/such/mapping.csv")), "{problems:#?}");
         assert!(problems.iter().any(|p| p.contains(r#"p.toml: step "a" exports model "province_indicator", which does not exist (did you mean "province_indicators"?)"#)));
+    }
+
+    #[test]
+    fn unknown_ingest_options_are_refused() {
+        let err = toml::from_str::<PipelineSpec>("name = \"x\"\n[[steps]]\nname = \"a\"\nkind = \"ingest\"\nsource = \"inbox\"\narchiv = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("archiv"), "{err}");
     }
 
     #[test]
