@@ -228,6 +228,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Ingest { sources, format, encoding, mapping, strict, archive, failed, keep, rejections, commit_rows } => {
             let lake = Lake::open(&cli.lake)?;
             let ingestor = tonghop_ingest::Ingestor::new(lake.clone(), ctx.registry.clone(), ctx.catalog.clone(), today());
+            // On the command line, a mapping path is relative to the working directory.
+            let mapping = mapping.map(|m| std::path::absolute(&m).map(|p| p.display().to_string())).transpose()?;
             let files: Vec<&String> = sources.iter().filter(|s| !s.contains("://") && std::path::Path::new(s).is_file()).collect();
             let config = |source: String, keep: bool| tonghop_ingest::InboxConfig {
                 source,

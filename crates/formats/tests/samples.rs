@@ -106,7 +106,7 @@ fn dhis2_csv_sample_all_twelve_values_mapped() {
     assert_eq!(sink.records.len(), 12);
     let mut expected = Vec::new();
     let mut value = 10001;
-    for element in ["DS_TONG", "KCB_TONG", "KCB_BHYT"] {
+    for element in ["DS_TONG", "KCB_TONG", "NCC_TONG"] {
         for period in ["201201", "201202"] {
             for unit in ["00004", "00007"] {
                 expected.push((period, unit, element, None, value.to_string(), Some("comment")));
