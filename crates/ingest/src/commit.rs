@@ -160,14 +160,16 @@ pub struct FileOutcome {
 }
 
 impl FileOutcome {
-    /// `accepted`, `partly_accepted`, `rejected` (no value accepted), `refused` (`--strict`) or `failed`.
+    /// `accepted`, `partly_accepted`, `rejected` (no value accepted), `empty` (nothing in it, e.g. a
+    /// blank form), `refused` (`--strict`) or `failed`.
     pub fn status(&self) -> &'static str {
         match (self.error.is_some(), self.refused, self.accepted == 0, self.rejections.is_empty()) {
             (true, ..) => "failed",
             (false, true, ..) => "refused",
             (false, false, false, true) => "accepted",
             (false, false, false, false) => "partly_accepted",
-            (false, false, true, _) => "rejected",
+            (false, false, true, true) => "empty",
+            (false, false, true, false) => "rejected",
         }
     }
 }

@@ -38,7 +38,7 @@ pub struct FileReport {
     pub submission_id: String,
     /// Format read.
     pub format: String,
-    /// `accepted`, `partly_accepted`, `rejected`, `refused`, `failed` or `already_ingested`.
+    /// `accepted`, `partly_accepted`, `rejected`, `empty`, `refused`, `failed` or `already_ingested`.
     pub status: String,
     /// Values accepted.
     pub accepted: usize,

@@ -326,3 +326,49 @@ fn an_ingest_killed_midway_finishes_on_the_next_run_without_loss_or_duplicates()
     let raw = tonghop_raw(&lake, &["sql", "SELECT count(*) FROM lake.data_values WHERE submission_id NOT IN (SELECT submission_id FROM lake.submissions)", "--format", "csv"]);
     assert!(String::from_utf8_lossy(&raw.stdout).lines().nth(1) == Some("0"), "{raw:?}");
 }
+
+#[test]
+fn values_taken_back_after_a_large_file_was_partly_written_are_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    // 40 communes' populations first, then one commune's insured count above its population: the
+    // population row went to the lake in an early part (commits of 10 rows) and must come out.
+    let mut text = String::from("period,org_unit,data_element,value\n");
+    let units: Vec<String> = registry_and_catalog().0.at_level(tonghop_core::Epoch::Post2025, tonghop_core::Level::Commune).take(40).map(|u| u.code.clone()).collect();
+    for u in &units {
+        text.push_str(&format!("202603,{u},DS_TONG,1000\n"));
+    }
+    text.push_str(&format!("202603,{},DS_BHYT,1001\n", units[0]));
+    text.push_str(&format!("202603,{},DS_BHYT,900\n", units[1]));
+    let file = write(&dir.path().join("big.csv"), &text);
+    let out = tonghop(&lake, &["ingest", file.to_str().unwrap(), "--commit-rows", "10"]);
+    assert!(out.contains("partly_accepted: 40 accepted, 2 rejected (rule_violated: 2)"), "{out}");
+    assert_eq!(one(&lake, "SELECT count(*) FROM data_values"), "40");
+    assert_eq!(one(&lake, &format!("SELECT count(*) FROM data_values WHERE org_unit = '{}'", units[0])), "0");
+    assert_eq!(one(&lake, "SELECT count(*) FROM lake.data_values"), "40", "deleted from the table, not only hidden");
+
+    // The same with --strict: the parts already written are deleted too.
+    let strict_lake = dir.path().join("strict/lake");
+    let out = tonghop(&strict_lake, &["ingest", file.to_str().unwrap(), "--commit-rows", "10", "--strict"]);
+    assert!(out.contains("refused: 0 accepted, 2 rejected"), "{out}");
+    assert_eq!(one(&strict_lake, "SELECT count(*) FROM lake.data_values"), "0");
+}
+
+#[test]
+fn the_template_command_writes_the_form_ingest_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let form = dir.path().join("bieu_mau.xlsx");
+    let out = tonghop(&lake, &["template", "--province", "04", "--period", "202603", "-o", form.to_str().unwrap()]);
+    assert!(out.contains("bieu_mau.xlsx"), "{out}");
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&form).unwrap();
+    assert_eq!(book.sheet_names(), ["Báo cáo", "Hướng dẫn"]);
+    let sheet = book.worksheet_range("Báo cáo").unwrap();
+    assert_eq!(sheet.get_value((0, 0)).unwrap().to_string(), "BIỂU MẪU BÁO CÁO SỐ LIỆU Y TẾ CƠ SỞ");
+    // A blank form holds no figures: ingest reads it and accepts nothing, refusing nothing.
+    let out = tonghop(&lake, &["ingest", form.to_str().unwrap()]);
+    assert!(out.contains("[xlsx-form] empty: 0 accepted, 0 rejected"), "{out}");
+    let bad = tonghop_raw(&lake, &["template", "--province", "99", "--period", "202603"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("99"), "{bad:?}");
+}
