@@ -264,7 +264,7 @@ impl Ingestor {
                     }
                     for (rel, outcome) in files {
                         summary.add(&outcome);
-                        let moved = self.move_file(inbox, &rel, outcome.error.as_deref(), options, &archive_day).await?;
+                        let moved = self.move_file(inbox, &rel, &outcome.submission_id, outcome.error.as_deref(), options, &archive_day).await?;
                         if let Some(last) = summary.files.last_mut() {
                             last.moved_to = moved;
                         }
@@ -272,7 +272,7 @@ impl Ingestor {
                 }
                 Step::Known(rel, incoming) => {
                     summary.files_already_ingested += 1;
-                    let moved_to = self.move_file(inbox, &rel, None, options, &archive_day).await?;
+                    let moved_to = self.move_file(inbox, &rel, incoming.submission_id(), None, options, &archive_day).await?;
                     summary.files.push(FileReport {
                         source: incoming.source.clone(),
                         submission_id: incoming.submission_id().to_string(),
@@ -297,12 +297,19 @@ impl Ingestor {
     }
 
     /// Moves a handled file out of the inbox, if the options say where.
-    async fn move_file(&self, inbox: &Location, rel: &str, error: Option<&str>, options: &IngestOptions, day: &str) -> Result<Option<String>> {
+    async fn move_file(&self, inbox: &Location, rel: &str, submission_id: &str, error: Option<&str>, options: &IngestOptions, day: &str) -> Result<Option<String>> {
         let target = match error {
             Some(_) => options.failed.as_ref().map(|loc| (loc, rel.to_string())),
             None => options.archive.as_ref().map(|loc| (loc, format!("{day}/{rel}"))),
         };
-        let Some((target, target_rel)) = target else { return Ok(None) };
+        let Some((target, mut target_rel)) = target else { return Ok(None) };
+        if target.exists(&target_rel).await? {
+            // A file of the same name was archived before (e.g. a correction sent the same day):
+            // keep both, the later one with its submission id in the name.
+            let (stem, ext) = target_rel.rsplit_once('.').filter(|(s, _)| !s.ends_with('/')).unwrap_or((&target_rel, ""));
+            let dot = if ext.is_empty() { "" } else { "." };
+            target_rel = format!("{stem}.{submission_id}{dot}{ext}");
+        }
         inbox.move_to(rel, target, &target_rel).await?;
         if let Some(error) = error {
             let report = format!(

@@ -171,7 +171,7 @@ impl Sink for SubmissionSink<'_, '_, '_> {
     }
 
     fn problem(&mut self, problem: Problem) {
-        self.rejections.push(problem.into());
+        self.rejections.push(problem);
     }
 }
 

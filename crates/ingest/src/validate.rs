@@ -37,28 +37,9 @@ pub struct Checked<'r> {
     pub stored_by: Option<&'r str>,
 }
 
-/// One refused row or field.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rejection {
-    /// Where in the file.
-    pub location: Location,
-    /// The field at fault (`*` for the whole row).
-    pub field: String,
-    /// The offending value as written.
-    pub value: Option<String>,
-    /// Stable reason code (`unknown_org_unit`, `value_not_numeric`, ...).
-    pub reason: &'static str,
-    /// Message in Vietnamese, starting with the place (`Dòng 7, cột value: ...`).
-    pub message_vi: String,
-    /// Message in English, starting with the place (`line 7, field value: ...`).
-    pub message_en: String,
-}
-
-impl From<Problem> for Rejection {
-    fn from(p: Problem) -> Self {
-        Rejection { location: p.location, field: p.field, value: p.value, reason: p.reason, message_vi: p.message_vi, message_en: p.message_en }
-    }
-}
+/// One refused row or field: the readers' [`Problem`] (same place, field, value, reason and
+/// messages), whether a reader or the validator refused it.
+pub type Rejection = Problem;
 
 /// Every reason code [`Validator`] can give, for documentation and tests.
 pub const REASONS: [&str; 12] = [

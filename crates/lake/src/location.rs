@@ -118,6 +118,16 @@ impl Location {
         Ok(())
     }
 
+    /// Whether an object exists at `relative` below this location.
+    pub async fn exists(&self, relative: &str) -> Result<bool> {
+        use object_store::ObjectStoreExt;
+        match self.store.head(&self.path(relative)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Writes a small object at `relative` below this location.
     pub async fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
         use object_store::ObjectStoreExt;

@@ -247,6 +247,14 @@ fn corrections_supersede_deletions_remove_and_history_keeps_every_version() {
     let short: Vec<String> = history.iter().map(|r| format!("{} v{} {} {} {} {}", r[0], r[1], r[2], r[3], r[4], r[5])).collect();
     assert_eq!(short, ["DS_TONG v1 true 12500.0 false ", "DS_TONG v2 false 12000.0 false ", "KCB_TONG v1 false 800.0 true tram_y_te_00004", "KCB_TONG v2 false 800.0 false "]);
     assert!(history[0][6].ends_with("v2.csv") && history[1][6].ends_with("v1.csv"), "{history:?}");
+
+    // A corrected file under a name already archived today: both copies are kept.
+    let again = write(&inbox.join("v1.csv"), "period,org_unit,data_element,value\n202603,00004,DS_TONG,12600\n");
+    arrived(&again, 180);
+    tonghop(&lake, &["ingest", inbox.to_str().unwrap()]);
+    let archived: Vec<String> = walk(&dir.path().join("archive")).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(archived.iter().filter(|n| n.starts_with("v1.")).count(), 2, "{archived:?}");
+    assert_eq!(one(&lake, "SELECT value FROM stg_data_values WHERE data_element = 'DS_TONG'"), "12600.0");
 }
 
 #[test]
