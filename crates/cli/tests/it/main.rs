@@ -1,5 +1,6 @@
 //! End-to-end tests of the `tonghop` binary: one test binary (link once), modules by area.
 
 mod helpers;
+mod models;
 mod nightly;
 mod sql;
