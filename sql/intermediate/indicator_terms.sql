@@ -5,8 +5,11 @@
 --   numerator = the num_element's value; or, when num_test is set, 1 if num_element (divided by num_per
 --   when given) passes the test against num_threshold, else 0;
 --   denominator = the den_element's value; or 1 per reporting commune when den_test = 'count'.
--- Then over the months of each period by the num_element's time aggregation: flows sum, stocks take the
--- latest month with both sides (DHIS2 LAST), 'average' averages.
+-- Then over the months of each period, each side by its own data element's time aggregation
+-- (catalog/data_elements.csv): 'sum' sums the months (flows), 'last' takes the latest month of the
+-- period with both sides reported (stocks, DHIS2 LAST), 'average' averages the months with both sides.
+-- A 'count' denominator follows the numerator's aggregation (1 per station for a stock, 1 per
+-- station-month for a flow). Disaggregations of a data element are summed first.
 WITH monthly AS (
     SELECT epoch, period AS month, org_unit, data_element, SUM(value) AS value
     FROM stg_data_values
@@ -14,12 +17,15 @@ WITH monthly AS (
 ),
 paired AS (
     SELECT
-        n.epoch, n.month, n.org_unit, i.code AS indicator, i.num_test, i.num_threshold, e.time_aggregation,
+        n.epoch, n.month, n.org_unit, i.code AS indicator, i.num_test, i.num_threshold,
+        ne.time_aggregation AS num_aggregation,
+        CASE WHEN i.den_test = 'count' THEN ne.time_aggregation ELSE de.time_aggregation END AS den_aggregation,
         n.value AS num_value,
         CASE WHEN i.num_per IS NULL THEN n.value ELSE n.value / NULLIF(p.value, 0) END AS tested_value,
         CASE WHEN i.den_test = 'count' THEN 1.0 ELSE d.value END AS denominator
     FROM indicators AS i
-    JOIN data_elements AS e ON e.code = i.num_element
+    JOIN data_elements AS ne ON ne.code = i.num_element
+    JOIN data_elements AS de ON de.code = i.den_element
     JOIN monthly AS n ON n.data_element = i.num_element
     JOIN monthly AS d
         ON d.data_element = i.den_element AND d.epoch = n.epoch AND d.month = n.month AND d.org_unit = n.org_unit
@@ -28,7 +34,7 @@ paired AS (
 ),
 terms AS (
     SELECT
-        epoch, month, org_unit, indicator, time_aggregation, denominator,
+        epoch, month, org_unit, indicator, num_aggregation, den_aggregation, denominator,
         CASE
             WHEN num_test IS NULL THEN num_value
             WHEN tested_value IS NULL THEN 0.0
@@ -42,12 +48,12 @@ terms AS (
 )
 SELECT
     t.epoch, pm.period, pm.period_type, t.org_unit, t.indicator,
-    CASE t.time_aggregation
+    CASE t.num_aggregation
         WHEN 'sum' THEN SUM(t.numerator)
         WHEN 'average' THEN AVG(t.numerator)
         ELSE last_value(t.numerator ORDER BY t.month)
     END AS numerator,
-    CASE t.time_aggregation
+    CASE t.den_aggregation
         WHEN 'sum' THEN SUM(t.denominator)
         WHEN 'average' THEN AVG(t.denominator)
         ELSE last_value(t.denominator ORDER BY t.month)
@@ -55,4 +61,4 @@ SELECT
     COUNT(*) AS months_reported
 FROM terms AS t
 JOIN period_months AS pm ON pm.month = t.month AND pm.epoch = t.epoch
-GROUP BY t.epoch, pm.period, pm.period_type, t.org_unit, t.indicator, t.time_aggregation
+GROUP BY t.epoch, pm.period, pm.period_type, t.org_unit, t.indicator, t.num_aggregation, t.den_aggregation

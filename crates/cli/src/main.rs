@@ -110,6 +110,11 @@ enum Command {
         /// Spec files (default: every pipelines/*.toml).
         pipelines: Vec<PathBuf>,
     },
+    /// List the sql/ models in build order: grain, materialisation and the models each reads.
+    ///
+    /// A model that reads a table which is neither a model nor a registered table is reported with
+    /// its file and the missing name, and the command fails.
+    Models,
     /// Run read-only SQL over the lake tables, reference tables and models.
     Sql {
         /// The query.
@@ -335,6 +340,29 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("{} problem(s):\n  - {}", problems.len(), problems.join("\n  - "));
             }
             println!("ok: catalog, sql/ models and {} tables and views, {} pipeline spec(s)", known.len(), files.len());
+        }
+        Command::Models => {
+            let lake = Lake::open(&cli.lake)?;
+            let engine = Engine::open(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Build).await?;
+            let root = ctx.project.root();
+            for (i, m) in engine.models().iter().enumerate() {
+                let file = m.path.strip_prefix(root).unwrap_or(&m.path).display().to_string();
+                let kind = if m.materialized { "table" } else { "view" };
+                println!("{:>2}. {} [{kind}] {file}", i + 1, m.name);
+                println!("    grain: {}", m.grain);
+                if !m.depends_on.is_empty() {
+                    println!("    reads models: {}", m.depends_on.join(", "));
+                }
+                let tables: Vec<&str> = m.references.iter().map(String::as_str).filter(|r| !m.depends_on.iter().any(|d| d == r)).collect();
+                if !tables.is_empty() {
+                    println!("    reads tables: {}", tables.join(", "));
+                }
+            }
+            let problems = engine.unresolved_references();
+            if !problems.is_empty() {
+                bail!("{} problem(s) in sql/:\n  - {}", problems.len(), problems.join("\n  - "));
+            }
+            println!("{} models, every reference resolved", engine.models().len());
         }
         Command::Sql { query, format } => {
             let lake = Lake::open(&cli.lake)?;

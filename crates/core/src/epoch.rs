@@ -86,11 +86,13 @@ mod tests {
         assert_eq!(epoch("2025S1").unwrap(), Epoch::Pre2025);
         assert_eq!(epoch("2025S2").unwrap(), Epoch::Post2025);
         assert_eq!(epoch("2024").unwrap(), Epoch::Pre2025);
+        assert_eq!(epoch("2025YTD06").unwrap(), Epoch::Pre2025);
+        assert_eq!(epoch("2026YTD03").unwrap(), Epoch::Post2025);
     }
 
     #[test]
     fn straddling_periods_are_refused_with_dates() {
-        for code in ["2025", "2025N9"] {
+        for code in ["2025", "2025N9", "2025YTD07", "2025YTD12"] {
             let err = epoch(code).unwrap_err().to_string();
             assert!(err.contains("straddles the administrative reform of 2025-07-01"), "{err}");
             assert!(err.contains(code), "{err}");

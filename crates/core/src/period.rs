@@ -7,6 +7,13 @@
 //! | half year | `YYYYSn` | `2026S1` | 6 tháng đầu năm 2026 |
 //! | nine months | `YYYYN9` (tonghop's own; DHIS2 has none) | `2026N9` | 9 tháng năm 2026 (January–September) |
 //! | year | `YYYY` | `2026` | Năm 2026 |
+//! | year to date | `YYYYYTDmm` (tonghop's own) | `2026YTD03` | Lũy kế từ đầu năm đến hết tháng 3 năm 2026 (January–March) |
+//!
+//! Year to date ends at any month: `2026YTD01` … `2026YTD12`. It covers the same months as `202601`,
+//! `2026Q1`, `2026S1`, `2026N9` or `2026` for months 1, 3, 6, 9 and 12, but is a period type of its
+//! own, so that "the year so far" is always there under one code. The code cannot collide with the
+//! others: after the four digits of the year it is the only one starting with `Y` (months are two
+//! digits, the others start with `Q`, `S` or `N`).
 
 use chrono::{Datelike, NaiveDate};
 
@@ -25,12 +32,20 @@ pub enum PeriodType {
     NineMonths,
     /// A calendar year.
     Year,
+    /// January to the end of a month (year to date).
+    YearToDate,
 }
 
 impl PeriodType {
     /// Every period type, shortest first.
-    pub const ALL: [PeriodType; 5] =
-        [PeriodType::Month, PeriodType::Quarter, PeriodType::HalfYear, PeriodType::NineMonths, PeriodType::Year];
+    pub const ALL: [PeriodType; 6] = [
+        PeriodType::Month,
+        PeriodType::Quarter,
+        PeriodType::HalfYear,
+        PeriodType::NineMonths,
+        PeriodType::Year,
+        PeriodType::YearToDate,
+    ];
 
     /// The stable name used in tables.
     pub fn as_str(self) -> &'static str {
@@ -40,6 +55,7 @@ impl PeriodType {
             PeriodType::HalfYear => "half_year",
             PeriodType::NineMonths => "nine_months",
             PeriodType::Year => "year",
+            PeriodType::YearToDate => "year_to_date",
         }
     }
 }
@@ -62,7 +78,7 @@ impl Period {
     /// Builds a period, checking the index.
     pub fn new(kind: PeriodType, year: i32, index: u32) -> Option<Period> {
         let max = match kind {
-            PeriodType::Month => 12,
+            PeriodType::Month | PeriodType::YearToDate => 12,
             PeriodType::Quarter => 4,
             PeriodType::HalfYear => 2,
             PeriodType::NineMonths | PeriodType::Year => 1,
@@ -88,6 +104,7 @@ impl Period {
             PeriodType::HalfYear => (6 * self.index - 5, 6 * self.index),
             PeriodType::NineMonths => (1, 9),
             PeriodType::Year => (1, 12),
+            PeriodType::YearToDate => (1, self.index),
         }
     }
 
@@ -123,7 +140,13 @@ impl Period {
         (1..=12).filter_map(move |i| Period::new(kind, year, i))
     }
 
-    /// The periods of every type that contain this month (the month itself included).
+    /// The same period a year earlier (`2026Q1` → `2025Q1`, `2026YTD03` → `2025YTD03`).
+    pub fn previous_year(&self) -> Option<Period> {
+        Period::new(self.kind, self.year - 1, self.index)
+    }
+
+    /// The periods of every type that contain this month (the month itself included), ending with
+    /// the year-to-date periods from this month to December.
     pub fn containing(&self) -> Vec<Period> {
         assert_eq!(self.kind, PeriodType::Month, "containing() is defined for months");
         let m = self.index;
@@ -136,6 +159,7 @@ impl Period {
             out.push(Period { year: self.year, kind: PeriodType::NineMonths, index: 1 });
         }
         out.push(Period { year: self.year, kind: PeriodType::Year, index: 1 });
+        out.extend((m..=12).map(|index| Period { year: self.year, kind: PeriodType::YearToDate, index }));
         out
     }
 }
@@ -148,6 +172,7 @@ impl std::fmt::Display for Period {
             PeriodType::HalfYear => write!(f, "{}S{}", self.year, self.index),
             PeriodType::NineMonths => write!(f, "{}N9", self.year),
             PeriodType::Year => write!(f, "{}", self.year),
+            PeriodType::YearToDate => write!(f, "{}YTD{:02}", self.year, self.index),
         }
     }
 }
@@ -173,6 +198,7 @@ impl std::str::FromStr for Period {
             [b'Q', ..] => (PeriodType::Quarter, number(&rest[1..])?),
             [b'S', ..] => (PeriodType::HalfYear, number(&rest[1..])?),
             [b'N', b'9'] => (PeriodType::NineMonths, 1),
+            [b'Y', b'T', b'D', a, b] if a.is_ascii_digit() && b.is_ascii_digit() => (PeriodType::YearToDate, number(&rest[3..])?),
             [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => (PeriodType::Month, number(rest)?),
             _ => return Err(invalid()),
         };
@@ -190,14 +216,17 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for code in ["202603", "202612", "2026Q1", "2026Q4", "2026S2", "2026N9", "2026"] {
+        for code in ["202603", "202612", "2026Q1", "2026Q4", "2026S2", "2026N9", "2026", "2026YTD01", "2026YTD03", "2026YTD12"] {
             assert_eq!(p(code).to_string(), code);
         }
     }
 
     #[test]
     fn malformed_codes_are_refused() {
-        for code in ["", "2026M3", "202613", "202600", "2026Q5", "2026Q0", "2026S3", "2026N8", "26Q1", "2026Q", "2026Q1x", "ÂĂĂĂ"] {
+        for code in [
+            "", "2026M3", "202613", "202600", "2026Q5", "2026Q0", "2026S3", "2026N8", "26Q1", "2026Q", "2026Q1x", "ÂĂĂĂ", "2026YTD00",
+            "2026YTD13", "2026YTD3", "2026YTD003", "2026YTD", "2026ytd03", "2026YT03",
+        ] {
             assert!(code.parse::<Period>().is_err(), "{code} should be refused");
         }
     }
@@ -210,13 +239,35 @@ mod tests {
         assert_eq!(p("2026N9").end(), NaiveDate::from_ymd_opt(2026, 9, 30).unwrap());
         assert_eq!(p("2026S2").months().map(|m| m.to_string()).collect::<Vec<_>>(), ["202607", "202608", "202609", "202610", "202611", "202612"]);
         assert_eq!(p("2026").months().count(), 12);
+        assert_eq!(p("2026YTD03").start(), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+        assert_eq!(p("2026YTD02").end(), NaiveDate::from_ymd_opt(2026, 2, 28).unwrap());
+        assert_eq!(p("2026YTD03").months().map(|m| m.to_string()).collect::<Vec<_>>(), ["202601", "202602", "202603"]);
+        assert_eq!(p("2026YTD12").months().count(), 12);
+    }
+
+    #[test]
+    fn year_to_date_codes_are_their_own_type_and_never_collide() {
+        let all: Vec<Period> = PeriodType::ALL.iter().flat_map(|k| Period::all_in_year(*k, 2026)).collect();
+        assert_eq!(all.len(), 12 + 4 + 2 + 1 + 1 + 12);
+        let codes: std::collections::HashSet<String> = all.iter().map(|p| p.to_string()).collect();
+        assert_eq!(codes.len(), all.len(), "every period of a year has its own code");
+        for period in &all {
+            assert_eq!(p(&period.to_string()), *period);
+        }
+        assert_eq!(p("2026YTD09").kind(), PeriodType::YearToDate);
+        assert_eq!(p("2026YTD09").months().collect::<Vec<_>>(), p("2026N9").months().collect::<Vec<_>>());
+        assert_eq!(p("2026YTD07").previous_year().unwrap().to_string(), "2025YTD07");
+        assert_eq!(p("2026Q1").previous_year().unwrap().to_string(), "2025Q1");
     }
 
     #[test]
     fn containing_periods_of_a_month() {
         let codes = |m: &str| p(m).containing().iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(codes("202603"), ["202603", "2026Q1", "2026S1", "2026N9", "2026"]);
-        assert_eq!(codes("202611"), ["202611", "2026Q4", "2026S2", "2026"]);
+        assert_eq!(
+            codes("202603"),
+            ["202603", "2026Q1", "2026S1", "2026N9", "2026", "2026YTD03", "2026YTD04", "2026YTD05", "2026YTD06", "2026YTD07", "2026YTD08", "2026YTD09", "2026YTD10", "2026YTD11", "2026YTD12"]
+        );
+        assert_eq!(codes("202611"), ["202611", "2026Q4", "2026S2", "2026", "2026YTD11", "2026YTD12"]);
         // every containing period really contains the month
         for m in 1..=12 {
             let month = Period::month(2026, m);

@@ -19,6 +19,10 @@ pub enum Error {
     /// A model file is wrong: every problem is listed.
     #[error("the sql/ project has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
     InvalidModels(Vec<String>),
+    /// A catalog settings file (`reporting_deadlines.csv`, `quality_settings.csv`) is wrong: every
+    /// problem is listed.
+    #[error("the catalog has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
+    InvalidCatalog(Vec<String>),
     /// A model failed to build.
     #[error("model {model} ({path}): {source}")]
     Model {

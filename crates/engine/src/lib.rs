@@ -2,12 +2,16 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`reference`] | reference and catalog tables as SQL tables: `units`, `unit_mapping`, `unit_ancestors` inputs, `periods`, `period_months`, `holidays`, `data_elements`, `indicators`, `targets` |
-//! | [`models`] | the `sql/` project: one model per file, header comments (grain, materialisation), dependency order, tests beside models |
+//! | [`reference`] | reference and catalog tables as SQL tables: `units`, `unit_mapping`, `periods`, `period_months`, `calendar`, `holidays`, `data_elements`, `indicators`, `targets`, `validation_rules`, `validation_rule_elements`, `reporting_deadlines`, `quality_settings` |
+//! | [`models`] | the `sql/` project: one model per file, header comments (grain, materialisation), dependencies from the SQL parser, tests beside models |
 //! | [`session`] | [`Engine`]: registering everything, building (materialising) models, read-only analyst SQL |
 //!
 //! Lake tables are exposed as views that show only committed submissions (`data_values`,
 //! `rejections`, `submissions`); the raw Delta tables stay reachable as `lake.data_values` etc.
+//!
+//! The models are tested twice: the tests declared beside each model run after every build, and
+//! `tests/slt/*.slt` (sqllogictest) check hand-worked results over seed data ingested through the
+//! real ingestor (`tests/slt.rs`).
 
 #![warn(missing_docs)]
 

@@ -7,8 +7,10 @@
 //! SELECT ...
 //! ```
 //!
-//! Dependencies are the other models (and nothing else) named in the SQL; models are created in
-//! dependency order and a cycle is an error.
+//! Dependencies are the tables the SQL reads (found by DataFusion's SQL parser, common table
+//! expressions aside) that are other models; models are created in dependency order and a cycle is
+//! an error. A table that is neither a model nor a registered table is reported with the file and
+//! the name by [`crate::Engine::unresolved_references`] (and fails the build before anything runs).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -71,6 +73,8 @@ pub struct Model {
     pub materialized: bool,
     /// Models this one reads.
     pub depends_on: Vec<String>,
+    /// Every table this one reads (models, reference and lake tables), CTEs aside.
+    pub references: Vec<String>,
     /// Description from the `.toml` beside it.
     pub description: String,
     /// Column docs from the `.toml` beside it.
@@ -92,9 +96,35 @@ fn sql_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn identifiers(sql: &str) -> HashSet<String> {
-    let code: String = sql.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
-    code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+/// The tables a query reads, common table expressions aside, as written (`units`, `lake.data_values`).
+pub fn table_references(sql: &str) -> std::result::Result<Vec<String>, String> {
+    use datafusion::sql::parser::DFParser;
+    let mut statements = DFParser::parse_sql(sql).map_err(|e| e.to_string())?;
+    if statements.len() != 1 {
+        return Err(format!("a model is one query; found {} statements", statements.len()));
+    }
+    let statement = statements.pop_front().expect("one statement");
+    let (tables, _ctes) = datafusion::sql::resolve::resolve_table_references(&statement, true).map_err(|e| e.to_string())?;
+    let mut names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
 }
 
 /// Loads every model under `dir`, checks names, headers, docs and dependencies, and returns them in
@@ -138,7 +168,22 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
         if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
             problems.push(format!("{}: model names must be lower_snake_case", path.display()));
         }
-        models.push(Model { name, path, sql, grain, materialized, depends_on: vec![], description: doc.description, columns: doc.columns, tests: doc.tests });
+        let references = table_references(&sql).unwrap_or_else(|e| {
+            problems.push(format!("{}: the SQL does not parse: {e}", path.display()));
+            Vec::new()
+        });
+        models.push(Model {
+            name,
+            path,
+            sql,
+            grain,
+            materialized,
+            depends_on: vec![],
+            references,
+            description: doc.description,
+            columns: doc.columns,
+            tests: doc.tests,
+        });
     }
     let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
     let mut seen = HashSet::new();
@@ -148,8 +193,7 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
         }
     }
     for m in &mut models {
-        let ids = identifiers(&m.sql);
-        m.depends_on = names.iter().filter(|n| **n != m.name && ids.contains(*n)).cloned().collect();
+        m.depends_on = names.iter().filter(|n| **n != m.name && m.references.contains(n)).cloned().collect();
     }
     if !problems.is_empty() {
         return Err(Error::InvalidModels(problems));
@@ -232,5 +276,14 @@ mod tests {
         std::fs::write(dir.path().join("c.toml"), "[tests]\nuniqe = []").unwrap();
         let err = load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("c.sql: no `-- grain:` header") && err.contains("c.toml"), "{err}");
+    }
+
+    #[test]
+    fn references_come_from_the_parser_not_from_words() {
+        let sql = "WITH stg_data_values AS (SELECT 1 AS units) SELECT s.units, d.x FROM stg_data_values s JOIN lake.data_values d ON true \
+                   WHERE EXISTS (SELECT 1 FROM periods) -- indicator_values";
+        assert_eq!(table_references(sql).unwrap(), ["lake.data_values", "periods"]);
+        assert!(table_references("SELEC 1").is_err());
+        assert_eq!(edit_distance("indicator_value", "indicator_values"), 1);
     }
 }

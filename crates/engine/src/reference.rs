@@ -1,12 +1,25 @@
 //! Reference data and the catalog as in-memory SQL tables.
+//!
+//! | table | from | what |
+//! |---|---|---|
+//! | `units`, `unit_mapping` | `reference/admin-units/` | units of both epochs, the 2025 mapping |
+//! | `periods`, `period_months` | generated for [`PERIOD_YEARS`] | every period of every type (year to date included) that lies in one epoch, and its months |
+//! | `calendar` | generated for [`PERIOD_YEARS`] and the year after | every day with its month and weekday |
+//! | `holidays` | `reference/holidays/` | Vietnamese public holidays |
+//! | `data_elements`, `indicators`, `targets` | `catalog/` | the indicator catalog |
+//! | `validation_rules`, `validation_rule_elements` | `catalog/validation_rules.csv` | rules between data elements, and each side's elements one per row |
+//! | `reporting_deadlines` | `catalog/reporting_deadlines.csv` | working days after the month ends, per level |
+//! | `quality_settings` | `catalog/quality_settings.csv` | thresholds of the outlier and jump checks, by default or per data element |
 
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{Field, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
+use chrono::Datelike;
+use serde::Deserialize;
 use tonghop_core::{Catalog, Epoch, Period, PeriodType, UnitRegistry};
 
 use crate::{Error, Result};
@@ -86,6 +99,8 @@ pub fn register_periods(ctx: &SessionContext) -> Result<()> {
         ("end_date", Arc::new(Date32Array::from_iter_values(periods.iter().map(|(p, _)| days(p.end()))))),
         ("epoch", req(periods.iter().map(|(_, e)| e.as_str()))),
         ("months", Arc::new(Int32Array::from_iter_values(periods.iter().map(|(p, _)| p.months().count() as i32)))),
+        ("last_month", s(periods.iter().map(|(p, _)| p.months().last().map(|m| m.to_string())))),
+        ("previous_year_period", s(periods.iter().map(|(p, _)| p.previous_year().map(|q| q.to_string())))),
     ])?;
     let pairs: Vec<(&Period, Period, Epoch)> = periods.iter().flat_map(|(p, e)| p.months().map(move |m| (p, m, *e))).collect();
     table(ctx, "period_months", vec![
@@ -93,6 +108,21 @@ pub fn register_periods(ctx: &SessionContext) -> Result<()> {
         ("period_type", req(pairs.iter().map(|(p, _, _)| p.kind().as_str()))),
         ("month", s(pairs.iter().map(|(_, m, _)| Some(m.to_string())))),
         ("epoch", req(pairs.iter().map(|(_, _, e)| e.as_str()))),
+    ])
+}
+
+/// Registers `calendar`: every day of [`PERIOD_YEARS`] and the year after (deadlines of December
+/// fall in January), with its month code (`YYYYMM`), ISO weekday (1 = Monday … 7 = Sunday) and
+/// whether it is a Saturday or Sunday. Public holidays are in `holidays`.
+pub fn register_calendar(ctx: &SessionContext) -> Result<()> {
+    let first = chrono::NaiveDate::from_ymd_opt(*PERIOD_YEARS.start(), 1, 1).expect("valid date");
+    let last = chrono::NaiveDate::from_ymd_opt(*PERIOD_YEARS.end() + 1, 12, 31).expect("valid date");
+    let dates: Vec<chrono::NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+    table(ctx, "calendar", vec![
+        ("date", Arc::new(Date32Array::from_iter_values(dates.iter().map(|d| days(*d))))),
+        ("month", s(dates.iter().map(|d| Some(format!("{}{:02}", d.year(), d.month()))))),
+        ("weekday", Arc::new(Int32Array::from_iter_values(dates.iter().map(|d| d.weekday().number_from_monday() as i32)))),
+        ("is_weekend", Arc::new(BooleanArray::from_iter(dates.iter().map(|d| Some(d.weekday().number_from_monday() >= 6))))),
     ])
 }
 
@@ -142,6 +172,26 @@ pub fn register_catalog(ctx: &SessionContext, c: &Catalog) -> Result<()> {
         ("den_test", s(i.iter().map(|i| i.den_test.clone()))),
         ("factor", Arc::new(Float64Array::from_iter_values(i.iter().map(|i| i.factor)))),
     ])?;
+    let r = &c.validation_rules;
+    table(ctx, "validation_rules", vec![
+        ("code", req(r.iter().map(|r| r.code.as_str()))),
+        ("name_vi", req(r.iter().map(|r| r.name_vi.as_str()))),
+        ("name_en", req(r.iter().map(|r| r.name_en.as_str()))),
+        ("left", req(r.iter().map(|r| r.left.as_str()))),
+        ("operator", req(r.iter().map(|r| r.operator.as_str()))),
+        ("right", req(r.iter().map(|r| r.right.as_str()))),
+        ("importance", s(r.iter().map(|r| Some(lower(&r.importance))))),
+        ("on_ingest", Arc::new(BooleanArray::from_iter(r.iter().map(|r| Some(r.on_ingest))))),
+    ])?;
+    let sides: Vec<(&str, &str, &str)> = r
+        .iter()
+        .flat_map(|r| r.left_elements().map(move |e| (r.code.as_str(), "left", e)).chain(r.right_elements().map(move |e| (r.code.as_str(), "right", e))))
+        .collect();
+    table(ctx, "validation_rule_elements", vec![
+        ("rule", req(sides.iter().map(|x| x.0))),
+        ("side", req(sides.iter().map(|x| x.1))),
+        ("data_element", req(sides.iter().map(|x| x.2))),
+    ])?;
     let t = &c.targets;
     table(ctx, "targets", vec![
         ("indicator", req(t.iter().map(|t| t.indicator.as_str()))),
@@ -154,3 +204,106 @@ pub fn register_catalog(ctx: &SessionContext, c: &Catalog) -> Result<()> {
     ])
 }
 
+
+fn read_rows<T: serde::de::DeserializeOwned>(path: &Path, problems: &mut Vec<String>) -> Vec<T> {
+    let mut reader = match csv::Reader::from_path(path) {
+        Ok(r) => r,
+        Err(e) => {
+            problems.push(format!("{}: {e}", path.display()));
+            return Vec::new();
+        }
+    };
+    let mut rows = Vec::new();
+    for (i, row) in reader.deserialize().enumerate() {
+        match row {
+            Ok(row) => rows.push(row),
+            Err(e) => problems.push(format!("{} row {}: {e}", path.display(), i + 2)),
+        }
+    }
+    rows
+}
+
+#[derive(Deserialize)]
+struct DeadlineRow {
+    level: String,
+    working_days: i32,
+    name_vi: String,
+    name_en: String,
+}
+
+#[derive(Deserialize)]
+struct SettingRow {
+    setting: String,
+    data_element: Option<String>,
+    value: f64,
+    name_vi: String,
+    name_en: String,
+}
+
+/// The settings `quality_settings.csv` knows, each needing a default row (empty data_element).
+pub const QUALITY_SETTINGS: [&str; 4] = ["outlier_min_z", "outlier_min_months", "stock_jump_max_ratio", "stock_jump_min_change"];
+
+/// Registers `reporting_deadlines` (`catalog/reporting_deadlines.csv`: level, working_days) and
+/// `quality_settings` (`catalog/quality_settings.csv`: setting, data_element, value), checking both
+/// and reporting every problem at once.
+pub fn register_catalog_settings(ctx: &SessionContext, catalog_dir: &Path, c: &Catalog) -> Result<()> {
+    let mut problems = Vec::new();
+    let path = catalog_dir.join("reporting_deadlines.csv");
+    let deadlines: Vec<DeadlineRow> = read_rows(&path, &mut problems);
+    for level in ["commune", "district", "province", "national"] {
+        match deadlines.iter().filter(|d| d.level == level).count() {
+            1 => {}
+            0 => problems.push(format!("{}: no row for level {level}; add `{level},<working days>,...`", path.display())),
+            _ => problems.push(format!("{}: level {level} appears more than once", path.display())),
+        }
+    }
+    for d in &deadlines {
+        if !["commune", "district", "province", "national"].contains(&d.level.as_str()) {
+            problems.push(format!("{}: level {:?} must be commune, district, province or national", path.display(), d.level));
+        }
+        if !(1..=60).contains(&d.working_days) {
+            problems.push(format!("{}: level {}: working_days {} must be between 1 and 60", path.display(), d.level, d.working_days));
+        }
+    }
+    let settings_path = catalog_dir.join("quality_settings.csv");
+    let settings: Vec<SettingRow> = read_rows(&settings_path, &mut problems);
+    for name in QUALITY_SETTINGS {
+        if !settings.iter().any(|r| r.setting == name && r.data_element.is_none()) {
+            problems.push(format!("{}: no default row for {name}; add `{name},,<value>,...`", settings_path.display()));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for r in &settings {
+        let at = format!("{}: {} {}", settings_path.display(), r.setting, r.data_element.as_deref().unwrap_or("(default)"));
+        if !QUALITY_SETTINGS.contains(&r.setting.as_str()) {
+            problems.push(format!("{at}: unknown setting; use one of {QUALITY_SETTINGS:?}"));
+        }
+        if let Some(e) = &r.data_element {
+            if c.data_element(e).is_none() {
+                problems.push(format!("{at}: data element {e} is not in data_elements.csv"));
+            }
+        }
+        if !(r.value.is_finite() && r.value >= 0.0) {
+            problems.push(format!("{at}: value must be a number ≥ 0"));
+        }
+        if !seen.insert((r.setting.clone(), r.data_element.clone())) {
+            problems.push(format!("{at}: appears more than once"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::InvalidCatalog(problems));
+    }
+    table(ctx, "reporting_deadlines", vec![
+        ("level", req(deadlines.iter().map(|d| d.level.as_str()))),
+        ("working_days", Arc::new(Int32Array::from_iter_values(deadlines.iter().map(|d| d.working_days)))),
+        ("name_vi", s(deadlines.iter().map(|d| Some(tonghop_core::text::nfc(&d.name_vi).into_owned())))),
+        ("name_en", req(deadlines.iter().map(|d| d.name_en.as_str()))),
+    ])?;
+    table(ctx, "quality_settings", vec![
+        ("setting", req(settings.iter().map(|r| r.setting.as_str()))),
+        ("data_element", s(settings.iter().map(|r| r.data_element.clone()))),
+        ("value", Arc::new(Float64Array::from_iter_values(settings.iter().map(|r| r.value)))),
+        ("name_vi", s(settings.iter().map(|r| Some(tonghop_core::text::nfc(&r.name_vi).into_owned())))),
+        ("name_en", req(settings.iter().map(|r| r.name_en.as_str()))),
+    ])
+}

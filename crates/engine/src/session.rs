@@ -47,8 +47,10 @@ impl Engine {
         let ctx = SessionContext::new_with_config(config);
         reference::register_units(&ctx, registry)?;
         reference::register_periods(&ctx)?;
+        reference::register_calendar(&ctx)?;
         reference::register_holidays(&ctx, &project.reference_dir())?;
         reference::register_catalog(&ctx, catalog)?;
+        reference::register_catalog_settings(&ctx, &project.catalog_dir(), catalog)?;
 
         // Raw Delta tables under `lake.`, committed views under their plain names.
         let raw = Arc::new(MemorySchemaProvider::new());
@@ -111,6 +113,37 @@ impl Engine {
         &self.models
     }
 
+    /// Tables a model reads that are neither models nor registered tables, one message per
+    /// reference naming the file, the model and the missing name (with the closest known name).
+    pub fn unresolved_references(&self) -> Vec<String> {
+        let mut known: Vec<String> = self.models.iter().map(|m| m.name.clone()).collect();
+        if let Some(catalog) = self.ctx.catalog("datafusion") {
+            for schema in catalog.schema_names() {
+                if let Some(provider) = catalog.schema(&schema) {
+                    for table in provider.table_names() {
+                        known.push(if schema == "public" { table } else { format!("{schema}.{table}") });
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for model in &self.models {
+            for reference in &model.references {
+                if known.iter().any(|k| k == reference) {
+                    continue;
+                }
+                let closest = known.iter().min_by_key(|k| models::edit_distance(k, reference)).filter(|k| models::edit_distance(k, reference) <= 3);
+                let hint = closest.map(|k| format!(" (did you mean {k}?)")).unwrap_or_default();
+                out.push(format!(
+                    "{}: model {} reads {reference}, which is neither a model in sql/ nor a table{hint}",
+                    model.path.display(),
+                    model.name
+                ));
+            }
+        }
+        out
+    }
+
     /// The DataFusion session (for callers that need DataFrames).
     pub fn context(&self) -> &SessionContext {
         &self.ctx
@@ -123,6 +156,10 @@ impl Engine {
     /// model test. Only valid on an engine opened in [`Mode::Build`].
     #[tracing::instrument(skip(self))]
     pub async fn build(&self) -> Result<BuildSummary> {
+        let unresolved = self.unresolved_references();
+        if !unresolved.is_empty() {
+            return Err(Error::InvalidModels(unresolved));
+        }
         let mut summary = BuildSummary::default();
         let used: std::collections::HashSet<&str> = self.models.iter().flat_map(|m| m.depends_on.iter().map(String::as_str)).collect();
         for model in &self.models {

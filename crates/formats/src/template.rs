@@ -116,7 +116,7 @@ pub fn write_filled(
 }
 
 /// The Vietnamese name of a period: `Tháng 3 năm 2026`, `Quý I năm 2026`, `6 tháng đầu năm 2026`,
-/// `6 tháng cuối năm 2026`, `9 tháng năm 2026`, `Năm 2026`.
+/// `6 tháng cuối năm 2026`, `9 tháng năm 2026`, `Năm 2026`, `Lũy kế từ đầu năm đến hết tháng 3 năm 2026`.
 pub fn period_name_vi(period: &Period) -> String {
     let code = period.to_string();
     let year = period.year();
@@ -136,6 +136,7 @@ pub fn period_name_vi(period: &Period) -> String {
         PeriodType::HalfYear => format!("6 tháng cuối năm {year}"),
         PeriodType::NineMonths => format!("9 tháng năm {year}"),
         PeriodType::Year => format!("Năm {year}"),
+        PeriodType::YearToDate => format!("Lũy kế từ đầu năm đến hết tháng {} năm {year}", tail.trim_start_matches("YTD").trim_start_matches('0')),
     }
 }
 

@@ -2,5 +2,6 @@
 
 mod helpers;
 mod ingest;
+mod models;
 mod nightly;
 mod sql;

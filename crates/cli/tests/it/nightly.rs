@@ -170,6 +170,13 @@ fn nightly_pipeline_end_to_end() {
     // With one province per epoch in the data, the nation is that province.
     close(indicator(&lake, "pre2025", "2024", "national", "VN", "BHYT_BAO_PHU"), indicator(&lake, "pre2025", "2024", "province", "02", "BHYT_BAO_PHU"), "national");
 
+    // Completeness: every commune-month with at least one valid row in the files is received.
+    let received: HashSet<(&str, &str)> = rows.iter().filter(|r| q1.contains(&r.period.as_str())).map(|r| (r.unit.as_str(), r.period.as_str())).collect();
+    let communes = count("SELECT count(*) FROM units WHERE epoch = 'post2025' AND level = 'commune' AND province_code = '04'");
+    let completeness = sql_rows(&lake, "SELECT reports_expected, reports_received, reports_on_time + reports_late, reports_missing + reports_pending FROM completeness WHERE epoch = 'post2025' AND period = '2026Q1' AND level = 'province' AND unit_code = '04'");
+    assert_eq!(completeness[0], [3 * communes, received.len(), received.len(), 3 * communes - received.len()].map(|n| n.to_string()));
+    assert!(count("SELECT count(*) FROM missing_reports WHERE epoch = 'post2025' AND province_code = '04' AND period IN ('202601', '202602', '202603')") <= 3 * communes - received.len());
+
     // Districts exist only in the old epoch, and their numerators add up to the province's.
     let sums = sql_rows(&lake, "SELECT level, sum(numerator), sum(denominator) FROM indicator_values WHERE epoch = 'pre2025' AND period = '202406' AND indicator = 'TYT_CO_BS' AND level IN ('district', 'province') GROUP BY level ORDER BY level");
     assert_eq!(sums.len(), 2);

@@ -1,0 +1,40 @@
+-- grain: one row per (epoch, period, level, unit_code): reports expected, received, on time, late, missing
+-- materialized: table
+-- inputs: commune_reports, unit_ancestors, report_deadlines, period_months, units
+-- Expected reports are every commune under the unit for every month of the period within the
+-- reporting horizon (reporting_months). Each level judges timeliness by its own deadline
+-- (catalog/reporting_deadlines.csv): at district level a commune report counts as on time when it
+-- arrived within the district's working days, and so on. The figures are counted per month first and
+-- then summed over the months of each period (month, quarter, half year, nine months, year, year to
+-- date), so the join never multiplies commune rows by periods.
+WITH monthly AS (
+    SELECT
+        c.epoch, c.month, a.level, a.unit_code, d.working_days,
+        COUNT(*) AS expected,
+        COUNT(c.first_received_at) AS received,
+        SUM(CASE WHEN c.first_received_at < d.deadline_at THEN 1 ELSE 0 END) AS on_time,
+        SUM(CASE WHEN c.first_received_at >= d.deadline_at THEN 1 ELSE 0 END) AS late,
+        SUM(CASE WHEN c.first_received_at IS NULL AND now() >= d.deadline_at THEN 1 ELSE 0 END) AS missing,
+        SUM(CASE WHEN c.first_received_at IS NULL AND now() < d.deadline_at THEN 1 ELSE 0 END) AS pending
+    FROM commune_reports AS c
+    JOIN unit_ancestors AS a ON a.epoch = c.epoch AND a.commune_code = c.commune_code
+    JOIN report_deadlines AS d ON d.month = c.month AND d.level = a.level
+    GROUP BY c.epoch, c.month, a.level, a.unit_code, d.working_days
+)
+SELECT
+    m.epoch, pm.period, pm.period_type, m.level, m.unit_code, u.full_name AS unit_name,
+    MAX(m.working_days) AS deadline_working_days,
+    COUNT(*) AS months_expected,
+    MAX(m.expected) AS communes_expected,
+    SUM(m.expected) AS reports_expected,
+    SUM(m.received) AS reports_received,
+    SUM(m.on_time) AS reports_on_time,
+    SUM(m.late) AS reports_late,
+    SUM(m.missing) AS reports_missing,
+    SUM(m.pending) AS reports_pending,
+    100.0 * SUM(m.received) / SUM(m.expected) AS completeness_pct,
+    100.0 * SUM(m.on_time) / SUM(m.expected) AS timeliness_pct
+FROM monthly AS m
+JOIN period_months AS pm ON pm.epoch = m.epoch AND pm.month = m.month
+JOIN units AS u ON u.epoch = m.epoch AND u.level = m.level AND u.code = m.unit_code
+GROUP BY m.epoch, pm.period, pm.period_type, m.level, m.unit_code, u.full_name

@@ -1,0 +1,161 @@
+-- grain: one row per (check_type, subject, epoch, period, org_unit, disaggregation): one data-quality finding on current values
+-- materialized: table
+-- inputs: stg_data_values, data_elements, validation_rules, validation_rule_elements, quality_settings, units
+-- Findings are flagged, never altered: the values stay as reported. Three checks:
+--   rule: every rule of catalog/validation_rules.csv (left operator right; each side a sum of data
+--     elements) per commune, month and disaggregation. A side none of whose elements was reported
+--     skips the rule (DHIS2's SKIP_IF_ALL_VALUES_MISSING); an unreported element of a partly
+--     reported side counts 0. Rules applied at ingest can still break when a later submission
+--     corrects only one side.
+--   outlier: each count series (commune, data element, disaggregation, within one epoch) against its
+--     own history: modified z = 0.6745 × (value − median) / MAD, where MAD is the median absolute
+--     deviation from the median over every month of the series; when MAD is 0 (most months equal)
+--     the mean absolute deviation is used instead: z = (value − median) / (1.253314 × meanAD).
+--     Flagged when |z| ≥ outlier_min_z (3.5) and the series has at least outlier_min_months (6)
+--     months with a value. Yes/no elements are never outliers.
+--   stock_jump: a count stock whose value moved from the previous month with data by at least
+--     stock_jump_min_change and by more than stock_jump_max_ratio (larger ÷ smaller), or to or
+--     from 0.
+-- Thresholds are data: catalog/quality_settings.csv, a default row per setting and optional rows
+-- per data element.
+WITH settings AS (
+    SELECT
+        e.code AS data_element,
+        COALESCE(
+            MAX(CASE WHEN s.setting = 'outlier_min_z' AND s.data_element = e.code THEN s.value END),
+            MAX(CASE WHEN s.setting = 'outlier_min_z' AND s.data_element IS NULL THEN s.value END)
+        ) AS outlier_min_z,
+        COALESCE(
+            MAX(CASE WHEN s.setting = 'outlier_min_months' AND s.data_element = e.code THEN s.value END),
+            MAX(CASE WHEN s.setting = 'outlier_min_months' AND s.data_element IS NULL THEN s.value END)
+        ) AS outlier_min_months,
+        COALESCE(
+            MAX(CASE WHEN s.setting = 'stock_jump_max_ratio' AND s.data_element = e.code THEN s.value END),
+            MAX(CASE WHEN s.setting = 'stock_jump_max_ratio' AND s.data_element IS NULL THEN s.value END)
+        ) AS stock_jump_max_ratio,
+        COALESCE(
+            MAX(CASE WHEN s.setting = 'stock_jump_min_change' AND s.data_element = e.code THEN s.value END),
+            MAX(CASE WHEN s.setting = 'stock_jump_min_change' AND s.data_element IS NULL THEN s.value END)
+        ) AS stock_jump_min_change
+    FROM data_elements AS e
+    CROSS JOIN quality_settings AS s
+    GROUP BY e.code
+),
+rule_sides AS (
+    SELECT v.epoch, v.period, v.org_unit, v.disaggregation, re.rule, re.side, SUM(v.value) AS total
+    FROM stg_data_values AS v
+    JOIN validation_rule_elements AS re ON re.data_element = v.data_element
+    GROUP BY v.epoch, v.period, v.org_unit, v.disaggregation, re.rule, re.side
+),
+rule_findings AS (
+    SELECT
+        'rule' AS check_type, r.code AS subject, r.importance, l.epoch, l.period, l.org_unit, l.disaggregation,
+        l.total AS value, rt.total AS compared_with, CAST(NULL AS DOUBLE) AS score, CAST(NULL AS VARCHAR) AS compared_period,
+        CAST(NULL AS BIGINT) AS months
+    FROM rule_sides AS l
+    JOIN rule_sides AS rt
+        ON rt.rule = l.rule AND rt.side = 'right' AND rt.epoch = l.epoch AND rt.period = l.period
+        AND rt.org_unit = l.org_unit AND rt.disaggregation = l.disaggregation
+    JOIN validation_rules AS r ON r.code = l.rule
+    WHERE l.side = 'left'
+      AND NOT CASE r.operator
+            WHEN '<=' THEN l.total <= rt.total
+            WHEN '<' THEN l.total < rt.total
+            WHEN '>=' THEN l.total >= rt.total
+            WHEN '>' THEN l.total > rt.total
+            WHEN '==' THEN l.total = rt.total
+            WHEN '!=' THEN l.total <> rt.total
+        END
+),
+counts AS (
+    SELECT v.epoch, v.period, v.org_unit, v.data_element, v.disaggregation, v.value, e.kind
+    FROM stg_data_values AS v
+    JOIN data_elements AS e ON e.code = v.data_element
+    WHERE e.value_type = 'count'
+),
+centre AS (
+    SELECT epoch, org_unit, data_element, disaggregation, median(value) AS median, COUNT(*) AS months
+    FROM counts
+    GROUP BY epoch, org_unit, data_element, disaggregation
+),
+deviations AS (
+    SELECT c.*, m.median, m.months, abs(c.value - m.median) AS deviation
+    FROM counts AS c
+    JOIN centre AS m
+        ON m.epoch = c.epoch AND m.org_unit = c.org_unit AND m.data_element = c.data_element AND m.disaggregation = c.disaggregation
+),
+spread AS (
+    SELECT epoch, org_unit, data_element, disaggregation, median(deviation) AS mad, AVG(deviation) AS mean_ad
+    FROM deviations
+    GROUP BY epoch, org_unit, data_element, disaggregation
+),
+scored AS (
+    SELECT
+        d.*,
+        CASE
+            WHEN s.mad > 0 THEN 0.6745 * (d.value - d.median) / s.mad
+            WHEN s.mean_ad > 0 THEN (d.value - d.median) / (1.253314 * s.mean_ad)
+        END AS z
+    FROM deviations AS d
+    JOIN spread AS s
+        ON s.epoch = d.epoch AND s.org_unit = d.org_unit AND s.data_element = d.data_element AND s.disaggregation = d.disaggregation
+),
+outlier_findings AS (
+    SELECT
+        'outlier' AS check_type, d.data_element AS subject, 'medium' AS importance, d.epoch, d.period, d.org_unit, d.disaggregation,
+        d.value, d.median AS compared_with, d.z AS score, CAST(NULL AS VARCHAR) AS compared_period, d.months
+    FROM scored AS d
+    JOIN settings AS s ON s.data_element = d.data_element
+    WHERE d.months >= s.outlier_min_months AND abs(d.z) >= s.outlier_min_z
+),
+stock_steps AS (
+    SELECT
+        c.*,
+        LAG(c.value) OVER (PARTITION BY c.epoch, c.org_unit, c.data_element, c.disaggregation ORDER BY c.period) AS previous_value,
+        LAG(c.period) OVER (PARTITION BY c.epoch, c.org_unit, c.data_element, c.disaggregation ORDER BY c.period) AS previous_period
+    FROM counts AS c
+    WHERE c.kind = 'stock'
+),
+jump_findings AS (
+    SELECT
+        'stock_jump' AS check_type, j.data_element AS subject, 'medium' AS importance, j.epoch, j.period, j.org_unit, j.disaggregation,
+        j.value, j.previous_value AS compared_with,
+        CASE WHEN least(j.value, j.previous_value) > 0 THEN greatest(j.value, j.previous_value) / least(j.value, j.previous_value) END AS score,
+        j.previous_period AS compared_period, CAST(NULL AS BIGINT) AS months
+    FROM stock_steps AS j
+    JOIN settings AS s ON s.data_element = j.data_element
+    WHERE j.previous_value IS NOT NULL
+      AND abs(j.value - j.previous_value) >= s.stock_jump_min_change
+      AND (least(j.value, j.previous_value) = 0 OR greatest(j.value, j.previous_value) / least(j.value, j.previous_value) > s.stock_jump_max_ratio)
+),
+findings AS (
+    SELECT * FROM rule_findings
+    UNION ALL
+    SELECT * FROM outlier_findings
+    UNION ALL
+    SELECT * FROM jump_findings
+),
+texts AS (
+    -- Numbers as people write them: whole numbers without decimals, others to 2 decimals.
+    SELECT
+        f.*,
+        CASE WHEN f.value = round(f.value) THEN CAST(CAST(f.value AS BIGINT) AS VARCHAR) ELSE CAST(round(f.value, 2) AS VARCHAR) END AS value_text,
+        CASE WHEN f.compared_with = round(f.compared_with) THEN CAST(CAST(f.compared_with AS BIGINT) AS VARCHAR) ELSE CAST(round(f.compared_with, 2) AS VARCHAR) END AS compared_text
+    FROM findings AS f
+)
+SELECT
+    f.check_type, f.subject, f.importance, f.epoch, f.period, f.org_unit, u.full_name AS org_unit_name, u.province_code,
+    f.disaggregation, f.value, f.compared_with, f.score, f.compared_period,
+    CASE f.check_type
+        WHEN 'rule' THEN concat('Vi phạm quy tắc ', r.code, ' (', r.name_vi, '): ', r."left", ' = ', f.value_text, ' phải ', r.operator, ' ', r."right", ' = ', f.compared_text)
+        WHEN 'outlier' THEN concat('Giá trị bất thường: ', f.subject, ' = ', f.value_text, ', trung vị của ', CAST(f.months AS VARCHAR), ' tháng là ', f.compared_text, ', điểm z hiệu chỉnh ', CAST(round(f.score, 1) AS VARCHAR))
+        ELSE concat('Thay đổi đột ngột: ', f.subject, ' từ ', f.compared_text, ' (tháng ', f.compared_period, ') thành ', f.value_text)
+    END AS message_vi,
+    CASE f.check_type
+        WHEN 'rule' THEN concat('Rule ', r.code, ' broken (', r.name_en, '): ', r."left", ' = ', f.value_text, ' must be ', r.operator, ' ', r."right", ' = ', f.compared_text)
+        WHEN 'outlier' THEN concat('Outlier: ', f.subject, ' = ', f.value_text, ', median of ', CAST(f.months AS VARCHAR), ' months ', f.compared_text, ', modified z-score ', CAST(round(f.score, 1) AS VARCHAR))
+        ELSE concat('Sudden change: ', f.subject, ' from ', f.compared_text, ' (', f.compared_period, ') to ', f.value_text)
+    END AS message_en
+FROM texts AS f
+JOIN units AS u ON u.epoch = f.epoch AND u.level = 'commune' AND u.code = f.org_unit
+LEFT JOIN validation_rules AS r ON f.check_type = 'rule' AND r.code = f.subject
