@@ -18,28 +18,23 @@
 --     from 0.
 -- Thresholds are data: catalog/quality_settings.csv, a default row per setting and optional rows
 -- per data element.
-WITH settings AS (
-    SELECT
-        e.code AS data_element,
-        COALESCE(
-            MAX(CASE WHEN s.setting = 'outlier_min_z' AND s.data_element = e.code THEN s.value END),
-            MAX(CASE WHEN s.setting = 'outlier_min_z' AND s.data_element IS NULL THEN s.value END)
-        ) AS outlier_min_z,
-        COALESCE(
-            MAX(CASE WHEN s.setting = 'outlier_min_months' AND s.data_element = e.code THEN s.value END),
-            MAX(CASE WHEN s.setting = 'outlier_min_months' AND s.data_element IS NULL THEN s.value END)
-        ) AS outlier_min_months,
-        COALESCE(
-            MAX(CASE WHEN s.setting = 'stock_jump_max_ratio' AND s.data_element = e.code THEN s.value END),
-            MAX(CASE WHEN s.setting = 'stock_jump_max_ratio' AND s.data_element IS NULL THEN s.value END)
-        ) AS stock_jump_max_ratio,
-        COALESCE(
-            MAX(CASE WHEN s.setting = 'stock_jump_min_change' AND s.data_element = e.code THEN s.value END),
-            MAX(CASE WHEN s.setting = 'stock_jump_min_change' AND s.data_element IS NULL THEN s.value END)
-        ) AS stock_jump_min_change
+WITH resolved_settings AS (
+    -- Each setting per data element: the element's own row if any, else the default row.
+    SELECT e.code AS data_element, d.setting, COALESCE(o.value, d.value) AS value
     FROM data_elements AS e
-    CROSS JOIN quality_settings AS s
-    GROUP BY e.code
+    CROSS JOIN quality_settings AS d
+    LEFT JOIN quality_settings AS o ON o.setting = d.setting AND o.data_element = e.code
+    WHERE d.data_element IS NULL
+),
+settings AS (
+    SELECT
+        data_element,
+        MAX(CASE WHEN setting = 'outlier_min_z' THEN value END) AS outlier_min_z,
+        MAX(CASE WHEN setting = 'outlier_min_months' THEN value END) AS outlier_min_months,
+        MAX(CASE WHEN setting = 'stock_jump_max_ratio' THEN value END) AS stock_jump_max_ratio,
+        MAX(CASE WHEN setting = 'stock_jump_min_change' THEN value END) AS stock_jump_min_change
+    FROM resolved_settings
+    GROUP BY data_element
 ),
 rule_sides AS (
     SELECT v.epoch, v.period, v.org_unit, v.disaggregation, re.rule, re.side, SUM(v.value) AS total
