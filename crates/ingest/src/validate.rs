@@ -87,6 +87,10 @@ pub struct Validator<'a> {
     conflicts: Vec<(u32, Rejection)>,
     /// Locations of accepted values that are not plain lines (cells, JSON paths), by seq.
     places: HashMap<u32, Location>,
+    /// The last period that passed the period checks, with its epoch.
+    last_period: Option<(String, Epoch)>,
+    /// The last unit that passed the unit checks.
+    last_unit: Option<(Epoch, String)>,
 }
 
 impl<'a> Validator<'a> {
@@ -106,7 +110,7 @@ impl<'a> Validator<'a> {
                 Some(Rule { rule, left, right })
             })
             .collect();
-        Validator { registry, today, elements, rules, groups: HashMap::new(), key: String::new(), conflicts: Vec::new(), places: HashMap::new() }
+        Validator { registry, today, elements, rules, groups: HashMap::new(), key: String::new(), conflicts: Vec::new(), places: HashMap::new(), last_period: None, last_unit: None }
     }
 
     /// Checks one record; `seq` numbers the accepted values of the submission (0, 1, 2, ...), so
@@ -121,33 +125,44 @@ impl<'a> Validator<'a> {
             message_en: format!("{}, field {field}: {en}", r.location.en()),
         };
         let period_code = r.period.trim();
-        let period: Period = period_code.parse().map_err(|_| {
-            reject("period", period_code, "period_malformed",
-                format!("kỳ báo cáo \"{period_code}\" không đúng định dạng (tháng: 202603; quý: 2026Q1; 6 tháng: 2026S1; 9 tháng: 2026N9; năm: 2026)"),
-                format!("period \"{period_code}\" is malformed (month 202603, quarter 2026Q1, half year 2026S1, nine months 2026N9, year 2026)"))
-        })?;
-        let epoch = Epoch::for_period(&period).map_err(|e| {
-            reject("period", period_code, "period_straddles_reform",
-                format!("kỳ {period_code} trải qua ngày sắp xếp đơn vị hành chính 01/07/2025; hãy báo cáo riêng các tháng trước và sau"),
-                e.to_string())
-        })?;
-        if period.kind() != PeriodType::Month {
-            return Err(reject("period", period_code, "period_not_monthly",
-                format!("trạm y tế xã báo cáo số liệu theo tháng; kỳ {period_code} không phải là một tháng (số liệu quý, năm do hệ thống tự tổng hợp)"),
-                format!("commune stations report monthly figures; {period_code} is not a month (quarters and years are computed)")));
-        }
-        if period.start() > self.today {
-            return Err(reject("period", period_code, "period_in_future",
-                format!("kỳ {period_code} chưa bắt đầu"),
-                format!("period {period_code} has not started yet")));
-        }
-        let code = r.org_unit.trim();
-        match self.registry.get(epoch, code) {
-            Some(u) if u.level == Level::Commune => {}
-            found => {
-                let (vi, en) = self.unknown_unit(code, epoch, period_code, found);
-                return Err(reject("org_unit", code, "unknown_org_unit", vi, en));
+        // Rows of one file mostly share the period and come unit by unit: remember the last good ones.
+        let epoch = match &self.last_period {
+            Some((p, epoch)) if p == period_code => *epoch,
+            _ => {
+                let period: Period = period_code.parse().map_err(|_| {
+                    reject("period", period_code, "period_malformed",
+                        format!("kỳ báo cáo \"{period_code}\" không đúng định dạng (tháng: 202603; quý: 2026Q1; 6 tháng: 2026S1; 9 tháng: 2026N9; năm: 2026)"),
+                        format!("period \"{period_code}\" is malformed (month 202603, quarter 2026Q1, half year 2026S1, nine months 2026N9, year 2026)"))
+                })?;
+                let epoch = Epoch::for_period(&period).map_err(|e| {
+                    reject("period", period_code, "period_straddles_reform",
+                        format!("kỳ {period_code} trải qua ngày sắp xếp đơn vị hành chính 01/07/2025; hãy báo cáo riêng các tháng trước và sau"),
+                        e.to_string())
+                })?;
+                if period.kind() != PeriodType::Month {
+                    return Err(reject("period", period_code, "period_not_monthly",
+                        format!("trạm y tế xã báo cáo số liệu theo tháng; kỳ {period_code} không phải là một tháng (số liệu quý, năm do hệ thống tự tổng hợp)"),
+                        format!("commune stations report monthly figures; {period_code} is not a month (quarters and years are computed)")));
+                }
+                if period.start() > self.today {
+                    return Err(reject("period", period_code, "period_in_future",
+                        format!("kỳ {period_code} chưa bắt đầu"),
+                        format!("period {period_code} has not started yet")));
+                }
+                self.last_period = Some((period_code.to_string(), epoch));
+                epoch
             }
+        };
+        let code = r.org_unit.trim();
+        if !matches!(&self.last_unit, Some((e, c)) if *e == epoch && c == code) {
+            match self.registry.get(epoch, code) {
+                Some(u) if u.level == Level::Commune => {}
+                found => {
+                    let (vi, en) = self.unknown_unit(code, epoch, period_code, found);
+                    return Err(reject("org_unit", code, "unknown_org_unit", vi, en));
+                }
+            }
+            self.last_unit = Some((epoch, code.to_string()));
         }
         let element_code = r.data_element.trim();
         let Some(&(element_index, element)) = self.elements.get(element_code) else {
