@@ -105,6 +105,13 @@ impl ValueColumns {
         }
     }
 
+    /// Drops every row from `index` on (a file taken back as a whole).
+    pub fn drop_from(&mut self, index: usize) {
+        for i in index..self.len() {
+            self.drop_row(i);
+        }
+    }
+
     /// The kept rows as a `data_values` batch; the columns are left empty.
     pub fn finish(&mut self) -> Result<RecordBatch> {
         let columns: Vec<ArrayRef> = vec![

@@ -5,7 +5,7 @@ use std::io::BufRead;
 
 use chrono::{DateTime, Utc};
 use tonghop_core::{Catalog, UnitRegistry};
-use tonghop_formats::{Format, Problem, ReadOptions, Record, Sink};
+use tonghop_formats::{Problem, ReadOptions, Record, Sink};
 
 use crate::commit::{FileOutcome, ValueColumns};
 use crate::validate::{Rejection, Validator};
@@ -91,7 +91,7 @@ pub fn read_submission(
         Err(e) => {
             tracing::warn!(file = %incoming.source, error = %e, "file cannot be read");
             // Nothing of a failed file is kept.
-            sink.take_back_all();
+            sink.values.drop_from(sink.start);
             outcome.error = Some(e.to_string());
             if let Some(f) = settings.read.format {
                 outcome.format = f.as_str().to_string();
@@ -120,9 +120,7 @@ pub fn read_submission(
     if settings.strict && !rejections.is_empty() {
         outcome.refused = true;
         outcome.delete_all = flushed > 0;
-        for i in start..values.len() {
-            values.drop_row(i);
-        }
+        values.drop_from(start);
     } else {
         outcome.delete_locations = delete_locations;
     }
@@ -146,14 +144,6 @@ struct SubmissionSink<'s, 'v, 'f> {
     flush: &'f mut dyn FnMut(&mut ValueColumns),
 }
 
-impl SubmissionSink<'_, '_, '_> {
-    fn take_back_all(&mut self) {
-        for i in self.start..self.values.len() {
-            self.values.drop_row(i);
-        }
-    }
-}
-
 impl Sink for SubmissionSink<'_, '_, '_> {
     fn record(&mut self, record: &Record<'_>) {
         match self.validator.check(record, self.seq) {
@@ -173,9 +163,4 @@ impl Sink for SubmissionSink<'_, '_, '_> {
     fn problem(&mut self, problem: Problem) {
         self.rejections.push(problem);
     }
-}
-
-/// The format of a file name's extension, for messages when nothing was read.
-pub fn format_name(format: Option<Format>) -> &'static str {
-    format.map_or("unknown", Format::as_str)
 }
