@@ -1,5 +1,6 @@
 -- grain: one row per (epoch, month, commune_code): a monthly report a commune owes, and when it came
 -- inputs: reporting_months, units, data_values (committed submissions), report_deadlines
+-- Computed for the months being refreshed only (refresh_months).
 -- Received: a committed submission brought at least one value (not a deletion) for the commune and
 -- month; the first one's received_at counts, so a later correction never makes a report late and a
 -- late first report stays late. status, against the commune deadline (report_deadlines):
@@ -8,7 +9,7 @@
 WITH received AS (
     SELECT epoch, period AS month, org_unit, MIN(received_at) AS first_received_at, COUNT(DISTINCT submission_id) AS submissions
     FROM data_values
-    WHERE NOT deleted
+    WHERE NOT deleted AND {{ refresh_months(period) }}
     GROUP BY epoch, period, org_unit
 )
 SELECT
@@ -27,3 +28,4 @@ FROM reporting_months AS m
 JOIN units AS u ON u.epoch = m.epoch AND u.level = 'commune'
 JOIN report_deadlines AS d ON d.month = m.month AND d.level = 'commune'
 LEFT JOIN received AS r ON r.epoch = m.epoch AND r.month = m.month AND r.org_unit = u.code
+WHERE {{ refresh_months(m.month) }}

@@ -1,5 +1,6 @@
 -- grain: one row per (epoch, period, org_unit, indicator): the commune's numerator and denominator terms
--- inputs: stg_data_values, indicators, data_elements, period_months
+-- inputs: monthly_values, indicators, data_elements, period_months
+-- Computed for the periods being refreshed only (refresh_periods, from their months).
 -- Terms are paired month by month first, so a month counts only when the commune reported both sides
 -- (a quarter never divides three months of insured visits by two months of visits). Per month:
 --   numerator = the num_element's value; or, when num_test is set, 1 if num_element (divided by num_per
@@ -9,11 +10,11 @@
 -- (catalog/data_elements.csv): 'sum' sums the months (flows), 'last' takes the latest month of the
 -- period with both sides reported (stocks, DHIS2 LAST), 'average' averages the months with both sides.
 -- A 'count' denominator follows the numerator's aggregation (1 per station for a stock, 1 per
--- station-month for a flow). Disaggregations of a data element are summed first.
+-- station-month for a flow). Disaggregations are summed already (monthly_values).
 WITH monthly AS (
-    SELECT epoch, period AS month, org_unit, data_element, SUM(value) AS value
-    FROM stg_data_values
-    GROUP BY epoch, period, org_unit, data_element
+    SELECT epoch, period AS month, org_unit, data_element, value
+    FROM monthly_values
+    WHERE {{ refresh_months(period) }}
 ),
 paired AS (
     SELECT
@@ -45,20 +46,25 @@ terms AS (
             WHEN num_test = '=' THEN CASE WHEN tested_value = num_threshold THEN 1.0 ELSE 0.0 END
         END AS numerator
     FROM paired
+),
+periodized AS (
+    -- Sums, averages and the latest month of each side over the months of each period.
+    SELECT
+        t.epoch, pm.period, pm.period_type, t.org_unit, t.indicator, t.num_aggregation, t.den_aggregation,
+        SUM(t.numerator) AS num_sum, AVG(t.numerator) AS num_avg,
+        SUM(t.denominator) AS den_sum, AVG(t.denominator) AS den_avg,
+        MAX(t.month) AS last_month,
+        COUNT(*) AS months_reported
+    FROM period_months AS pm
+    JOIN terms AS t ON t.month = pm.month AND t.epoch = pm.epoch
+    WHERE {{ refresh_periods(pm.period) }}
+    GROUP BY t.epoch, pm.period, pm.period_type, t.org_unit, t.indicator, t.num_aggregation, t.den_aggregation
 )
 SELECT
-    t.epoch, pm.period, pm.period_type, t.org_unit, t.indicator,
-    CASE t.num_aggregation
-        WHEN 'sum' THEN SUM(t.numerator)
-        WHEN 'average' THEN AVG(t.numerator)
-        ELSE last_value(t.numerator ORDER BY t.month)
-    END AS numerator,
-    CASE t.den_aggregation
-        WHEN 'sum' THEN SUM(t.denominator)
-        WHEN 'average' THEN AVG(t.denominator)
-        ELSE last_value(t.denominator ORDER BY t.month)
-    END AS denominator,
-    COUNT(*) AS months_reported
-FROM terms AS t
-JOIN period_months AS pm ON pm.month = t.month AND pm.epoch = t.epoch
-GROUP BY t.epoch, pm.period, pm.period_type, t.org_unit, t.indicator, t.num_aggregation, t.den_aggregation
+    p.epoch, p.period, p.period_type, p.org_unit, p.indicator,
+    CASE p.num_aggregation WHEN 'sum' THEN p.num_sum WHEN 'average' THEN p.num_avg ELSE l.numerator END AS numerator,
+    CASE p.den_aggregation WHEN 'sum' THEN p.den_sum WHEN 'average' THEN p.den_avg ELSE l.denominator END AS denominator,
+    p.months_reported
+FROM periodized AS p
+-- 'last': the terms of the latest month (a join, not an ordered aggregate: much faster).
+JOIN terms AS l ON l.epoch = p.epoch AND l.org_unit = p.org_unit AND l.indicator = p.indicator AND l.month = p.last_month

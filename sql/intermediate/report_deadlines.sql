@@ -1,4 +1,5 @@
 -- grain: one row per (month, level): the last day reports of that month are on time at that level
+-- materialized: memory
 -- inputs: calendar, holidays, reporting_deadlines
 -- The deadline is the N-th working day after the month ends (N per level in
 -- catalog/reporting_deadlines.csv); working days skip Saturdays, Sundays and the public holidays of

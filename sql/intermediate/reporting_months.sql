@@ -1,4 +1,5 @@
 -- grain: one row per (epoch, month): a month for which every commune of the epoch owes a report
+-- materialized: memory
 -- inputs: data_values (committed submissions), period_months
 -- An epoch's reporting horizon runs from its first to its latest month with any committed value (a
 -- deletion alone does not count). Every month in between is expected, even one nobody reported;

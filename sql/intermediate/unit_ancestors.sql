@@ -1,4 +1,5 @@
 -- grain: one row per (epoch, commune_code, level): the unit at that level that contains the commune
+-- materialized: memory
 -- inputs: units
 -- Levels: commune → district → province → national before 2025-07-01; commune → province → national after.
 SELECT epoch, code AS commune_code, 'commune' AS level, code AS unit_code FROM units WHERE level = 'commune'

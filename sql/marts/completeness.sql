@@ -1,5 +1,6 @@
 -- grain: one row per (epoch, period, level, unit_code): reports expected, received, on time, late, missing
 -- materialized: table
+-- incremental: period
 -- inputs: commune_reports, unit_ancestors, report_deadlines, period_months, units
 -- Expected reports are every commune under the unit for every month of the period within the
 -- reporting horizon (reporting_months). Each level judges timeliness by its own deadline
@@ -16,8 +17,8 @@ WITH monthly AS (
         SUM(CASE WHEN c.first_received_at >= d.deadline_at THEN 1 ELSE 0 END) AS late,
         SUM(CASE WHEN c.first_received_at IS NULL AND now() >= d.deadline_at THEN 1 ELSE 0 END) AS missing,
         SUM(CASE WHEN c.first_received_at IS NULL AND now() < d.deadline_at THEN 1 ELSE 0 END) AS pending
-    FROM commune_reports AS c
-    JOIN unit_ancestors AS a ON a.epoch = c.epoch AND a.commune_code = c.commune_code
+    FROM unit_ancestors AS a
+    JOIN commune_reports AS c ON c.epoch = a.epoch AND c.commune_code = a.commune_code
     JOIN report_deadlines AS d ON d.month = c.month AND d.level = a.level
     GROUP BY c.epoch, c.month, a.level, a.unit_code, d.working_days
 )
@@ -34,7 +35,7 @@ SELECT
     SUM(m.pending) AS reports_pending,
     100.0 * SUM(m.received) / SUM(m.expected) AS completeness_pct,
     100.0 * SUM(m.on_time) / SUM(m.expected) AS timeliness_pct
-FROM monthly AS m
-JOIN period_months AS pm ON pm.epoch = m.epoch AND pm.month = m.month
+FROM period_months AS pm
+JOIN monthly AS m ON m.epoch = pm.epoch AND m.month = pm.month AND {{ refresh_periods(pm.period) }}
 JOIN units AS u ON u.epoch = m.epoch AND u.level = m.level AND u.code = m.unit_code
 GROUP BY m.epoch, pm.period, pm.period_type, m.level, m.unit_code, u.full_name

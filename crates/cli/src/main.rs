@@ -16,6 +16,8 @@ use tonghop_engine::{session::Mode, Engine};
 use tonghop_lake::Lake;
 use tonghop_pipeline::{PipelineSpec, Runner};
 
+mod history;
+
 #[derive(Parser)]
 #[command(name = "tonghop", version, about = "Consolidate grassroots health reports (Directive 25-CT/TW) from communes up to the nation")]
 struct Cli {
@@ -51,6 +53,27 @@ enum Command {
         /// Only these provinces, as epoch:code (e.g. post2025:04,pre2025:02).
         #[arg(long, value_delimiter = ',')]
         provinces: Vec<String>,
+    },
+    /// Write a synthetic national history straight into the lake (benchmarks; skips ingestion).
+    ///
+    /// Every commune of the epoch of each month, every catalog data element, each value split over
+    /// `--disaggregations` sex × age groups. Months already written are skipped.
+    DemoHistory {
+        /// Months and years: 2020-2024, 2025, 202501 (each month must lie in one epoch).
+        #[arg(long, value_delimiter = ',', required = true)]
+        months: Vec<String>,
+        /// Disaggregations per value (1 to 8).
+        #[arg(long, default_value_t = 8)]
+        disaggregations: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 25)]
+        seed: u64,
+    },
+    /// Build the sql/ models: recompute what changed since the last build, or everything.
+    Build {
+        /// Rebuild every model and every period.
+        #[arg(long)]
+        full: bool,
     },
     /// Run a pipeline spec once (e.g. pipelines/nightly.toml).
     Run {
@@ -122,6 +145,10 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Run the query this many more times in the same session and print the timings
+        /// (min, median, p95, max) on stderr (benchmarks).
+        #[arg(long)]
+        repeat: Option<usize>,
     },
 }
 
@@ -206,6 +233,43 @@ async fn run(cli: Cli) -> Result<()> {
                 "demo: {} files ({} rows) for {} communes over {} months in {}; {} invalid rows, {} late files, {} reports missing",
                 summary.files, summary.rows, summary.communes, summary.months, inbox.display(), summary.invalid_rows, summary.late_files, summary.missing_reports
             );
+        }
+        Command::DemoHistory { months, disaggregations, seed } => {
+            let months = history::parse_months(&months)?;
+            let lake = Lake::open(&cli.lake)?;
+            let bar = progress_bar(Some(months.len() as u64), "months");
+            let started = std::time::Instant::now();
+            let (written, skipped, rows) = history::write(&lake, &ctx.registry, &ctx.catalog, seed, &months, disaggregations, &bar).await?;
+            bar.finish_and_clear();
+            println!(
+                "demo-history: {written} month(s) written ({rows} rows), {skipped} already there, in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Command::Build { full } => {
+            let lake = Lake::open(&cli.lake)?;
+            let started = std::time::Instant::now();
+            let mut engine = Engine::open(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Build).await?;
+            let bar = progress_bar(None, "building");
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            let summary = engine.build(full).await;
+            bar.finish_and_clear();
+            let summary = summary?;
+            println!(
+                "{} build in {:.1} s: {} ({} periods recomputed)",
+                if summary.full { "full" } else { "incremental" },
+                started.elapsed().as_secs_f64(),
+                summary.reason,
+                summary.periods
+            );
+            for (name, seconds) in &summary.seconds {
+                let written = summary.materialized.iter().find(|(n, _, _)| n == name);
+                match written {
+                    Some((_, rows, version)) => println!("  {name:<24} {seconds:>7.1} s  {rows} rows written, version {version}"),
+                    None => println!("  {name:<24} {seconds:>7.1} s  (in memory)"),
+                }
+            }
+            println!("  {} model tests passed", summary.tests_passed);
         }
         Command::Run { pipeline } => {
             let spec = PipelineSpec::load(&pipeline)?;
@@ -347,7 +411,13 @@ async fn run(cli: Cli) -> Result<()> {
             let root = ctx.project.root();
             for (i, m) in engine.models().iter().enumerate() {
                 let file = m.path.strip_prefix(root).unwrap_or(&m.path).display().to_string();
-                let kind = if m.materialized { "table" } else { "view" };
+                let kind = match (m.materialized, m.in_memory, m.incremental) {
+                    (true, _, Some(tonghop_engine::models::Incremental::Month)) => "table, incremental by month",
+                    (true, _, Some(tonghop_engine::models::Incremental::Period)) => "table, incremental by period",
+                    (true, _, None) => "table",
+                    (false, true, _) => "memory",
+                    (false, false, _) => "view",
+                };
                 println!("{:>2}. {} [{kind}] {file}", i + 1, m.name);
                 println!("    grain: {}", m.grain);
                 if !m.depends_on.is_empty() {
@@ -364,11 +434,22 @@ async fn run(cli: Cli) -> Result<()> {
             }
             println!("{} models, every reference resolved", engine.models().len());
         }
-        Command::Sql { query, format } => {
+        Command::Sql { query, format, repeat } => {
             let lake = Lake::open(&cli.lake)?;
             let engine = open_read(&ctx, &lake).await?;
             let batches = engine.query(&query).await?;
             print_batches(&batches, format)?;
+            if let Some(n) = repeat.filter(|n| *n > 0) {
+                let mut ms = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let started = std::time::Instant::now();
+                    engine.query(&query).await?;
+                    ms.push(started.elapsed().as_secs_f64() * 1000.0);
+                }
+                ms.sort_by(f64::total_cmp);
+                let at = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
+                eprintln!("timing over {n} runs: min: {:.1} ms, median: {:.1} ms, p95: {:.1} ms, max: {:.1} ms", ms[0], at(0.5), at(0.95), ms[n - 1]);
+            }
         }
     }
     Ok(())

@@ -145,6 +145,11 @@ impl Period {
         Period::new(self.kind, self.year - 1, self.index)
     }
 
+    /// The same period a year later (`2025Q1` → `2026Q1`).
+    pub fn next_year(&self) -> Option<Period> {
+        Period::new(self.kind, self.year + 1, self.index)
+    }
+
     /// The periods of every type that contain this month (the month itself included), ending with
     /// the year-to-date periods from this month to December.
     pub fn containing(&self) -> Vec<Period> {

@@ -364,6 +364,63 @@ pub fn generate(
     Ok(summary)
 }
 
+/// One commune-month of a synthetic history (see [`history`]).
+#[derive(Debug, Clone)]
+pub struct HistoryMonth<'a> {
+    /// The commune.
+    pub unit: &'a AdminUnit,
+    /// The month.
+    pub period: Period,
+    /// When the report arrived (UTC).
+    pub received_at: chrono::DateTime<chrono::Utc>,
+    /// One value per catalog data element, in catalog order.
+    pub values: Vec<u64>,
+}
+
+/// Generates a national history for benchmarks: every commune of `epoch` for every month of
+/// `months` (which must lie in the epoch), with the value model of [`generate`] running on across the
+/// years (population and shares keep drifting month after month from the first month given).
+/// About 1 % of reports are never sent (not visited); 3 % arrive late. No invalid rows: the history
+/// stands for data already accepted. `visit` is called once per report, month by month.
+pub fn history(registry: &UnitRegistry, catalog: &Catalog, seed: u64, epoch: Epoch, months: &[Period], visit: &mut dyn FnMut(HistoryMonth)) -> Result<()> {
+    let Some(first) = months.iter().min().copied() else { return Ok(()) };
+    let elements = &catalog.data_elements;
+    let communes: Vec<&AdminUnit> = registry.at_level(epoch, Level::Commune).collect();
+    let mut profiles: HashMap<String, ProvinceProfile> = HashMap::new();
+    let models: Vec<CommuneModel> = communes
+        .iter()
+        .map(|u| {
+            let province = u.province_code.clone().unwrap_or_default();
+            let profile = profiles.entry(province.clone()).or_insert_with(|| ProvinceProfile::draw(seed, epoch, &province));
+            CommuneModel::draw(seed, u, profile, elements)
+        })
+        .collect();
+    for period in months {
+        let t = ((period.year() - first.year()) * 12 + period.start().month0() as i32 - first.start().month0() as i32).max(0) as u32;
+        for (unit, model) in communes.iter().zip(&models) {
+            let mut rng = Key::new(seed)
+                .str("history")
+                .str(epoch.as_str())
+                .str(&unit.code)
+                .u64(u64::from(period.year().unsigned_abs()) * 100 + u64::from(period.start().month()))
+                .rng();
+            let never_sent = rng.random_bool(P_NEVER_SENT);
+            let late = rng.random_bool(P_LATE);
+            let days: u64 = if late { rng.random_range(10..=40) } else { rng.random_range(1..=7) };
+            let second_of_day: i64 = rng.random_range(7 * 3600..17 * 3600);
+            let values = model.month_values(t, elements, &mut rng);
+            if never_sent {
+                continue;
+            }
+            let received = period.end() + chrono::Days::new(days);
+            let local = received.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp() + second_of_day;
+            let received_at = chrono::DateTime::from_timestamp(local - UTC_OFFSET_SECS, 0).expect("valid time");
+            visit(HistoryMonth { unit, period: *period, received_at, values });
+        }
+    }
+    Ok(())
+}
+
 /// The row (catalog position) to spoil and how, or `None` when the catalog offers no such row.
 /// `BooleanTwo` needs a 0/1 element and `Negative` a count; each falls back to `n/a` without one.
 fn pick_invalid_row(kind: Invalid, pick: usize, catalog: &Catalog) -> Option<(usize, Invalid)> {

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`reference`] | reference and catalog tables as SQL tables: `units`, `unit_mapping`, `periods`, `period_months`, `calendar`, `holidays`, `data_elements`, `indicators`, `targets`, `validation_rules`, `validation_rule_elements`, `reporting_deadlines`, `quality_settings` |
 //! | [`models`] | the `sql/` project: one model per file, header comments (grain, materialisation), dependencies from the SQL parser, tests beside models |
+//! | [`refresh`] | incremental refresh: what changed since the last build, which periods to recompute, in which chunks |
 //! | [`session`] | [`Engine`]: registering everything, building (materialising) models, read-only analyst SQL |
 //!
 //! Lake tables are exposed as views that show only committed submissions (`data_values`,
@@ -18,6 +19,7 @@
 mod error;
 pub mod models;
 pub mod reference;
+pub mod refresh;
 pub mod session;
 
 pub use error::{Error, Result};

@@ -4,8 +4,21 @@
 //! ```sql
 //! -- grain: one row per (epoch, period, level, unit_code, indicator)
 //! -- materialized: table
+//! -- incremental: period
 //! SELECT ...
 //! ```
+//!
+//! `materialized` is `view` (the default: computed when read), `memory` (computed once per build and
+//! held in memory for the models after it: small intermediates only) or `table` (a Delta table
+//! under `models/<name>` on the lake). A table may be `incremental: month` (one row set per month
+//! in its `period` column) or `incremental: period` (rows of every period type in `period`): a build
+//! then recomputes only the periods touched since the last build (only the months for `month`), a
+//! calendar year at a time, see [`crate::refresh`]. Such models narrow what they read with the refresh
+//! macros, which expand per chunk of the refresh and to `TRUE` everywhere else:
+//!
+//! - `{{ refresh_months(expr) }}`: `expr IN (…)` the months of the periods being refreshed;
+//! - `{{ refresh_periods(expr) }}`: `expr IN (…)` the periods being refreshed;
+//! - `{{ refresh_previous_periods(expr) }}`: `expr IN (…)` the same periods a year earlier.
 //!
 //! Dependencies are the tables the SQL reads (found by DataFusion's SQL parser, common table
 //! expressions aside) that are other models; models are created in dependency order and a cycle is
@@ -71,6 +84,10 @@ pub struct Model {
     pub grain: String,
     /// True when the header says `materialized: table`.
     pub materialized: bool,
+    /// True when the header says `materialized: memory`.
+    pub in_memory: bool,
+    /// How a materialised model is refreshed (`incremental:` header); None: rebuilt whole.
+    pub incremental: Option<Incremental>,
     /// Models this one reads.
     pub depends_on: Vec<String>,
     /// Every table this one reads (models, reference and lake tables), CTEs aside.
@@ -81,6 +98,52 @@ pub struct Model {
     pub columns: BTreeMap<String, String>,
     /// Tests from the `.toml` beside it.
     pub tests: ModelTests,
+}
+
+/// How an incremental model's rows are keyed, and so refreshed (a calendar year at a time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Incremental {
+    /// Rows keyed by a month in `period`: only the dirty months are recomputed.
+    Month,
+    /// Rows keyed by a period of any type in `period`: every period containing a dirty month.
+    Period,
+}
+
+/// The names of the refresh macros, in the order [`expand`] is given their lists.
+pub const MACROS: [&str; 3] = ["refresh_months", "refresh_periods", "refresh_previous_periods"];
+
+/// Expands the refresh macros of `sql`: `{{ name(expr) }}` becomes `(expr) IN ('a', 'b')` with the
+/// list given for that macro (`lists[i]` for `MACROS[i]`; an empty list gives `FALSE`), or `TRUE`
+/// when `lists` is None (a full computation). Unknown macros and unbalanced braces are errors.
+pub fn expand(sql: &str, lists: Option<[&[String]; 3]>) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or_else(|| "a `{{` without its `}}`".to_string())?;
+        let call = after[..end].trim();
+        let open = call.find('(').filter(|_| call.ends_with(')')).ok_or_else(|| format!("`{{{{ {call} }}}}` is not a macro call such as {{{{ refresh_months(period) }}}}"))?;
+        let (name, expr) = (call[..open].trim(), call[open + 1..call.len() - 1].trim());
+        let index = MACROS.iter().position(|m| *m == name).ok_or_else(|| format!("unknown macro {name}; known: {}", MACROS.join(", ")))?;
+        if expr.is_empty() {
+            return Err(format!("{name}() needs the column to filter, e.g. {name}(period)"));
+        }
+        match lists {
+            None => out.push_str("TRUE"),
+            Some(lists) if lists[index].is_empty() => out.push_str("FALSE"),
+            Some(lists) => {
+                let quoted: Vec<String> = lists[index].iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect();
+                out.push_str(&format!("({expr}) IN ({})", quoted.join(", ")));
+            }
+        }
+        rest = &after[end + 2..];
+    }
+    if rest.contains("}}") {
+        return Err("a `}}` without its `{{`".into());
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 fn sql_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -147,12 +210,35 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
         if grain.is_empty() {
             problems.push(format!("{}: no `-- grain:` header; say what one row means", path.display()));
         }
-        let materialized = match header("materialized").as_deref() {
-            None | Some("view") => false,
-            Some("table") => true,
+        let (materialized, in_memory) = match header("materialized").as_deref() {
+            None | Some("view") => (false, false),
+            Some("memory") => (false, true),
+            Some("table") => (true, false),
             Some(other) => {
-                problems.push(format!("{}: `-- materialized: {other}` must be view or table", path.display()));
-                false
+                problems.push(format!("{}: `-- materialized: {other}` must be view, memory or table", path.display()));
+                (false, false)
+            }
+        };
+        let incremental = match header("incremental").as_deref() {
+            None => None,
+            Some("month") => Some(Incremental::Month),
+            Some("period") => Some(Incremental::Period),
+            Some(other) => {
+                problems.push(format!("{}: `-- incremental: {other}` must be month or period", path.display()));
+                None
+            }
+        };
+        if in_memory && sql.contains("{{") {
+            problems.push(format!("{}: a `materialized: memory` model is computed once per build; refresh macros have no meaning there", path.display()));
+        }
+        if incremental.is_some() && !materialized {
+            problems.push(format!("{}: `-- incremental:` needs `-- materialized: table`", path.display()));
+        }
+        let full_sql = match expand(&sql, None) {
+            Ok(full) => full,
+            Err(e) => {
+                problems.push(format!("{}: {e}", path.display()));
+                sql.clone()
             }
         };
         let doc_path = path.with_extension("toml");
@@ -168,7 +254,7 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
         if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
             problems.push(format!("{}: model names must be lower_snake_case", path.display()));
         }
-        let references = table_references(&sql).unwrap_or_else(|e| {
+        let references = table_references(&full_sql).unwrap_or_else(|e| {
             problems.push(format!("{}: the SQL does not parse: {e}", path.display()));
             Vec::new()
         });
@@ -178,6 +264,8 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
             sql,
             grain,
             materialized,
+            in_memory,
+            incremental,
             depends_on: vec![],
             references,
             description: doc.description,
@@ -218,10 +306,25 @@ fn order(mut pending: Vec<Model>) -> Result<Vec<Model>> {
 }
 
 impl Model {
+    /// The SQL of a full computation (refresh macros expanded to `TRUE`).
+    pub fn full_sql(&self) -> String {
+        expand(&self.sql, None).expect("checked when loaded")
+    }
+
+    /// True when the SQL uses a refresh macro.
+    pub fn uses_macros(&self) -> bool {
+        self.sql.contains("{{")
+    }
+
     /// The SQL of each declared test: a query returning the offending rows, with a label.
     pub fn test_queries(&self) -> Vec<(String, String)> {
+        self.test_queries_over(&self.name)
+    }
+
+    /// The tests over `source` (the model's name, or a subquery of some of its rows aliased to it).
+    pub fn test_queries_over(&self, source: &str) -> Vec<(String, String)> {
         let t = &self.tests;
-        let n = &self.name;
+        let n = source;
         let mut out = Vec::new();
         for cols in &t.unique {
             let c = cols.join(", ");
@@ -253,6 +356,22 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macros_expand_to_lists_or_true() {
+        let sql = "SELECT * FROM t WHERE {{ refresh_months(v.period) }} AND {{refresh_periods(p)}}";
+        assert_eq!(expand(sql, None).unwrap(), "SELECT * FROM t WHERE TRUE AND TRUE");
+        let months = vec!["202603".to_string(), "2026'x".to_string()];
+        let none: Vec<String> = vec![];
+        assert_eq!(
+            expand(sql, Some([&months, &none, &none])).unwrap(),
+            "SELECT * FROM t WHERE (v.period) IN ('202603', '2026''x') AND FALSE"
+        );
+        assert!(expand("{{ refresh_month(p) }}", None).unwrap_err().contains("unknown macro refresh_month"));
+        assert!(expand("{{ refresh_months() }}", None).unwrap_err().contains("needs the column"));
+        assert!(expand("{{ refresh_months(p)", None).unwrap_err().contains("without its"));
+        assert!(expand("x }}", None).unwrap_err().contains("without its"));
+    }
 
     #[test]
     fn the_shipped_project_loads_in_dependency_order() {

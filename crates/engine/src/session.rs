@@ -10,15 +10,42 @@ use datafusion::prelude::{SQLOptions, SessionContext};
 use tonghop_core::{Catalog, Project, UnitRegistry};
 use tonghop_lake::{tables, Lake};
 
+use std::collections::{BTreeSet, HashSet};
+
+use arrow::array::AsArray;
+use futures::StreamExt;
+use tonghop_lake::Replace;
+
+use crate::models::Incremental;
+use crate::refresh::{self, BuildState, Chunk, Scope, STATE_PATH};
 use crate::{models, reference, Error, Model, Result};
+
+/// The model whose months are the reporting horizon (see [`crate::refresh`]).
+const HORIZON_MODEL: &str = "reporting_months";
+/// The model whose `deadline_at` passing makes a month's reports missing (see [`crate::refresh`]).
+const DEADLINES_MODEL: &str = "report_deadlines";
+/// The model listing the provinces with data (see [`crate::refresh`]).
+const COVERAGE_MODEL: &str = "reporting_provinces";
+
+fn model_error(model: &Model, source: Error) -> Error {
+    Error::Model { model: model.name.clone(), path: model.path.display().to_string(), source: Box::new(source) }
+}
 
 /// What a build did.
 #[derive(Debug, Clone, Default)]
 pub struct BuildSummary {
+    /// True for a full rebuild, false for an incremental refresh.
+    pub full: bool,
+    /// Why the build was full, or what the refresh found changed.
+    pub reason: String,
+    /// Periods recomputed (every period of the horizon in a full build).
+    pub periods: usize,
     /// Models computed for this build only (views in read sessions).
     pub views: usize,
-    /// Models materialised, with their row counts and Delta versions.
+    /// Models materialised, with their row counts (rows written by this build) and Delta versions.
     pub materialized: Vec<(String, usize, i64)>,
+    /// Seconds spent on each model computed.
+    pub seconds: Vec<(String, f64)>,
     /// Model tests run (all passed, or the build failed).
     pub tests_passed: usize,
 }
@@ -27,7 +54,10 @@ pub struct BuildSummary {
 pub struct Engine {
     ctx: SessionContext,
     lake: Lake,
+    project: Project,
     models: Vec<Model>,
+    /// Versions of the lake tables this session reads.
+    versions: std::collections::BTreeMap<String, i64>,
 }
 
 /// How models are registered when the engine opens.
@@ -54,11 +84,14 @@ impl Engine {
 
         // Raw Delta tables under `lake.`, committed views under their plain names.
         let raw = Arc::new(MemorySchemaProvider::new());
+        ctx.catalog("datafusion").expect("default catalog").register_schema("models", Arc::new(MemorySchemaProvider::new()))?;
+        let mut versions = std::collections::BTreeMap::new();
         ctx.catalog("datafusion").expect("default catalog").register_schema("lake", raw.clone())?;
         for spec in tables::ingest_tables() {
             let provider: Arc<dyn datafusion::catalog::TableProvider> = match lake.open_table(spec.folder, spec.name).await? {
                 Some(table) => {
                     table.update_datafusion_session(&ctx.state()).map_err(|e| Error::DataFusion(e.into()))?;
+                    versions.insert(spec.name.to_string(), table.version().unwrap_or_default() as i64);
                     table.table_provider().await?
                 }
                 None => Arc::new(MemTable::try_new(spec.schema.clone(), vec![vec![]])?),
@@ -66,13 +99,15 @@ impl Engine {
             datafusion::catalog::SchemaProvider::register_table(raw.as_ref(), spec.name.to_string(), provider)?;
         }
         // Delta partition columns come back dictionary-encoded; the views cast them to plain strings
-        // (large joins and aggregations over dictionary keys can overflow their 16-bit index).
+        // (large joins and aggregations over dictionary keys can overflow their 16-bit index). The
+        // cast is to Utf8, which DataFusion unwraps in filters, so `period IN (…)` still prunes
+        // partitions (a cast to Utf8View would hide the filter from the Delta scan).
         let committed = "submission_id IN (SELECT submission_id FROM lake.submissions)";
         let columns = |spec: &tonghop_lake::TableSpec| {
             spec.schema
                 .fields()
                 .iter()
-                .map(|f| if spec.partition_columns.contains(&f.name().as_str()) { format!("CAST({0} AS VARCHAR) AS {0}", f.name()) } else { f.name().clone() })
+                .map(|f| if spec.partition_columns.contains(&f.name().as_str()) { format!("arrow_cast({0}, 'Utf8') AS {0}", f.name()) } else { f.name().clone() })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -82,30 +117,61 @@ impl Engine {
         }
 
         let models = models::load(&project.sql_dir())?;
-        let engine = Engine { ctx, lake: lake.clone(), models };
+        let mut engine = Engine { ctx, lake: lake.clone(), project: project.clone(), models, versions };
         if mode == Mode::Read {
-            for model in &engine.models {
-                let stored = if model.materialized { lake.open_table("models", &model.name).await? } else { None };
-                match stored {
-                    Some(table) => {
-                        table.update_datafusion_session(&engine.ctx.state()).map_err(|e| Error::DataFusion(e.into()))?;
-                        engine.ctx.register_table(model.name.as_str(), table.table_provider().await?)?;
-                    }
-                    None => engine.create_view(model).await?,
+            for i in 0..engine.models.len() {
+                let model = engine.models[i].clone();
+                if !(model.materialized && engine.register_stored(&model).await?) {
+                    engine.create_view(&model, None).await?;
                 }
             }
         }
         Ok(engine)
     }
 
-    async fn create_view(&self, model: &Model) -> Result<()> {
-        let wrap = |e: datafusion::error::DataFusionError| Error::Model {
-            model: model.name.clone(),
-            path: model.path.display().to_string(),
-            source: Box::new(Error::DataFusion(e)),
-        };
-        self.ctx.sql(&format!("CREATE VIEW {} AS {}", model.name, model.sql)).await.map_err(wrap)?;
+    /// Registers a materialised model's Delta table under the model's name; false when it was
+    /// never built.
+    ///
+    /// The Delta table is `models.<name>`; the model's name is a view over it with the partition
+    /// column (`period`) as a plain string, as for the lake views.
+    async fn register_stored(&mut self, model: &Model) -> Result<bool> {
+        let Some(table) = self.lake.open_table("models", &model.name).await? else { return Ok(false) };
+        table.update_datafusion_session(&self.ctx.state()).map_err(|e| Error::DataFusion(e.into()))?;
+        self.versions.insert(format!("models.{}", model.name), table.version().unwrap_or_default() as i64);
+        let provider = table.table_provider().await?;
+        let columns = provider
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                arrow::datatypes::DataType::Dictionary(_, _) => format!("arrow_cast(\"{0}\", 'Utf8') AS \"{0}\"", f.name()),
+                _ => format!("\"{}\"", f.name()),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let schema = self.ctx.catalog("datafusion").and_then(|c| c.schema("models")).expect("registered at open");
+        schema.deregister_table(&model.name)?;
+        schema.register_table(model.name.clone(), provider)?;
+        self.ctx.sql(&format!("CREATE OR REPLACE VIEW {0} AS SELECT {columns} FROM models.{0}", model.name)).await?;
+        Ok(true)
+    }
+
+    /// (Re)creates a model as a view, with its refresh macros expanded for `chunk` (or to `TRUE`).
+    async fn create_view(&self, model: &Model, chunk: Option<&Chunk>) -> Result<()> {
+        let sql = self.model_sql(model, chunk)?;
+        self.ctx.sql(&format!("CREATE OR REPLACE VIEW {} AS {sql}", model.name)).await.map_err(|e| model_error(model, e.into()))?;
         Ok(())
+    }
+
+    fn model_sql(&self, model: &Model, chunk: Option<&Chunk>) -> Result<String> {
+        let lists = chunk.map(|c| [c.months.as_slice(), c.periods.as_slice(), c.previous.as_slice()]);
+        models::expand(&model.sql, lists).map_err(|e| Error::InvalidModels(vec![format!("{}: {e}", model.path.display())]))
+    }
+
+    /// Versions of the lake tables (and, in read sessions, of the materialised models as
+    /// `models.<name>`) this session reads.
+    pub fn versions(&self) -> &std::collections::BTreeMap<String, i64> {
+        &self.versions
     }
 
     /// The models, in dependency order.
@@ -149,64 +215,325 @@ impl Engine {
         &self.ctx
     }
 
-    /// Computes every model once, in dependency order: `materialized: table` models are written to
-    /// `models/<name>` on the lake (one atomic overwrite each), the others that a later model reads
-    /// are kept in memory for the rest of the build so that downstream models and tests do not
-    /// recompute them, and the rest (leaves such as reports) become plain views. Then runs every
-    /// model test. Only valid on an engine opened in [`Mode::Build`].
+    /// Builds the models, in dependency order, then runs every model test.
+    ///
+    /// - `materialized: table` models are written to `models/<name>` on the lake, one commit per
+    ///   model. Incremental ones (`incremental: month|period`) recompute only the periods of the
+    ///   refresh [`Scope`] (see [`crate::refresh`]), chunk by chunk, and replace just those
+    ///   partitions; `full` (or a first build, or a changed project) recomputes everything.
+    /// - `materialized: memory` models are computed once and kept in memory for the models after them.
+    /// - Views are created as views (re-created per chunk with the chunk's refresh macros).
+    ///
+    /// Only valid on an engine opened in [`Mode::Build`].
     #[tracing::instrument(skip(self))]
-    pub async fn build(&self) -> Result<BuildSummary> {
+    pub async fn build(&mut self, full: bool) -> Result<BuildSummary> {
         let unresolved = self.unresolved_references();
         if !unresolved.is_empty() {
             return Err(Error::InvalidModels(unresolved));
         }
+        let built_at = chrono::Utc::now();
+        let fingerprint = refresh::fingerprint(&self.project)?;
         let mut summary = BuildSummary::default();
-        let used: std::collections::HashSet<&str> = self.models.iter().flat_map(|m| m.depends_on.iter().map(String::as_str)).collect();
-        for model in &self.models {
+        let models = self.models.clone();
+        let mut done: HashSet<String> = HashSet::new();
+
+        // The horizon and the deadlines decide what to refresh: compute them first.
+        for name in [HORIZON_MODEL, DEADLINES_MODEL, COVERAGE_MODEL] {
+            if let Some(model) = models.iter().find(|m| m.name == name && !m.materialized) {
+                self.compute_in_memory(model, &mut summary).await?;
+                done.insert(model.name.clone());
+            }
+        }
+        let horizon: BTreeSet<String> = if done.contains(HORIZON_MODEL) {
+            self.strings(&format!("SELECT DISTINCT CAST(month AS VARCHAR) FROM {HORIZON_MODEL}")).await?.into_iter().collect()
+        } else {
+            self.strings("SELECT DISTINCT CAST(period AS VARCHAR) FROM data_values WHERE NOT deleted").await?.into_iter().collect()
+        };
+
+        let coverage: BTreeSet<String> = if done.contains(COVERAGE_MODEL) {
+            self.strings(&format!("SELECT CAST(epoch AS VARCHAR) || '/' || CAST(province_code AS VARCHAR) FROM {COVERAGE_MODEL}")).await?.into_iter().collect()
+        } else {
+            BTreeSet::new()
+        };
+        let state = self.load_state().await?;
+        let mut missing_tables = Vec::new();
+        for model in models.iter().filter(|m| m.materialized) {
+            if self.lake.open_table("models", &model.name).await?.is_none() {
+                missing_tables.push(model.name.clone());
+            }
+        }
+        let full_reason = match &state {
+            _ if full => Some("asked for a full build".to_string()),
+            None => Some("first build (no build state)".to_string()),
+            Some(s) if s.fingerprint != fingerprint => Some("sql/, catalog/, reference/ or tonghop changed since the last build".to_string()),
+            Some(_) if !missing_tables.is_empty() => Some(format!("model table(s) missing: {}", missing_tables.join(", "))),
+            Some(_) => None,
+        };
+        let scope = match (&full_reason, &state) {
+            (None, Some(state)) => match self.dirty_months(state, &horizon, &coverage, built_at).await? {
+                Some((dirty, reason)) => {
+                    summary.reason = reason;
+                    Scope::from_dirty_months(&dirty, &horizon)
+                }
+                None => {
+                    summary.full = true;
+                    summary.reason = format!("the submissions table at version {} can no longer be read", state.submissions_version);
+                    Scope::full(&horizon)
+                }
+            },
+            _ => {
+                summary.full = true;
+                summary.reason = full_reason.clone().unwrap_or_default();
+                Scope::full(&horizon)
+            }
+        };
+        summary.periods = scope.periods.len();
+        tracing::info!(full = summary.full, reason = %summary.reason, periods = scope.periods.len(), "build scope");
+        let nothing_changed = !summary.full && scope.is_empty();
+
+        for model in &models {
+            if done.contains(&model.name) {
+                continue;
+            }
             let span = tracing::info_span!("model", name = %model.name, materialized = model.materialized);
             let _enter = span.enter();
             let started = std::time::Instant::now();
-            let wrap = |e: Error| Error::Model { model: model.name.clone(), path: model.path.display().to_string(), source: Box::new(e) };
-            if !model.materialized && !used.contains(model.name.as_str()) {
-                // Nothing downstream reads it: a view, computed when queried.
-                self.create_view(model).await?;
+            if model.materialized {
+                if nothing_changed && self.register_stored(model).await? {
+                    continue;
+                }
+                let (rows, version) = self.materialize(model, &scope, summary.full).await.map_err(|e| model_error(model, e))?;
+                self.register_stored(model).await?;
+                summary.materialized.push((model.name.clone(), rows, version));
+            } else if model.in_memory {
+                self.compute_in_memory(model, &mut summary).await?;
+                continue;
+            } else {
+                self.create_view(model, None).await?;
                 summary.views += 1;
                 continue;
             }
-            let df = self.ctx.sql(&model.sql).await.map_err(|e| wrap(e.into()))?;
-            let schema = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(|e| wrap(e.into()))?;
-            let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-            if model.materialized {
-                let version = self.lake.overwrite("models", &model.name, schema, batches).await.map_err(|e| wrap(e.into()))?;
-                let table = self.lake.open_table("models", &model.name).await?.expect("just written");
-                table.update_datafusion_session(&self.ctx.state()).map_err(|e| Error::DataFusion(e.into()))?;
-                self.ctx.register_table(model.name.as_str(), table.table_provider().await?)?;
-                summary.materialized.push((model.name.clone(), rows, version));
-            } else {
-                self.ctx.register_table(model.name.as_str(), Arc::new(MemTable::try_new(schema, vec![batches])?))?;
-                summary.views += 1;
-            }
-            tracing::info!(rows, seconds = started.elapsed().as_secs_f64(), "model built");
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::info!(seconds, "model built");
+            summary.seconds.push((model.name.clone(), seconds));
         }
-        summary.tests_passed = self.run_tests().await?;
+        summary.tests_passed = self.run_tests(&scope).await?;
+        let submissions_version = self.versions.get("submissions").copied().unwrap_or(-1);
+        let state = BuildState { fingerprint, submissions_version, built_at, reporting_months: horizon, reporting_provinces: coverage };
+        let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::Io { path: STATE_PATH.into(), source: e.into() })?;
+        self.lake.root().put(STATE_PATH, json).await?;
         Ok(summary)
     }
 
+    async fn compute_in_memory(&self, model: &Model, summary: &mut BuildSummary) -> Result<()> {
+        let started = std::time::Instant::now();
+        let df = self.ctx.sql(&self.model_sql(model, None)?).await.map_err(|e| model_error(model, e.into()))?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(|e| model_error(model, e.into()))?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        self.ctx.register_table(model.name.as_str(), Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+        summary.views += 1;
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(model = %model.name, rows, seconds, "model computed in memory");
+        summary.seconds.push((model.name.clone(), seconds));
+        Ok(())
+    }
+
+    /// Computes a materialised model (whole, or chunk by chunk over `scope` when incremental) and
+    /// commits it. Returns the rows written and the new version.
+    async fn materialize(&self, model: &Model, scope: &Scope, full: bool) -> Result<(usize, i64)> {
+        // The views built before this model (the ones it can read), in order.
+        let position = self.models.iter().position(|m| m.name == model.name).unwrap_or(0);
+        let views: Vec<&Model> = self.models[..position].iter().filter(|m| !m.materialized && !m.in_memory).collect();
+        let Some(kind) = model.incremental else {
+            let df = self.ctx.sql(&self.model_sql(model, None)?).await?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let mut writer = self.lake.model_writer(&model.name, schema, None, true).await?;
+            let mut stream = df.execute_stream().await?;
+            while let Some(batch) = stream.next().await {
+                writer.write(batch?).await?;
+            }
+            let rows = writer.rows();
+            return Ok((rows, writer.commit(&Replace::All).await?));
+        };
+        let chunks = scope.chunks(kind);
+        let mut writer = None;
+        for chunk in &chunks {
+            // Views the model reads see this chunk's months and periods.
+            for view in &views {
+                self.create_view(view, Some(chunk)).await?;
+            }
+            let list = chunk.periods.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT * FROM ({}) AS chunk WHERE period IN ({list})", self.model_sql(model, Some(chunk))?);
+            let df = self.ctx.sql(&sql).await?;
+            if writer.is_none() {
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                writer = Some(self.lake.model_writer(&model.name, schema, Some("period"), full).await?);
+            }
+            let w = writer.as_mut().expect("just created");
+            let mut stream = df.execute_stream().await?;
+            while let Some(batch) = stream.next().await {
+                w.write(batch?).await?;
+            }
+            w.flush().await?;
+            tracing::debug!(periods = chunk.periods.len(), months = chunk.months.len(), rows = w.rows(), "chunk written");
+        }
+        for view in &views {
+            self.create_view(view, None).await?;
+        }
+        let mut writer = match writer {
+            Some(w) => w,
+            None => {
+                // Nothing in scope: an empty computation still fixes the schema.
+                let df = self.ctx.sql(&format!("SELECT * FROM ({}) AS chunk WHERE FALSE", self.model_sql(model, None)?)).await?;
+                self.lake.model_writer(&model.name, Arc::new(df.schema().as_arrow().clone()), Some("period"), full).await?
+            }
+        };
+        writer.flush().await?;
+        let rows = writer.rows();
+        let replace = if full {
+            Replace::All
+        } else {
+            Replace::Partitions(chunks.iter().flat_map(|c| c.periods.iter().cloned()).collect())
+        };
+        Ok((rows, writer.commit(&replace).await?))
+    }
+
+    /// The months to refresh since `state`, and a one-line account of why; `None` when the
+    /// submissions version the last build read can no longer be read (the caller builds in full).
+    async fn dirty_months(
+        &self,
+        state: &BuildState,
+        horizon: &BTreeSet<String>,
+        coverage: &BTreeSet<String>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<(BTreeSet<String>, String)>> {
+        let Some(before) = self.lake.open_table_at("tables", "submissions", state.submissions_version).await? else { return Ok(None) };
+        let ctx = &self.ctx;
+        ctx.register_table("submissions_at_last_build", before.table_provider().await?)?;
+        let new_ids = "SELECT submission_id FROM lake.submissions EXCEPT SELECT submission_id FROM submissions_at_last_build";
+        let new_submissions = self.strings(&format!("SELECT COUNT(*) FROM ({new_ids})")).await?.first().cloned().unwrap_or_default();
+        let mut dirty: BTreeSet<String> = self
+            .strings(&format!("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values WHERE submission_id IN ({new_ids})"))
+            .await?
+            .into_iter()
+            .collect();
+        ctx.deregister_table("submissions_at_last_build")?;
+        let data_months = dirty.len();
+        let horizon_changes: BTreeSet<String> = horizon.symmetric_difference(&state.reporting_months).cloned().collect();
+        dirty.extend(horizon_changes.iter().cloned());
+        let mut due = BTreeSet::new();
+        if self.ctx.table_exist(DEADLINES_MODEL)? {
+            let batches = self.ctx.sql(&format!("SELECT CAST(month AS VARCHAR), deadline_at FROM {DEADLINES_MODEL}")).await?.collect().await?;
+            for batch in &batches {
+                let months = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+                let months = months.as_string::<i32>();
+                let at = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None))?;
+                let at = at.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+                for i in 0..batch.num_rows() {
+                    let passed = at.value(i);
+                    if passed > state.built_at.timestamp_micros() && passed <= now.timestamp_micros() && horizon.contains(months.value(i)) {
+                        due.insert(months.value(i).to_string());
+                    }
+                }
+            }
+        }
+        dirty.extend(due.iter().cloned());
+        // A province joining (or leaving) an epoch changes every period of it.
+        let epoch_of = |key: &String| key.split('/').next().unwrap_or_default().to_string();
+        let changed_epochs: BTreeSet<String> = coverage.symmetric_difference(&state.reporting_provinces).map(epoch_of).collect();
+        for month in horizon {
+            if month.parse::<tonghop_core::Period>().ok().and_then(|p| tonghop_core::Epoch::for_period(&p).ok()).is_some_and(|e| changed_epochs.contains(e.as_str())) {
+                dirty.insert(month.clone());
+            }
+        }
+        let reason = format!(
+            "{new_submissions} new submission(s) with values in {data_months} month(s); {} month(s) entered or left the reporting horizon; deadlines passed for {} month(s); provinces joined {} epoch(s)",
+            horizon_changes.len(),
+            due.len(),
+            changed_epochs.len()
+        );
+        Ok(Some((dirty, reason)))
+    }
+
+    async fn load_state(&self) -> Result<Option<BuildState>> {
+        let Some(bytes) = self.lake.root().get(STATE_PATH).await? else { return Ok(None) };
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+
+    /// The first column of a query, as strings.
+    async fn strings(&self, sql: &str) -> Result<Vec<String>> {
+        let batches = self.ctx.sql(sql).await?.collect().await?;
+        Ok(tonghop_lake::first_column_strings(&batches)?)
+    }
+
+    /// True for a view whose SQL, or the SQL of a view it reads, uses refresh macros: computing it
+    /// whole means all of history, so its tests run chunk by chunk.
+    fn reads_refresh_scope(&self, model: &Model) -> bool {
+        if model.materialized || model.in_memory {
+            return false;
+        }
+        model.uses_macros()
+            || model.depends_on.iter().any(|d| self.models.iter().find(|m| &m.name == d).is_some_and(|m| self.reads_refresh_scope(m)))
+    }
+
     /// Runs every model test; fails listing every failure (model, test, offending rows, a sample).
-    #[tracing::instrument(skip(self))]
-    pub async fn run_tests(&self) -> Result<usize> {
+    /// Tests of incremental models, and of views that use refresh macros, run chunk by chunk over
+    /// the periods of `scope` (the rest was tested when it was built), which also bounds memory.
+    #[tracing::instrument(skip_all)]
+    pub async fn run_tests(&self, scope: &Scope) -> Result<usize> {
         let mut failures = Vec::new();
         let mut passed = 0;
-        for model in &self.models {
-            for (label, sql) in model.test_queries() {
-                let batches = self.ctx.sql(&sql).await?.limit(0, Some(3))?.collect().await?;
-                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                if rows == 0 {
-                    passed += 1;
-                } else {
-                    let sample = arrow::util::pretty::pretty_format_batches(&batches).map(|t| t.to_string()).unwrap_or_default();
-                    failures.push(format!("{} ({}): {label} failed, e.g.\n{sample}", model.name, model.path.display()));
+        for (position, model) in self.models.iter().enumerate() {
+            if model.test_queries().is_empty() {
+                continue;
+            }
+            let chunked = model.incremental.is_some() || self.reads_refresh_scope(model);
+            let chunks: Vec<Option<Chunk>> = if chunked {
+                scope.chunks(model.incremental.unwrap_or(Incremental::Period)).into_iter().map(Some).collect()
+            } else {
+                vec![None]
+            };
+            // Tests of an incremental model: the unique ones (a hash table of the grain) a year at
+            // a time, the others (filters) in one pass over the refreshed periods.
+            let in_list = |periods: &mut dyn Iterator<Item = &String>| periods.map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ");
+            let all_periods = format!("(SELECT * FROM {0} WHERE period IN ({1})) AS {0}", model.name, in_list(&mut scope.periods.iter()));
+            let mut runs: Vec<(Option<&Chunk>, Vec<(String, String)>)> = Vec::new();
+            if model.incremental.is_some() {
+                if !scope.is_empty() {
+                    runs.push((None, model.test_queries_over(&all_periods).into_iter().filter(|(l, _)| !l.starts_with("unique(")).collect()));
+                }
+                for chunk in &chunks {
+                    let c = chunk.as_ref().expect("incremental models are chunked");
+                    let source = format!("(SELECT * FROM {0} WHERE period IN ({1})) AS {0}", model.name, in_list(&mut c.periods.iter()));
+                    runs.push((Some(c), model.test_queries_over(&source).into_iter().filter(|(l, _)| l.starts_with("unique(")).collect()));
+                }
+            } else {
+                for chunk in &chunks {
+                    runs.push((chunk.as_ref(), model.test_queries()));
+                }
+            }
+            for (chunk, tests) in runs {
+                if let Some(c) = chunk.filter(|_| model.incremental.is_none()) {
+                    for view in self.models[..=position].iter().filter(|m| !m.materialized && !m.in_memory) {
+                        self.create_view(view, Some(c)).await?;
+                    }
+                }
+                for (label, sql) in tests {
+                    let batches = self.ctx.sql(&sql).await?.limit(0, Some(3))?.collect().await?;
+                    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                    if rows == 0 {
+                        passed += 1;
+                    } else {
+                        let sample = arrow::util::pretty::pretty_format_batches(&batches).map(|t| t.to_string()).unwrap_or_default();
+                        let within = chunk.map(|c| format!(" (periods {}…)", c.periods[0])).unwrap_or_default();
+                        failures.push(format!("{} ({}): {label} failed{within}, e.g.\n{sample}", model.name, model.path.display()));
+                    }
+                }
+            }
+            if chunked && model.incremental.is_none() {
+                for view in self.models[..=position].iter().filter(|m| !m.materialized && !m.in_memory) {
+                    self.create_view(view, None).await?;
                 }
             }
         }

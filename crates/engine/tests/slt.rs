@@ -151,8 +151,8 @@ async fn slt_files_over_seed_data() {
     let summary = ingestor.ingest(&Location::parse(inbox.to_str().unwrap()).unwrap(), &options, &|_| {}).await.unwrap();
     assert_eq!(summary.files_ingested, files, "{}", summary.one_line());
 
-    let engine = Engine::open(&project, &lake, &registry, &catalog, Mode::Build).await.unwrap();
-    engine.build().await.unwrap_or_else(|e| panic!("build: {e}"));
+    let mut engine = Engine::open(&project, &lake, &registry, &catalog, Mode::Build).await.unwrap();
+    engine.build(true).await.unwrap_or_else(|e| panic!("build: {e}"));
 
     let mut slt: Vec<PathBuf> = std::fs::read_dir(here())
         .unwrap()

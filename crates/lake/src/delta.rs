@@ -70,6 +70,21 @@ impl Lake {
         }
     }
 
+    /// Opens a table as it was at `version` (Delta time travel); `Ok(None)` when that version can no
+    /// longer be read (e.g. its log was cleaned up) or the table does not exist.
+    #[tracing::instrument(level = "debug", skip(self), fields(lake = %self.root.url()))]
+    pub async fn open_table_at(&self, folder: &str, name: &str, version: i64) -> Result<Option<DeltaTable>> {
+        let loc = self.table_location(folder, name)?;
+        let builder = deltalake::DeltaTableBuilder::from_url(loc.url().clone()).map_err(Self::delta_error(name, &loc))?;
+        match builder.with_version(version.max(0) as u64).load().await {
+            Ok(table) => Ok(Some(table)),
+            Err(e) => {
+                tracing::debug!(error = %e, version, "table version not readable");
+                Ok(None)
+            }
+        }
+    }
+
     /// Opens a table, creating it empty with the spec's schema if it does not exist.
     #[tracing::instrument(level = "debug", skip(self, spec), fields(table = spec.name, lake = %self.root.url()))]
     pub async fn ensure_table(&self, spec: &TableSpec) -> Result<DeltaTable> {
@@ -209,7 +224,7 @@ pub fn first_column_strings(batches: &[RecordBatch]) -> Result<Vec<String>, arro
     Ok(out)
 }
 
-fn commit_properties(operation: &str) -> CommitProperties {
+pub(crate) fn commit_properties(operation: &str) -> CommitProperties {
     CommitProperties::default().with_metadata([
         ("tonghop.operation".to_string(), serde_json::Value::from(operation)),
         ("tonghop.version".to_string(), serde_json::Value::from(env!("CARGO_PKG_VERSION"))),

@@ -20,6 +20,16 @@ pub enum Error {
         #[source]
         source: deltalake::DeltaTableError,
     },
+    /// A model's columns changed but the build was asked to refresh only some of its periods.
+    #[error("model table {table} has columns [{stored}] but the model now gives [{new}]: run a full build (tonghop build --full)")]
+    SchemaChanged {
+        /// The model.
+        table: String,
+        /// Columns stored.
+        stored: String,
+        /// Columns the model gives now.
+        new: String,
+    },
     /// An object-store operation failed.
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),

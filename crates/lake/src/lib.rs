@@ -16,6 +16,7 @@
 //! | [`location`] | parsing a lake or inbox location into an object store and a URL |
 //! | [`tables`] | the schemas of the lake tables |
 //! | [`delta`] | opening, creating, appending to and overwriting Delta tables |
+//! | [`model_table`] | writing materialised models: streamed, whole or some partitions, in one commit |
 //!
 //! **Atomicity.** Delta commits are atomic per table. An ingest appends to `data_values` and
 //! `rejections` first and to `submissions` last: a submission is *committed* once its row is in
@@ -28,9 +29,11 @@
 pub mod delta;
 mod error;
 pub mod location;
+pub mod model_table;
 pub mod tables;
 
 pub use delta::{first_column_strings, Lake};
 pub use error::{Error, Result};
 pub use location::Location;
+pub use model_table::{ModelWriter, Replace};
 pub use tables::TableSpec;

@@ -128,6 +128,16 @@ impl Location {
         }
     }
 
+    /// Reads a small object at `relative` below this location (`None` when there is none).
+    pub async fn get(&self, relative: &str) -> Result<Option<Vec<u8>>> {
+        use object_store::ObjectStoreExt;
+        match self.store.get(&self.path(relative)).await {
+            Ok(found) => Ok(Some(found.bytes().await?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Writes a small object at `relative` below this location.
     pub async fn put(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
         use object_store::ObjectStoreExt;

@@ -104,9 +104,9 @@ impl Runner {
                     }
                     line
                 }
-                StepKind::Build => {
-                    let engine = self.engine(Mode::Build).await.map_err(|e| fail(e.into()))?;
-                    let s = engine.build().await.map_err(|e| fail(e.into()))?;
+                StepKind::Build { full } => {
+                    let mut engine = self.engine(Mode::Build).await.map_err(|e| fail(e.into()))?;
+                    let s = engine.build(*full).await.map_err(|e| fail(e.into()))?;
                     let periods = engine
                         .query("SELECT COUNT(DISTINCT epoch || period) FROM indicator_values")
                         .await
@@ -114,7 +114,10 @@ impl Runner {
                         .and_then(|b| b.first().map(|b| arrow::util::display::array_value_to_string(b.column(0), 0).unwrap_or_default()))
                         .unwrap_or_else(|| "?".into());
                     let line = format!(
-                        "{} models ({} materialised: {}), {periods} periods built, {} model tests passed",
+                        "{} build ({}): {} periods recomputed; {} models ({} materialised: {}), {periods} periods in indicator_values, {} model tests passed",
+                        if s.full { "full" } else { "incremental" },
+                        s.reason,
+                        s.periods,
                         s.views + s.materialized.len(),
                         s.materialized.len(),
                         s.materialized.iter().map(|(n, rows, v)| format!("{n} {rows} rows v{v}")).collect::<Vec<_>>().join(", "),

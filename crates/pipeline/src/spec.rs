@@ -47,8 +47,13 @@ pub enum StepKind {
     /// Ingest every file of a folder or object-store prefix (see [`tonghop_ingest::InboxConfig`]
     /// for `source`, `archive`, `failed`, `keep`, `mapping`, `format`, `encoding`, `strict`).
     Ingest(tonghop_ingest::InboxConfig),
-    /// Build every model of `sql/` and run the model tests.
-    Build,
+    /// Build the models of `sql/` and run the model tests: an incremental refresh of what changed
+    /// since the last build, or everything with `full = true`.
+    Build {
+        /// Rebuild every model and period.
+        #[serde(default)]
+        full: bool,
+    },
     /// Write a model or table as files.
     Export {
         /// The model or table.

@@ -10,9 +10,11 @@ fn models_are_listed_in_build_order_with_grain_and_dependencies() {
     assert!(line("stg_data_values") < line("indicator_terms") && line("indicator_terms") < line("indicator_values"), "{out}");
     assert!(line("commune_reports") < line("completeness") && line("commune_reports") < line("missing_reports"), "{out}");
     for expected in [
-        "indicator_values [table] sql/marts/indicator_values.sql",
-        "completeness [table] sql/marts/completeness.sql",
+        "indicator_values [table, incremental by period] sql/marts/indicator_values.sql",
+        "completeness [table, incremental by period] sql/marts/completeness.sql",
+        "monthly_values [table, incremental by month] sql/intermediate/monthly_values.sql",
         "quality_issues [table] sql/marts/quality_issues.sql",
+        "reporting_months [memory] sql/intermediate/reporting_months.sql",
         "missing_reports [view] sql/reports/missing_reports.sql",
         "grain: one row per (epoch, period, level, unit_code, indicator)",
         "reads models: commune_reports, report_deadlines, unit_ancestors",

@@ -1,0 +1,242 @@
+//! Incremental refresh: which periods a build recomputes, and what the last build saw.
+//!
+//! Visible data changes only when a submission commits (rows of uncommitted submissions are never
+//! read, see [`tonghop_lake`]). So a build compares the `submissions` table with the version the last
+//! successful build read, and the months holding values of the newly committed submissions are
+//! **dirty**. Two more things make a month dirty:
+//!
+//! - it enters or leaves the reporting horizon (the `reporting_months` model: months every commune
+//!   owes a report for), e.g. the first report of a new month makes the months before it that
+//!   nobody reported due;
+//! - a reporting deadline of that month (the `report_deadlines` model, `deadline_at`) passed since
+//!   the last build, so its unreceived reports turn from pending to missing;
+//! - a province of its epoch got its first data (the `reporting_provinces` model): every month of
+//!   that epoch's horizon is dirty, since every period gains the province's units.
+//!
+//! The periods to recompute are every period containing a dirty month (the month, its quarter,
+//! half year, nine months, year, and the years to date from that month on) and, when the next year
+//! has reports, the same periods a year later (their previous-year comparison changed). Nothing
+//! else is recomputed. Incremental models are computed in chunks of one calendar year (see [`Chunk`]) and written
+//! in one commit per model ([`tonghop_lake::ModelWriter`]).
+//!
+//! A build is full when asked (`tonghop build --full`), on the first build, when the project
+//! (`sql/`, `catalog/`, `reference/`) or tonghop's version changed since the last build (see
+//! [`fingerprint`]), or when the last build's `submissions` version can no longer be read.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tonghop_core::{Epoch, Period, PeriodType, Project};
+
+use crate::models::Incremental;
+use crate::{Error, Result};
+
+/// Where the build state lives, below the lake root.
+pub const STATE_PATH: &str = "models/_build_state.json";
+
+/// What the last successful build read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BuildState {
+    /// [`fingerprint`] of the project the models were built with.
+    pub fingerprint: String,
+    /// Version of the `submissions` table the build read.
+    pub submissions_version: i64,
+    /// When the build started (deadlines passed after it are caught up by the next build).
+    pub built_at: DateTime<Utc>,
+    /// The reporting horizon: every month (`YYYYMM`, which also fixes the epoch) of `reporting_months`.
+    pub reporting_months: BTreeSet<String>,
+    /// The coverage: every `epoch/province_code` of `reporting_provinces`.
+    #[serde(default)]
+    pub reporting_provinces: BTreeSet<String>,
+}
+
+/// SHA-256 over tonghop's version and every file of `sql/`, `catalog/` and `reference/` (paths and
+/// contents): a change to any of them makes the next build full.
+pub fn fingerprint(project: &Project) -> Result<String> {
+    let mut hasher = Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    for dir in [project.sql_dir(), project.catalog_dir(), project.reference_dir()] {
+        let mut files = Vec::new();
+        walk(&dir, &mut files)?;
+        files.sort();
+        for file in files {
+            let bytes = std::fs::read(&file).map_err(|source| Error::Io { path: file.display().to_string(), source })?;
+            hasher.update(file.strip_prefix(project.root()).unwrap_or(&file).to_string_lossy().as_bytes());
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+        }
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+    for entry in entries {
+        let path = entry.map_err(|source| Error::Io { path: dir.display().to_string(), source })?.path();
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The periods a build recomputes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Every period to recompute (all types), by code.
+    pub periods: BTreeSet<String>,
+}
+
+/// One piece of an incremental model's computation: the periods it writes, the months they are
+/// made of, and the same periods a year earlier (what the refresh macros expand to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Periods written (the partitions replaced).
+    pub periods: Vec<String>,
+    /// Months of those periods.
+    pub months: Vec<String>,
+    /// The same periods a year earlier.
+    pub previous: Vec<String>,
+}
+
+fn parse(code: &str) -> Option<Period> {
+    code.parse().ok()
+}
+
+/// Every period of every type of `year` that lies in one epoch.
+fn periods_of_year(year: i32) -> impl Iterator<Item = Period> {
+    PeriodType::ALL.into_iter().flat_map(move |kind| Period::all_in_year(kind, year)).filter(|p| Epoch::for_period(p).is_ok())
+}
+
+impl Scope {
+    /// Everything: every period of every year that has a month in the reporting horizon.
+    pub fn full(horizon: &BTreeSet<String>) -> Scope {
+        let years: BTreeSet<i32> = horizon.iter().filter_map(|m| parse(m)).map(|m| m.year()).collect();
+        Scope { periods: years.into_iter().flat_map(periods_of_year).map(|p| p.to_string()).collect() }
+    }
+
+    /// The periods containing a dirty month, and the same periods a year later when that year has
+    /// months in the reporting horizon.
+    pub fn from_dirty_months<'a>(dirty: impl IntoIterator<Item = &'a String>, horizon: &BTreeSet<String>) -> Scope {
+        let horizon_years: BTreeSet<i32> = horizon.iter().filter_map(|m| parse(m)).map(|m| m.year()).collect();
+        let mut periods = BTreeSet::new();
+        for month in dirty.into_iter().filter_map(|m| parse(m)).filter(|m| m.kind() == PeriodType::Month) {
+            for p in month.containing() {
+                if Epoch::for_period(&p).is_ok() {
+                    periods.insert(p.to_string());
+                }
+                if let Some(next) = p.next_year().filter(|n| horizon_years.contains(&n.year()) && Epoch::for_period(n).is_ok()) {
+                    periods.insert(next.to_string());
+                }
+            }
+        }
+        Scope { periods }
+    }
+
+    /// True when nothing is to be recomputed.
+    pub fn is_empty(&self) -> bool {
+        self.periods.is_empty()
+    }
+
+    /// The chunks an incremental model of `kind` is computed in: one per calendar year of the scope
+    /// (periods never cross a year, so a year's periods need only that year's months). For
+    /// [`Incremental::Month`] a chunk holds only the months of the scope, not its other periods.
+    pub fn chunks(&self, kind: Incremental) -> Vec<Chunk> {
+        let periods: Vec<Period> = self.periods.iter().filter_map(|p| parse(p)).collect();
+        let mut groups: BTreeMap<String, Vec<Period>> = BTreeMap::new();
+        for p in periods {
+            match kind {
+                Incremental::Month if p.kind() != PeriodType::Month => {}
+                Incremental::Month | Incremental::Period => groups.entry(p.year().to_string()).or_default().push(p),
+            }
+        }
+        groups
+            .into_values()
+            .map(|ps| {
+                let months: BTreeSet<String> = ps.iter().flat_map(|p| p.months().map(|m| m.to_string()).collect::<Vec<_>>()).collect();
+                Chunk {
+                    periods: ps.iter().map(|p| p.to_string()).collect(),
+                    months: months.into_iter().collect(),
+                    previous: ps.iter().filter_map(|p| p.previous_year()).map(|p| p.to_string()).collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(v: &[&str]) -> BTreeSet<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn months(from: &str, to: &str) -> BTreeSet<String> {
+        let (a, b): (Period, Period) = (from.parse().unwrap(), to.parse().unwrap());
+        (a.year()..=b.year())
+            .flat_map(|y| (1..=12).map(move |m| Period::month(y, m)))
+            .filter(|m| m.to_string() >= a.to_string() && m.to_string() <= b.to_string())
+            .map(|m| m.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_correction_to_march_recomputes_its_periods_and_nothing_else() {
+        let horizon = months("202507", "202611");
+        let scope = Scope::from_dirty_months(&set(&["202603"]), &horizon);
+        let mut expected = set(&["202603", "2026Q1", "2026S1", "2026N9", "2026"]);
+        expected.extend((3..=12).map(|m| format!("2026YTD{m:02}")));
+        assert_eq!(scope.periods, expected);
+    }
+
+    #[test]
+    fn a_correction_also_recomputes_the_next_year_when_it_has_reports() {
+        let horizon = months("202507", "202703");
+        let scope = Scope::from_dirty_months(&set(&["202611"]), &horizon);
+        for p in ["202611", "2026Q4", "2026S2", "2026", "2026YTD11", "2026YTD12", "202711", "2027Q4", "2027S2", "2027", "2027YTD11", "2027YTD12"] {
+            assert!(scope.periods.contains(p), "{p} missing from {:?}", scope.periods);
+        }
+        assert!(!scope.periods.contains("2026N9"), "November is not in the nine months");
+        assert_eq!(scope.periods.len(), 12);
+    }
+
+    #[test]
+    fn straddling_periods_are_never_in_scope() {
+        let horizon = months("202401", "202512");
+        let scope = Scope::from_dirty_months(&set(&["202508"]), &horizon);
+        assert!(scope.periods.contains("202508") && scope.periods.contains("2025Q3") && scope.periods.contains("2025S2"));
+        assert!(!scope.periods.contains("2025"), "the year 2025 straddles the reform");
+        assert!(!scope.periods.contains("2025YTD08"), "a 2025 year to date after June straddles the reform");
+    }
+
+    #[test]
+    fn chunks_are_months_or_years() {
+        let horizon = months("202401", "202612");
+        let scope = Scope::from_dirty_months(&set(&["202603", "202402"]), &horizon);
+        let by_month = scope.chunks(Incremental::Month);
+        assert_eq!(by_month.iter().map(|c| c.periods.join(",")).collect::<Vec<_>>(), vec!["202402", "202502", "202603"]);
+        assert_eq!(by_month[2].months, vec!["202603"], "only the dirty month, not the months of its year");
+        assert_eq!(by_month[2].previous, vec!["202503"]);
+        let by_year = scope.chunks(Incremental::Period);
+        assert_eq!(by_year.len(), 3, "2024, 2025 (a year after 2024) and 2026");
+        let y2026 = by_year.iter().find(|c| c.periods.contains(&"2026".to_string())).unwrap();
+        assert_eq!(y2026.months.len(), 12, "the year 2026 needs all its months");
+        assert!(y2026.previous.contains(&"2025Q1".to_string()));
+    }
+
+    #[test]
+    fn a_full_scope_covers_every_period_of_the_horizon_years() {
+        let scope = Scope::full(&months("202601", "202602"));
+        assert!(scope.periods.contains("202612") && scope.periods.contains("2026YTD12") && scope.periods.contains("2026N9"));
+        assert!(!scope.periods.iter().any(|p| p.starts_with("2025")));
+    }
+}

@@ -1,0 +1,84 @@
+-- grain: one row per (epoch, period, level, unit_code, indicator)
+-- materialized: table
+-- incremental: period
+-- inputs: indicator_terms, unit_ancestors, reporting_months, reporting_provinces, period_months, units, indicators, targets
+-- The indicators of every unit of every level, for every period that has a month in the reporting
+-- horizon (reporting_months), reported or not (communes_reporting = 0, value NULL, null_reason
+-- 'no_data'), against the target. Units of provinces without any data in the epoch are left out
+-- (reporting_provinces: a deployment covering a few provinces does not list the others); the
+-- nation is always there and expects every commune. indicator_values adds the previous-year
+-- comparison.
+-- value = Σ numerator / Σ denominator × factor at every level (never an average of commune ratios);
+-- NULL with null_reason 'zero_denominator' when the denominator sums to 0.
+WITH rolled AS (
+    SELECT
+        t.epoch, t.period, a.level, a.unit_code, t.indicator,
+        SUM(t.numerator) AS numerator,
+        SUM(t.denominator) AS denominator,
+        -- indicator_terms has one row per commune, period and indicator: counting rows counts communes.
+        COUNT(*) AS communes_reporting
+    FROM unit_ancestors AS a
+    JOIN indicator_terms AS t ON t.epoch = a.epoch AND t.org_unit = a.commune_code
+    GROUP BY t.epoch, t.period, a.level, a.unit_code, t.indicator
+),
+horizon_periods AS (
+    SELECT DISTINCT pm.epoch, pm.period, pm.period_type
+    FROM period_months AS pm
+    JOIN reporting_months AS m ON m.epoch = pm.epoch AND m.month = pm.month
+    WHERE {{ refresh_periods(pm.period) }}
+),
+expected AS (
+    SELECT epoch, level, unit_code, COUNT(*) AS communes_expected
+    FROM unit_ancestors
+    GROUP BY epoch, level, unit_code
+),
+unit_indicators AS (
+    -- Every unit of the covered provinces, and the nation, with every indicator and its target
+    -- (the unit's own target if catalog/targets.csv has one, else the national default).
+    SELECT
+        e.epoch, e.level, e.unit_code, u.full_name AS unit_name, e.communes_expected,
+        i.code AS indicator, i.name_vi AS indicator_name, i.name_en AS indicator_name_en, i.factor,
+        COALESCE(ts.target_value, td.target_value) AS target,
+        COALESCE(ts.target_year, td.target_year) AS target_year,
+        COALESCE(ts.comparison, td.comparison) AS target_comparison
+    FROM expected AS e
+    JOIN units AS u ON u.epoch = e.epoch AND u.level = e.level AND u.code = e.unit_code
+    LEFT JOIN reporting_provinces AS p ON p.epoch = u.epoch AND p.province_code = u.province_code
+    CROSS JOIN indicators AS i
+    LEFT JOIN targets AS ts ON ts.indicator = i.code AND ts.epoch = e.epoch AND ts.unit_code = e.unit_code
+    LEFT JOIN targets AS td ON td.indicator = i.code AND td.epoch IS NULL AND td.unit_code IS NULL
+    WHERE e.level = 'national' OR p.province_code IS NOT NULL
+),
+valued AS (
+    SELECT
+        h.epoch, h.period, h.period_type, ui.level, ui.unit_code, ui.unit_name,
+        ui.indicator, ui.indicator_name, ui.indicator_name_en,
+        r.numerator, r.denominator,
+        CASE WHEN r.denominator > 0 THEN r.numerator / r.denominator * ui.factor END AS value,
+        CASE
+            WHEN r.denominator IS NULL THEN 'no_data'
+            WHEN r.denominator = 0 THEN 'zero_denominator'
+        END AS null_reason,
+        ui.target, ui.target_year, ui.target_comparison,
+        COALESCE(r.communes_reporting, 0) AS communes_reporting,
+        ui.communes_expected
+    FROM horizon_periods AS h
+    JOIN unit_indicators AS ui ON ui.epoch = h.epoch
+    LEFT JOIN rolled AS r
+        ON r.epoch = h.epoch AND r.period = h.period AND r.level = ui.level AND r.unit_code = ui.unit_code AND r.indicator = ui.indicator
+)
+SELECT
+    epoch, period, period_type, level, unit_code, unit_name,
+    indicator, indicator_name, indicator_name_en,
+    numerator, denominator, value, null_reason,
+    target, target_year, target_comparison,
+    CASE
+        WHEN value IS NULL OR target IS NULL THEN 'no_data'
+        WHEN target_comparison = '>' AND value > target THEN 'met'
+        WHEN target_comparison = '>=' AND value >= target THEN 'met'
+        ELSE 'not_met'
+    END AS status,
+    target - value AS gap_to_target,
+    communes_reporting,
+    communes_expected
+FROM valued
