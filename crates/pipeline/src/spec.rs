@@ -185,6 +185,16 @@ mod tests {
     }
 
     #[test]
+    fn a_build_step_is_incremental_unless_it_says_full() {
+        let spec: PipelineSpec =
+            toml::from_str("name = \"x\"\n[[steps]]\nname = \"a\"\nkind = \"build\"\n[[steps]]\nname = \"b\"\nkind = \"build\"\nfull = true\n").unwrap();
+        assert!(matches!(spec.steps[0].kind, StepKind::Build { full: false }));
+        assert!(matches!(spec.steps[1].kind, StepKind::Build { full: true }));
+        let err = toml::from_str::<PipelineSpec>("name = \"x\"\n[[steps]]\nname = \"a\"\nkind = \"build\"\nful = true\n").unwrap_err().to_string();
+        assert!(err.contains("ful"), "{err}");
+    }
+
+    #[test]
     fn unknown_ingest_options_are_refused() {
         let err = toml::from_str::<PipelineSpec>("name = \"x\"\n[[steps]]\nname = \"a\"\nkind = \"ingest\"\nsource = \"inbox\"\narchiv = \"x\"\n")
             .unwrap_err()
