@@ -306,11 +306,6 @@ fn order(mut pending: Vec<Model>) -> Result<Vec<Model>> {
 }
 
 impl Model {
-    /// The SQL of a full computation (refresh macros expanded to `TRUE`).
-    pub fn full_sql(&self) -> String {
-        expand(&self.sql, None).expect("checked when loaded")
-    }
-
     /// True when the SQL uses a refresh macro.
     pub fn uses_macros(&self) -> bool {
         self.sql.contains("{{")
