@@ -27,6 +27,21 @@ const DEADLINES_MODEL: &str = "report_deadlines";
 /// The model listing the provinces with data (see [`crate::refresh`]).
 const COVERAGE_MODEL: &str = "reporting_provinces";
 
+/// `(SELECT * FROM name WHERE period IN (…)) AS name`: a model's rows for some periods, under its
+/// own name (what chunks are computed from and model tests run on).
+fn for_periods<'a>(name: &str, periods: impl IntoIterator<Item = &'a String>) -> String {
+    format!("(SELECT * FROM {name} WHERE period IN ({})) AS {name}", models::sql_list(periods))
+}
+
+/// Streams a query's rows into a model writer (files written, nothing committed yet).
+async fn write_all(df: datafusion::dataframe::DataFrame, writer: &mut tonghop_lake::ModelWriter) -> Result<()> {
+    let mut stream = df.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        writer.write(batch?).await?;
+    }
+    Ok(())
+}
+
 fn model_error(model: &Model, source: Error) -> Error {
     Error::Model { model: model.name.clone(), path: model.path.display().to_string(), source: Box::new(source) }
 }
@@ -349,10 +364,7 @@ impl Engine {
             let df = self.ctx.sql(&self.model_sql(model, None)?).await?;
             let schema = Arc::new(df.schema().as_arrow().clone());
             let mut writer = self.lake.model_writer(&model.name, schema, None, true).await?;
-            let mut stream = df.execute_stream().await?;
-            while let Some(batch) = stream.next().await {
-                writer.write(batch?).await?;
-            }
+            write_all(df, &mut writer).await?;
             let rows = writer.rows();
             return Ok((rows, writer.commit(&Replace::All).await?));
         };
@@ -363,18 +375,14 @@ impl Engine {
             for view in &views {
                 self.create_view(view, Some(chunk)).await?;
             }
-            let list = chunk.periods.iter().map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ");
-            let sql = format!("SELECT * FROM ({}) AS chunk WHERE period IN ({list})", self.model_sql(model, Some(chunk))?);
+            let sql = format!("SELECT * FROM ({}) AS chunk WHERE period IN ({})", self.model_sql(model, Some(chunk))?, models::sql_list(&chunk.periods));
             let df = self.ctx.sql(&sql).await?;
             if writer.is_none() {
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 writer = Some(self.lake.model_writer(&model.name, schema, Some("period"), full).await?);
             }
             let w = writer.as_mut().expect("just created");
-            let mut stream = df.execute_stream().await?;
-            while let Some(batch) = stream.next().await {
-                w.write(batch?).await?;
-            }
+            write_all(df, w).await?;
             w.flush().await?;
             tracing::debug!(periods = chunk.periods.len(), months = chunk.months.len(), rows = w.rows(), "chunk written");
         }
@@ -496,8 +504,7 @@ impl Engine {
             };
             // Tests of an incremental model: the unique ones (a hash table of the grain) a year at
             // a time, the others (filters) in one pass over the refreshed periods.
-            let in_list = |periods: &mut dyn Iterator<Item = &String>| periods.map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", ");
-            let all_periods = format!("(SELECT * FROM {0} WHERE period IN ({1})) AS {0}", model.name, in_list(&mut scope.periods.iter()));
+            let all_periods = for_periods(&model.name, &scope.periods);
             let mut runs: Vec<(Option<&Chunk>, Vec<(String, String)>)> = Vec::new();
             if model.incremental.is_some() {
                 if !scope.is_empty() {
@@ -505,7 +512,7 @@ impl Engine {
                 }
                 for chunk in &chunks {
                     let c = chunk.as_ref().expect("incremental models are chunked");
-                    let source = format!("(SELECT * FROM {0} WHERE period IN ({1})) AS {0}", model.name, in_list(&mut c.periods.iter()));
+                    let source = for_periods(&model.name, &c.periods);
                     runs.push((Some(c), model.test_queries_over(&source).into_iter().filter(|(l, _)| l.starts_with("unique(")).collect()));
                 }
             } else {
