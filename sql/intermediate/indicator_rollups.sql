@@ -36,7 +36,9 @@ unit_indicators AS (
     -- Every unit of the covered provinces, and the nation, with every indicator and its target
     -- (the unit's own target if catalog/targets.csv has one, else the national default).
     SELECT
-        e.epoch, e.level, e.unit_code, u.full_name AS unit_name, e.communes_expected,
+        e.epoch, e.level, e.unit_code, u.full_name AS unit_name,
+        CASE WHEN e.level = 'province' THEN e.unit_code ELSE u.province_code END AS province_code,
+        e.communes_expected,
         i.code AS indicator, i.name_vi AS indicator_name, i.name_en AS indicator_name_en, i.factor,
         COALESCE(ts.target_value, td.target_value) AS target,
         COALESCE(ts.target_year, td.target_year) AS target_year,
@@ -51,7 +53,7 @@ unit_indicators AS (
 ),
 valued AS (
     SELECT
-        h.epoch, h.period, h.period_type, ui.level, ui.unit_code, ui.unit_name,
+        h.epoch, h.period, h.period_type, ui.level, ui.unit_code, ui.unit_name, ui.province_code,
         ui.indicator, ui.indicator_name, ui.indicator_name_en,
         r.numerator, r.denominator,
         CASE WHEN r.denominator > 0 THEN r.numerator / r.denominator * ui.factor END AS value,
@@ -68,7 +70,7 @@ valued AS (
         ON r.epoch = h.epoch AND r.period = h.period AND r.level = ui.level AND r.unit_code = ui.unit_code AND r.indicator = ui.indicator
 )
 SELECT
-    epoch, period, period_type, level, unit_code, unit_name,
+    epoch, period, period_type, level, unit_code, unit_name, province_code,
     indicator, indicator_name, indicator_name_en,
     numerator, denominator, value, null_reason,
     target, target_year, target_comparison,

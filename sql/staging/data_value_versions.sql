@@ -14,19 +14,18 @@ WITH received AS (
     FROM data_values
     WHERE {{ refresh_months(period) }}
 ),
-resent AS (
-    SELECT epoch, period, org_unit
+submissions_per_report AS (
+    SELECT epoch, period, org_unit, COUNT(DISTINCT submission_id) AS submissions
     FROM received
     GROUP BY epoch, period, org_unit
-    HAVING COUNT(DISTINCT submission_id) > 1
 )
--- (`NOT EXISTS` rather than RIGHT JOIN … IS NULL: DataFusion 55 returned no rows for the latter
--- once a filter on the right side was pushed down.)
+-- Inner joins with the (small) commune-month keys on the left, rather than `NOT EXISTS`: DataFusion
+-- builds a join's hash table from its left input when it has no statistics, and an anti join
+-- would hold every row of the months being read in memory.
 SELECT r.*, CAST(1 AS BIGINT) AS version
-FROM received AS r
-WHERE NOT EXISTS (
-    SELECT 1 FROM resent AS s WHERE s.epoch = r.epoch AND s.period = r.period AND s.org_unit = r.org_unit
-)
+FROM submissions_per_report AS s
+JOIN received AS r ON r.epoch = s.epoch AND r.period = s.period AND r.org_unit = s.org_unit
+WHERE s.submissions = 1
 UNION ALL
 SELECT
     r.*,
@@ -34,5 +33,6 @@ SELECT
         PARTITION BY r.epoch, r.period, r.org_unit, r.data_element, r.disaggregation
         ORDER BY r.received_at DESC, r.ingested_at DESC, r.submission_id DESC
     ) AS BIGINT) AS version
-FROM resent AS s
+FROM submissions_per_report AS s
 JOIN received AS r ON r.epoch = s.epoch AND r.period = s.period AND r.org_unit = s.org_unit
+WHERE s.submissions > 1

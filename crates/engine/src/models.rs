@@ -20,6 +20,11 @@
 //! - `{{ refresh_periods(expr) }}`: `expr IN (…)` the periods being refreshed;
 //! - `{{ refresh_previous_periods(expr) }}`: `expr IN (…)` the same periods a year earlier.
 //!
+//! A table may also say `-- order_by: col, col…`: its rows are written in that order (within each
+//! period for an incremental one), in small row groups, so that a filter on the leading columns
+//! skips most of the file (an `ORDER BY` inside the model's SQL would be dropped by the optimiser,
+//! as in any subquery).
+//!
 //! Dependencies are the tables the SQL reads (found by DataFusion's SQL parser, common table
 //! expressions aside) that are other models; models are created in dependency order and a cycle is
 //! an error. A table that is neither a model nor a registered table is reported with the file and
@@ -88,6 +93,8 @@ pub struct Model {
     pub in_memory: bool,
     /// How a materialised model is refreshed (`incremental:` header); None: rebuilt whole.
     pub incremental: Option<Incremental>,
+    /// The order its rows are written in (`order_by:` header, SQL `ORDER BY` terms).
+    pub order_by: Option<String>,
     /// Models this one reads.
     pub depends_on: Vec<String>,
     /// Every table this one reads (models, reference and lake tables), CTEs aside.
@@ -100,7 +107,7 @@ pub struct Model {
     pub tests: ModelTests,
 }
 
-/// How an incremental model's rows are keyed, and so refreshed (a calendar year at a time).
+/// How an incremental model's rows are keyed, and so refreshed (by calendar year, see [`crate::refresh::Scope::chunks`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Incremental {
     /// Rows keyed by a month in `period`: only the dirty months are recomputed.
@@ -232,6 +239,10 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
                 None
             }
         };
+        let order_by = header("order_by").filter(|o| !o.is_empty());
+        if order_by.is_some() && !materialized {
+            problems.push(format!("{}: `-- order_by:` orders a table's files; it needs `-- materialized: table`", path.display()));
+        }
         if in_memory && sql.contains("{{") {
             problems.push(format!("{}: a `materialized: memory` model is computed once per build; refresh macros have no meaning there", path.display()));
         }
@@ -270,6 +281,7 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
             materialized,
             in_memory,
             incremental,
+            order_by,
             depends_on: vec![],
             references,
             description: doc.description,

@@ -42,6 +42,11 @@ async fn write_all(df: datafusion::dataframe::DataFrame, writer: &mut tonghop_la
     Ok(())
 }
 
+/// The ` ORDER BY …` a materialised model's rows are written in (its `order_by:` header), or nothing.
+fn order_by(model: &Model) -> String {
+    model.order_by.as_ref().map(|o| format!(" ORDER BY {o}")).unwrap_or_default()
+}
+
 fn model_error(model: &Model, source: Error) -> Error {
     Error::Model { model: model.name.clone(), path: model.path.display().to_string(), source: Box::new(source) }
 }
@@ -361,7 +366,7 @@ impl Engine {
         let position = self.models.iter().position(|m| m.name == model.name).unwrap_or(0);
         let views: Vec<&Model> = self.models[..position].iter().filter(|m| !m.materialized && !m.in_memory).collect();
         let Some(kind) = model.incremental else {
-            let df = self.ctx.sql(&self.model_sql(model, None)?).await?;
+            let df = self.ctx.sql(&format!("SELECT * FROM ({}) AS model{}", self.model_sql(model, None)?, order_by(model))).await?;
             let schema = Arc::new(df.schema().as_arrow().clone());
             let mut writer = self.lake.model_writer(&model.name, schema, None, true).await?;
             write_all(df, &mut writer).await?;
@@ -375,7 +380,12 @@ impl Engine {
             for view in &views {
                 self.create_view(view, Some(chunk)).await?;
             }
-            let sql = format!("SELECT * FROM ({}) AS chunk WHERE period IN ({})", self.model_sql(model, Some(chunk))?, models::sql_list(&chunk.periods));
+            let sql = format!(
+                "SELECT * FROM ({}) AS chunk WHERE period IN ({}){}",
+                self.model_sql(model, Some(chunk))?,
+                models::sql_list(&chunk.periods),
+                order_by(model)
+            );
             let df = self.ctx.sql(&sql).await?;
             if writer.is_none() {
                 let schema = Arc::new(df.schema().as_arrow().clone());
