@@ -499,7 +499,6 @@ fn write_titles(
     spec: &SheetSpec,
     at: &dyn Fn(&str) -> String,
 ) -> Result<()> {
-    let mut row = top;
     let bold = Format::new().set_bold().set_font_size(14);
     let italic = Format::new().set_italic();
     let plain = Format::new();
@@ -509,14 +508,13 @@ fn write_titles(
         .map(|t| (t, &bold, "title"))
         .chain(spec.subtitle.iter().map(|t| (t, &italic, "subtitle")))
         .chain(spec.lines.iter().map(|t| (t, &plain, "line")));
-    for (text, format, what) in lines {
+    for (row, (text, format, what)) in (top..).zip(lines) {
         sheet
             .write_string_with_format(row, 0, text, format)
             .map_err(|source| Error::Xlsx {
                 context: at(what),
                 source,
             })?;
-        row += 1;
     }
     Ok(())
 }

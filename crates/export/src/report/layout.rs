@@ -33,8 +33,8 @@ const PERCENT: &str = "0.0";
 const POINTS: &str = "+0.0;-0.0;0.0";
 /// Counts.
 const COUNT: &str = "#,##0";
-/// Rows taken by one chart (320 px at 20 px a row, and a gap).
-const CHART_ROWS: u32 = 17;
+/// Rows taken by one chart (360 px at 20 px a row, and a gap); two charts per printed page.
+const CHART_ROWS: u32 = 19;
 /// The first column of the charts' data, right of the charts (900 px ≈ 14 default columns).
 const CHART_DATA_COL: u16 = 16;
 /// Width of an indicator column of the breakdown (its header wraps).
@@ -122,6 +122,7 @@ pub(super) fn workbook(data: &ReportData) -> Result<Vec<u8>> {
             ("value", "Giá trị"),
             ("compared_with", "So với"),
             ("message_vi", "Nội dung"),
+            ("message", "Ghi chú"),
         ])
         .with_number_format("value", "#,##0.##")
         .with_number_format("compared_with", "#,##0.##");
@@ -387,8 +388,8 @@ fn chart_sheet(sheet: &mut Worksheet, data: &ReportData) -> Result<()> {
         sheet.write_string_with_format(0, target_col, format!("{code}: mục tiêu"), &header).map_err(fail("header"))?;
         let values = numbers(&batch, code)?;
         let target = data.summary.iter().find(|r| &r.indicator == code).and_then(|r| r.target);
-        for i in 0..units {
-            if let Some(v) = values[i] {
+        for (i, value) in values.iter().take(units).enumerate() {
+            if let Some(v) = *value {
                 sheet.write_number_with_format(1 + i as u32, value_col, v, &percent).map_err(fail("values"))?;
             }
             if let Some(t) = target {
@@ -407,7 +408,6 @@ fn chart_sheet(sheet: &mut Worksheet, data: &ReportData) -> Result<()> {
             .set_categories((name.as_str(), 1, name_col, last, name_col))
             .set_values((name.as_str(), 1, value_col, last, value_col));
         chart.y_axis().set_name("%").set_min(0);
-        chart.x_axis().set_name(data.scope.sub_level_label());
         let mut line = Chart::new(ChartType::Line);
         line.add_series()
             .set_name("Mục tiêu 2030")
@@ -415,12 +415,14 @@ fn chart_sheet(sheet: &mut Worksheet, data: &ReportData) -> Result<()> {
             .set_values((name.as_str(), 1, target_col, last, target_col))
             .set_format(rust_xlsxwriter::ChartLine::new().set_color(Color::RGB(0xC00000)).set_width(2.0));
         chart.combine(&line);
-        chart.set_width(900).set_height(320);
+        chart.set_width(900).set_height(360);
         chart.legend().set_position(rust_xlsxwriter::ChartLegendPosition::Bottom);
         sheet.insert_chart(k as u32 * CHART_ROWS, 0, &chart).map_err(fail("chart"))?;
     }
     page_setup(sheet);
     let charts = data.indicators.len().max(1) as u32;
+    let breaks: Vec<u32> = (1..charts.div_ceil(2)).map(|page| page * 2 * CHART_ROWS).collect();
+    sheet.set_page_breaks(&breaks).map_err(fail("page breaks"))?;
     sheet.set_print_area(0, 0, charts * CHART_ROWS - 1, CHART_DATA_COL - 2).map_err(fail("print area"))?;
     Ok(())
 }
