@@ -12,7 +12,7 @@ use arrow::array::RecordBatch;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use tonghop_core::{Catalog, Epoch, Project, UnitRegistry};
-use tonghop_engine::{session::Mode, Engine};
+use tonghop_engine::{session::Mode, AsOf, Engine};
 use tonghop_lake::Lake;
 use tonghop_pipeline::{PipelineSpec, Runner};
 
@@ -138,6 +138,15 @@ enum Command {
     /// A model that reads a table which is neither a model nor a registered table is reported with
     /// its file and the missing name, and the command fails.
     Models,
+    /// Export a report or a table: the Excel report of Directive 25, or any model or table to CSV or Parquet.
+    ///
+    /// Every export writes `<file>.versions.json` beside the file: the Delta table versions it read
+    /// and the instant its data stood at. `--as-of <time>` or `--as-of-versions <that file>` rebuilds
+    /// an export from the data as it stood then.
+    Export {
+        #[command(subcommand)]
+        what: ExportCommand,
+    },
     /// Run read-only SQL over the lake tables, reference tables and models.
     Sql {
         /// The query.
@@ -150,6 +159,63 @@ enum Command {
         #[arg(long)]
         repeat: Option<usize>,
     },
+}
+
+/// Which state of the lake an export reads.
+#[derive(clap::Args, Clone)]
+struct AsOfArgs {
+    /// Read every Delta table (lake tables and models) as it stood at this time (RFC 3339, e.g.
+    /// 2026-04-20T10:00:00+07:00): the last version committed at or before it.
+    #[arg(long, conflicts_with = "as_of_versions")]
+    as_of: Option<String>,
+    /// Read exactly the versions recorded in an earlier export's `<file>.versions.json`.
+    #[arg(long)]
+    as_of_versions: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// The Excel report of Directive 25-CT/TW for a unit and a period (Vietnamese).
+    ///
+    /// Sheets: summary against the 2030 targets and the same period last year; the units one level
+    /// down coloured by target status with the unit as totals row; completeness and timeliness with
+    /// the communes that did not report; data-quality findings; charts.
+    Report {
+        /// The unit: a province code (or a district before the reform) of the period's epoch,
+        /// epoch:code (e.g. post2025:04), or VN for the nation.
+        #[arg(long)]
+        unit: String,
+        /// The period code: 202603, 2026Q1, 2026S1, 2026N9, 2026, 2026YTD05.
+        #[arg(long)]
+        period: String,
+        /// A file, a folder (ending in /) or an s3:// prefix (default: bao_cao_<unit>_<period>.xlsx here).
+        #[arg(long, short)]
+        out: Option<String>,
+        #[command(flatten)]
+        as_of: AsOfArgs,
+    },
+    /// Any model or table to CSV or Parquet, optionally filtered.
+    Table {
+        /// A model (`tonghop models`), a lake table (data_values, submissions, rejections) or a reference table.
+        table: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExtractFormatArg::Csv)]
+        format: ExtractFormatArg,
+        /// A SQL predicate on the table's columns, e.g. "period = '2026Q1' AND level = 'province'".
+        #[arg(long = "where")]
+        predicate: Option<String>,
+        /// A file, a folder (ending in /) or an s3:// prefix (default: <table>.<format> here).
+        #[arg(long, short)]
+        out: Option<String>,
+        #[command(flatten)]
+        as_of: AsOfArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExtractFormatArg {
+    Csv,
+    Parquet,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -168,7 +234,7 @@ fn main() -> ExitCode {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,tonghop={level},tonghop_core={level},tonghop_lake={level},tonghop_ingest={level},tonghop_formats={level},tonghop_engine={level},tonghop_pipeline={level},tonghop_demo={level}")));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,tonghop={level},tonghop_core={level},tonghop_lake={level},tonghop_ingest={level},tonghop_formats={level},tonghop_engine={level},tonghop_pipeline={level},tonghop_demo={level},tonghop_export={level}")));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli)) {
@@ -434,6 +500,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             println!("{} models, every reference resolved", engine.models().len());
         }
+        Command::Export { what } => export(&ctx, &cli.lake, what).await?,
         Command::Sql { query, format, repeat } => {
             let lake = Lake::open(&cli.lake)?;
             let engine = open_read(&ctx, &lake).await?;
@@ -450,6 +517,96 @@ async fn run(cli: Cli) -> Result<()> {
                 let at = |q: f64| ms[((ms.len() as f64 - 1.0) * q).round() as usize];
                 eprintln!("timing over {n} runs: min: {:.1} ms, median: {:.1} ms, p95: {:.1} ms, max: {:.1} ms", ms[0], at(0.5), at(0.95), ms[n - 1]);
             }
+        }
+    }
+    Ok(())
+}
+
+/// Resolves `--as-of` / `--as-of-versions`.
+fn resolve_as_of(args: &AsOfArgs) -> Result<(AsOf, Option<String>)> {
+    if let Some(at) = &args.as_of {
+        let parsed = chrono::DateTime::parse_from_rfc3339(at.trim())
+            .with_context(|| format!("--as-of {at:?}: write an RFC 3339 time such as 2026-04-20T10:00:00+07:00 or 2026-04-20T03:00:00Z"))?;
+        return Ok((AsOf::Time(parsed.with_timezone(&chrono::Utc)), Some(at.clone())));
+    }
+    if let Some(path) = &args.as_of_versions {
+        let bytes = std::fs::read(path).with_context(|| format!("--as-of-versions: reading {}", path.display()))?;
+        let record = tonghop_export::ExportRecord::from_json(&bytes, &path.display().to_string())?;
+        return Ok((AsOf::Versions { versions: record.versions, at: record.produced_at }, Some(path.display().to_string())));
+    }
+    Ok((AsOf::Latest, None))
+}
+
+/// Writes an export and its versions sidecar to `out` (a file, a folder ending in `/`, an existing
+/// folder or an object-store prefix; default: `default_name` in the current folder). Returns the URL.
+async fn store_export(out: Option<&str>, default_name: &str, bytes: Vec<u8>, record: &tonghop_export::ExportRecord) -> Result<String> {
+    let out = out.unwrap_or(default_name);
+    let is_folder = out.ends_with('/') || std::path::Path::new(out).is_dir() || (out.contains("://") && !out.rsplit('/').next().is_some_and(|n| n.contains('.')));
+    let (folder, name) = if is_folder {
+        (out.to_string(), default_name.to_string())
+    } else {
+        let (folder, name) = match out.rsplit_once('/') {
+            Some((folder, name)) => (if folder.is_empty() { "/".to_string() } else { folder.to_string() }, name.to_string()),
+            None => (".".to_string(), out.to_string()),
+        };
+        (folder, name)
+    };
+    let location = tonghop_lake::Location::parse(&folder)?;
+    let store = location.store();
+    tonghop_export::write_object(store.as_ref(), &location.path(&name), bytes).await?;
+    let sidecar = tonghop_export::ExportRecord::sidecar_name(&name);
+    tonghop_export::write_object(store.as_ref(), &location.path(&sidecar), record.to_json()).await?;
+    Ok(format!("{}{name}", location.url()))
+}
+
+fn print_versions(record: &tonghop_export::ExportRecord) {
+    let versions: Vec<String> = record.versions.iter().map(|(t, v)| format!("{t}@{v}")).collect();
+    println!("  data as of {}: {}", record.produced_at.to_rfc3339(), versions.join(", "));
+}
+
+async fn export(ctx: &Loaded, lake: &str, what: ExportCommand) -> Result<()> {
+    let lake = Lake::open(lake)?;
+    match what {
+        ExportCommand::Report { unit, period, out, as_of } => {
+            let scope = tonghop_export::ReportScope::resolve(&ctx.registry, &unit, &period)?;
+            let (as_of, given) = resolve_as_of(&as_of)?;
+            let engine = Engine::open_as_of(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Read, &as_of).await?;
+            let produced_at = as_of.instant().unwrap_or_else(chrono::Utc::now);
+            let default_name = scope.file_name();
+            let label = format!("{} {}", scope.unit_label(), scope.period.name_vi());
+            let data = tonghop_export::ReportData::gather(&engine, &ctx.catalog, scope, produced_at).await?;
+            let record = tonghop_export::ExportRecord {
+                export: format!("report {}:{} {}", data.scope.epoch, data.scope.unit.code, data.scope.period),
+                produced_at,
+                as_of: given,
+                versions: data.versions.clone(),
+            };
+            let url = store_export(out.as_deref(), &default_name, data.to_xlsx()?, &record).await?;
+            println!("report {label}: {url}");
+            print_versions(&record);
+        }
+        ExportCommand::Table { table, format, predicate, out, as_of } => {
+            let (as_of, given) = resolve_as_of(&as_of)?;
+            let engine = Engine::open_as_of(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Read, &as_of).await?;
+            let produced_at = as_of.instant().unwrap_or_else(chrono::Utc::now);
+            let format = match format {
+                ExtractFormatArg::Csv => tonghop_export::ExtractFormat::Csv,
+                ExtractFormatArg::Parquet => tonghop_export::ExtractFormat::Parquet,
+            };
+            let (bytes, rows) = tonghop_export::extract(&engine, &table, predicate.as_deref(), format).await?;
+            let record = tonghop_export::ExportRecord {
+                export: match &predicate {
+                    Some(p) => format!("table {table} where {p}"),
+                    None => format!("table {table}"),
+                },
+                produced_at,
+                as_of: given,
+                versions: engine.versions().clone(),
+            };
+            let default_name = format!("{}.{}", table.replace('.', "_"), format.extension());
+            let url = store_export(out.as_deref(), &default_name, bytes, &record).await?;
+            println!("{rows} row(s) of {table}: {url}");
+            print_versions(&record);
         }
     }
     Ok(())

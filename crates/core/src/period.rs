@@ -7,13 +7,15 @@
 //! | half year | `YYYYSn` | `2026S1` | 6 tháng đầu năm 2026 |
 //! | nine months | `YYYYN9` (tonghop's own; DHIS2 has none) | `2026N9` | 9 tháng năm 2026 (January–September) |
 //! | year | `YYYY` | `2026` | Năm 2026 |
-//! | year to date | `YYYYYTDmm` (tonghop's own) | `2026YTD03` | Lũy kế từ đầu năm đến hết tháng 3 năm 2026 (January–March) |
+//! | year to date | `YYYYYTDmm` (tonghop's own) | `2026YTD03` | Từ tháng 1 đến tháng 3 năm 2026 (January–March) |
 //!
 //! Year to date ends at any month: `2026YTD01` … `2026YTD12`. It covers the same months as `202601`,
 //! `2026Q1`, `2026S1`, `2026N9` or `2026` for months 1, 3, 6, 9 and 12, but is a period type of its
 //! own, so that "the year so far" is always there under one code. The code cannot collide with the
 //! others: after the four digits of the year it is the only one starting with `Y` (months are two
 //! digits, the others start with `Q`, `S` or `N`).
+//!
+//! [`Period::name_vi`] gives the Vietnamese names of the table above, as reports write them.
 
 use chrono::{Datelike, NaiveDate};
 
@@ -169,6 +171,26 @@ impl Period {
     }
 }
 
+impl Period {
+    /// The period as Vietnamese reports write it (NFC): `Tháng 3 năm 2026`, `Quý III năm 2026`,
+    /// `6 tháng đầu năm 2026` / `6 tháng cuối năm 2026`, `9 tháng năm 2026`, `Năm 2026`, and for a
+    /// year to date `Từ tháng 1 đến tháng 5 năm 2026` (`2026YTD01` is `Tháng 1 năm 2026`: one month).
+    pub fn name_vi(&self) -> String {
+        const ROMAN: [&str; 4] = ["I", "II", "III", "IV"];
+        let year = self.year;
+        match self.kind {
+            PeriodType::Month => format!("Tháng {} năm {year}", self.index),
+            PeriodType::Quarter => format!("Quý {} năm {year}", ROMAN[self.index as usize - 1]),
+            PeriodType::HalfYear if self.index == 1 => format!("6 tháng đầu năm {year}"),
+            PeriodType::HalfYear => format!("6 tháng cuối năm {year}"),
+            PeriodType::NineMonths => format!("9 tháng năm {year}"),
+            PeriodType::Year => format!("Năm {year}"),
+            PeriodType::YearToDate if self.index == 1 => format!("Tháng 1 năm {year}"),
+            PeriodType::YearToDate => format!("Từ tháng 1 đến tháng {} năm {year}", self.index),
+        }
+    }
+}
+
 impl std::fmt::Display for Period {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.kind {
@@ -263,6 +285,47 @@ mod tests {
         assert_eq!(p("2026YTD09").months().collect::<Vec<_>>(), p("2026N9").months().collect::<Vec<_>>());
         assert_eq!(p("2026YTD07").previous_year().unwrap().to_string(), "2025YTD07");
         assert_eq!(p("2026Q1").previous_year().unwrap().to_string(), "2025Q1");
+    }
+
+    #[test]
+    fn vietnamese_names_of_every_period_type_in_both_epochs() {
+        let cases = [
+            // pre2025 epoch
+            ("202403", "Tháng 3 năm 2024"),
+            ("202412", "Tháng 12 năm 2024"),
+            ("2024Q1", "Quý I năm 2024"),
+            ("2024Q4", "Quý IV năm 2024"),
+            ("2025Q2", "Quý II năm 2025"),
+            ("2024S1", "6 tháng đầu năm 2024"),
+            ("2024S2", "6 tháng cuối năm 2024"),
+            ("2024N9", "9 tháng năm 2024"),
+            ("2024", "Năm 2024"),
+            ("2025YTD06", "Từ tháng 1 đến tháng 6 năm 2025"),
+            ("2024YTD01", "Tháng 1 năm 2024"),
+            // post2025 epoch
+            ("202507", "Tháng 7 năm 2025"),
+            ("2025Q3", "Quý III năm 2025"),
+            ("2026Q1", "Quý I năm 2026"),
+            ("2026Q3", "Quý III năm 2026"),
+            ("2025S2", "6 tháng cuối năm 2025"),
+            ("2026S1", "6 tháng đầu năm 2026"),
+            ("2026N9", "9 tháng năm 2026"),
+            ("2026", "Năm 2026"),
+            ("2026YTD05", "Từ tháng 1 đến tháng 5 năm 2026"),
+            ("2026YTD12", "Từ tháng 1 đến tháng 12 năm 2026"),
+        ];
+        for (code, name) in cases {
+            assert_eq!(p(code).name_vi(), name, "{code}");
+            assert_eq!(crate::text::nfc(name), name, "{code}: the name is NFC");
+            crate::Epoch::for_period(&p(code)).unwrap();
+        }
+        // Every period of both epochs' years has a name, and distinct periods of one year distinct names
+        // (apart from YTD01, which is January).
+        for year in [2024, 2026] {
+            let names: std::collections::HashSet<String> =
+                PeriodType::ALL.iter().flat_map(|k| Period::all_in_year(*k, year)).filter(|p| p.to_string() != format!("{year}YTD01")).map(|p| p.name_vi()).collect();
+            assert_eq!(names.len(), 12 + 4 + 2 + 1 + 1 + 11);
+        }
     }
 
     #[test]

@@ -37,6 +37,24 @@ pub enum Error {
     /// Model tests failed after a build: each failure is listed.
     #[error("{} model test(s) failed:\n  - {}", .0.len(), .0.join("\n  - "))]
     TestsFailed(Vec<String>),
+    /// An as-of session asked for a table version that can no longer be read (its log was cleaned
+    /// up, or the version map names a version the table never had).
+    #[error("table {table} at version {version} cannot be read (cleaned up, or never written): the data as it stood then is no longer in the lake")]
+    VersionGone {
+        /// The table (`models.<name>` for a model).
+        table: String,
+        /// The version asked for.
+        version: i64,
+    },
+    /// Only read sessions can look back in time.
+    #[error("an as-of session can only read; builds always start from the latest data")]
+    AsOfBuild,
+    /// The as-of instant cannot be represented (SQL timestamps span 1677–2262).
+    #[error("as-of time {at} is out of range (1677–2262)")]
+    AsOfOutOfRange {
+        /// The instant asked for.
+        at: chrono::DateTime<chrono::Utc>,
+    },
     /// A file of the project could not be read.
     #[error("{path}: {source}")]
     Io {

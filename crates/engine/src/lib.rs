@@ -24,4 +24,4 @@ pub mod session;
 
 pub use error::{Error, Result};
 pub use models::Model;
-pub use session::{BuildSummary, Engine};
+pub use session::{AsOf, BuildSummary, Engine};

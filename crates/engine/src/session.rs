@@ -78,6 +78,101 @@ pub struct Engine {
     models: Vec<Model>,
     /// Versions of the lake tables this session reads.
     versions: std::collections::BTreeMap<String, i64>,
+    /// Which state of the lake it reads.
+    as_of: AsOf,
+}
+
+/// Which state of the lake a session reads: the latest commit of every Delta table, or the state
+/// at an earlier time, to rebuild a past export from the data as it stood then.
+///
+/// Under [`AsOf::Time`] and [`AsOf::Versions`] every Delta table (the lake tables and the
+/// materialised models) is opened at the chosen version, a table that did not exist then reads as
+/// empty (a model as a view over the tables), and SQL's `now()` returns the chosen instant, so
+/// that what depends on the clock (reports still pending or already missing) is what it was.
+/// Only [`Mode::Read`] sessions can look back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AsOf {
+    /// The latest version of every table; `now()` is the clock.
+    #[default]
+    Latest,
+    /// Each table at the last version committed at or before this instant.
+    Time(chrono::DateTime<chrono::Utc>),
+    /// Each table at the version recorded in `versions` (as returned by [`Engine::versions`]: table
+    /// name, `models.<name>` for models); tables not listed read as absent. `now()` is `at`.
+    Versions {
+        /// Table → version.
+        versions: std::collections::BTreeMap<String, i64>,
+        /// The instant `now()` returns (when the versions were recorded).
+        at: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+impl AsOf {
+    /// The instant `now()` returns in the session, if fixed.
+    pub fn instant(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            AsOf::Latest => None,
+            AsOf::Time(at) | AsOf::Versions { at, .. } => Some(*at),
+        }
+    }
+
+    /// Opens `folder/name` (`key` is its name in the version map) as this option says.
+    async fn open(&self, lake: &Lake, folder: &str, name: &str, key: &str) -> Result<Option<tonghop_lake::DeltaTable>> {
+        let version = match self {
+            AsOf::Latest => return Ok(lake.open_table(folder, name).await?),
+            AsOf::Time(at) => lake.version_at(folder, name, *at).await?,
+            AsOf::Versions { versions, .. } => versions.get(key).copied(),
+        };
+        let Some(version) = version else { return Ok(None) };
+        match lake.open_table_at(folder, name, version).await? {
+            Some(table) => Ok(Some(table)),
+            None => Err(Error::VersionGone { table: key.to_string(), version }),
+        }
+    }
+}
+
+/// `now()` (and `current_timestamp`) fixed at one instant, with the built-in's type (nanoseconds,
+/// the session's time zone: none by default), folded to a literal at planning like the built-in.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FixedNow {
+    nanos: i64,
+    signature: datafusion::logical_expr::Signature,
+    aliases: Vec<String>,
+}
+
+impl FixedNow {
+    fn value(&self) -> datafusion::scalar::ScalarValue {
+        datafusion::scalar::ScalarValue::TimestampNanosecond(Some(self.nanos), None)
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for FixedNow {
+    fn name(&self) -> &str {
+        "now"
+    }
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[arrow::datatypes::DataType]) -> datafusion::error::Result<arrow::datatypes::DataType> {
+        Ok(self.value().data_type())
+    }
+    fn return_field_from_args(&self, _: datafusion::logical_expr::ReturnFieldArgs) -> datafusion::error::Result<arrow::datatypes::FieldRef> {
+        // Never NULL, like the built-in: the literal it folds to has the same schema.
+        Ok(Arc::new(arrow::datatypes::Field::new("now", self.value().data_type(), false)))
+    }
+    fn invoke_with_args(&self, _: datafusion::logical_expr::ScalarFunctionArgs) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        Ok(datafusion::logical_expr::ColumnarValue::Scalar(self.value()))
+    }
+    fn simplify(
+        &self,
+        _: Vec<datafusion::logical_expr::Expr>,
+        _: &datafusion::logical_expr::simplify::SimplifyContext,
+    ) -> datafusion::error::Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
+        Ok(datafusion::logical_expr::simplify::ExprSimplifyResult::Simplified(datafusion::logical_expr::Expr::Literal(self.value(), None)))
+    }
 }
 
 /// How models are registered when the engine opens.
@@ -91,10 +186,24 @@ pub enum Mode {
 
 impl Engine {
     /// Opens a session: reference tables, catalog, lake tables, and (in [`Mode::Read`]) the models.
-    #[tracing::instrument(skip_all, fields(lake = %lake.root().url()))]
     pub async fn open(project: &Project, lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, mode: Mode) -> Result<Engine> {
+        Self::open_as_of(project, lake, registry, catalog, mode, &AsOf::Latest).await
+    }
+
+    /// [`Engine::open`] on the lake as it stood at `as_of` (see [`AsOf`]); [`Engine::versions`]
+    /// then lists the versions read.
+    #[tracing::instrument(skip_all, fields(lake = %lake.root().url(), as_of = ?as_of.instant()))]
+    pub async fn open_as_of(project: &Project, lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, mode: Mode, as_of: &AsOf) -> Result<Engine> {
+        if mode == Mode::Build && *as_of != AsOf::Latest {
+            return Err(Error::AsOfBuild);
+        }
         let config = SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("datafusion", "public");
         let ctx = SessionContext::new_with_config(config);
+        if let Some(at) = as_of.instant() {
+            let nanos = at.timestamp_nanos_opt().ok_or(Error::AsOfOutOfRange { at })?;
+            let signature = datafusion::logical_expr::Signature::nullary(datafusion::logical_expr::Volatility::Stable);
+            ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(FixedNow { nanos, signature, aliases: vec!["current_timestamp".to_string()] }));
+        }
         reference::register_units(&ctx, registry)?;
         reference::register_periods(&ctx)?;
         reference::register_calendar(&ctx)?;
@@ -108,7 +217,7 @@ impl Engine {
         let mut versions = std::collections::BTreeMap::new();
         ctx.catalog("datafusion").expect("default catalog").register_schema("lake", raw.clone())?;
         for spec in tables::ingest_tables() {
-            let provider: Arc<dyn datafusion::catalog::TableProvider> = match lake.open_table(spec.folder, spec.name).await? {
+            let provider: Arc<dyn datafusion::catalog::TableProvider> = match as_of.open(lake, spec.folder, spec.name, spec.name).await? {
                 Some(table) => {
                     table.update_datafusion_session(&ctx.state()).map_err(|e| Error::DataFusion(e.into()))?;
                     versions.insert(spec.name.to_string(), table.version().unwrap_or_default() as i64);
@@ -137,7 +246,7 @@ impl Engine {
         }
 
         let models = models::load(&project.sql_dir())?;
-        let mut engine = Engine { ctx, lake: lake.clone(), project: project.clone(), models, versions };
+        let mut engine = Engine { ctx, lake: lake.clone(), project: project.clone(), models, versions, as_of: as_of.clone() };
         if mode == Mode::Read {
             for i in 0..engine.models.len() {
                 let model = engine.models[i].clone();
@@ -155,9 +264,10 @@ impl Engine {
     /// The Delta table is `models.<name>`; the model's name is a view over it with the partition
     /// column (`period`) as a plain string, as for the lake views.
     async fn register_stored(&mut self, model: &Model) -> Result<bool> {
-        let Some(table) = self.lake.open_table("models", &model.name).await? else { return Ok(false) };
+        let key = format!("models.{}", model.name);
+        let Some(table) = self.as_of.open(&self.lake, "models", &model.name, &key).await? else { return Ok(false) };
         table.update_datafusion_session(&self.ctx.state()).map_err(|e| Error::DataFusion(e.into()))?;
-        self.versions.insert(format!("models.{}", model.name), table.version().unwrap_or_default() as i64);
+        self.versions.insert(key, table.version().unwrap_or_default() as i64);
         let provider = table.table_provider().await?;
         let columns = provider
             .schema()

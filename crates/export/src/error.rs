@@ -60,6 +60,79 @@ pub enum Error {
         /// The cause.
         source: rust_xlsxwriter::XlsxError,
     },
+    /// A period code that is malformed or straddles the 2025-07-01 reform.
+    #[error("--period {period}: {source}")]
+    Period {
+        /// The period as given.
+        period: String,
+        /// Why it is refused.
+        source: tonghop_core::Error,
+    },
+    /// A reporting unit that does not exist in the period's epoch.
+    #[error("unknown unit {unit:?}: {reason}")]
+    UnknownUnit {
+        /// The unit as given.
+        unit: String,
+        /// What is wrong, and what would be right.
+        reason: String,
+    },
+    /// `epoch:code` names an epoch the period does not belong to.
+    #[error("unit {unit:?} is of another epoch than period {period}, which belongs to the {epoch} epoch (periods belong to one epoch; codes were reused at the 2025-07-01 reform)")]
+    EpochMismatch {
+        /// The unit as given.
+        unit: String,
+        /// The period.
+        period: String,
+        /// The period's epoch.
+        epoch: String,
+    },
+    /// A report for a unit without units under it (a commune).
+    #[error("{unit} is a commune: a report breaks a unit down into the units one level below; choose its province (or district before the reform) or VN")]
+    NoSubunits {
+        /// The unit.
+        unit: String,
+    },
+    /// The models hold nothing for the unit and period.
+    #[error("no indicator values for {unit} in period {period}: is the period within the data received, and has `tonghop build` run since?")]
+    NoData {
+        /// The unit.
+        unit: String,
+        /// The period.
+        period: String,
+    },
+    /// `export table` names neither a model nor a table.
+    #[error("unknown table {table:?}{hint}: `tonghop models` lists the models; lake tables are data_values, submissions, rejections")]
+    UnknownTable {
+        /// The name given.
+        table: String,
+        /// ` (did you mean …?)` or empty.
+        hint: String,
+    },
+    /// A query of an export failed (DataFusion's message intact).
+    #[error("{what}: {source}")]
+    Query {
+        /// Which export or view.
+        what: String,
+        /// The cause.
+        source: Box<tonghop_engine::Error>,
+    },
+    /// A query result lacks a column the layout needs (a changed view in sql/reports/).
+    #[error("column {column:?} is missing from a report query: check the views in sql/reports/")]
+    MissingColumn {
+        /// The column.
+        column: String,
+    },
+    /// The Parquet writer failed.
+    #[error("writing Parquet: {0}")]
+    Parquet(String),
+    /// A versions sidecar could not be read.
+    #[error("{path}: not a tonghop versions record: {reason}")]
+    Record {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Storing the file failed.
     #[error("storing {path} in {store}: {source}")]
     Store {

@@ -1,17 +1,23 @@
-//! Writing query results as files that people and portals open: CSV and XLSX.
+//! Exports: the files people and portals open, and the record of what each one read.
 //!
 //! This crate owns the writers that turn Arrow [`RecordBatch`]es (the results of
-//! tonghop's queries) into bytes, and the one function that stores those bytes:
+//! tonghop's queries) into bytes, the one function that stores those bytes, and the
+//! exports built on them:
 //!
-//! - [`to_csv`]: UTF-8 CSV with a byte-order mark, for portals, scripts and Excel;
-//! - [`to_xlsx`]: one formatted Excel sheet laid out by a [`SheetSpec`] (title,
-//!   subtitle, Vietnamese column labels, number formats, print setup);
-//! - [`write_object`]: a single atomic put into any [`object_store::ObjectStore`]
-//!   (a local folder or S3).
+//! | item | what |
+//! |---|---|
+//! | [`to_csv`] | UTF-8 CSV with a byte-order mark, for portals, scripts and Excel |
+//! | [`to_xlsx`] | one formatted Excel sheet laid out by a [`SheetSpec`] (title, subtitle, Vietnamese column labels, number formats, print setup) |
+//! | [`to_parquet`] | Parquet (zstd), column types kept |
+//! | [`write_object`] | a single atomic put into any [`object_store::ObjectStore`] (a local folder or S3) |
+//! | [`report`] | the Vietnamese Excel report of Directive 25-CT/TW for a province, district or the nation and a period (`tonghop export report`): summary, breakdown by sub-unit coloured by target status, completeness with the communes that did not report, data quality, charts |
+//! | [`extract`] | any model or table, filtered by a SQL predicate, to CSV or Parquet (`tonghop export table`) |
+//! | [`record`] | the sidecar `<file>.versions.json`: the Delta versions an export read and the instant its data stood at, reusable to rebuild it ([`tonghop_engine::AsOf`]) |
 //!
-//! Later issues add the full Vietnamese report layouts (multi-level headers,
-//! signature blocks, one sheet per reporting level) here too; they build on the
-//! same cell conventions as [`to_xlsx`].
+//! The report's queries are the views of `sql/reports/` (`report_indicators`,
+//! `report_completeness`, `report_quality_issues`, `missing_reports`), so analysts can read and
+//! query the figures the report prints; [`report`] only selects one unit's rows and lays them out
+//! with the same cell conventions as [`to_xlsx`].
 //!
 //! Text is written byte-for-byte as given: normalise it to NFC upstream (the
 //! lake and the catalog already hold NFC text), and the files carry exactly
@@ -63,6 +69,9 @@
 
 mod csv;
 mod error;
+pub mod extract;
+pub mod record;
+pub mod report;
 mod store;
 mod xlsx;
 
@@ -70,6 +79,9 @@ pub use arrow::array::RecordBatch;
 
 pub use crate::csv::{to_csv, UTF8_BOM};
 pub use crate::error::{Error, Result};
+pub use crate::extract::{extract, to_parquet, ExtractFormat};
+pub use crate::record::ExportRecord;
+pub use crate::report::{ReportData, ReportScope};
 pub use crate::store::write_object;
 pub use crate::xlsx::{sanitize_sheet_name, to_xlsx, SheetSpec};
 

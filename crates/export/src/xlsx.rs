@@ -46,11 +46,12 @@ const PAPER_A4: u8 = 9;
 ///
 /// 1. the [`title`](Self::title) in bold 14 pt, if any;
 /// 2. the [`subtitle`](Self::subtitle) in italics, if any;
-/// 3. one empty spacer row, if there was a title or a subtitle;
-/// 4. the header row (bold, light blue fill, wrapped, thin borders) at
+/// 3. the further [`lines`](Self::lines), plain, if any;
+/// 4. one empty spacer row, if there was any of the above;
+/// 5. the header row (bold, light blue fill, wrapped, thin borders) at
 ///    [`header_row`](Self::header_row), with an autofilter; panes are frozen below
 ///    it and it is repeated at the top of every printed page;
-/// 5. the data, one row per record.
+/// 6. the data, one row per record.
 ///
 /// The title and subtitle sit in column A and overflow to the right across the
 /// empty cells; they do not count towards column widths.
@@ -66,6 +67,8 @@ pub struct SheetSpec {
     /// A second line under the title, e.g.
     /// `"Kỳ báo cáo: Tháng 3 năm 2026 · Lập ngày 23/11/2026"`.
     pub subtitle: Option<String>,
+    /// Further lines under the subtitle, e.g. `"Kỳ báo cáo: Quý I năm 2026"`.
+    pub lines: Vec<String>,
     /// Column name → header label shown in the header row (e.g.
     /// `("province_name", "Tỉnh/Thành phố")`). Columns not listed show their name.
     /// Entries naming no column of the table are ignored (and logged).
@@ -97,6 +100,12 @@ impl SheetSpec {
     /// Sets the subtitle row.
     pub fn with_subtitle(mut self, subtitle: impl Into<String>) -> Self {
         self.subtitle = Some(subtitle.into());
+        self
+    }
+
+    /// Adds a line under the subtitle.
+    pub fn with_line(mut self, line: impl Into<String>) -> Self {
+        self.lines.push(line.into());
         self
     }
 
@@ -132,11 +141,11 @@ impl SheetSpec {
         self
     }
 
-    /// The 0-based index of the header row: 0 without title and subtitle, 2 with
-    /// one of them (title or subtitle, spacer), 3 with both. Data starts on the
-    /// next row.
+    /// The 0-based index of the header row: 0 without title, subtitle and lines,
+    /// otherwise one more than their count (the spacer): 2 with a title only, 3
+    /// with title and subtitle. Data starts on the next row.
     pub fn header_row(&self) -> u32 {
-        let above = u32::from(self.title.is_some()) + u32::from(self.subtitle.is_some());
+        let above = u32::from(self.title.is_some()) + u32::from(self.subtitle.is_some()) + self.lines.len() as u32;
         if above == 0 {
             0
         } else {
@@ -333,19 +342,64 @@ enum Cells {
 /// [`Error::Xlsx`] if the writer refuses a cell (e.g. text over 32,767
 /// characters) or a number format.
 pub fn to_xlsx(batches: &[RecordBatch], spec: &SheetSpec) -> Result<Vec<u8>> {
-    check_same_schema(batches)?;
-    let sheet_name = sanitize_sheet_name(&spec.sheet_name);
-    let header_row = spec.header_row();
-
     let mut workbook = Workbook::new();
     let sheet = workbook.add_worksheet();
-    let at = |what: &str| format!("sheet {sheet_name:?}, {what}");
-    sheet.set_name(&sheet_name).map_err(|source| Error::Xlsx {
-        context: at("sheet name"),
-        source,
-    })?;
+    let table = write_table(sheet, 0, batches, spec)?;
+    finish_sheet(sheet, &table)?;
+    save(&mut workbook, &table.sheet_name)
+}
 
-    write_titles(sheet, spec, &at)?;
+/// Where [`write_table`] put a table, for what is laid out around it.
+#[derive(Debug, Clone)]
+pub(crate) struct Placed {
+    /// The sanitised sheet name (for error contexts).
+    pub sheet_name: String,
+    /// The header row (0-based).
+    pub header_row: u32,
+    /// The last row written (the header row when there is no data).
+    pub last_row: u32,
+    /// The column names, in order.
+    pub columns: Vec<String>,
+    /// The widest content of each column, in characters.
+    pub widths: Vec<usize>,
+}
+
+impl Placed {
+    /// The index of column `name`.
+    pub fn column(&self, name: &str) -> Option<u16> {
+        self.columns.iter().position(|c| c == name).map(|i| i as u16)
+    }
+
+    /// The error context `sheet "…", what`.
+    pub fn at(&self, what: &str) -> String {
+        format!("sheet {:?}, {what}", self.sheet_name)
+    }
+}
+
+/// Names `sheet` after `spec` and writes the table laid out by `spec` from row
+/// `top` down (titles, header with autofilter, cells with the conventions of
+/// [`to_xlsx`]). Widths, frozen panes and print setup are left to
+/// [`finish_sheet`], so that more can go on the sheet first.
+pub(crate) fn write_table(sheet: &mut Worksheet, top: u32, batches: &[RecordBatch], spec: &SheetSpec) -> Result<Placed> {
+    check_same_schema(batches)?;
+    let sheet_name = sanitize_sheet_name(&spec.sheet_name);
+    let header_row = top + spec.header_row();
+    let at = |what: &str| format!("sheet {sheet_name:?}, {what}");
+    if top == 0 {
+        sheet.set_name(&sheet_name).map_err(|source| Error::Xlsx {
+            context: at("sheet name"),
+            source,
+        })?;
+    }
+
+    write_titles(sheet, top, spec, &at)?;
+    let mut placed = Placed {
+        sheet_name: sheet_name.clone(),
+        header_row,
+        last_row: header_row,
+        columns: Vec::new(),
+        widths: Vec::new(),
+    };
 
     if let Some(first) = batches.first() {
         let schema = first.schema();
@@ -366,7 +420,7 @@ pub fn to_xlsx(batches: &[RecordBatch], spec: &SheetSpec) -> Result<Vec<u8>> {
 
         let last_col = (columns.len() as u16).saturating_sub(1);
         let last_row = row - 1;
-        if !columns.is_empty() {
+        if !columns.is_empty() && top == 0 {
             sheet
                 .autofilter(header_row, 0, last_row, last_col)
                 .map_err(|source| Error::Xlsx {
@@ -374,62 +428,91 @@ pub fn to_xlsx(batches: &[RecordBatch], spec: &SheetSpec) -> Result<Vec<u8>> {
                     source,
                 })?;
         }
-        for (index, column) in columns.iter().enumerate() {
-            let width = (column.width + 2).clamp(MIN_WIDTH, MAX_WIDTH);
-            sheet
-                .set_column_width(index as u16, width as f64)
-                .map_err(|source| Error::Xlsx {
-                    context: at(&format!("width of column {:?}", column.name)),
-                    source,
-                })?;
-        }
+        placed.last_row = last_row;
+        placed.columns = columns.iter().map(|c| c.name.clone()).collect();
+        placed.widths = columns.iter().map(|c| c.width).collect();
+    }
+    Ok(placed)
+}
+
+/// Sets column widths from `table.widths` (content + 2, clamped to 8–60), freezes
+/// the panes below the header row and repeats it on every printed page, and sets
+/// the page up: A4 landscape, one page wide.
+pub(crate) fn finish_sheet(sheet: &mut Worksheet, table: &Placed) -> Result<()> {
+    for (index, width) in table.widths.iter().enumerate() {
+        let width = (width + 2).clamp(MIN_WIDTH, MAX_WIDTH);
         sheet
-            .set_freeze_panes(header_row + 1, 0)
+            .set_column_width(index as u16, width as f64)
             .map_err(|source| Error::Xlsx {
-                context: at("freeze panes"),
-                source,
-            })?;
-        sheet
-            .set_repeat_rows(header_row, header_row)
-            .map_err(|source| Error::Xlsx {
-                context: at("print titles"),
+                context: table.at(&format!("width of column {index}")),
                 source,
             })?;
     }
+    if !table.columns.is_empty() {
+        sheet
+            .set_freeze_panes(table.header_row + 1, 0)
+            .map_err(|source| Error::Xlsx {
+                context: table.at("freeze panes"),
+                source,
+            })?;
+        sheet
+            .set_repeat_rows(table.header_row, table.header_row)
+            .map_err(|source| Error::Xlsx {
+                context: table.at("print titles"),
+                source,
+            })?;
+    }
+    page_setup(sheet);
+    Ok(())
+}
 
+/// A4 landscape, one page wide, as tall as needed.
+pub(crate) fn page_setup(sheet: &mut Worksheet) {
     sheet
         .set_paper_size(PAPER_A4)
         .set_landscape()
         .set_print_fit_to_pages(1, 0);
+}
 
+/// Assembles the workbook.
+pub(crate) fn save(workbook: &mut Workbook, sheet_name: &str) -> Result<Vec<u8>> {
     workbook.save_to_buffer().map_err(|source| Error::Xlsx {
-        context: at("assembling the file"),
+        context: format!("sheet {sheet_name:?}, assembling the file"),
         source,
     })
 }
 
+/// The header cells' format: bold, light blue fill, wrapped, thin borders, centred.
+pub(crate) fn header_format() -> Format {
+    Format::new()
+        .set_bold()
+        .set_background_color(Color::RGB(HEADER_FILL))
+        .set_text_wrap()
+        .set_border(FormatBorder::Thin)
+        .set_align(FormatAlign::Center)
+        .set_align(FormatAlign::VerticalCenter)
+}
+
 fn write_titles(
     sheet: &mut Worksheet,
+    top: u32,
     spec: &SheetSpec,
     at: &dyn Fn(&str) -> String,
 ) -> Result<()> {
-    let mut row = 0;
-    if let Some(title) = &spec.title {
-        let format = Format::new().set_bold().set_font_size(14);
+    let bold = Format::new().set_bold().set_font_size(14);
+    let italic = Format::new().set_italic();
+    let plain = Format::new();
+    let lines = spec
+        .title
+        .iter()
+        .map(|t| (t, &bold, "title"))
+        .chain(spec.subtitle.iter().map(|t| (t, &italic, "subtitle")))
+        .chain(spec.lines.iter().map(|t| (t, &plain, "line")));
+    for (row, (text, format, what)) in (top..).zip(lines) {
         sheet
-            .write_string_with_format(row, 0, title, &format)
+            .write_string_with_format(row, 0, text, format)
             .map_err(|source| Error::Xlsx {
-                context: at("title"),
-                source,
-            })?;
-        row += 1;
-    }
-    if let Some(subtitle) = &spec.subtitle {
-        let format = Format::new().set_italic();
-        sheet
-            .write_string_with_format(row, 0, subtitle, &format)
-            .map_err(|source| Error::Xlsx {
-                context: at("subtitle"),
+                context: at(what),
                 source,
             })?;
     }
@@ -502,13 +585,7 @@ fn write_header(
     columns: &mut [Column],
     at: &dyn Fn(&str) -> String,
 ) -> Result<()> {
-    let format = Format::new()
-        .set_bold()
-        .set_background_color(Color::RGB(HEADER_FILL))
-        .set_text_wrap()
-        .set_border(FormatBorder::Thin)
-        .set_align(FormatAlign::Center)
-        .set_align(FormatAlign::VerticalCenter);
+    let format = header_format();
     for (index, column) in columns.iter_mut().enumerate() {
         let label = column.label.clone();
         column.width = column.width.max(text_width(&label));

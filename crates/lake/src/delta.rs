@@ -85,6 +85,24 @@ impl Lake {
         }
     }
 
+    /// The last version of a table committed at or before `at`: the highest `NNNN.json` commit
+    /// file of its `_delta_log/` whose time in the store is not after `at` (the times deltalake's
+    /// own time travel uses). `Ok(None)` when the table does not exist or had no commit by then.
+    #[tracing::instrument(level = "debug", skip(self), fields(lake = %self.root.url()))]
+    pub async fn version_at(&self, folder: &str, name: &str, at: chrono::DateTime<chrono::Utc>) -> Result<Option<i64>> {
+        let loc = self.table_location(folder, name)?;
+        let log = loc.path("_delta_log");
+        let listed = loc.store().list_with_delimiter(Some(&log)).await?;
+        let version = listed
+            .objects
+            .iter()
+            .filter(|o| o.last_modified <= at)
+            .filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse::<i64>().ok())
+            .max();
+        tracing::debug!(?version, "version at");
+        Ok(version)
+    }
+
     /// Opens a table, creating it empty with the spec's schema if it does not exist.
     #[tracing::instrument(level = "debug", skip(self, spec), fields(table = spec.name, lake = %self.root.url()))]
     pub async fn ensure_table(&self, spec: &TableSpec) -> Result<DeltaTable> {

@@ -33,6 +33,7 @@ pub mod model_table;
 pub mod tables;
 
 pub use delta::{first_column_strings, Lake};
+pub use deltalake::DeltaTable;
 pub use error::{Error, Result};
 pub use location::Location;
 pub use model_table::{ModelWriter, Replace};

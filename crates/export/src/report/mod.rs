@@ -1,0 +1,393 @@
+//! The Excel report of Directive 25-CT/TW for one unit and one period (`tonghop export report`).
+//!
+//! The figures come from the views of `sql/reports/` (`report_indicators`, `report_completeness`,
+//! `report_quality_issues`, `missing_reports`), which analysts can read and query themselves; this
+//! module only selects a unit's rows from them ([`ReportData::gather`]) and lays them out
+//! ([`ReportData::to_xlsx`], in [`layout`]). The workbook:
+//!
+//! | sheet | content |
+//! |---|---|
+//! | `Tổng hợp` | title block; per indicator: 2030 target, this period, same period last year, change, assessment |
+//! | `Theo đơn vị` | the indicators of the units one level down (districts before the 2025 reform, communes after, provinces for the nation), coloured by target status, and the unit's own value as the totals row |
+//! | `Đầy đủ - kịp thời` | reports expected, received, on time, late, missing per sub-unit and in total, then the list of communes that did not report |
+//! | `Chất lượng số liệu` | the data-quality findings on the unit's communes in the period's months |
+//! | `Biểu đồ` | per indicator, a column chart of the sub-units against the target line |
+//!
+//! The totals row is the unit's own row of `indicator_values` (Σ numerator / Σ denominator over
+//! its communes), not a sum or average of the sub-units' percentages.
+
+pub mod layout;
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use chrono::{DateTime, NaiveDate, Utc};
+use tonghop_core::{AdminUnit, Catalog, Epoch, Level, Period, UnitRegistry};
+use tonghop_engine::Engine;
+
+use crate::{Error, Result};
+
+/// The title of the report.
+pub const REPORT_TITLE: &str = "BÁO CÁO KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU Y TẾ CƠ SỞ THEO CHỈ THỊ SỐ 25-CT/TW";
+
+/// What a report is about: a unit with sub-units and a period of the unit's epoch.
+#[derive(Debug, Clone)]
+pub struct ReportScope {
+    /// The period.
+    pub period: Period,
+    /// Its epoch.
+    pub epoch: Epoch,
+    /// The reporting unit (national, province or district).
+    pub unit: AdminUnit,
+    /// The level one down: the rows of the breakdown.
+    pub sub_level: Level,
+}
+
+impl ReportScope {
+    /// Resolves `unit` (`epoch:code`, or a code of the period's epoch; `VN` for the nation) and
+    /// `period` (a period code).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Period`] for a malformed period or one straddling 2025-07-01;
+    /// [`Error::UnknownUnit`] for a code that is not a unit of the period's epoch (saying when it
+    /// is one of the other epoch); [`Error::EpochMismatch`] when `epoch:` names the other epoch;
+    /// [`Error::NoSubunits`] for a commune.
+    pub fn resolve(registry: &UnitRegistry, unit: &str, period: &str) -> Result<ReportScope> {
+        let period_error = |source| Error::Period { period: period.to_string(), source };
+        let parsed: Period = period.trim().parse().map_err(period_error)?;
+        let epoch = Epoch::for_period(&parsed).map_err(period_error)?;
+        let code = match unit.split_once(':') {
+            Some((e, code)) => {
+                let named: Epoch = e.parse().map_err(|_| Error::UnknownUnit {
+                    unit: unit.to_string(),
+                    reason: format!("{e:?} is not an epoch: write pre2025:<code> or post2025:<code>, or the code alone"),
+                })?;
+                if named != epoch {
+                    return Err(Error::EpochMismatch { unit: unit.to_string(), period: parsed.to_string(), epoch: epoch.to_string() });
+                }
+                code.trim()
+            }
+            None => unit.trim(),
+        };
+        let Some(found) = registry.get(epoch, code) else {
+            let other = Epoch::ALL.into_iter().find(|e| *e != epoch).and_then(|e| registry.get(e, code));
+            let reason = match other {
+                Some(u) => format!(
+                    "{code} is {} in the {} epoch only; period {parsed} belongs to the {epoch} epoch (codes were reused at the 2025-07-01 reform)",
+                    u.full_name, u.epoch
+                ),
+                None => format!("no unit has code {code} in the {epoch} epoch of period {parsed} (use a province code such as 01, or VN)"),
+            };
+            return Err(Error::UnknownUnit { unit: unit.to_string(), reason });
+        };
+        let levels = Level::of_epoch(epoch);
+        let position = levels.iter().position(|l| *l == found.level).unwrap_or(levels.len());
+        let Some(sub_level) = levels.get(position + 1).copied() else {
+            return Err(Error::NoSubunits { unit: format!("{} ({})", found.full_name, found.code) });
+        };
+        Ok(ReportScope { period: parsed, epoch, unit: found.clone(), sub_level })
+    }
+
+    /// The default file name: `bao_cao_<unit>_<period>.xlsx`.
+    pub fn file_name(&self) -> String {
+        format!("bao_cao_{}_{}.xlsx", self.unit.code, self.period)
+    }
+
+    /// The reporting unit as printed: `Tỉnh Quảng Ninh`, `Toàn quốc`.
+    pub fn unit_label(&self) -> String {
+        if self.unit.level == Level::National {
+            "Toàn quốc".to_string()
+        } else {
+            self.unit.full_name.clone()
+        }
+    }
+
+    /// The totals-row label: `Toàn quốc`, `Toàn tỉnh`, `Toàn thành phố`, `Toàn huyện`…
+    pub fn totals_label(&self) -> String {
+        if self.unit.level == Level::National {
+            "Toàn quốc".to_string()
+        } else {
+            format!("Toàn {}", self.unit.unit_type.to_lowercase())
+        }
+    }
+
+    /// The column heading of the sub-units.
+    pub fn sub_level_label(&self) -> &'static str {
+        match self.sub_level {
+            Level::National => "Cả nước",
+            Level::Province => "Tỉnh/Thành phố",
+            Level::District => "Huyện/Quận/Thị xã/Thành phố",
+            Level::Commune => "Xã/Phường/Đặc khu",
+        }
+    }
+
+    fn where_unit(&self, level: Level, code: &str) -> String {
+        format!("epoch = {} AND period = {} AND level = {} AND unit_code = {}", lit(self.epoch.as_str()), lit(&self.period.to_string()), lit(level.as_str()), lit(code))
+    }
+
+    fn where_children(&self) -> String {
+        format!(
+            "epoch = {} AND period = {} AND level = {} AND parent_code = {}",
+            lit(self.epoch.as_str()),
+            lit(&self.period.to_string()),
+            lit(self.sub_level.as_str()),
+            lit(&self.unit.code)
+        )
+    }
+
+    /// Communes under the unit, as a predicate on a view with `province_code` and `district_code`.
+    fn where_communes_under(&self) -> String {
+        let months: Vec<String> = self.period.months().map(|m| m.to_string()).collect();
+        let months = months.iter().map(|m| lit(m)).collect::<Vec<_>>().join(", ");
+        let base = format!("epoch = {} AND period IN ({months})", lit(self.epoch.as_str()));
+        match self.unit.level {
+            Level::National => base,
+            Level::Province => format!("{base} AND province_code = {}", lit(&self.unit.code)),
+            _ => format!("{base} AND district_code = {}", lit(&self.unit.code)),
+        }
+    }
+}
+
+/// A SQL string literal.
+pub(crate) fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// One indicator of one unit (a row of `report_indicators`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndicatorRow {
+    /// Unit code.
+    pub unit_code: String,
+    /// Unit name.
+    pub unit_name: String,
+    /// Indicator code.
+    pub indicator: String,
+    /// Vietnamese indicator name.
+    pub indicator_name: String,
+    /// Σ numerator.
+    pub numerator: Option<f64>,
+    /// Σ denominator.
+    pub denominator: Option<f64>,
+    /// The value (percent).
+    pub value: Option<f64>,
+    /// The 2030 target.
+    pub target: Option<f64>,
+    /// `>`, `>=`, …
+    pub target_comparison: Option<String>,
+    /// `met`, `not_met` or `no_data`.
+    pub status: String,
+    /// `Đạt`, `Chưa đạt`, `Không có số liệu`.
+    pub assessment: String,
+    /// The same period a year earlier.
+    pub value_previous_year: Option<f64>,
+    /// value − value_previous_year.
+    pub change: Option<f64>,
+}
+
+/// Everything the workbook shows, read from the `sql/reports/` views.
+#[derive(Debug, Clone)]
+pub struct ReportData {
+    /// Unit and period.
+    pub scope: ReportScope,
+    /// The date printed as the date the report was produced (Vietnam time).
+    pub produced_on: NaiveDate,
+    /// The indicators, in catalog order: `(code, Vietnamese name)`.
+    pub indicators: Vec<(String, String)>,
+    /// The unit's own indicator rows, in catalog order.
+    pub summary: Vec<IndicatorRow>,
+    /// The sub-units' rows, by unit code, then in catalog order.
+    pub breakdown: Vec<IndicatorRow>,
+    /// Completeness per sub-unit, then the unit's own row (the totals).
+    pub completeness: Vec<RecordBatch>,
+    /// The communes that did not report in the period's months.
+    pub missing: Vec<RecordBatch>,
+    /// Data-quality findings on the unit's communes in the period's months.
+    pub quality: Vec<RecordBatch>,
+    /// The versions of the Delta tables read, and when (written into the workbook's properties).
+    pub versions: BTreeMap<String, i64>,
+    /// The instant the data stood at (the export time, or the as-of time).
+    pub produced_at: DateTime<Utc>,
+}
+
+impl ReportData {
+    /// Reads the report's figures for `scope` from the `sql/reports/` views.
+    ///
+    /// `produced_at` is the instant the report stands for (now, or the as-of time); the date
+    /// printed is its date in Vietnam (UTC+7).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when a view fails; [`Error::NoData`] when the models hold no indicator for
+    /// the unit and period (not built yet, or no data in that period).
+    #[tracing::instrument(skip_all, fields(unit = %scope.unit.code, period = %scope.period))]
+    pub async fn gather(engine: &Engine, catalog: &Catalog, scope: ReportScope, produced_at: DateTime<Utc>) -> Result<ReportData> {
+        let order: Vec<String> = catalog.indicators.iter().map(|i| i.code.clone()).collect();
+        let rank = |code: &str| order.iter().position(|c| c == code).unwrap_or(usize::MAX);
+        let columns = "unit_code, unit_name, indicator, indicator_name, numerator, denominator, value, target, target_comparison, status, assessment, value_previous_year, change_from_previous_year";
+
+        let mut summary = indicator_rows(
+            &query(engine, "report_indicators", &format!("SELECT {columns} FROM report_indicators WHERE {}", scope.where_unit(scope.unit.level, &scope.unit.code))).await?,
+        )?;
+        if summary.is_empty() {
+            return Err(Error::NoData { unit: scope.unit_label(), period: scope.period.to_string() });
+        }
+        summary.sort_by_key(|r| rank(&r.indicator));
+        let mut breakdown = indicator_rows(&query(engine, "report_indicators", &format!("SELECT {columns} FROM report_indicators WHERE {}", scope.where_children())).await?)?;
+        breakdown.sort_by(|a, b| a.unit_code.cmp(&b.unit_code).then(rank(&a.indicator).cmp(&rank(&b.indicator))));
+        let indicators = summary.iter().map(|r| (r.indicator.clone(), r.indicator_name.clone())).collect();
+
+        let completeness_columns = "unit_code, unit_name, reports_expected, reports_received, reports_on_time, reports_late, reports_missing, reports_pending, completeness_pct, timeliness_pct";
+        let completeness = query(
+            engine,
+            "report_completeness",
+            &format!(
+                "SELECT {completeness_columns} FROM report_completeness WHERE ({}) OR ({}) ORDER BY CASE WHEN level = {} THEN 1 ELSE 0 END, unit_code",
+                scope.where_children(),
+                scope.where_unit(scope.unit.level, &scope.unit.code),
+                lit(scope.unit.level.as_str())
+            ),
+        )
+        .await?;
+
+        let month_label = "concat('Tháng ', CAST(CAST(substr(period, 5, 2) AS INT) AS VARCHAR), '/', substr(period, 1, 4))";
+        let mut missing_columns = vec![format!("{month_label} AS month")];
+        if scope.unit.level == Level::National {
+            missing_columns.push("province_name".into());
+        }
+        if scope.epoch == Epoch::Pre2025 && scope.unit.level != Level::District {
+            missing_columns.push("district_name".into());
+        }
+        missing_columns.extend(["commune_code".into(), "commune_name".into(), "deadline_date".into()]);
+        let missing = query(
+            engine,
+            "missing_reports",
+            &format!("SELECT {} FROM missing_reports WHERE {} ORDER BY period, province_code, district_code, commune_code", missing_columns.join(", "), scope.where_communes_under()),
+        )
+        .await?;
+
+        let quality = query(
+            engine,
+            "report_quality_issues",
+            &format!(
+                "SELECT {month_label} AS month, org_unit, org_unit_name, check_name, subject, importance_name, value, compared_with, message_vi \
+                 FROM report_quality_issues WHERE {} ORDER BY period, org_unit, check_type, subject",
+                scope.where_communes_under()
+            ),
+        )
+        .await?;
+
+        let produced_on = (produced_at + chrono::Duration::hours(7)).date_naive();
+        Ok(ReportData { scope, produced_on, indicators, summary, breakdown, completeness, missing, quality, versions: engine.versions().clone(), produced_at })
+    }
+
+    /// The workbook (see the module docs).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Xlsx`] if the writer refuses a cell or setting.
+    pub fn to_xlsx(&self) -> Result<Vec<u8>> {
+        layout::workbook(self)
+    }
+}
+
+async fn query(engine: &Engine, view: &str, sql: &str) -> Result<Vec<RecordBatch>> {
+    tracing::debug!(sql, "report query");
+    engine.query(sql).await.map_err(|source| Error::Query { what: view.to_string(), source: Box::new(source) })
+}
+
+/// Reads the rows of `report_indicators` (the columns selected in [`ReportData::gather`]).
+fn indicator_rows(batches: &[RecordBatch]) -> Result<Vec<IndicatorRow>> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let text = |name: &str| -> Result<Vec<Option<String>>> { strings(batch, name) };
+        let number = |name: &str| -> Result<Vec<Option<f64>>> { numbers(batch, name) };
+        let (codes, names, indicators, indicator_names) = (text("unit_code")?, text("unit_name")?, text("indicator")?, text("indicator_name")?);
+        let (num, den, value, target) = (number("numerator")?, number("denominator")?, number("value")?, number("target")?);
+        let (comparison, status, assessment) = (text("target_comparison")?, text("status")?, text("assessment")?);
+        let (previous, change) = (number("value_previous_year")?, number("change_from_previous_year")?);
+        for i in 0..batch.num_rows() {
+            rows.push(IndicatorRow {
+                unit_code: codes[i].clone().unwrap_or_default(),
+                unit_name: names[i].clone().unwrap_or_default(),
+                indicator: indicators[i].clone().unwrap_or_default(),
+                indicator_name: indicator_names[i].clone().unwrap_or_default(),
+                numerator: num[i],
+                denominator: den[i],
+                value: value[i],
+                target: target[i],
+                target_comparison: comparison[i].clone(),
+                status: status[i].clone().unwrap_or_default(),
+                assessment: assessment[i].clone().unwrap_or_default(),
+                value_previous_year: previous[i],
+                change: change[i],
+            });
+        }
+    }
+    Ok(rows)
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::ArrayRef> {
+    batch.column_by_name(name).ok_or_else(|| Error::MissingColumn { column: name.to_string() })
+}
+
+/// A column as optional strings.
+pub(crate) fn strings(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
+    let array = column(batch, name)?;
+    let text = cast(array, &DataType::Utf8).map_err(|source| Error::Convert { column: name.to_string(), data_type: array.data_type().clone(), source })?;
+    Ok(text.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect())
+}
+
+/// A column as optional numbers.
+pub(crate) fn numbers(batch: &RecordBatch, name: &str) -> Result<Vec<Option<f64>>> {
+    let array = column(batch, name)?;
+    let values = cast(array, &DataType::Float64).map_err(|source| Error::Convert { column: name.to_string(), data_type: array.data_type().clone(), source })?;
+    let values = values.as_primitive::<arrow::datatypes::Float64Type>();
+    Ok((0..values.len()).map(|i| values.is_valid(i).then(|| values.value(i))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry() -> UnitRegistry {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference/admin-units");
+        UnitRegistry::load(&dir).expect("the vendored unit lists")
+    }
+
+    #[test]
+    fn units_resolve_in_the_period_epoch_one_level_down() {
+        let r = registry();
+        let s = ReportScope::resolve(&r, "01", "2024Q1").unwrap();
+        assert_eq!((s.epoch, s.unit.level, s.sub_level), (Epoch::Pre2025, Level::Province, Level::District));
+        assert_eq!(s.file_name(), "bao_cao_01_2024Q1.xlsx");
+        let s = ReportScope::resolve(&r, "post2025:01", "2026Q1").unwrap();
+        assert_eq!((s.epoch, s.unit.level, s.sub_level), (Epoch::Post2025, Level::Province, Level::Commune));
+        assert!(s.totals_label().starts_with("Toàn "), "{}", s.totals_label());
+        let s = ReportScope::resolve(&r, "VN", "2026YTD05").unwrap();
+        assert_eq!((s.unit.level, s.sub_level, s.unit_label()), (Level::National, Level::Province, "Toàn quốc".to_string()));
+        assert_eq!(s.totals_label(), "Toàn quốc");
+        let district = r.at_level(Epoch::Pre2025, Level::District).next().unwrap().code.clone();
+        let s = ReportScope::resolve(&r, &district, "202403").unwrap();
+        assert_eq!(s.sub_level, Level::Commune);
+        assert!(s.where_communes_under().contains("district_code"));
+    }
+
+    #[test]
+    fn bad_units_and_periods_are_refused_naming_them() {
+        let r = registry();
+        let err = |unit: &str, period: &str| ReportScope::resolve(&r, unit, period).unwrap_err().to_string();
+        assert!(err("01", "2025").contains("straddles"), "{}", err("01", "2025"));
+        assert!(err("01", "2026Q7").contains("2026Q7"), "{}", err("01", "2026Q7"));
+        assert!(err("pre2025:01", "2026Q1").contains("another epoch"), "{}", err("pre2025:01", "2026Q1"));
+        assert!(err("mars:01", "2026Q1").contains("not an epoch"), "{}", err("mars:01", "2026Q1"));
+        assert!(err("98765", "2026Q1").contains("no unit has code 98765"), "{}", err("98765", "2026Q1"));
+        let commune = r.at_level(Epoch::Post2025, Level::Commune).next().unwrap().code.clone();
+        assert!(err(&commune, "2026Q1").contains("is a commune"), "{}", err(&commune, "2026Q1"));
+        // A district code of the old epoch asked for a period of the new one: said so.
+        let district = r.at_level(Epoch::Pre2025, Level::District).find(|d| r.get(Epoch::Post2025, &d.code).is_none()).unwrap().code.clone();
+        assert!(err(&district, "2026Q1").contains("pre2025 epoch only"), "{}", err(&district, "2026Q1"));
+    }
+}
