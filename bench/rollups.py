@@ -445,13 +445,12 @@ def model_tests(toml_path: Path, name: str):
 
 def province_query(epoch: str, province: str, year: int) -> str:
     """One province's indicator_values for one year at every level below it (the province itself,
-    its districts before 2025, its communes), in both dialects."""
+    its districts before 2025, its communes), in both dialects: the columns province_code and year
+    are there for it (indicator_values is written ordered by province within each period)."""
     return (
-        "SELECT v.* FROM indicator_values AS v "
-        "JOIN units AS u ON u.epoch = v.epoch AND u.level = v.level AND u.code = v.unit_code "
-        "JOIN periods AS p ON p.period = v.period "
-        f"WHERE v.epoch = '{epoch}' AND u.province_code = '{province}' AND p.year = {int(year)} "
-        "ORDER BY v.period, v.level, v.unit_code, v.indicator"
+        "SELECT * FROM indicator_values "
+        f"WHERE epoch = '{epoch}' AND province_code = '{province}' AND year = {int(year)} "
+        "ORDER BY period, level, unit_code, indicator"
     )
 
 
@@ -830,7 +829,7 @@ def main():
 
     # 2. DuckDB on the same files.
     models = parse_models(th.output("models"))
-    read_tables = {t for m in models for t in m["reads_tables"]} | ({"units", "periods"} if args.query else set())
+    read_tables = {t for m in models for t in m["reads_tables"]}
     model_names = {m["name"] for m in models}
     reference_names = sorted(t for t in read_tables if t not in model_names and t not in LAKE_TABLES and "." not in t)
     started = time.perf_counter()

@@ -25,6 +25,11 @@
 //! skips most of the file (an `ORDER BY` inside the model's SQL would be dropped by the optimiser,
 //! as in any subquery).
 //!
+//! `-- join_order: as_written` builds every hash join of a materialised model from its left input,
+//! as written. DataFusion otherwise swaps inputs by their estimated sizes, and it can misjudge an
+//! aggregate: `monthly_values` read a year of `data_values` (1.8 GB) into a hash table where the
+//! 120k commune-months were the small side.
+//!
 //! Dependencies are the tables the SQL reads (found by DataFusion's SQL parser, common table
 //! expressions aside) that are other models; models are created in dependency order and a cycle is
 //! an error. A table that is neither a model nor a registered table is reported with the file and
@@ -95,6 +100,8 @@ pub struct Model {
     pub incremental: Option<Incremental>,
     /// The order its rows are written in (`order_by:` header, SQL `ORDER BY` terms).
     pub order_by: Option<String>,
+    /// True when the header says `join_order: as_written`: hash joins build from their left input.
+    pub join_order_as_written: bool,
     /// Models this one reads.
     pub depends_on: Vec<String>,
     /// Every table this one reads (models, reference and lake tables), CTEs aside.
@@ -243,6 +250,17 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
         if order_by.is_some() && !materialized {
             problems.push(format!("{}: `-- order_by:` orders a table's files; it needs `-- materialized: table`", path.display()));
         }
+        let join_order_as_written = match header("join_order").as_deref() {
+            None | Some("optimizer") => false,
+            Some("as_written") => true,
+            Some(other) => {
+                problems.push(format!("{}: `-- join_order: {other}` must be as_written or optimizer", path.display()));
+                false
+            }
+        };
+        if join_order_as_written && !materialized {
+            problems.push(format!("{}: `-- join_order:` applies while a table is built; it needs `-- materialized: table`", path.display()));
+        }
         if in_memory && sql.contains("{{") {
             problems.push(format!("{}: a `materialized: memory` model is computed once per build; refresh macros have no meaning there", path.display()));
         }
@@ -282,6 +300,7 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
             in_memory,
             incremental,
             order_by,
+            join_order_as_written,
             depends_on: vec![],
             references,
             description: doc.description,
@@ -406,6 +425,19 @@ mod tests {
         std::fs::write(dir.path().join("c.toml"), "[tests]\nuniqe = []").unwrap();
         let err = load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("c.sql: no `-- grain:` header") && err.contains("c.toml"), "{err}");
+    }
+
+    #[test]
+    fn write_order_and_join_order_headers_are_read_and_checked() {
+        let models = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql")).unwrap();
+        let find = |n: &str| models.iter().find(|m| m.name == n).unwrap();
+        assert_eq!(find("indicator_values").order_by.as_deref(), Some("period, province_code"));
+        assert!(find("monthly_values").join_order_as_written && !find("indicator_rollups").join_order_as_written);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("v.sql"), "-- grain: x\n-- order_by: a\n-- join_order: sideways\nSELECT 1 AS a").unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("v.sql: `-- order_by:` orders a table's files"), "{err}");
+        assert!(err.contains("v.sql: `-- join_order: sideways` must be as_written or optimizer"), "{err}");
     }
 
     #[test]

@@ -146,23 +146,16 @@ impl Scope {
         self.periods.is_empty()
     }
 
-    /// The chunks an incremental model of `kind` is computed in (periods never cross a year, so a
-    /// year's periods need only that year's months). For [`Incremental::Month`]: one per calendar
-    /// year, holding only the months of the scope. For [`Incremental::Period`]: two per year, its
-    /// months and quarters, then its longer periods (half years, nine months, the year, year to
-    /// date), which halves the rows a chunk holds in memory at once.
+    /// The chunks an incremental model of `kind` is computed in: one per calendar year of the scope
+    /// (periods never cross a year, so a year's periods need only that year's months). For
+    /// [`Incremental::Month`] a chunk holds only the months of the scope, not its other periods.
     pub fn chunks(&self, kind: Incremental) -> Vec<Chunk> {
         let periods: Vec<Period> = self.periods.iter().filter_map(|p| parse(p)).collect();
-        // Keyed by (year, long): a year's periods of up to a quarter, then its longer ones.
-        let mut groups: BTreeMap<(i32, bool), Vec<Period>> = BTreeMap::new();
+        let mut groups: BTreeMap<String, Vec<Period>> = BTreeMap::new();
         for p in periods {
             match kind {
                 Incremental::Month if p.kind() != PeriodType::Month => {}
-                Incremental::Month => groups.entry((p.year(), false)).or_default().push(p),
-                Incremental::Period => {
-                    let long = !matches!(p.kind(), PeriodType::Month | PeriodType::Quarter);
-                    groups.entry((p.year(), long)).or_default().push(p)
-                }
+                Incremental::Month | Incremental::Period => groups.entry(p.year().to_string()).or_default().push(p),
             }
         }
         groups
@@ -226,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn chunks_are_months_or_halves_of_years() {
+    fn chunks_are_months_or_years() {
         let horizon = months("202401", "202612");
         let scope = Scope::from_dirty_months(&set(&["202603", "202402"]), &horizon);
         let by_month = scope.chunks(Incremental::Month);
@@ -234,15 +227,10 @@ mod tests {
         assert_eq!(by_month[2].months, vec!["202603"], "only the dirty month, not the months of its year");
         assert_eq!(by_month[2].previous, vec!["202503"]);
         let by_year = scope.chunks(Incremental::Period);
-        assert_eq!(by_year.len(), 6, "2024, 2025 (a year after 2024) and 2026, each in two halves");
-        let short = by_year.iter().find(|c| c.periods.contains(&"2026Q1".to_string())).unwrap();
-        assert_eq!(short.periods, vec!["202603", "2026Q1"]);
-        assert_eq!(short.months, vec!["202601", "202602", "202603"], "a quarter needs its months only");
-        assert_eq!(short.previous, vec!["202503", "2025Q1"]);
-        let long = by_year.iter().find(|c| c.periods.contains(&"2026".to_string())).unwrap();
-        assert!(long.periods.iter().all(|p| !p.starts_with("2026Q") && p.len() != 6), "{:?}", long.periods);
-        assert_eq!(long.months.len(), 12, "the year 2026 needs all its months");
-        assert!(long.previous.contains(&"2025S1".to_string()));
+        assert_eq!(by_year.len(), 3, "2024, 2025 (a year after 2024) and 2026");
+        let y2026 = by_year.iter().find(|c| c.periods.contains(&"2026".to_string())).unwrap();
+        assert_eq!(y2026.months.len(), 12, "the year 2026 needs all its months");
+        assert!(y2026.previous.contains(&"2025Q1".to_string()));
     }
 
     #[test]

@@ -197,7 +197,9 @@ impl Engine {
         if mode == Mode::Build && *as_of != AsOf::Latest {
             return Err(Error::AsOfBuild);
         }
-        let config = SessionConfig::new().with_information_schema(true).with_default_catalog_and_schema("datafusion", "public");
+        // DataFusion settings can be tuned with DATAFUSION_* environment variables (for example
+        // DATAFUSION_EXECUTION_TARGET_PARTITIONS=4), as in datafusion-cli.
+        let config = SessionConfig::from_env()?.with_information_schema(true).with_default_catalog_and_schema("datafusion", "public");
         let ctx = SessionContext::new_with_config(config);
         if let Some(at) = as_of.instant() {
             let nanos = at.timestamp_nanos_opt().ok_or(Error::AsOfOutOfRange { at })?;
@@ -231,18 +233,31 @@ impl Engine {
         // (large joins and aggregations over dictionary keys can overflow their 16-bit index). The
         // cast is to Utf8, which DataFusion unwraps in filters, so `period IN (…)` still prunes
         // partitions (a cast to Utf8View would hide the filter from the Delta scan).
-        let committed = "submission_id IN (SELECT submission_id FROM lake.submissions)";
-        let columns = |spec: &tonghop_lake::TableSpec| {
+        let columns = |spec: &tonghop_lake::TableSpec, alias: &str| {
             spec.schema
                 .fields()
                 .iter()
-                .map(|f| if spec.partition_columns.contains(&f.name().as_str()) { format!("arrow_cast({0}, 'Utf8') AS {0}", f.name()) } else { f.name().clone() })
+                .map(|f| {
+                    if spec.partition_columns.contains(&f.name().as_str()) {
+                        format!("arrow_cast({alias}{0}, 'Utf8') AS {0}", f.name())
+                    } else {
+                        format!("{alias}{}", f.name())
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        ctx.sql(&format!("CREATE VIEW submissions AS SELECT {} FROM lake.submissions", columns(&tables::SUBMISSIONS))).await?;
+        ctx.sql(&format!("CREATE VIEW submissions AS SELECT {} FROM lake.submissions", columns(&tables::SUBMISSIONS, ""))).await?;
+        // Committed rows only: a join with the (small) submissions table on the left, so that its
+        // hash table is the one built whether or not the session reorders joins.
         for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
-            ctx.sql(&format!("CREATE VIEW {0} AS SELECT {1} FROM lake.{0} WHERE {committed}", spec.name, columns(spec))).await?;
+            ctx.sql(&format!(
+                "CREATE VIEW {0} AS SELECT {1} FROM (SELECT DISTINCT submission_id FROM lake.submissions) AS s \
+                 JOIN lake.{0} AS d ON d.submission_id = s.submission_id",
+                spec.name,
+                columns(spec, "d.")
+            ))
+            .await?;
         }
 
         let models = models::load(&project.sql_dir())?;
@@ -432,7 +447,13 @@ impl Engine {
                 if nothing_changed && self.register_stored(model).await? {
                     continue;
                 }
-                let (rows, version) = self.materialize(model, &scope, summary.full).await.map_err(|e| model_error(model, e))?;
+                let reordering = self.ctx.state().config().options().optimizer.join_reordering;
+                if model.join_order_as_written {
+                    self.set_join_reordering(false);
+                }
+                let result = self.materialize(model, &scope, summary.full).await;
+                self.set_join_reordering(reordering);
+                let (rows, version) = result.map_err(|e| model_error(model, e))?;
                 self.register_stored(model).await?;
                 summary.materialized.push((model.name.clone(), rows, version));
             } else if model.in_memory {
@@ -453,6 +474,12 @@ impl Engine {
         let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::Io { path: STATE_PATH.into(), source: e.into() })?;
         self.lake.root().put(STATE_PATH, json).await?;
         Ok(summary)
+    }
+
+    /// Whether DataFusion may swap a join's inputs by their estimated sizes (see the model header
+    /// `join_order: as_written`).
+    fn set_join_reordering(&self, on: bool) {
+        self.ctx.state_ref().write().config_mut().options_mut().optimizer.join_reordering = on;
     }
 
     async fn compute_in_memory(&self, model: &Model, summary: &mut BuildSummary) -> Result<()> {
