@@ -345,7 +345,7 @@ async fn run(cli: Cli) -> Result<()> {
             let started = std::time::Instant::now();
             let report = runner.run(&spec, &pipeline, &|_, n| bar.inc(n)).await?;
             bar.finish_and_clear();
-            println!("pipeline {} finished in {:.1} s", report.pipeline, started.elapsed().as_secs_f64());
+            println!("pipeline {} finished in {:.1} s (run {} in the runs table)", report.pipeline, started.elapsed().as_secs_f64(), report.run_id);
             for step in &report.steps {
                 println!("  {:<28} {:>6.1} s  {}", step.name, step.seconds, step.summary);
             }

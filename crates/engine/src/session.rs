@@ -218,7 +218,7 @@ impl Engine {
         ctx.catalog("datafusion").expect("default catalog").register_schema("models", Arc::new(MemorySchemaProvider::new()))?;
         let mut versions = std::collections::BTreeMap::new();
         ctx.catalog("datafusion").expect("default catalog").register_schema("lake", raw.clone())?;
-        for spec in tables::ingest_tables() {
+        for spec in tables::lake_tables() {
             let provider: Arc<dyn datafusion::catalog::TableProvider> = match as_of.open(lake, spec.folder, spec.name, spec.name).await? {
                 Some(table) => {
                     table.update_datafusion_session(&ctx.state()).map_err(|e| Error::DataFusion(e.into()))?;
@@ -248,6 +248,13 @@ impl Engine {
                 .join(", ")
         };
         ctx.sql(&format!("CREATE VIEW submissions AS SELECT {} FROM lake.submissions", columns(&tables::SUBMISSIONS, ""))).await?;
+        // Each run's latest row: its end if it ended, else its start.
+        ctx.sql(&format!(
+            "CREATE VIEW runs AS SELECT {} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY run_id ORDER BY finished_at DESC NULLS LAST) AS n \
+             FROM lake.runs) AS r WHERE n = 1",
+            columns(&tables::RUNS, "")
+        ))
+        .await?;
         // Committed rows only: a join with the (small) submissions table on the left, so that its
         // hash table is the one built whether or not the session reorders joins.
         for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {

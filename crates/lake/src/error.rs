@@ -30,6 +30,18 @@ pub enum Error {
         /// Columns the model gives now.
         new: String,
     },
+    /// Someone else holds a lease (a pipeline already running).
+    #[error("lease {name} is held by {holder} since {acquired_at} (it expires at {expires_at} unless renewed)")]
+    LeaseHeld {
+        /// The lease.
+        name: String,
+        /// Its holder.
+        holder: String,
+        /// When the holder took it.
+        acquired_at: chrono::DateTime<chrono::Utc>,
+        /// When it lapses unless renewed.
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
     /// An object-store operation failed.
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),

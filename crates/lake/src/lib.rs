@@ -9,6 +9,7 @@
 //! tables/rejections/    Delta: one row per refused value, with the reason
 //! models/<name>/        Delta: materialised SQL models (written by the build step)
 //! outbox/               exports (CSV, XLSX)
+//! leases/<name>.json    who runs a pipeline now (one holder at a time, with an expiry)
 //! ```
 //!
 //! | module | what it owns |
@@ -17,6 +18,7 @@
 //! | [`tables`] | the schemas of the lake tables |
 //! | [`delta`] | opening, creating, appending to and overwriting Delta tables |
 //! | [`model_table`] | writing materialised models: streamed, whole or some partitions, in one commit |
+//! | [`lease`] | leases taken with a conditional put, so two runs of one pipeline never overlap |
 //!
 //! **Atomicity.** Delta commits are atomic per table. An ingest appends to `data_values` and
 //! `rejections` first and to `submissions` last: a submission is *committed* once its row is in
@@ -28,6 +30,7 @@
 
 pub mod delta;
 mod error;
+pub mod lease;
 pub mod location;
 pub mod model_table;
 pub mod tables;
@@ -35,6 +38,7 @@ pub mod tables;
 pub use delta::{first_column_strings, Lake};
 pub use deltalake::DeltaTable;
 pub use error::{Error, Result};
+pub use lease::{Lease, LeaseInfo};
 pub use location::Location;
 pub use model_table::{ModelWriter, Replace};
 pub use tables::TableSpec;

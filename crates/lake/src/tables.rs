@@ -87,7 +87,28 @@ pub static REJECTIONS: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
     partition_columns: &[],
 });
 
-/// The tables ingest writes, in commit order (submissions last: it is the commit marker).
-pub fn ingest_tables() -> [&'static TableSpec; 3] {
-    [&DATA_VALUES, &REJECTIONS, &SUBMISSIONS]
+/// `runs`: the pipeline run ledger. A run writes a row when it starts (`status` running) and one
+/// when it ends (succeeded or failed, with `finished_at`, its steps as JSON and the error); a run
+/// whose process died keeps only the first. The engine's `runs` view shows each run's latest row.
+pub static RUNS: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
+    name: "runs",
+    folder: "tables",
+    schema: Arc::new(Schema::new(vec![
+        text("run_id"),
+        text("pipeline"),
+        text("trigger"),
+        text("holder"),
+        text("status"),
+        Field::new("started_at", utc(), false),
+        Field::new("finished_at", utc(), true),
+        Field::new("steps", DataType::Utf8, true),
+        Field::new("error", DataType::Utf8, true),
+    ])),
+    partition_columns: &[],
+});
+
+/// The tables of the lake (not the models), ingest's in commit order (submissions last: it is the
+/// commit marker), then the run ledger.
+pub fn lake_tables() -> [&'static TableSpec; 4] {
+    [&DATA_VALUES, &REJECTIONS, &SUBMISSIONS, &RUNS]
 }

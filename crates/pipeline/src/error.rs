@@ -12,6 +12,40 @@ pub enum Error {
     /// The spec is wrong: every problem is listed, each naming the file, the step and the fix.
     #[error("{} problem(s) in pipeline specs:\n  - {}", .0.len(), .0.join("\n  - "))]
     Invalid(Vec<String>),
+    /// Another process runs this pipeline on the same lake now.
+    #[error("pipeline {pipeline} is already running on this lake: {source}; not starting a second run")]
+    AlreadyRunning {
+        /// Pipeline name.
+        pipeline: String,
+        /// The lease held by the other run.
+        source: tonghop_lake::Error,
+    },
+    /// The lake failed outside a step (taking or giving back the run's lease).
+    #[error("pipeline {pipeline}: {source}")]
+    Lake {
+        /// Pipeline name.
+        pipeline: String,
+        /// The cause.
+        source: tonghop_lake::Error,
+    },
+    /// A step ran longer than its `timeout_seconds`.
+    #[error("pipeline {pipeline}, step {step:?}: timed out after {seconds} s (timeout_seconds)")]
+    Timeout {
+        /// Pipeline name.
+        pipeline: String,
+        /// Step name.
+        step: String,
+        /// The limit.
+        seconds: u64,
+    },
+    /// A step failed on every attempt; the last error.
+    #[error("{source} (failed {attempts} attempts)")]
+    Attempts {
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error.
+        source: Box<Error>,
+    },
     /// A step failed.
     #[error("pipeline {pipeline}, step {step:?}: {source}")]
     Step {

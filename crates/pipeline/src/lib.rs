@@ -3,7 +3,8 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`spec`] | parsing a spec and checking it, reporting every problem at once (file, step, fix) |
-//! | [`runner`] | running the steps in order: `ingest` → `build` → `export`, with a tracing span per step |
+//! | [`runner`] | running the steps in order: `ingest` → `build` → `export`, with a tracing span per step, under the pipeline's lease (two runs never overlap) |
+//! | [`ledger`] | the `runs` table: a row when a run starts and one when it ends |
 //!
 //! ```toml
 //! name = "nightly"
@@ -30,9 +31,11 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod ledger;
 pub mod runner;
 pub mod spec;
 
 pub use error::{Error, Result};
+pub use ledger::RunRecord;
 pub use runner::{RunReport, Runner, StepReport};
 pub use spec::{PipelineSpec, Step, StepKind};

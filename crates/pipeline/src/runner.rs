@@ -2,7 +2,9 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
 
 use tonghop_core::{Catalog, Project, UnitRegistry};
 use tonghop_engine::{session::Mode, BuildSummary, Engine};
@@ -10,7 +12,7 @@ use tonghop_export::SheetSpec;
 use tonghop_ingest::{IngestSummary, Ingestor};
 use tonghop_lake::Lake;
 
-use crate::{Error, PipelineSpec, Result, StepKind};
+use crate::{Error, PipelineSpec, Result, RunRecord, Step, StepKind};
 
 /// What one step did.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct StepReport {
 pub struct RunReport {
     /// Pipeline name.
     pub pipeline: String,
+    /// The run's id in the `runs` table.
+    pub run_id: String,
     /// One report per step, in order.
     pub steps: Vec<StepReport>,
     /// Totals of the ingest steps.
@@ -45,17 +49,50 @@ pub struct Runner {
     registry: Arc<UnitRegistry>,
     catalog: Arc<Catalog>,
     today: chrono::NaiveDate,
+    trigger: String,
+}
+
+/// How long a run's lease lasts unless renewed (it is renewed every quarter of that while the run
+/// works, so only a crashed runner lets it lapse).
+const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
+/// Who runs: host and process id, as the other runner's message shows it.
+fn holder() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
+    let host = host.or_else(|| std::env::var("HOSTNAME").ok()).unwrap_or_else(|| "unknown-host".into());
+    format!("{host} pid {}", std::process::id())
 }
 
 fn step_error(pipeline: &str, step: &str) -> impl Fn(Box<dyn std::error::Error + Send + Sync>) -> Error {
     let (pipeline, step) = (pipeline.to_string(), step.to_string());
-    move |source| Error::Step { pipeline: pipeline.clone(), step: step.clone(), source }
+    move |source| Error::Step {
+        pipeline: pipeline.clone(),
+        step: step.clone(),
+        source,
+    }
 }
 
 impl Runner {
     /// A runner; `today` is the date ingest compares periods with.
     pub fn new(project: Project, lake: Lake, registry: Arc<UnitRegistry>, catalog: Arc<Catalog>, today: chrono::NaiveDate) -> Self {
-        Runner { project, lake, registry, catalog, today }
+        Runner {
+            project,
+            lake,
+            registry,
+            catalog,
+            today,
+            trigger: "cli".into(),
+        }
+    }
+
+    /// What starts this runner's runs, as the `runs` table records it (`cli` unless set:
+    /// `schedule`, `api`).
+    pub fn with_trigger(mut self, trigger: &str) -> Self {
+        self.trigger = trigger.to_string();
+        self
     }
 
     async fn engine(&self, mode: Mode) -> Result<Engine, tonghop_engine::Error> {
@@ -65,108 +102,238 @@ impl Runner {
     /// The names an export step may read: every model and table.
     pub async fn known_tables(&self) -> Result<Vec<String>, tonghop_engine::Error> {
         let engine = self.engine(Mode::Read).await?;
-        let batches = engine.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").await?;
+        let batches = engine
+            .query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+            .await?;
         Ok(tonghop_lake::first_column_strings(&batches)?)
     }
 
-    /// Checks a spec (every problem at once), then runs its steps in order; stops at the first failed step.
+    /// Takes the pipeline's lease on the lake (fails with [`Error::AlreadyRunning`] when another
+    /// process runs it), runs it with the lease renewed in the background, then gives it back.
     #[tracing::instrument(skip(self, spec, progress), fields(pipeline = %spec.name))]
     pub async fn run(&self, spec: &PipelineSpec, spec_path: &Path, progress: &(dyn Fn(&str, u64) + Sync)) -> Result<RunReport> {
+        let lease_name = format!("pipeline-{}", spec.name);
+        let lease = self
+            .lake
+            .acquire_lease(&lease_name, &holder(), LEASE_TTL)
+            .await
+            .map_err(|source| match source {
+                held @ tonghop_lake::Error::LeaseHeld { .. } => Error::AlreadyRunning {
+                    pipeline: spec.name.clone(),
+                    source: held,
+                },
+                other => Error::Lake {
+                    pipeline: spec.name.clone(),
+                    source: other,
+                },
+            })?;
+        let lease = Arc::new(tokio::sync::Mutex::new(Some(lease)));
+        let renewer = {
+            let lease = lease.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(LEASE_TTL / 4).await;
+                    if let Some(l) = lease.lock().await.as_mut() {
+                        if let Err(e) = l.renew(LEASE_TTL).await {
+                            tracing::warn!(error = %e, "could not renew the pipeline lease");
+                        }
+                    }
+                }
+            })
+        };
+        let lake_error = |source| Error::Lake {
+            pipeline: spec.name.clone(),
+            source,
+        };
+        let record = RunRecord {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            pipeline: spec.name.clone(),
+            trigger: self.trigger.clone(),
+            holder: lease.lock().await.as_ref().map(|l| l.info().holder.clone()).unwrap_or_default(),
+            started_at: chrono::Utc::now(),
+        };
+        let mut report = RunReport {
+            pipeline: spec.name.clone(),
+            run_id: record.run_id.clone(),
+            ..Default::default()
+        };
+        let result = match record.started(&self.lake).await {
+            Ok(()) => {
+                let result = self.run_steps(spec, spec_path, progress, &mut report).await;
+                let error = result.as_ref().err().map(|e| e.to_string());
+                record.finished(&self.lake, &report.steps, error).await.map_err(lake_error).and(result)
+            }
+            Err(e) => Err(lake_error(e)),
+        };
+        renewer.abort();
+        if let Some(l) = lease.lock().await.take() {
+            l.release().await.map_err(lake_error)?;
+        }
+        result.map(|()| report)
+    }
+
+    /// Checks a spec (every problem at once), then runs its steps in order into `report`; stops at
+    /// the first failed step.
+    async fn run_steps(&self, spec: &PipelineSpec, spec_path: &Path, progress: &(dyn Fn(&str, u64) + Sync), report: &mut RunReport) -> Result<()> {
         let known = self.known_tables().await.map_err(|e| step_error(&spec.name, "validate")(e.into()))?;
         let problems = spec.problems(spec_path, &known, self.project.root());
         if !problems.is_empty() {
             return Err(Error::Invalid(problems));
         }
-        let mut report = RunReport { pipeline: spec.name.clone(), ..Default::default() };
         let mut built: Option<Engine> = None;
         for step in &spec.steps {
             let span = tracing::info_span!("step", name = %step.name);
-            let _guard = span.enter();
             let started = Instant::now();
-            let fail = step_error(&spec.name, &step.name);
-            let summary = match &step.kind {
-                StepKind::Ingest(config) => {
-                    let (inbox, options) = config.resolve(self.project.root()).map_err(|e| fail(e.into()))?;
-                    let ingestor = Ingestor::new(self.lake.clone(), self.registry.clone(), self.catalog.clone(), self.today);
-                    let s = ingestor.ingest(&inbox, &options, &|n| progress(&step.name, n)).await.map_err(|e| fail(e.into()))?;
-                    let line = s.one_line();
-                    let t = &mut report.ingest;
-                    t.files_seen += s.files_seen;
-                    t.files_ingested += s.files_ingested;
-                    t.files_already_ingested += s.files_already_ingested;
-                    t.files_failed += s.files_failed;
-                    t.files_refused += s.files_refused;
-                    t.rows_accepted += s.rows_accepted;
-                    t.rows_rejected += s.rows_rejected;
-                    t.uncommitted_removed += s.uncommitted_removed;
-                    for (k, v) in s.rejected_by_reason {
-                        *t.rejected_by_reason.entry(k).or_default() += v;
+            let mut attempt = 1;
+            let summary = loop {
+                let run = self.run_step(spec, step, progress, report, &mut built).instrument(span.clone());
+                let outcome = match step.timeout_seconds {
+                    Some(limit) => tokio::time::timeout(Duration::from_secs(limit), run).await.unwrap_or_else(|_| {
+                        Err(Error::Timeout {
+                            pipeline: spec.name.clone(),
+                            step: step.name.clone(),
+                            seconds: limit,
+                        })
+                    }),
+                    None => run.await,
+                };
+                match outcome {
+                    Ok(summary) => break summary,
+                    Err(e) if attempt <= step.retries => {
+                        let delay = Duration::from_secs(step.retry_delay_seconds.saturating_mul(1 << (attempt - 1).min(10)));
+                        tracing::warn!(step = %step.name, attempt, error = %e, delay_s = delay.as_secs(), "step failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        attempt += 1;
                     }
-                    line
-                }
-                StepKind::Build { full } => {
-                    let mut engine = self.engine(Mode::Build).await.map_err(|e| fail(e.into()))?;
-                    let s = engine.build(*full).await.map_err(|e| fail(e.into()))?;
-                    let periods = engine
-                        .query("SELECT COUNT(DISTINCT epoch || period) FROM indicator_values")
-                        .await
-                        .ok()
-                        .and_then(|b| b.first().map(|b| arrow::util::display::array_value_to_string(b.column(0), 0).unwrap_or_default()))
-                        .unwrap_or_else(|| "?".into());
-                    let line = format!(
-                        "{} build ({}): {} periods recomputed; {} models ({} materialised: {}), {periods} periods in indicator_values, {} model tests passed",
-                        if s.full { "full" } else { "incremental" },
-                        s.reason,
-                        s.periods,
-                        s.views + s.materialized.len(),
-                        s.materialized.len(),
-                        s.materialized.iter().map(|(n, rows, v)| format!("{n} {rows} rows v{v}")).collect::<Vec<_>>().join(", "),
-                        s.tests_passed
-                    );
-                    report.build = Some(s);
-                    built = Some(engine);
-                    line
-                }
-                StepKind::Export { model, formats, to, filter, sheet, title, headers, number_formats } => {
-                    let engine = match built.take() {
-                        Some(e) => e,
-                        None => self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?,
-                    };
-                    let sql = match filter {
-                        Some(f) => format!("SELECT * FROM {model} WHERE {f}"),
-                        None => format!("SELECT * FROM {model}"),
-                    };
-                    let batches = engine.query(&sql).await.map_err(|e| fail(e.into()))?;
-                    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                    let mut written = Vec::new();
-                    for format in formats {
-                        let bytes = match format.as_str() {
-                            "csv" => tonghop_export::to_csv(&batches),
-                            _ => {
-                                let mut spec = SheetSpec::new(sheet.clone().unwrap_or_else(|| model.clone()));
-                                spec.title = title.clone();
-                                spec.subtitle = Some(format!("Lập ngày {} · tonghop", self.today.format("%d/%m/%Y")));
-                                spec.headers = headers.clone();
-                                spec.number_formats = number_formats.clone();
-                                tonghop_export::to_xlsx(&batches, &spec)
-                            }
-                        }
-                        .map_err(|e| fail(e.into()))?;
-                        let relative = format!("{to}.{format}");
-                        let path = self.lake.root().path(&relative);
-                        tonghop_export::write_object(self.lake.root().store().as_ref(), &path, bytes).await.map_err(|e| fail(e.into()))?;
-                        let url = format!("{}{relative}", self.lake.root().url());
-                        report.exports.push(url.clone());
-                        written.push(url);
+                    Err(e) if attempt > 1 => {
+                        return Err(Error::Attempts {
+                            attempts: attempt,
+                            source: Box::new(e),
+                        })
                     }
-                    built = Some(engine);
-                    format!("{rows} rows of {model} written to {}", written.join(", "))
+                    Err(e) => return Err(e),
                 }
             };
             let seconds = started.elapsed().as_secs_f64();
-            tracing::info!(seconds, "{summary}");
-            report.steps.push(StepReport { name: step.name.clone(), summary, seconds });
+            span.in_scope(|| tracing::info!(seconds, "{summary}"));
+            report.steps.push(StepReport {
+                name: step.name.clone(),
+                summary,
+                seconds,
+            });
         }
-        Ok(report)
+        Ok(())
+    }
+
+    /// Runs one step (one attempt) and returns its one-line summary.
+    async fn run_step(
+        &self,
+        spec: &PipelineSpec,
+        step: &Step,
+        progress: &(dyn Fn(&str, u64) + Sync),
+        report: &mut RunReport,
+        built: &mut Option<Engine>,
+    ) -> Result<String> {
+        let fail = step_error(&spec.name, &step.name);
+        Ok(match &step.kind {
+            StepKind::Ingest(config) => {
+                let (inbox, options) = config.resolve(self.project.root()).map_err(|e| fail(e.into()))?;
+                let ingestor = Ingestor::new(self.lake.clone(), self.registry.clone(), self.catalog.clone(), self.today);
+                let s = ingestor
+                    .ingest(&inbox, &options, &|n| progress(&step.name, n))
+                    .await
+                    .map_err(|e| fail(e.into()))?;
+                let line = s.one_line();
+                let t = &mut report.ingest;
+                t.files_seen += s.files_seen;
+                t.files_ingested += s.files_ingested;
+                t.files_already_ingested += s.files_already_ingested;
+                t.files_failed += s.files_failed;
+                t.files_refused += s.files_refused;
+                t.rows_accepted += s.rows_accepted;
+                t.rows_rejected += s.rows_rejected;
+                t.uncommitted_removed += s.uncommitted_removed;
+                for (k, v) in s.rejected_by_reason {
+                    *t.rejected_by_reason.entry(k).or_default() += v;
+                }
+                line
+            }
+            StepKind::Build { full } => {
+                let mut engine = self.engine(Mode::Build).await.map_err(|e| fail(e.into()))?;
+                let s = engine.build(*full).await.map_err(|e| fail(e.into()))?;
+                let periods = engine
+                    .query("SELECT COUNT(DISTINCT epoch || period) FROM indicator_values")
+                    .await
+                    .ok()
+                    .and_then(|b| {
+                        b.first()
+                            .map(|b| arrow::util::display::array_value_to_string(b.column(0), 0).unwrap_or_default())
+                    })
+                    .unwrap_or_else(|| "?".into());
+                let line = format!(
+                    "{} build ({}): {} periods recomputed; {} models ({} materialised: {}), {periods} periods in indicator_values, {} model tests passed",
+                    if s.full { "full" } else { "incremental" },
+                    s.reason,
+                    s.periods,
+                    s.views + s.materialized.len(),
+                    s.materialized.len(),
+                    s.materialized
+                        .iter()
+                        .map(|(n, rows, v)| format!("{n} {rows} rows v{v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    s.tests_passed
+                );
+                report.build = Some(s);
+                *built = Some(engine);
+                line
+            }
+            StepKind::Export {
+                model,
+                formats,
+                to,
+                filter,
+                sheet,
+                title,
+                headers,
+                number_formats,
+            } => {
+                let engine = match built.take() {
+                    Some(e) => e,
+                    None => self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?,
+                };
+                let sql = match filter {
+                    Some(f) => format!("SELECT * FROM {model} WHERE {f}"),
+                    None => format!("SELECT * FROM {model}"),
+                };
+                let batches = engine.query(&sql).await.map_err(|e| fail(e.into()))?;
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                let mut written = Vec::new();
+                for format in formats {
+                    let bytes = match format.as_str() {
+                        "csv" => tonghop_export::to_csv(&batches),
+                        _ => {
+                            let mut spec = SheetSpec::new(sheet.clone().unwrap_or_else(|| model.clone()));
+                            spec.title = title.clone();
+                            spec.subtitle = Some(format!("Lập ngày {} · tonghop", self.today.format("%d/%m/%Y")));
+                            spec.headers = headers.clone();
+                            spec.number_formats = number_formats.clone();
+                            tonghop_export::to_xlsx(&batches, &spec)
+                        }
+                    }
+                    .map_err(|e| fail(e.into()))?;
+                    let relative = format!("{to}.{format}");
+                    let path = self.lake.root().path(&relative);
+                    tonghop_export::write_object(self.lake.root().store().as_ref(), &path, bytes)
+                        .await
+                        .map_err(|e| fail(e.into()))?;
+                    let url = format!("{}{relative}", self.lake.root().url());
+                    report.exports.push(url.clone());
+                    written.push(url);
+                }
+                *built = Some(engine);
+                format!("{rows} rows of {model} written to {}", written.join(", "))
+            }
+        })
     }
 }

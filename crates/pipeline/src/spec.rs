@@ -35,9 +35,23 @@ fn default_timezone() -> String {
 pub struct Step {
     /// Name, unique within the pipeline.
     pub name: String,
+    /// Abandon an attempt that runs longer than this (`timeout_seconds`; none by default).
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+    /// Attempts after a failed or timed-out one (`retries`, default 0). Steps are safe to repeat:
+    /// ingest skips files already committed, a build recomputes what is not yet built.
+    #[serde(default)]
+    pub retries: u32,
+    /// Wait before the first retry, doubled before each next one (`retry_delay_seconds`, default 30).
+    #[serde(default = "default_retry_delay")]
+    pub retry_delay_seconds: u64,
     /// What it does.
     #[serde(flatten)]
     pub kind: StepKind,
+}
+
+fn default_retry_delay() -> u64 {
+    30
 }
 
 /// The kinds of step.
@@ -101,6 +115,12 @@ impl PipelineSpec {
         for step in &self.steps {
             if !names.insert(step.name.as_str()) {
                 out.push(format!("{} appears twice; step names must be unique", at(&step.name)));
+            }
+            if step.timeout_seconds == Some(0) {
+                out.push(format!("{} has timeout_seconds = 0; give the step time to run, or remove the line for no limit", at(&step.name)));
+            }
+            if step.retries > 10 {
+                out.push(format!("{} has retries = {}; use at most 10 (each waits twice as long as the one before)", at(&step.name), step.retries));
             }
             if let StepKind::Ingest(inbox) = &step.kind {
                 out.extend(inbox.problems(project_root).into_iter().map(|p| format!("{}: {p}", at(&step.name))));
@@ -192,6 +212,21 @@ mod tests {
         assert!(matches!(spec.steps[1].kind, StepKind::Build { full: true }));
         let err = toml::from_str::<PipelineSpec>("name = \"x\"\n[[steps]]\nname = \"a\"\nkind = \"build\"\nful = true\n").unwrap_err().to_string();
         assert!(err.contains("ful"), "{err}");
+    }
+
+    #[test]
+    fn timeouts_and_retries_are_read_and_checked() {
+        let spec: PipelineSpec = toml::from_str(
+            "name = \"x\"\n[[steps]]\nname = \"a\"\nkind = \"build\"\ntimeout_seconds = 600\nretries = 2\n[[steps]]\nname = \"b\"\nkind = \"build\"\ntimeout_seconds = 0\nretries = 11\n",
+        )
+        .unwrap();
+        let a = &spec.steps[0];
+        assert_eq!((a.timeout_seconds, a.retries, a.retry_delay_seconds), (Some(600), 2, 30));
+        assert!(matches!(a.kind, StepKind::Build { full: false }));
+        let problems = spec.problems(Path::new("p.toml"), &[], Path::new("."));
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(problems[0].starts_with(r#"p.toml: step "b" has timeout_seconds = 0"#), "{problems:#?}");
+        assert!(problems[1].starts_with(r#"p.toml: step "b" has retries = 11; use at most 10"#), "{problems:#?}");
     }
 
     #[test]

@@ -16,18 +16,16 @@ pub fn tonghop(lake: &Path, args: &[&str]) -> String {
 
 /// Runs `tonghop` (in the lake's parent folder) and returns the raw output, success or not.
 pub fn tonghop_raw(lake: &Path, args: &[&str]) -> std::process::Output {
+    tonghop_command(lake, args).output().unwrap()
+}
+
+/// The `tonghop` command (in the lake's parent folder, `-q`), to run or spawn.
+pub fn tonghop_command(lake: &Path, args: &[&str]) -> Command {
     let cwd = lake.parent().unwrap();
     std::fs::create_dir_all(cwd).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_tonghop"))
-        .current_dir(cwd)
-        .arg("--project")
-        .arg(repo_root())
-        .arg("--lake")
-        .arg(lake)
-        .arg("-q")
-        .args(args)
-        .output()
-        .unwrap()
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tonghop"));
+    command.current_dir(cwd).arg("--project").arg(repo_root()).arg("--lake").arg(lake).arg("-q").args(args);
+    command
 }
 
 /// Runs a query and parses the CSV output into rows of strings.

@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
-use crate::helpers::{repo_root, sql_rows, tonghop};
+use crate::helpers::{repo_root, sql_rows, tonghop, tonghop_command};
 
 #[derive(Debug, Clone)]
 struct Row {
@@ -194,4 +195,55 @@ fn nightly_pipeline_end_to_end() {
     assert!(sheet.rows().any(|r| r.iter().any(|c| c.to_string() == "Tỉnh Cao Bằng")));
     let value_col = sheet.rows().nth(header).unwrap().iter().position(|c| c.to_string() == "Kết quả (%)").unwrap();
     assert!(sheet.rows().skip(header + 1).all(|r| matches!(r[value_col], calamine::Data::Float(_) | calamine::Data::Empty)), "values are numbers");
+}
+
+/// Two runs of one pipeline started together on one lake: exactly one runs, the other says why
+/// (the lease `leases/pipeline-nightly.json`, taken with a conditional put); afterwards the lease is
+/// given back and the next run starts.
+#[test]
+fn two_runs_of_one_pipeline_never_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let nightly = repo_root().join("pipelines/nightly.toml");
+    let nightly = nightly.to_str().unwrap();
+    tonghop(&lake, &["demo", "--provinces", "post2025:04", "--until", "2026-04-01", "--seed", "3"]);
+    let runs: Vec<_> = (0..2).map(|_| tonghop_command(&lake, &["run", nightly]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()).collect();
+    let outputs: Vec<_> = runs.into_iter().map(|r| r.wait_with_output().unwrap()).collect();
+    let ok: Vec<_> = outputs.iter().filter(|o| o.status.success()).collect();
+    let refused: Vec<_> = outputs.iter().filter(|o| !o.status.success()).collect();
+    assert_eq!((ok.len(), refused.len()), (1, 1), "{:?}", outputs.iter().map(|o| String::from_utf8_lossy(&o.stderr).to_string()).collect::<Vec<_>>());
+    let why = String::from_utf8_lossy(&refused[0].stderr);
+    assert!(why.contains("pipeline nightly is already running on this lake") && why.contains("lease pipeline-nightly is held by"), "{why}");
+    assert!(String::from_utf8_lossy(&ok[0].stdout).contains("National summary"));
+    assert!(!lake.join("leases/pipeline-nightly.json").exists(), "the lease is given back after the run");
+    let again = tonghop(&lake, &["run", nightly]);
+    assert!(again.contains("0 ingested"), "{again}");
+    // The ledger: both runs that ran, each with its steps; the refused one never started a run.
+    let runs = sql_rows(&lake, "SELECT pipeline, trigger, status, finished_at >= started_at, steps LIKE '%\"step\":\"ingest_inbox\"%', error IS NULL FROM runs ORDER BY started_at");
+    let expected = vec!["nightly", "cli", "succeeded", "true", "true", "true"];
+    assert_eq!(runs, vec![expected.clone(), expected], "{runs:?}");
+    assert_eq!(sql_rows(&lake, "SELECT count(*) FROM lake.runs")[0][0], "4", "a start row and an end row per run");
+}
+
+/// A step that runs past its `timeout_seconds` is abandoned, retried `retries` times, and the run
+/// fails naming the step and the attempts; the runs table records the failure and the steps done.
+#[test]
+fn a_step_past_its_timeout_is_retried_then_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    tonghop(&lake, &["demo", "--provinces", "post2025:04", "--until", "2026-04-01", "--seed", "3"]);
+    let spec = dir.path().join("slow.toml");
+    std::fs::write(
+        &spec,
+        "name = \"slow\"\n[[steps]]\nname = \"ingest_inbox\"\nkind = \"ingest\"\nsource = \"inbox\"\nkeep = true\n\
+         [[steps]]\nname = \"build_models\"\nkind = \"build\"\ntimeout_seconds = 1\nretries = 1\nretry_delay_seconds = 0\n",
+    )
+    .unwrap();
+    let out = crate::helpers::tonghop_raw(&lake, &["run", spec.to_str().unwrap()]);
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(why.contains(r#"pipeline slow, step "build_models": timed out after 1 s (timeout_seconds) (failed 2 attempts)"#), "{why}");
+    let runs = sql_rows(&lake, "SELECT status, steps LIKE '%ingest_inbox%', steps LIKE '%build_models%', error LIKE '%timed out after 1 s%' FROM runs");
+    assert_eq!(runs, vec![vec!["failed", "true", "false", "true"]]);
+    assert!(!lake.join("leases/pipeline-slow.json").exists(), "a failed run gives its lease back too");
 }
