@@ -35,6 +35,10 @@ struct Cli {
     quiet: bool,
     #[command(subcommand)]
     command: Command,
+    /// Whether --lake and --project were given on the command line (they then override the
+    /// service configuration).
+    #[arg(skip)]
+    explicit: (bool, bool),
 }
 
 #[derive(Subcommand)]
@@ -128,10 +132,43 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// Check pipeline specs, the sql/ models and the catalog, reporting every problem at once.
+    /// Check pipeline specs, the sql/ models and the catalog (and with --config the service
+    /// configuration), reporting every problem at once.
     Validate {
         /// Spec files (default: every pipelines/*.toml).
         pipelines: Vec<PathBuf>,
+        /// Also check this service configuration (see tonghop.example.toml).
+        #[arg(long, env = "TONGHOP_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run the service: the pipeline scheduler, the HTTP API (submissions, runs, SQL) and the
+    /// PostgreSQL endpoint for analysts, until SIGTERM or Ctrl-C.
+    ///
+    /// Settings come from --config (see tonghop.example.toml), then TONGHOP_* environment
+    /// variables, then --lake/--project when given on the command line.
+    Serve {
+        /// The configuration file.
+        #[arg(long, env = "TONGHOP_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Make an API token: prints the token (once; only its hash is stored) and the [[tokens]]
+    /// entry to add to the service configuration.
+    Token {
+        /// A name for logs and submissions.submitted_by (e.g. xa-phuc-xa).
+        #[arg(long)]
+        name: String,
+        /// What the token may do.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The unit of a commune, district or province token, epoch:code (e.g. post2025:00004).
+        #[arg(long)]
+        unit: Option<String>,
+    },
+    /// Make a [[postgres.users]] entry (SCRAM-SHA-256) for the service configuration. The
+    /// password is read from TONGHOP_PG_PASSWORD or, when unset, from the first line of stdin.
+    Passwd {
+        /// The login name.
+        user: String,
     },
     /// List the sql/ models in build order: grain, materialisation and the models each reads.
     ///
@@ -219,6 +256,15 @@ enum ExtractFormatArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Commune,
+    District,
+    Province,
+    Analyst,
+    Admin,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Table,
     Csv,
@@ -226,7 +272,13 @@ enum Format {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{parser::ValueSource, CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let mut cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    cli.explicit = (matches.value_source("lake") == Some(ValueSource::CommandLine), matches.value_source("project") == Some(ValueSource::CommandLine));
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
         (_, 0) => "info",
@@ -234,7 +286,7 @@ fn main() -> ExitCode {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,tonghop={level},tonghop_core={level},tonghop_lake={level},tonghop_ingest={level},tonghop_formats={level},tonghop_engine={level},tonghop_pipeline={level},tonghop_demo={level},tonghop_export={level}")));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,tonghop={level},tonghop_core={level},tonghop_lake={level},tonghop_ingest={level},tonghop_formats={level},tonghop_engine={level},tonghop_pipeline={level},tonghop_demo={level},tonghop_export={level},tonghop_server={level}")));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli)) {
@@ -444,7 +496,15 @@ async fn run(cli: Cli) -> Result<()> {
             std::fs::write(&output, bytes).with_context(|| format!("writing {}", output.display()))?;
             println!("report form for province {province}, period {period}: {}", output.display());
         }
-        Command::Validate { pipelines } => {
+        Command::Validate { pipelines, config } => {
+            if let Some(path) = &config {
+                let config = tonghop_server::ServerConfig::load(Some(path))?;
+                let problems = tonghop_server::auth::Tokens::unknown_units(&config.tokens, &ctx.registry);
+                if !problems.is_empty() {
+                    bail!("{}: {} problem(s):\n  - {}", path.display(), problems.len(), problems.join("\n  - "));
+                }
+                println!("ok: {} ({} token(s), {} postgres user(s))", path.display(), config.tokens.len(), config.postgres.users.len());
+            }
             let lake = Lake::open(&cli.lake)?;
             let runner = Runner::new(ctx.project.clone(), lake, ctx.registry, ctx.catalog, today());
             let known = runner.known_tables().await?;
@@ -470,6 +530,58 @@ async fn run(cli: Cli) -> Result<()> {
                 bail!("{} problem(s):\n  - {}", problems.len(), problems.join("\n  - "));
             }
             println!("ok: catalog, sql/ models and {} tables and views, {} pipeline spec(s)", known.len(), files.len());
+        }
+        Command::Serve { config } => {
+            let mut config = tonghop_server::ServerConfig::load(config.as_deref())?;
+            if cli.explicit.0 {
+                config.lake = cli.lake.clone();
+            }
+            if cli.explicit.1 {
+                config.project = cli.project.clone();
+            }
+            let running = tonghop_server::start(config).await?;
+            {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let pg = running.postgres.map(|a| format!(" postgres://{a}")).unwrap_or_default();
+                writeln!(out, "tonghop serve: http://{}{pg} (lake {})", running.http, running.service.lake.root().url())?;
+                out.flush()?;
+            }
+            running.run_until_signal().await?;
+        }
+        Command::Token { name, role, unit } => {
+            use tonghop_server::auth::Role;
+            let role = match role {
+                RoleArg::Commune => Role::Commune,
+                RoleArg::District => Role::District,
+                RoleArg::Province => Role::Province,
+                RoleArg::Analyst => Role::Analyst,
+                RoleArg::Admin => Role::Admin,
+            };
+            let (token, entry) = tonghop_server::auth::new_token(&name, role, unit);
+            let mut problems = entry.problems();
+            problems.extend(tonghop_server::auth::Tokens::unknown_units(std::slice::from_ref(&entry), &ctx.registry));
+            if !problems.is_empty() {
+                bail!("{} problem(s):\n  - {}", problems.len(), problems.join("\n  - "));
+            }
+            eprintln!("token (give it to its holder now; it is not stored and cannot be shown again):");
+            println!("{token}");
+            eprintln!("\nadd to the service configuration:\n\n[[tokens]]\n{}", toml::to_string(&entry)?);
+        }
+        Command::Passwd { user } => {
+            let password = match std::env::var("TONGHOP_PG_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            if password.len() < 8 {
+                bail!("the password is shorter than 8 characters; choose a longer one");
+            }
+            let entry = tonghop_server::auth::PgUser::new(&user, &password);
+            println!("[[postgres.users]]\n{}", toml::to_string(&entry)?);
         }
         Command::Models => {
             let lake = Lake::open(&cli.lake)?;

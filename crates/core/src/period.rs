@@ -159,8 +159,8 @@ impl Period {
         let m = self.index;
         let mut out = vec![
             *self,
-            Period { year: self.year, kind: PeriodType::Quarter, index: (m + 2) / 3 },
-            Period { year: self.year, kind: PeriodType::HalfYear, index: (m + 5) / 6 },
+            Period { year: self.year, kind: PeriodType::Quarter, index: m.div_ceil(3) },
+            Period { year: self.year, kind: PeriodType::HalfYear, index: m.div_ceil(6) },
         ];
         if m <= 9 {
             out.push(Period { year: self.year, kind: PeriodType::NineMonths, index: 1 });

@@ -659,6 +659,7 @@ impl Engine {
             // Tests of an incremental model: the unique ones (a hash table of the grain) a year at
             // a time, the others (filters) in one pass over the refreshed periods.
             let all_periods = for_periods(&model.name, &scope.periods);
+            #[allow(clippy::type_complexity)]
             let mut runs: Vec<(Option<&Chunk>, Vec<(String, String)>)> = Vec::new();
             if model.incremental.is_some() {
                 if !scope.is_empty() {

@@ -115,6 +115,7 @@ impl<'a> Validator<'a> {
 
     /// Checks one record; `seq` numbers the accepted values of the submission (0, 1, 2, ...), so
     /// that [`Self::finish`] can name values to take back.
+    #[allow(clippy::result_large_err)] // a Rejection is the common case, not an exceptional one
     pub fn check<'r>(&mut self, r: &Record<'r>, seq: u32) -> Result<Checked<'r>, Rejection> {
         let reject = |field: &str, value: &str, reason: &'static str, vi: String, en: String| Rejection {
             location: r.location.clone(),

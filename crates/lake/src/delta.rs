@@ -42,7 +42,7 @@ impl Lake {
     fn delta_error(name: &str, location: &Location) -> impl FnOnce(DeltaTableError) -> Error + use<> {
         let url = location.url().to_string();
         let name = name.to_string();
-        move |source| Error::Delta { table: name, url, source }
+        move |source| Error::Delta { table: name, url, source: Box::new(source) }
     }
 
     /// A handle on a table location that has no table yet (writing to it creates the table).
@@ -123,7 +123,7 @@ impl Lake {
             Err(_) => self.open_table(spec.folder, spec.name).await?.ok_or_else(|| Error::Delta {
                 table: spec.name.into(),
                 url: loc.url().to_string(),
-                source: DeltaTableError::Generic("table could not be created".into()),
+                source: Box::new(DeltaTableError::Generic("table could not be created".into())),
             }),
         }
     }

@@ -18,7 +18,7 @@ pub enum Error {
         url: String,
         /// The cause.
         #[source]
-        source: deltalake::DeltaTableError,
+        source: Box<deltalake::DeltaTableError>,
     },
     /// A model's columns changed but the build was asked to refresh only some of its periods.
     #[error("model table {table} has columns [{stored}] but the model now gives [{new}]: run a full build (tonghop build --full)")]

@@ -59,13 +59,13 @@ impl Lake {
     #[tracing::instrument(skip(self, schema), fields(lake = %self.root().url()))]
     pub async fn model_writer(&self, name: &str, schema: SchemaRef, partition_column: Option<&str>, may_reset: bool) -> Result<ModelWriter> {
         let location = self.root().join(&format!("models/{name}"))?;
-        let err = |source| Error::Delta { table: name.to_string(), url: location.url().to_string(), source };
+        let err = |source| Error::Delta { table: name.to_string(), url: location.url().to_string(), source: Box::new(source) };
         let partitions: Vec<String> = partition_column.map(str::to_string).into_iter().collect();
         let existing = self.open_table("models", name).await?;
         let matches = |table: &DeltaTable| -> bool {
             let Ok(snapshot) = table.snapshot() else { return false };
             let stored: Schema = snapshot.snapshot().arrow_schema().as_ref().clone();
-            same_columns(&stored, &schema) && snapshot.metadata().partition_columns() == &partitions
+            same_columns(&stored, &schema) && snapshot.metadata().partition_columns() == partitions
         };
         let table = match existing {
             Some(table) if matches(&table) => table,
@@ -102,7 +102,7 @@ impl Lake {
 impl ModelWriter {
     fn err(&self) -> impl FnOnce(deltalake::DeltaTableError) -> Error + use<> {
         let (table, url) = (self.name.clone(), self.location.url().to_string());
-        move |source| Error::Delta { table, url, source }
+        move |source| Error::Delta { table, url, source: Box::new(source) }
     }
 
     /// Buffers one batch (cast to the table's column types), flushing files when the buffer is large.
@@ -154,7 +154,7 @@ impl ModelWriter {
                     return Err(Error::Delta {
                         table: self.name.clone(),
                         url: self.location.url().to_string(),
-                        source: deltalake::DeltaTableError::Generic("partitions can only be replaced in a partitioned table".into()),
+                        source: Box::new(deltalake::DeltaTableError::Generic("partitions can only be replaced in a partitioned table".into())),
                     })
                 }
             };
@@ -177,7 +177,7 @@ impl ModelWriter {
             .with_actions(actions)
             .build(Some(snapshot), self.table.log_store(), operation)
             .await
-            .map_err(|e| err(e.into()))?;
+            .map_err(err)?;
         tracing::debug!(removed, version = commit.version(), "model committed");
         Ok(commit.version() as i64)
     }

@@ -5,10 +5,11 @@
 //! | [`spec`] | parsing a spec and checking it, reporting every problem at once (file, step, fix) |
 //! | [`runner`] | running the steps in order: `ingest` → `build` → `export`, with a tracing span per step, under the pipeline's lease (two runs never overlap) |
 //! | [`ledger`] | the `runs` table: a row when a run starts and one when it ends |
+//! | [`schedule`] | cron schedules in a time zone, and the catch-up rule after downtime (the loop that sleeps on them is `tonghop serve`'s) |
 //!
 //! ```toml
 //! name = "nightly"
-//! schedule = "0 2 * * *"          # read by the scheduler (a later issue)
+//! schedule = "0 2 * * *"          # read by `tonghop serve`; 6 fields for seconds
 //! timezone = "Asia/Ho_Chi_Minh"
 //!
 //! [[steps]]
@@ -33,6 +34,7 @@
 mod error;
 pub mod ledger;
 pub mod runner;
+pub mod schedule;
 pub mod spec;
 
 pub use error::{Error, Result};

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use tonghop_engine::models::edit_distance;
+
 use crate::{Error, Result};
 
 /// A pipeline: a named list of steps run in order.
@@ -111,6 +113,11 @@ impl PipelineSpec {
         if self.steps.is_empty() {
             out.push(format!("{}: the pipeline has no [[steps]]", file.display()));
         }
+        if let Some(expression) = &self.schedule {
+            if let Err(e) = crate::schedule::Schedule::parse(expression, &self.timezone) {
+                out.push(format!("{}: {e}", file.display()));
+            }
+        }
         let mut names = HashSet::new();
         for step in &self.steps {
             if !names.insert(step.name.as_str()) {
@@ -145,19 +152,6 @@ impl PipelineSpec {
         }
         out
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]

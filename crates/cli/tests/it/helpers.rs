@@ -34,3 +34,92 @@ pub fn sql_rows(lake: &Path, query: &str) -> Vec<Vec<String>> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect()
 }
+
+/// A running `tonghop serve` (started on port 0), stopped with SIGTERM when dropped.
+pub struct Served {
+    child: Option<std::process::Child>,
+    /// `http://127.0.0.1:port`.
+    pub http: String,
+    /// The PostgreSQL port, when enabled.
+    pub pg_port: Option<u16>,
+    /// The server's log (stderr).
+    pub log: PathBuf,
+}
+
+/// Writes `config` (TOML; ports 0 are added unless it sets them) beside the lake and starts
+/// `tonghop serve` with it; waits for its "listening" line.
+pub fn serve(lake: &Path, config: &str) -> Served {
+    use std::io::BufRead;
+    let dir = lake.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(format!("tonghop-{}.toml", std::process::id()));
+    let mut text = String::new();
+    if !config.contains("[http]") {
+        text.push_str("[http]\nlisten = \"127.0.0.1:0\"\n");
+    }
+    if !config.contains("[postgres]") {
+        text.push_str("[postgres]\nlisten = \"127.0.0.1:0\"\n");
+    }
+    text.push_str(config);
+    std::fs::write(&path, text).unwrap();
+    let log = dir.join(format!("serve-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+    let mut command = tonghop_command(lake, &["serve", "--config", path.to_str().unwrap()]);
+    command.env("RUST_LOG", "warn,tonghop_server=info").stdout(std::process::Stdio::piped()).stderr(std::fs::File::create(&log).unwrap());
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    if line.is_empty() {
+        let _ = child.wait();
+        panic!("tonghop serve did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+    // "tonghop serve: http://127.0.0.1:PORT postgres://127.0.0.1:PORT (lake ...)"
+    let http = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_string();
+    let pg_port = line.split_whitespace().find_map(|w| w.strip_prefix("postgres://")).map(|a| a.rsplit(':').next().unwrap().parse().unwrap());
+    Served { child: Some(child), http, pg_port, log }
+}
+
+impl Served {
+    /// Sends SIGTERM and waits (at most 60 s) for the process to exit; returns whether it exited
+    /// cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return true };
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.success();
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A token and its `[[tokens]]` entry, made by `tonghop token`.
+pub fn make_token(lake: &Path, name: &str, role: &str, unit: Option<&str>) -> (String, String) {
+    let mut args = vec!["token", "--name", name, "--role", role];
+    if let Some(u) = unit {
+        args.extend(["--unit", u]);
+    }
+    let out = tonghop_raw(lake, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let entry = stderr[stderr.find("[[tokens]]").unwrap()..].to_string();
+    (token, entry)
+}

@@ -6,4 +6,5 @@ mod helpers;
 mod ingest;
 mod models;
 mod nightly;
+mod serve;
 mod sql;

@@ -190,10 +190,10 @@ fn nightly_pipeline_end_to_end() {
     use calamine::Reader;
     let mut book: calamine::Xlsx<_> = calamine::open_workbook(lake.join("outbox/province_indicators.xlsx")).unwrap();
     let sheet = book.worksheet_range("Chỉ tiêu cấp tỉnh").unwrap();
-    let header = sheet.rows().position(|r| r.iter().any(|c| c.to_string() == "Tỉnh/Thành phố")).expect("Vietnamese header row");
+    let header = sheet.rows().position(|r| r.iter().any(|c| *c == "Tỉnh/Thành phố")).expect("Vietnamese header row");
     assert_eq!(sheet.rows().skip(header + 1).count(), csv_rows);
-    assert!(sheet.rows().any(|r| r.iter().any(|c| c.to_string() == "Tỉnh Cao Bằng")));
-    let value_col = sheet.rows().nth(header).unwrap().iter().position(|c| c.to_string() == "Kết quả (%)").unwrap();
+    assert!(sheet.rows().any(|r| r.iter().any(|c| *c == "Tỉnh Cao Bằng")));
+    let value_col = sheet.rows().nth(header).unwrap().iter().position(|c| *c == "Kết quả (%)").unwrap();
     assert!(sheet.rows().skip(header + 1).all(|r| matches!(r[value_col], calamine::Data::Float(_) | calamine::Data::Empty)), "values are numbers");
 }
 

@@ -1,0 +1,276 @@
+//! `tonghop serve` through real sockets: the HTTP API with reqwest, the PostgreSQL endpoint with
+//! Debian's `psql`, the scheduler and SIGTERM.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::helpers::{make_token, serve, sql_rows, Served};
+
+/// A pipeline that only builds the models (fast on a small lake), optionally scheduled.
+fn build_pipeline(dir: &Path, name: &str, schedule: Option<&str>) -> String {
+    let path = dir.join(format!("{name}.toml"));
+    let schedule = schedule.map(|s| format!("schedule = \"{s}\"\n")).unwrap_or_default();
+    std::fs::write(&path, format!("name = \"{name}\"\n{schedule}\n[[steps]]\nname = \"build_models\"\nkind = \"build\"\n")).unwrap();
+    path.display().to_string()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(std::time::Duration::from_secs(600)).build().unwrap()
+}
+
+async fn post_csv(server: &Served, token: &str, csv: &str) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}/api/submissions?filename=bao_cao.csv", server.http))
+        .bearer_auth(token)
+        .body(csv.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+async fn sql_json(server: &Server, token: &str, query: &str) -> (u16, Value) {
+    let r = client().post(format!("{}/sql", server.http)).bearer_auth(token).body(query.to_string()).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+type Server = Served;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commune_submits_over_http_and_after_the_run_its_values_are_in_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let (ba_dinh, ba_dinh_entry) = make_token(&lake, "xa-ba-dinh", "commune", Some("post2025:00004"));
+    let (ngoc_ha, ngoc_ha_entry) = make_token(&lake, "xa-ngoc-ha", "commune", Some("post2025:00008"));
+    let (analyst, analyst_entry) = make_token(&lake, "phan-tich", "analyst", None);
+    let (admin, admin_entry) = make_token(&lake, "quan-tri", "admin", None);
+    let pipeline = build_pipeline(dir.path(), "build_only", None);
+    let config = format!("[scheduler]\nenabled = false\npipelines = [\"{pipeline}\"]\n\n{ba_dinh_entry}\n{ngoc_ha_entry}\n{analyst_entry}\n{admin_entry}");
+    let mut server = serve(&lake, &config);
+
+    // No token, an unknown token: 401.
+    let r = client().post(format!("{}/api/submissions", server.http)).body("x").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let (status, _) = post_csv(&server, "th_not_a_token", "period,org_unit,data_element,value\n").await;
+    assert_eq!(status, 401);
+
+    // Ba Đình submits its own figures: one good row, one negative value refused with a reason.
+    let csv = "period,org_unit,data_element,value\n202609,00004,DS_TONG,23500\n202609,00004,DS_BHYT,-5\n202609,00004,DS_BHYT,22100\n";
+    let (status, receipt) = post_csv(&server, &ba_dinh, csv).await;
+    assert_eq!(status, 201, "{receipt}");
+    assert_eq!(receipt["status"], "partly_accepted", "{receipt}");
+    assert_eq!(receipt["accepted"], 2);
+    assert_eq!(receipt["rejected"], 1);
+    assert_eq!(receipt["rejections"][0]["reason"], "value_negative", "{receipt}");
+    assert_eq!(receipt["rejections"][0]["field"], "value");
+    assert!(!receipt["rejections"][0]["message_vi"].as_str().unwrap().is_ascii(), "a Vietnamese message: {receipt}");
+    let id = receipt["submission_id"].as_str().unwrap().to_string();
+
+    // The same file again: answered as a duplicate, nothing written twice.
+    let (status, again) = post_csv(&server, &ba_dinh, csv).await;
+    assert_eq!((status, &again["duplicate"], &again["submission_id"]), (200, &Value::Bool(true), &Value::String(id.clone())));
+
+    // Ba Đình may not submit for Ngọc Hà: 403, with the unit named, and nothing of the file kept.
+    let (status, denied) = post_csv(&server, &ba_dinh, "period,org_unit,data_element,value\n202609,00004,KCB_TONG,10\n202609,00008,DS_TONG,18000\n").await;
+    assert_eq!(status, 403, "{denied}");
+    assert!(denied["error"].as_str().unwrap().contains("post2025:00008"), "{denied}");
+    assert!(denied["message_vi"].as_str().unwrap().contains("không được gửi"), "{denied}");
+    assert!(server.log_text().contains("denied"), "denials are logged");
+
+    // Ngọc Hà submits its own.
+    let (status, _) = post_csv(&server, &ngoc_ha, "period,org_unit,data_element,value\n202609,00008,DS_TONG,18000\n").await;
+    assert_eq!(status, 201);
+
+    // The receipt: to its sender and to readers, not to another commune.
+    let get = |token: &str| client().get(format!("{}/api/submissions/{id}", server.http)).bearer_auth(token.to_string()).send();
+    assert_eq!(get(&ba_dinh).await.unwrap().status().as_u16(), 200);
+    assert_eq!(get(&analyst).await.unwrap().status().as_u16(), 200);
+    assert_eq!(get(&ngoc_ha).await.unwrap().status().as_u16(), 403);
+
+    // Roles: a commune cannot query, an analyst cannot start a run or submit.
+    assert_eq!(sql_json(&server, &ba_dinh, "SELECT 1").await.0, 403);
+    assert_eq!(client().post(format!("{}/api/runs/build_only", server.http)).bearer_auth(&analyst).send().await.unwrap().status().as_u16(), 403);
+    assert_eq!(post_csv(&server, &analyst, "period,org_unit,data_element,value\n").await.0, 403);
+
+    // The admin runs the pipeline and waits; then the values are in SQL.
+    let r = client().post(format!("{}/api/runs/build_only?wait=true", server.http)).bearer_auth(&admin).send().await.unwrap();
+    let status = r.status().as_u16();
+    let run: Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{run}");
+    let (status, rows) = sql_json(&server, &analyst, "SELECT org_unit, data_element, value FROM stg_data_values WHERE period = '202609' ORDER BY org_unit, data_element").await;
+    assert_eq!(status, 200, "{rows}");
+    let got: Vec<(String, String, f64)> = rows.as_array().unwrap().iter().map(|r| (r["org_unit"].as_str().unwrap().into(), r["data_element"].as_str().unwrap().into(), r["value"].as_f64().unwrap())).collect();
+    assert_eq!(got, vec![("00004".into(), "DS_BHYT".into(), 22100.0), ("00004".into(), "DS_TONG".into(), 23500.0), ("00008".into(), "DS_TONG".into(), 18000.0)]);
+
+    // CSV and Arrow IPC answers.
+    let csv = client().post(format!("{}/sql?format=csv", server.http)).bearer_auth(&analyst).body("SELECT count(*) AS n FROM submissions").send().await.unwrap().text().await.unwrap();
+    assert_eq!(csv.trim(), "n\n2");
+    let arrow_bytes = client().post(format!("{}/sql", server.http)).bearer_auth(&analyst).header("accept", "application/vnd.apache.arrow.stream").body("SELECT org_unit FROM submissions_by_unit_dummy").send().await.unwrap();
+    assert_eq!(arrow_bytes.status().as_u16(), 400, "an unknown table is a 400 with DataFusion's message");
+    let bytes = client().post(format!("{}/sql?format=arrow", server.http)).bearer_auth(&analyst).body("SELECT submission_id FROM submissions ORDER BY submission_id").send().await.unwrap().bytes().await.unwrap();
+    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None).unwrap();
+    let n: usize = reader.map(|b| b.unwrap().num_rows()).sum();
+    assert_eq!(n, 2);
+
+    // Read-only: DDL and DML are refused.
+    let (status, e) = sql_json(&server, &analyst, "CREATE TABLE x AS SELECT 1").await;
+    assert_eq!(status, 403, "{e}");
+
+    // Runs and metrics.
+    let runs: Value = client().get(format!("{}/api/runs", server.http)).bearer_auth(&analyst).send().await.unwrap().json().await.unwrap();
+    assert_eq!(runs[0]["trigger"], "api:quan-tri", "{runs}");
+    assert_eq!(runs[0]["status"], "succeeded", "{runs}");
+    let metrics = client().get(format!("{}/metrics", server.http)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("tonghop_submissions_total{status=\"partly_accepted\"} 1"), "{metrics}");
+    assert!(metrics.contains("tonghop_submissions_total{status=\"duplicate\"} 1"), "{metrics}");
+    assert!(metrics.contains("tonghop_denied_requests_total{reason=\"forbidden\"}"), "{metrics}");
+    assert!(metrics.contains("tonghop_pipeline_run_duration_seconds"), "{metrics}");
+    assert!(server.stop(), "SIGTERM ends the service cleanly");
+
+    // Independent check from another process reading the lake: the submissions are committed.
+    let rows = sql_rows(&lake, "SELECT submitted_by, status, rows_accepted FROM submissions ORDER BY submitted_by");
+    assert_eq!(rows, vec![vec!["token:xa-ba-dinh", "partly_accepted", "2"], vec!["token:xa-ngoc-ha", "accepted", "1"]]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_concurrent_submissions_are_all_accounted_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let (admin, admin_entry) = make_token(&lake, "tinh", "admin", None);
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n{admin_entry}"));
+    let wards = std::fs::read_to_string(crate::helpers::repo_root().join("reference/admin-units/post2025/wards_3321_2025-07-01.csv")).unwrap();
+    let codes: Vec<String> = wards.lines().skip(1).take(200).map(|l| l.split(',').next().unwrap().to_string()).collect();
+    // Every 10th file has a refused row; every 40th cannot be read at all.
+    let files: Vec<(String, String)> = codes
+        .iter()
+        .enumerate()
+        .map(|(i, code)| {
+            let body = if i % 40 == 39 {
+                format!("this is not a report {i}\u{0}\u{1}")
+            } else if i % 10 == 9 {
+                format!("period,org_unit,data_element,value\n202610,{code},DS_TONG,{}\n202610,{code},DS_BHYT,abc\n", 1000 + i)
+            } else {
+                format!("period,org_unit,data_element,value\n202610,{code},DS_TONG,{}\n202610,{code},DS_BHYT,{}\n", 1000 + i, 900 + i)
+            };
+            (code.clone(), body)
+        })
+        .collect();
+    let client = client();
+    let tasks: Vec<_> = files
+        .iter()
+        .map(|(code, body)| {
+            let (client, url, token, body, code) = (client.clone(), format!("{}/api/submissions?filename={code}.csv", server.http), admin.clone(), body.clone(), code.clone());
+            tokio::spawn(async move {
+                let r = client.post(url).bearer_auth(token).body(body).send().await.unwrap();
+                let status = r.status().as_u16();
+                (code, status, r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let (mut accepted_values, mut rejected_rows) = (0, 0);
+    let mut ids = std::collections::HashSet::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let (code, status, receipt) = t.await.unwrap();
+        let expected = if i % 40 == 39 { (422, "failed") } else if i % 10 == 9 { (201, "partly_accepted") } else { (201, "accepted") };
+        assert_eq!((status, receipt["status"].as_str().unwrap()), expected, "{code}: {receipt}");
+        if expected.1 == "partly_accepted" {
+            assert_eq!(receipt["rejections"][0]["reason"], "value_not_numeric", "{receipt}");
+        }
+        accepted_values += receipt["accepted"].as_u64().unwrap();
+        rejected_rows += receipt["rejected"].as_u64().unwrap();
+        ids.insert(receipt["submission_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 200);
+    drop(server);
+    // From another process: 200 submissions, every accepted value, every rejection.
+    let rows = sql_rows(&lake, "SELECT (SELECT count(DISTINCT submission_id) FROM submissions) AS s, (SELECT count(*) FROM data_values) AS v, (SELECT count(*) FROM rejections) AS r");
+    assert_eq!(rows, vec![vec!["200".to_string(), accepted_values.to_string(), rejected_rows.to_string()]]);
+    // 180 good files of two values, 15 with one of two, 5 unreadable.
+    assert_eq!((accepted_values, rejected_rows), (375, 15));
+}
+
+fn psql(port: u16, user: &str, password: &str, command: &str) -> std::process::Output {
+    Command::new("psql")
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "20")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user, "-d", "tonghop", "-X", "-v", "ON_ERROR_STOP=1", "-c", command])
+        .output()
+        .expect("psql (Debian's postgresql-client) must be installed: .ci/run installs it")
+}
+
+#[test]
+fn psql_logs_in_lists_tables_queries_and_is_refused_ddl_and_a_wrong_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let out = crate::helpers::tonghop_command(&lake, &["passwd", "analyst"]).env("TONGHOP_PG_PASSWORD", "mật-khẩu-dài").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let user = String::from_utf8(out.stdout).unwrap();
+    assert!(!user.contains("mật-khẩu-dài"), "only the salted hash is stored");
+    let mut server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n[postgres]\nlisten = \"127.0.0.1:0\"\n\n{user}"));
+    let port = server.pg_port.unwrap();
+
+    let out = psql(port, "analyst", "mật-khẩu-dài", "\\dt");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{}", text, String::from_utf8_lossy(&out.stderr));
+    for table in ["units", "data_values", "submissions"] {
+        assert!(text.contains(table), "\\dt lists {table}:\n{text}");
+    }
+
+    let out = psql(port, "analyst", "mật-khẩu-dài", "SELECT name FROM units WHERE epoch = 'post2025' AND level = 'province' AND code = '01'");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Hà Nội"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    for ddl in ["CREATE TABLE x (a INT)", "INSERT INTO submissions SELECT * FROM submissions", "DROP VIEW units"] {
+        let out = psql(port, "analyst", "mật-khẩu-dài", ddl);
+        assert!(!out.status.success(), "{ddl} must be refused");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("read-only"), "{ddl}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    let out = psql(port, "analyst", "wrong password", "SELECT 1");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("password authentication failed"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = psql(port, "nobody", "mật-khẩu-dài", "SELECT 1");
+    assert!(!out.status.success());
+    assert!(server.stop());
+    assert!(server.log_text().contains("wrong password"), "failed logins are logged:\n{}", server.log_text());
+}
+
+#[test]
+fn the_scheduler_runs_on_its_slots_and_catches_up_once_after_downtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let pipeline = build_pipeline(dir.path(), "every_5s", Some("*/5 * * * * *"));
+    let config = format!("[scheduler]\npipelines = [\"{pipeline}\"]\n[postgres]\nenabled = false\n");
+    let mut server = serve(&lake, &config);
+    let runs = |lake: &Path| sql_rows(lake, "SELECT count(*) FROM runs WHERE pipeline = 'every_5s' AND trigger = 'schedule' AND status = 'succeeded'")[0][0].parse::<usize>().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while runs(&lake) < 1 {
+        assert!(std::time::Instant::now() < deadline, "no scheduled run within 120 s:\n{}", server.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(server.stop(), "SIGTERM ends the service cleanly:\n{}", server.log_text());
+    let before = runs(&lake);
+    // Down for more than two slots; on restart the missed slots run once.
+    std::thread::sleep(std::time::Duration::from_secs(11));
+    let mut server = serve(&lake, &config);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !server.log_text().contains("missed") {
+        assert!(std::time::Instant::now() < deadline, "no catch-up:\n{}", server.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(server.log_text().matches("was missed").count(), 1, "{}", server.log_text());
+    while runs(&lake) <= before {
+        assert!(std::time::Instant::now() < deadline, "the catch-up run did not finish:\n{}", server.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(server.stop());
+    // Runs of one pipeline never overlap: each run's start comes after the previous one's end.
+    let rows = sql_rows(&lake, "SELECT started_at, finished_at FROM runs WHERE pipeline = 'every_5s' ORDER BY started_at");
+    for pair in rows.windows(2) {
+        assert!(pair[1][0] >= pair[0][1], "overlapping runs: {pair:?}");
+    }
+}

@@ -1,0 +1,285 @@
+//! The service configuration: one TOML file (see `tonghop.example.toml` at the repository root),
+//! then environment overrides, then checks that report every problem at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::auth::{PgUser, TokenEntry};
+use crate::{Error, Result};
+
+/// Everything `tonghop serve` needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The lake: a folder or `s3://bucket/prefix` (`TONGHOP_LAKE`).
+    #[serde(default = "default_lake")]
+    pub lake: String,
+    /// The project folder holding `catalog/`, `reference/`, `sql/` (`TONGHOP_PROJECT`).
+    #[serde(default = "default_project")]
+    pub project: PathBuf,
+    /// The HTTP API.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// The PostgreSQL wire endpoint.
+    #[serde(default)]
+    pub postgres: PostgresConfig,
+    /// The scheduler.
+    #[serde(default)]
+    pub scheduler: SchedulerConfig,
+    /// How HTTP submissions are committed.
+    #[serde(default)]
+    pub submissions: SubmissionConfig,
+    /// API tokens (stored as SHA-256 hashes; `tonghop token` makes new ones).
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+    /// Seconds a SIGTERM waits for the current pipeline step before abandoning it (default 60).
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u64,
+    /// Seconds between reloads of the SQL session when the lake changed (default 30).
+    #[serde(default = "default_reload")]
+    pub reload_seconds: u64,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address to listen on (`TONGHOP_HTTP_LISTEN`; port 0 picks a free port).
+    #[serde(default = "default_http_listen")]
+    pub listen: String,
+    /// Largest submission accepted, in bytes (default 20 MiB).
+    #[serde(default = "default_body_limit")]
+    pub max_body_bytes: usize,
+    /// Largest result of `POST /sql`, in rows (default 1,000,000).
+    #[serde(default = "default_sql_rows")]
+    pub max_sql_rows: usize,
+}
+
+/// The PostgreSQL wire endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// Serve it at all (`TONGHOP_PG_ENABLED`).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Address to listen on (`TONGHOP_PG_LISTEN`; port 0 picks a free port).
+    #[serde(default = "default_pg_listen")]
+    pub listen: String,
+    /// PEM certificate chain for TLS (optional; with `tls_key`).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM PKCS#8 private key for TLS.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Users allowed to log in (SCRAM-SHA-256; `tonghop passwd` makes an entry).
+    #[serde(default)]
+    pub users: Vec<PgUser>,
+}
+
+/// The scheduler.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Run pipelines on their schedules (`TONGHOP_SCHEDULER_ENABLED`).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Pipeline specs, relative to the project folder (default: every `pipelines/*.toml`).
+    #[serde(default)]
+    pub pipelines: Vec<PathBuf>,
+}
+
+/// How HTTP submissions are committed to the lake.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionConfig {
+    /// At most this many submissions share one group commit (default 256).
+    #[serde(default = "default_group")]
+    pub max_group: usize,
+    /// Submissions waiting to be committed before new ones get 503 (default 4096).
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_lake() -> String {
+    "lake".into()
+}
+fn default_project() -> PathBuf {
+    ".".into()
+}
+fn default_http_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_pg_listen() -> String {
+    "127.0.0.1:5433".into()
+}
+fn default_body_limit() -> usize {
+    20 << 20
+}
+fn default_sql_rows() -> usize {
+    1_000_000
+}
+fn default_group() -> usize {
+    256
+}
+fn default_queue() -> usize {
+    4096
+}
+fn default_grace() -> u64 {
+    60
+}
+fn default_reload() -> u64 {
+    30
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: default_http_listen(), max_body_bytes: default_body_limit(), max_sql_rows: default_sql_rows() }
+    }
+}
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig { enabled: true, listen: default_pg_listen(), tls_cert: None, tls_key: None, users: Vec::new() }
+    }
+}
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig { enabled: true, pipelines: Vec::new() }
+    }
+}
+impl Default for SubmissionConfig {
+    fn default() -> Self {
+        SubmissionConfig { max_group: default_group(), queue: default_queue() }
+    }
+}
+
+/// The environment variables that override the file, and what they set.
+pub const ENV_OVERRIDES: [(&str, &str); 6] = [
+    ("TONGHOP_LAKE", "lake"),
+    ("TONGHOP_PROJECT", "project"),
+    ("TONGHOP_HTTP_LISTEN", "http.listen"),
+    ("TONGHOP_PG_LISTEN", "postgres.listen"),
+    ("TONGHOP_PG_ENABLED", "postgres.enabled"),
+    ("TONGHOP_SCHEDULER_ENABLED", "scheduler.enabled"),
+];
+
+impl ServerConfig {
+    /// Reads a config file (or the defaults when `path` is `None`), applies the environment
+    /// overrides of [`ENV_OVERRIDES`] and checks the result, reporting every problem at once.
+    pub fn load(path: Option<&Path>) -> Result<ServerConfig> {
+        let name = path.map_or_else(|| "(defaults)".to_string(), |p| p.display().to_string());
+        let mut config: ServerConfig = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| Error::Io { path: name.clone(), source })?;
+                toml::from_str(&text).map_err(|e| Error::Config(vec![format!("{name}: {e}")]))?
+            }
+            None => toml::from_str("").map_err(|e| Error::Config(vec![format!("{name}: {e}")]))?,
+        };
+        let mut problems = config.apply_env(|k| std::env::var(k).ok());
+        problems.extend(config.problems().into_iter().map(|p| format!("{name}: {p}")));
+        if problems.is_empty() { Ok(config) } else { Err(Error::Config(problems)) }
+    }
+
+    /// Applies environment overrides read through `var`; returns the problems found.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Vec<String> {
+        let mut problems = Vec::new();
+        let flag = |key: &str, value: String, problems: &mut Vec<String>| match value.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Some(true),
+            "0" | "false" | "no" | "off" => Some(false),
+            _ => {
+                problems.push(format!("environment {key}={value:?}: write true or false"));
+                None
+            }
+        };
+        for (key, _) in ENV_OVERRIDES {
+            let Some(value) = var(key) else { continue };
+            match key {
+                "TONGHOP_LAKE" => self.lake = value,
+                "TONGHOP_PROJECT" => self.project = value.into(),
+                "TONGHOP_HTTP_LISTEN" => self.http.listen = value,
+                "TONGHOP_PG_LISTEN" => self.postgres.listen = value,
+                "TONGHOP_PG_ENABLED" => self.postgres.enabled = flag(key, value, &mut problems).unwrap_or(self.postgres.enabled),
+                _ => self.scheduler.enabled = flag(key, value, &mut problems).unwrap_or(self.scheduler.enabled),
+            }
+        }
+        problems
+    }
+
+    /// Every problem of the configuration, each naming the setting and the fix.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.http.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!("http.listen = {:?} is not an address: write host:port, e.g. \"127.0.0.1:8080\"", self.http.listen));
+        }
+        if self.postgres.enabled && self.postgres.listen.parse::<SocketAddr>().is_err() {
+            problems.push(format!("postgres.listen = {:?} is not an address: write host:port, e.g. \"127.0.0.1:5433\"", self.postgres.listen));
+        }
+        if self.postgres.tls_cert.is_some() != self.postgres.tls_key.is_some() {
+            problems.push("postgres: set both tls_cert and tls_key, or neither".into());
+        }
+        if self.submissions.max_group == 0 || self.submissions.queue == 0 {
+            problems.push("submissions: max_group and queue must be at least 1".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, t) in self.tokens.iter().enumerate() {
+            if !names.insert(t.name.as_str()) {
+                problems.push(format!("tokens[{i}]: the name {:?} is used twice; give each token its own name", t.name));
+            }
+            problems.extend(t.problems().into_iter().map(|p| format!("tokens[{i}] ({}): {p}", t.name)));
+        }
+        for (i, u) in self.postgres.users.iter().enumerate() {
+            problems.extend(u.problems().into_iter().map(|p| format!("postgres.users[{i}] ({}): {p}", u.name)));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            [http]
+            listen = "localhost"
+            [postgres]
+            tls_cert = "cert.pem"
+            [[tokens]]
+            name = "a"
+            role = "commune"
+            sha256 = "00"
+            [[tokens]]
+            name = "a"
+            role = "analyst"
+            sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+        "#;
+        let config: ServerConfig = toml::from_str(text).unwrap();
+        let problems = config.problems();
+        assert!(problems.iter().any(|p| p.contains("http.listen")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("tls_key")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("used twice")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("tokens[0]") && p.contains("unit")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("tokens[0]") && p.contains("sha256")), "{problems:?}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut config: ServerConfig = toml::from_str("lake = \"a\"").unwrap();
+        let problems = config.apply_env(|k| match k {
+            "TONGHOP_LAKE" => Some("s3://bucket/lake".into()),
+            "TONGHOP_HTTP_LISTEN" => Some("0.0.0.0:9000".into()),
+            "TONGHOP_SCHEDULER_ENABLED" => Some("maybe".into()),
+            _ => None,
+        });
+        assert_eq!(config.lake, "s3://bucket/lake");
+        assert_eq!(config.http.listen, "0.0.0.0:9000");
+        assert!(config.scheduler.enabled);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("TONGHOP_SCHEDULER_ENABLED"));
+    }
+}

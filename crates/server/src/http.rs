@@ -1,0 +1,371 @@
+//! The HTTP API (axum).
+//!
+//! | route | who | what |
+//! |---|---|---|
+//! | `GET /health` | anyone | liveness and what the service serves |
+//! | `GET /metrics` | anyone | Prometheus text |
+//! | `POST /api/submissions?filename=…` | unit tokens, admin | a submission file (CSV, XLSX, JSON, DHIS2) as the body; answered after it is committed |
+//! | `GET /api/submissions/{id}` | its sender, analyst, admin | the receipt: status, counts, rejections with reasons |
+//! | `GET /api/runs?pipeline=…&limit=…` | analyst, admin | recent runs |
+//! | `POST /api/runs/{pipeline}?wait=true` | admin | start a run (and wait for it) |
+//! | `POST /sql?format=json|csv|arrow` | analyst, admin | read-only SQL; the body is the query |
+//!
+//! Tokens go in `Authorization: Bearer <token>`. A missing or unknown token gets 401, a token
+//! without the right gets 403 with the reason; both are logged and counted.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{Caller, Role};
+use crate::service::{today, Service};
+use crate::submit::{self, Refusal};
+
+/// The API's router.
+pub fn router(service: Arc<Service>) -> Router {
+    let limit = service.config.http.max_body_bytes;
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/api/submissions", post(submit))
+        .route("/api/submissions/{id}", get(submission))
+        .route("/api/runs", get(runs))
+        .route("/api/runs/{pipeline}", post(trigger))
+        .route("/sql", post(sql))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(service)
+}
+
+/// An error answer: JSON with an English `error` and, for reporting units, a Vietnamese `message_vi`.
+fn problem(status: StatusCode, error: impl Into<String>, message_vi: Option<String>) -> Response {
+    let mut body = json!({ "error": error.into() });
+    if let Some(vi) = message_vi {
+        body["message_vi"] = vi.into();
+    }
+    (status, Json(body)).into_response()
+}
+
+/// The caller of a request, or the 401 answer.
+#[allow(clippy::result_large_err)]
+fn caller(service: &Service, headers: &HeaderMap, route: &str) -> Result<Caller, Response> {
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        service.metrics.denied("no_token");
+        tracing::warn!(route, "denied: no token");
+        let mut r = problem(StatusCode::UNAUTHORIZED, "send your API token as `Authorization: Bearer <token>`", Some("Thiếu mã truy cập (API token) của đơn vị.".into()));
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Err(r);
+    };
+    match service.tokens.caller(token) {
+        Some(c) => Ok(c.clone()),
+        None => {
+            service.metrics.denied("unknown_token");
+            tracing::warn!(route, "denied: unknown token");
+            Err(problem(StatusCode::UNAUTHORIZED, "unknown API token", Some("Mã truy cập không hợp lệ.".into())))
+        }
+    }
+}
+
+fn forbid(service: &Service, caller: &Caller, route: &str, why: String, message_vi: String) -> Response {
+    service.metrics.denied("forbidden");
+    tracing::warn!(route, token = %caller.name, role = ?caller.role, reason = %why, "denied");
+    problem(StatusCode::FORBIDDEN, why, Some(message_vi))
+}
+
+#[allow(clippy::result_large_err)]
+fn require_reader(service: &Service, caller: &Caller, route: &str) -> Result<(), Response> {
+    if caller.role.reads() {
+        Ok(())
+    } else {
+        Err(forbid(service, caller, route, format!("token {:?} ({:?}) may only submit; reading needs an analyst token", caller.name, caller.role), "Mã truy cập này chỉ được gửi số liệu, không được truy vấn.".into()))
+    }
+}
+
+async fn health(State(service): State<Arc<Service>>) -> Response {
+    Json(json!({
+        "status": if service.shutdown.is_cancelled() { "stopping" } else { "ok" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "lake": service.lake.root().url().to_string(),
+        "pipelines": service.pipeline_names(),
+    }))
+    .into_response()
+}
+
+async fn metrics(State(service): State<Arc<Service>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], service.metrics.render()).into_response()
+}
+
+#[derive(Deserialize)]
+struct SubmitParams {
+    /// The file name (its extension helps detect the format).
+    filename: Option<String>,
+}
+
+async fn submit(State(service): State<Arc<Service>>, headers: HeaderMap, Query(params): Query<SubmitParams>, body: Bytes) -> Response {
+    let route = "POST /api/submissions";
+    let caller = match caller(&service, &headers, route) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if caller.role == Role::Analyst {
+        return forbid(&service, &caller, route, format!("token {:?} is an analyst token: it reads but does not submit", caller.name), "Mã truy cập của cán bộ phân tích không được gửi số liệu.".into());
+    }
+    if service.shutdown.is_cancelled() {
+        return problem(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping; send again shortly", Some("Hệ thống đang dừng, vui lòng gửi lại sau.".into()));
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let name = params.filename.unwrap_or_else(|| {
+        let extension = match content_type.split(';').next().unwrap_or("").trim() {
+            "application/json" => "json",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "xlsx",
+            "application/xml" | "text/xml" => "xml",
+            _ => "csv",
+        };
+        format!("submission.{extension}")
+    });
+    let now = chrono::Utc::now();
+    let checked = {
+        let (service, caller) = (service.clone(), caller.clone());
+        tokio::task::spawn_blocking(move || submit::check(body, &name, &service.lake, &caller, &service.registry, &service.catalog, today(), now)).await
+    };
+    let result = match checked {
+        Ok(Ok(checked)) => service.committer.commit(checked).await,
+        Ok(Err(refusal)) => Err(refusal),
+        Err(e) => Err(Refusal::Failed(format!("reading the submission panicked: {e}"))),
+    };
+    match result {
+        Ok(receipt) => {
+            service.remember(&caller.submitted_by(), &receipt);
+            if !receipt.duplicate {
+                service.mark_changed();
+            }
+            let status = match (receipt.duplicate, receipt.status.as_str()) {
+                (true, _) => StatusCode::OK,
+                (false, "failed" | "rejected") => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::CREATED,
+            };
+            (status, Json(receipt)).into_response()
+        }
+        Err(Refusal::Forbidden(units)) => {
+            let own = caller.unit.as_ref().map_or_else(|| "none".to_string(), |(e, c)| format!("{e}:{c}"));
+            forbid(
+                &service,
+                &caller,
+                route,
+                format!("token {:?} ({:?} {own}) may not submit values for {}", caller.name, caller.role, units.join(", ")),
+                format!("Mã truy cập của đơn vị {own} không được gửi số liệu của đơn vị khác: {}. Không có số liệu nào của tệp này được ghi nhận.", units.join(", ")),
+            )
+        }
+        Err(Refusal::Unavailable(why)) => problem(StatusCode::SERVICE_UNAVAILABLE, why, Some("Hệ thống đang bận, vui lòng gửi lại sau ít phút.".into())),
+        Err(Refusal::Failed(why)) => {
+            tracing::error!(error = %why, "submission not committed");
+            problem(StatusCode::INTERNAL_SERVER_ERROR, why, Some("Lỗi hệ thống: tệp chưa được ghi nhận, vui lòng gửi lại.".into()))
+        }
+    }
+}
+
+async fn submission(State(service): State<Arc<Service>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let route = "GET /api/submissions/{id}";
+    let caller = match caller(&service, &headers, route) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if !id.chars().all(|c| c.is_ascii_hexdigit()) || id.len() != 16 {
+        return problem(StatusCode::BAD_REQUEST, "a submission id is 16 hex digits", None);
+    }
+    if let Some((by, receipt)) = service.recent(&id) {
+        if by != caller.submitted_by() && !caller.role.reads() {
+            return forbid(&service, &caller, route, format!("submission {id} was sent by another token"), "Tệp này do đơn vị khác gửi.".into());
+        }
+        return Json(receipt).into_response();
+    }
+    // Older submissions (before this process started): from the lake.
+    let sql = format!(
+        "SELECT submission_id, status, rows_accepted, rows_rejected, error, submitted_by, source, CAST(received_at AS VARCHAR) AS received_at FROM submissions WHERE submission_id = '{id}'"
+    );
+    let rows = match service.query(&sql).await.and_then(|b| Ok(batches_to_json(&b)?)) {
+        Ok(rows) => rows,
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+    };
+    let Some(row) = rows.as_array().and_then(|a| a.first()).cloned() else {
+        return problem(StatusCode::NOT_FOUND, format!("no submission {id} (a submission just sent may take a few seconds to appear here after a restart)"), Some("Không tìm thấy tệp này.".into()));
+    };
+    if row["submitted_by"].as_str() != Some(caller.submitted_by().as_str()) && !caller.role.reads() {
+        return forbid(&service, &caller, route, format!("submission {id} was sent by another token"), "Tệp này do đơn vị khác gửi.".into());
+    }
+    let rejections = service
+        .query(&format!("SELECT row, location, field, value, reason, message_vi, message_en FROM rejections WHERE submission_id = '{id}' ORDER BY row, location"))
+        .await
+        .and_then(|b| Ok(batches_to_json(&b)?))
+        .unwrap_or_else(|_| json!([]));
+    let mut row = row;
+    row["rejections"] = rejections;
+    Json(row).into_response()
+}
+
+#[derive(Deserialize)]
+struct RunsParams {
+    pipeline: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn runs(State(service): State<Arc<Service>>, headers: HeaderMap, Query(params): Query<RunsParams>) -> Response {
+    let route = "GET /api/runs";
+    let caller = match caller(&service, &headers, route) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = require_reader(&service, &caller, route) {
+        return r;
+    }
+    let filter = params.pipeline.map(|p| format!("WHERE pipeline = '{}'", p.replace('\'', "''"))).unwrap_or_default();
+    let sql = format!(
+        "SELECT run_id, pipeline, trigger, holder, status, CAST(started_at AS VARCHAR) AS started_at, CAST(finished_at AS VARCHAR) AS finished_at, steps, error \
+         FROM runs {filter} ORDER BY started_at DESC LIMIT {}",
+        params.limit.unwrap_or(50).min(1000)
+    );
+    match service.query(&sql).await.and_then(|b| Ok(batches_to_json(&b)?)) {
+        Ok(rows) => Json(rows).into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+    }
+}
+
+#[derive(Deserialize)]
+struct TriggerParams {
+    #[serde(default)]
+    wait: bool,
+}
+
+async fn trigger(State(service): State<Arc<Service>>, headers: HeaderMap, Path(pipeline): Path<String>, Query(params): Query<TriggerParams>) -> Response {
+    let route = "POST /api/runs/{pipeline}";
+    let caller = match caller(&service, &headers, route) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if caller.role != Role::Admin {
+        return forbid(&service, &caller, route, format!("token {:?} ({:?}) may not start runs; that needs an admin token", caller.name, caller.role), "Chỉ quản trị viên được chạy quy trình.".into());
+    }
+    if !service.pipelines.contains_key(&pipeline) {
+        return problem(StatusCode::NOT_FOUND, format!("no pipeline {pipeline:?}; known: {}", service.pipeline_names().join(", ")), None);
+    }
+    let trigger = format!("api:{}", caller.name);
+    if !params.wait {
+        return if service.spawn_run(&pipeline, &trigger) {
+            (StatusCode::ACCEPTED, Json(json!({ "pipeline": pipeline, "status": "started" }))).into_response()
+        } else {
+            problem(StatusCode::CONFLICT, format!("pipeline {pipeline} is already running in this service"), None)
+        };
+    }
+    match service.run_pipeline(&pipeline, &trigger).await {
+        Ok(report) => Json(json!({
+            "pipeline": report.pipeline,
+            "run_id": report.run_id,
+            "status": "succeeded",
+            "steps": report.steps.iter().map(|s| json!({ "name": s.name, "seconds": s.seconds, "summary": s.summary })).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(crate::Error::Pipeline(e @ tonghop_pipeline::Error::AlreadyRunning { .. })) => problem(StatusCode::CONFLICT, e.to_string(), None),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+    }
+}
+
+#[derive(Deserialize)]
+struct SqlParams {
+    format: Option<String>,
+}
+
+async fn sql(State(service): State<Arc<Service>>, headers: HeaderMap, Query(params): Query<SqlParams>, body: Bytes) -> Response {
+    let route = "POST /sql";
+    let caller = match caller(&service, &headers, route) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if let Err(r) = require_reader(&service, &caller, route) {
+        return r;
+    }
+    let Ok(text) = std::str::from_utf8(&body) else { return problem(StatusCode::BAD_REQUEST, "the query is not UTF-8", None) };
+    // The body is the SQL text, or JSON {"sql": "..."}.
+    let query = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) if v.get("sql").and_then(|s| s.as_str()).is_some() => v["sql"].as_str().unwrap_or_default().to_string(),
+        _ => text.to_string(),
+    };
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let format = params.format.unwrap_or_else(|| {
+        if accept.contains("text/csv") {
+            "csv".into()
+        } else if accept.contains("arrow") {
+            "arrow".into()
+        } else {
+            "json".into()
+        }
+    });
+    if !["json", "csv", "arrow"].contains(&format.as_str()) {
+        return problem(StatusCode::BAD_REQUEST, format!("format {format:?}: use json, csv or arrow"), None);
+    }
+    let batches = match service.query(&query).await {
+        Ok(b) => b,
+        Err(e) => {
+            service.metrics.query("http", false);
+            let status = if matches!(e, crate::Error::Engine(tonghop_engine::Error::ReadOnly { .. })) { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+            return problem(status, e.to_string(), None);
+        }
+    };
+    service.metrics.query("http", true);
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if rows > service.config.http.max_sql_rows {
+        return problem(StatusCode::PAYLOAD_TOO_LARGE, format!("the result has {rows} rows, more than http.max_sql_rows = {}; add filters or LIMIT", service.config.http.max_sql_rows), None);
+    }
+    match encode(&batches, &format) {
+        Ok((content_type, bytes)) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+    }
+}
+
+fn encode(batches: &[RecordBatch], format: &str) -> Result<(&'static str, Vec<u8>), arrow::error::ArrowError> {
+    let mut out = Vec::new();
+    match format {
+        "csv" => {
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+            for b in batches {
+                w.write(b)?;
+            }
+            drop(w);
+            Ok(("text/csv; charset=utf-8", out))
+        }
+        "arrow" => {
+            let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(arrow::datatypes::Schema::empty()));
+            let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut out, &schema)?;
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            drop(w);
+            Ok(("application/vnd.apache.arrow.stream", out))
+        }
+        _ => {
+            let mut w = arrow::json::ArrayWriter::new(&mut out);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            drop(w);
+            if out.is_empty() {
+                out.extend_from_slice(b"[]");
+            }
+            Ok(("application/json", out))
+        }
+    }
+}
+
+fn batches_to_json(batches: &[RecordBatch]) -> Result<serde_json::Value, arrow::error::ArrowError> {
+    let (_, bytes) = encode(batches, "json")?;
+    serde_json::from_slice(&bytes).map_err(|e| arrow::error::ArrowError::JsonError(e.to_string()))
+}

@@ -1,0 +1,135 @@
+//! `tonghop serve`: one long-lived process for a province's lake.
+//!
+//! | module | what it owns |
+//! |---|---|
+//! | [`config`] | the TOML configuration, environment overrides, all problems reported at once |
+//! | [`auth`] | API tokens (hashed) with roles and units; PostgreSQL users (SCRAM-SHA-256) |
+//! | [`service`] | the shared state: project, lake, the SQL session (reloaded when the lake changes), runs |
+//! | [`submit`] | HTTP submissions: read, validate, check the unit, group-commit to the lake |
+//! | [`http`] | the HTTP API (axum): submissions, runs, `POST /sql`, `/health`, `/metrics` |
+//! | [`pg`] | the PostgreSQL wire endpoint (datafusion-postgres): SCRAM logins, TLS, read-only |
+//! | [`scheduler`] | the cron loop that starts pipeline runs, catching up once after downtime |
+//! | [`metrics`] | Prometheus counters and histograms |
+//!
+//! Shutdown (SIGTERM or Ctrl-C, or [`Running::stop`]): the listeners stop accepting, requests in
+//! flight are answered (every submission answered is committed), the scheduler stops, a pipeline
+//! run gets `shutdown_grace_seconds` to finish and is otherwise abandoned (its commits are atomic
+//! and its lease expires, so the next run redoes the rest).
+
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod config;
+mod error;
+pub mod http;
+pub mod metrics;
+pub mod pg;
+pub mod scheduler;
+pub mod service;
+pub mod submit;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use config::ServerConfig;
+pub use error::{Error, Result};
+pub use service::Service;
+use tokio_util::sync::CancellationToken;
+
+/// A started service.
+pub struct Running {
+    /// Where the HTTP API listens.
+    pub http: SocketAddr,
+    /// Where the PostgreSQL endpoint listens (when enabled).
+    pub postgres: Option<SocketAddr>,
+    /// The shared state.
+    pub service: Arc<Service>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    http_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    committer: tokio::task::JoinHandle<()>,
+}
+
+/// Opens the service and starts its listeners, scheduler and reload ticker.
+pub async fn start(config: ServerConfig) -> Result<Running> {
+    let shutdown = CancellationToken::new();
+    let (service, committer) = Service::open(config, shutdown.clone()).await?;
+    let listen = service.config.http.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|source| Error::Bind { address: listen.clone(), what: "http", source })?;
+    let http = listener.local_addr().map_err(|source| Error::Bind { address: listen.clone(), what: "http", source })?;
+    let mut tasks = Vec::new();
+    let postgres = if service.config.postgres.enabled {
+        let (address, serve) = pg::bind(service.clone()).await?;
+        tasks.push(tokio::spawn(serve));
+        Some(address)
+    } else {
+        None
+    };
+    let router = http::router(service.clone());
+    let stop = shutdown.clone();
+    let http_task = tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await });
+    if service.config.scheduler.enabled {
+        tasks.extend(scheduler::start(service.clone()));
+    }
+    let ticker = service.clone();
+    tasks.push(tokio::spawn(async move {
+        let period = std::time::Duration::from_secs(ticker.config.reload_seconds.max(1));
+        loop {
+            tokio::select! {
+                _ = ticker.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(period) => {}
+            }
+            if let Err(e) = ticker.reload_if_changed().await {
+                tracing::warn!(error = %e, "SQL session not reloaded");
+            }
+        }
+    }));
+    tracing::info!(http = %http, postgres = ?postgres, lake = %service.lake.root().url(), "tonghop serve started");
+    Ok(Running { http, postgres, service, tasks, http_task, committer })
+}
+
+impl Running {
+    /// Asks the service to stop (what SIGTERM does).
+    pub fn stop(&self) {
+        self.service.shutdown.cancel();
+    }
+
+    /// Waits for SIGTERM or Ctrl-C, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> Result<()> {
+        let stop = self.service.shutdown.clone();
+        tokio::spawn(async move {
+            let term = async {
+                #[cfg(unix)]
+                if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    s.recv().await;
+                    return;
+                }
+                std::future::pending::<()>().await
+            };
+            tokio::select! {
+                _ = term => tracing::info!("SIGTERM: shutting down"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+                _ = stop.cancelled() => {}
+            }
+            stop.cancel();
+        });
+        self.wait().await
+    }
+
+    /// Waits until the service is stopped, then lets in-flight work end.
+    pub async fn wait(self) -> Result<()> {
+        self.service.shutdown.cancelled().await;
+        let served = self.http_task.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.service.wait_for_runs(std::time::Duration::from_secs(self.service.config.shutdown_grace_seconds)).await;
+        // Every answered submission is committed; nothing is left in the committer's queue.
+        self.committer.abort();
+        tracing::info!("tonghop serve stopped");
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(Error::Bind { address: self.http.to_string(), what: "http", source }),
+            Err(e) => Err(Error::Bind { address: self.http.to_string(), what: "http", source: std::io::Error::other(e) }),
+        }
+    }
+}

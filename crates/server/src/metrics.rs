@@ -1,0 +1,78 @@
+//! Prometheus metrics (`GET /metrics`, text format): submissions, rows, refusals, SQL queries and
+//! pipeline runs.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::submit::Receipt;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The service's metrics.
+pub struct Metrics {
+    registry: Registry,
+    submissions: Family<Labels, Counter>,
+    rows: Family<Labels, Counter>,
+    denied: Family<Labels, Counter>,
+    queries: Family<Labels, Counter>,
+    runs: Family<Labels, Counter>,
+    run_seconds: Family<Labels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("tonghop");
+        let submissions = Family::<Labels, Counter>::default();
+        let rows = Family::<Labels, Counter>::default();
+        let denied = Family::<Labels, Counter>::default();
+        let queries = Family::<Labels, Counter>::default();
+        let runs = Family::<Labels, Counter>::default();
+        let run_seconds = Family::<Labels, Histogram>::new_with_constructor(|| Histogram::new(exponential_buckets(1.0, 2.0, 16)) as Histogram);
+        registry.register("submissions", "Submissions answered over HTTP, by status (duplicates included)", submissions.clone());
+        registry.register("submission_rows", "Rows of HTTP submissions, accepted or rejected", rows.clone());
+        registry.register("denied_requests", "Requests refused for a missing, unknown or insufficient token", denied.clone());
+        registry.register("sql_queries", "Analyst queries, by endpoint and outcome", queries.clone());
+        registry.register("pipeline_runs", "Pipeline runs, by pipeline, trigger and status", runs.clone());
+        registry.register("pipeline_run_duration_seconds", "Pipeline run durations", run_seconds.clone());
+        Metrics { registry, submissions, rows, denied, queries, runs, run_seconds }
+    }
+}
+
+impl Metrics {
+    /// Counts an answered submission.
+    pub fn submission(&self, r: &Receipt) {
+        let status = if r.duplicate { "duplicate".to_string() } else { r.status.clone() };
+        self.submissions.get_or_create(&vec![("status", status)]).inc();
+        if !r.duplicate {
+            self.rows.get_or_create(&vec![("kind", "accepted".into())]).inc_by(r.accepted as u64);
+            self.rows.get_or_create(&vec![("kind", "rejected".into())]).inc_by(r.rejected as u64);
+        }
+    }
+
+    /// Counts a refused request (`reason`: `no_token`, `unknown_token`, `forbidden`).
+    pub fn denied(&self, reason: &str) {
+        self.denied.get_or_create(&vec![("reason", reason.to_string())]).inc();
+    }
+
+    /// Counts an analyst query.
+    pub fn query(&self, endpoint: &str, ok: bool) {
+        self.queries.get_or_create(&vec![("endpoint", endpoint.to_string()), ("outcome", if ok { "ok" } else { "error" }.to_string())]).inc();
+    }
+
+    /// Records a finished run.
+    pub fn run(&self, pipeline: &str, trigger: &str, status: &str, seconds: f64) {
+        self.runs.get_or_create(&vec![("pipeline", pipeline.to_string()), ("trigger", trigger.to_string()), ("status", status.to_string())]).inc();
+        self.run_seconds.get_or_create(&vec![("pipeline", pipeline.to_string())]).observe(seconds);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,222 @@
+//! The PostgreSQL wire endpoint for analysts (datafusion-postgres on pgwire): SCRAM-SHA-256
+//! password logins, optional TLS, the `pg_catalog` tables clients introspect (`psql \dt`,
+//! DBeaver's browser), and read-only: anything but queries is refused with SQLSTATE 25006.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::hooks::cursor::CursorStatementHook;
+use datafusion_postgres::hooks::set_show::SetShowHook;
+use datafusion_postgres::hooks::transactions::TransactionStatementHook;
+use datafusion_postgres::hooks::HookClient;
+use datafusion_postgres::pgwire::api::auth::sasl::scram::ScramAuth;
+use datafusion_postgres::pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use datafusion_postgres::pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler};
+use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::results::Response;
+use datafusion_postgres::pgwire::api::{ClientInfo, ConnectionManager, ErrorHandler, PgWireServerHandlers};
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::{DfSessionService, QueryHook};
+use tokio::net::TcpListener;
+
+use crate::auth::PgUser;
+use crate::service::Service;
+use crate::{Error, Result};
+
+/// Looks up SCRAM verifiers of the configured users.
+#[derive(Debug)]
+struct Users {
+    by_name: HashMap<String, (Vec<u8>, Vec<u8>)>,
+}
+
+#[async_trait]
+impl AuthSource for Users {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        let user = login.user().unwrap_or_default();
+        match self.by_name.get(user) {
+            Some((salt, salted)) => Ok(Password::new(Some(salt.clone()), salted.clone())),
+            None => {
+                tracing::warn!(user, host = login.host(), "postgres login denied: unknown user");
+                Err(PgWireError::InvalidPassword(user.to_string()))
+            }
+        }
+    }
+}
+
+/// Refuses everything that is not a query (or a harmless session statement clients send).
+#[derive(Debug)]
+struct ReadOnly;
+
+fn refusal(statement: &Statement) -> Option<PgWireError> {
+    let allowed = match statement {
+        Statement::Query(_)
+        | Statement::Explain { .. }
+        | Statement::ExplainTable { .. }
+        | Statement::ShowVariable { .. }
+        | Statement::ShowStatus { .. }
+        | Statement::ShowTables { .. }
+        | Statement::ShowColumns { .. }
+        | Statement::ShowCatalogs { .. }
+        | Statement::ShowSchemas { .. }
+        | Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { .. }
+        | Statement::Declare { .. }
+        | Statement::Fetch { .. }
+        | Statement::Close { .. }
+        | Statement::Deallocate { .. }
+        | Statement::Discard { .. } => true,
+        // Client settings (time zone, date style, ...) but not the engine's own settings.
+        Statement::Set(_) => !statement.to_string().to_ascii_lowercase().contains("datafusion."),
+        _ => false,
+    };
+    if allowed {
+        return None;
+    }
+    let text = statement.to_string();
+    let head: String = text.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+    tracing::warn!(statement = %head, "postgres: refused a statement that is not a query");
+    Some(PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        "25006".into(),
+        format!("tonghop is read-only: {head} … is not allowed; only queries (SELECT, WITH, EXPLAIN, SHOW) are. Data changes come in through submissions and pipeline runs."),
+    ))))
+}
+
+#[async_trait]
+impl QueryHook for ReadOnly {
+    async fn handle_simple_query(&self, statement: &Statement, _: &SessionContext, _: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+        refusal(statement).map(Err)
+    }
+
+    async fn handle_extended_parse_query(&self, statement: &Statement, _: &SessionContext, _: &(dyn ClientInfo + Send + Sync)) -> Option<PgWireResult<LogicalPlan>> {
+        refusal(statement).map(Err)
+    }
+
+    async fn handle_extended_query(&self, statement: &Statement, _: &LogicalPlan, _: &ParamValues, _: &SessionContext, _: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+        refusal(statement).map(Err)
+    }
+}
+
+/// Logs failed logins and counts errors.
+struct Errors {
+    service: Arc<Service>,
+}
+
+impl ErrorHandler for Errors {
+    fn on_error<C: ClientInfo>(&self, client: &C, error: &mut PgWireError) {
+        match error {
+            PgWireError::InvalidPassword(user) => {
+                self.service.metrics.denied("postgres_password");
+                tracing::warn!(user = %user, peer = %client.socket_addr(), "postgres login denied: wrong password");
+            }
+            other => {
+                self.service.metrics.query("postgres", false);
+                tracing::debug!(error = %other, "postgres error sent to the client");
+            }
+        }
+    }
+}
+
+/// The handlers of one endpoint: every connection gets the SQL session current when it connects.
+struct Handlers {
+    service: Arc<Service>,
+    users: Arc<Users>,
+    connections: Arc<ConnectionManager>,
+}
+
+impl Handlers {
+    fn session(&self) -> Arc<DfSessionService> {
+        let ctx = Arc::new(self.service.engine().context().clone());
+        let hooks: Vec<Arc<dyn QueryHook>> = vec![Arc::new(ReadOnly), Arc::new(CursorStatementHook), Arc::new(SetShowHook), Arc::new(TransactionStatementHook)];
+        Arc::new(DfSessionService::new_with_hooks(ctx, hooks))
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.session()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.session()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        let mut parameters = DefaultServerParameterProvider::default();
+        parameters.default_transaction_read_only = true;
+        let mut scram = ScramAuth::new(self.users.clone());
+        scram.set_iterations(crate::auth::SCRAM_ITERATIONS);
+        Arc::new(SASLAuthStartupHandler::new(Arc::new(parameters)).with_scram(scram).with_connection_manager(self.connections.clone()))
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(Errors { service: self.service.clone() })
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::new(DefaultCancelHandler::new(self.connections.clone()))
+    }
+}
+
+fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor> {
+    use rustls_pemfile::{certs, pkcs8_private_keys};
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|source| Error::Io { path: p.display().to_string(), source });
+    let (cert_pem, key_pem) = (read(cert)?, read(key)?);
+    let bad = |what: String| Error::Config(vec![what]);
+    let chain = certs(&mut cert_pem.as_slice()).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| bad(format!("postgres.tls_cert {}: {e}", cert.display())))?;
+    let key_der = pkcs8_private_keys(&mut key_pem.as_slice())
+        .next()
+        .ok_or_else(|| bad(format!("postgres.tls_key {}: no PKCS#8 private key in it", key.display())))?
+        .map_err(|e| bad(format!("postgres.tls_key {}: {e}", key.display())))?;
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der.into())
+        .map_err(|e| bad(format!("postgres TLS: {e}")))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Binds the endpoint; the returned future serves until the service shuts down.
+pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl std::future::Future<Output = ()>)> {
+    let config = &service.config.postgres;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(&service.project.root().join(cert), &service.project.root().join(key))?),
+        _ => None,
+    };
+    let listener = TcpListener::bind(&config.listen).await.map_err(|source| Error::Bind { address: config.listen.clone(), what: "postgres", source })?;
+    let address = listener.local_addr().map_err(|source| Error::Bind { address: config.listen.clone(), what: "postgres", source })?;
+    let users = Arc::new(Users {
+        by_name: config.users.iter().filter_map(|u: &PgUser| u.verifier().map(|(_, salt, salted)| (u.name.clone(), (salt, salted)))).collect(),
+    });
+    if users.by_name.is_empty() {
+        tracing::warn!("postgres: no users configured, so nobody can log in; add [[postgres.users]] entries made with `tonghop passwd`");
+    }
+    let handlers = Arc::new(Handlers { service: service.clone(), users, connections: Arc::new(ConnectionManager::new()) });
+    let serve = async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = service.shutdown.cancelled() => break,
+                a = listener.accept() => a,
+            };
+            match accepted {
+                Ok((socket, peer)) => {
+                    let (handlers, tls) = (handlers.clone(), tls.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, tls, handlers).await {
+                            tracing::debug!(peer = %peer, error = %e, "postgres connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "postgres: accept failed"),
+            }
+        }
+    };
+    Ok((address, serve))
+}

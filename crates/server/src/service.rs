@@ -1,0 +1,245 @@
+//! The state one `tonghop serve` process shares between its HTTP API, PostgreSQL endpoint and
+//! scheduler: the project, the lake, the SQL session (reloaded when the lake changes) and the
+//! pipeline runs it started.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use arrow::array::RecordBatch;
+use tokio_util::sync::CancellationToken;
+use tonghop_core::{Catalog, Project, UnitRegistry};
+use tonghop_engine::{session::Mode, Engine};
+use tonghop_lake::Lake;
+use tonghop_pipeline::{PipelineSpec, RunReport, Runner};
+
+use crate::auth::Tokens;
+use crate::config::ServerConfig;
+use crate::metrics::Metrics;
+use crate::submit::{Committer, Receipt};
+use crate::{Error, Result};
+
+/// How many receipts of recent submissions are kept in memory for `GET /api/submissions/{id}`.
+const RECENT_RECEIPTS: usize = 100_000;
+
+/// Receipts by submission id (with who sent each), and their order of arrival.
+type Recent = (HashMap<String, (String, Receipt)>, VecDeque<String>);
+
+/// Everything the service's parts share.
+pub struct Service {
+    /// The configuration as loaded.
+    pub config: ServerConfig,
+    /// The project folder.
+    pub project: Project,
+    /// Administrative units.
+    pub registry: Arc<UnitRegistry>,
+    /// Data elements, indicators, targets.
+    pub catalog: Arc<Catalog>,
+    /// The lake.
+    pub lake: Lake,
+    /// API tokens.
+    pub tokens: Tokens,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The group committer of HTTP submissions.
+    pub committer: Committer,
+    /// Pipelines by name, with their spec files.
+    pub pipelines: HashMap<String, (PathBuf, PipelineSpec)>,
+    /// Cancelled on SIGTERM.
+    pub shutdown: CancellationToken,
+    engine: RwLock<Arc<Engine>>,
+    lake_changed: AtomicBool,
+    recent: Mutex<Recent>,
+    running: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+}
+
+/// Today in Vietnam (periods in the future are refused against this date).
+pub fn today() -> chrono::NaiveDate {
+    chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh).date_naive()
+}
+
+/// Opens a read session with the PostgreSQL catalog tables (`pg_catalog`) that `psql \dt`,
+/// DBeaver and other tools introspect.
+async fn open_engine(project: &Project, lake: &Lake, registry: &UnitRegistry, catalog: &Catalog) -> Result<Engine> {
+    let engine = Engine::open(project, lake, registry, catalog, Mode::Read).await?;
+    let auth = Arc::new(datafusion_postgres::auth::AuthManager::default());
+    if let Err(e) = datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog(engine.context(), "datafusion", auth) {
+        tracing::warn!(error = %e, "pg_catalog could not be set up; PostgreSQL clients will not list tables");
+    }
+    Ok(engine)
+}
+
+impl Service {
+    /// Loads the project, opens the lake and the SQL session, reads the pipeline specs and starts
+    /// the submission committer (returned so that shutdown can wait for it).
+    pub async fn open(config: ServerConfig, shutdown: CancellationToken) -> Result<(Arc<Service>, tokio::task::JoinHandle<()>)> {
+        let project = Project::open(&config.project)?;
+        let registry = Arc::new(UnitRegistry::load(&project.reference_dir().join("admin-units"))?);
+        let catalog = Arc::new(Catalog::load(&project.catalog_dir())?);
+        let mut problems = Tokens::unknown_units(&config.tokens, &registry);
+        let mut pipelines: HashMap<String, (PathBuf, PipelineSpec)> = HashMap::new();
+        let files = if config.scheduler.pipelines.is_empty() {
+            let dir = project.root().join("pipelines");
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect())
+                .unwrap_or_default();
+            files.sort();
+            files
+        } else {
+            config.scheduler.pipelines.iter().map(|p| project.root().join(p)).collect()
+        };
+        for file in files {
+            match PipelineSpec::load(&file) {
+                Ok(spec) => {
+                    if let Some((other, _)) = pipelines.get(&spec.name) {
+                        problems.push(format!("{}: pipeline name {:?} is also used by {}; names must be unique", file.display(), spec.name, other.display()));
+                    } else {
+                        pipelines.insert(spec.name.clone(), (file, spec));
+                    }
+                }
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::Config(problems));
+        }
+        let lake = Lake::open(&config.lake)?;
+        let metrics = Arc::new(Metrics::default());
+        let (committer, committer_task) = Committer::start(lake.clone(), config.submissions.max_group, config.submissions.queue, metrics.clone()).await?;
+        let engine = open_engine(&project, &lake, &registry, &catalog).await?;
+        let tokens = Tokens::new(&config.tokens);
+        let service = Service {
+            config,
+            project,
+            registry,
+            catalog,
+            lake,
+            tokens,
+            metrics,
+            committer,
+            pipelines,
+            shutdown,
+            engine: RwLock::new(Arc::new(engine)),
+            lake_changed: AtomicBool::new(false),
+            recent: Mutex::new((HashMap::new(), VecDeque::new())),
+            running: Mutex::new(HashMap::new()),
+        };
+        Ok((Arc::new(service), committer_task))
+    }
+
+    /// The current SQL session.
+    pub fn engine(&self) -> Arc<Engine> {
+        self.engine.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Runs analyst SQL (queries only) on the current session.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        Ok(self.engine().query(sql).await?)
+    }
+
+    /// Notes that the lake changed; the next reload tick opens a fresh session.
+    pub fn mark_changed(&self) {
+        self.lake_changed.store(true, Ordering::Release);
+    }
+
+    /// Opens a fresh session if the lake changed since the last one.
+    pub async fn reload_if_changed(&self) -> Result<bool> {
+        if !self.lake_changed.swap(false, Ordering::AcqRel) {
+            return Ok(false);
+        }
+        match open_engine(&self.project, &self.lake, &self.registry, &self.catalog).await {
+            Ok(engine) => {
+                *self.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
+                tracing::info!("SQL session reloaded");
+                Ok(true)
+            }
+            Err(e) => {
+                self.lake_changed.store(true, Ordering::Release);
+                Err(e)
+            }
+        }
+    }
+
+    /// Remembers a submission's receipt (and who sent it) for `GET /api/submissions/{id}`.
+    pub fn remember(&self, submitted_by: &str, receipt: &Receipt) {
+        let mut guard = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let (map, order) = &mut *guard;
+        if map.insert(receipt.submission_id.clone(), (submitted_by.to_string(), receipt.clone())).is_none() {
+            order.push_back(receipt.submission_id.clone());
+        }
+        while order.len() > RECENT_RECEIPTS {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+
+    /// A receipt answered by this process, with who sent it.
+    pub fn recent(&self, submission_id: &str) -> Option<(String, Receipt)> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner()).0.get(submission_id).cloned()
+    }
+
+    /// Runs a pipeline now and waits for it; `trigger` is recorded in the runs table (`schedule`,
+    /// `api:<token name>`). Fails with [`tonghop_pipeline::Error::AlreadyRunning`] when another run
+    /// of it holds the lease.
+    #[tracing::instrument(skip(self))]
+    pub async fn run_pipeline(&self, name: &str, trigger: &str) -> Result<RunReport> {
+        let (path, spec) = self.pipelines.get(name).ok_or_else(|| Error::Config(vec![format!("no pipeline named {name:?}; known: {}", self.pipeline_names().join(", "))]))?;
+        let runner = Runner::new(self.project.clone(), self.lake.clone(), self.registry.clone(), self.catalog.clone(), today()).with_trigger(trigger);
+        let started = std::time::Instant::now();
+        let result = runner.run(spec, path, &|_, _| {}).await;
+        let status = match &result {
+            Ok(_) => "succeeded",
+            Err(tonghop_pipeline::Error::AlreadyRunning { .. }) => "already_running",
+            Err(_) => "failed",
+        };
+        self.metrics.run(name, trigger.split(':').next().unwrap_or(trigger), status, started.elapsed().as_secs_f64());
+        if status != "already_running" {
+            self.mark_changed();
+            if let Err(e) = self.reload_if_changed().await {
+                tracing::warn!(error = %e, "SQL session not reloaded after the run");
+            }
+        }
+        match &result {
+            Ok(r) => tracing::info!(pipeline = name, run_id = %r.run_id, seconds = started.elapsed().as_secs_f64(), "run finished"),
+            Err(e) => tracing::warn!(pipeline = name, error = %e, "run did not finish"),
+        }
+        Ok(result?)
+    }
+
+    /// Starts a run in the background (the HTTP trigger without waiting); false when this process
+    /// already runs that pipeline.
+    pub fn spawn_run(self: &Arc<Self>, name: &str, trigger: &str) -> bool {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.retain(|_, h| !h.is_finished());
+        if running.contains_key(name) {
+            return false;
+        }
+        let (service, pipeline, trigger) = (self.clone(), name.to_string(), trigger.to_string());
+        running.insert(name.to_string(), tokio::spawn(async move {
+            let _ = service.run_pipeline(&pipeline, &trigger).await;
+        }));
+        true
+    }
+
+    /// Names of the pipelines this service knows.
+    pub fn pipeline_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.pipelines.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Waits up to `grace` for background runs, then abandons them (a run's commits are atomic and
+    /// its lease expires, so the next run redoes what was left).
+    pub async fn wait_for_runs(&self, grace: std::time::Duration) {
+        let handles: Vec<_> = self.running.lock().unwrap_or_else(|e| e.into_inner()).drain().map(|(_, h)| h).collect();
+        for h in handles {
+            let abort = h.abort_handle();
+            if tokio::time::timeout(grace, h).await.is_err() {
+                tracing::warn!(grace_seconds = grace.as_secs(), "a run did not finish in time and was abandoned; its lease expires and the next run redoes its work");
+                abort.abort();
+            }
+        }
+    }
+}
