@@ -283,3 +283,18 @@ mod tests {
         assert!(problems[0].contains("TONGHOP_SCHEDULER_ENABLED"));
     }
 }
+
+#[cfg(test)]
+mod example {
+    use super::*;
+
+    #[test]
+    fn the_annotated_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tonghop.example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config: ServerConfig = toml::from_str(&text).unwrap();
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        assert_eq!(config.http.listen, "127.0.0.1:8080");
+        assert_eq!(config.scheduler.pipelines, vec![PathBuf::from("pipelines/nightly.toml")]);
+    }
+}

@@ -22,6 +22,11 @@ pub fn tonghop_raw(lake: &Path, args: &[&str]) -> std::process::Output {
 /// The `tonghop` command (in the lake's parent folder, `-q`), to run or spawn.
 pub fn tonghop_command(lake: &Path, args: &[&str]) -> Command {
     let cwd = lake.parent().unwrap();
+    tonghop_at(cwd, lake.to_str().unwrap(), args)
+}
+
+/// The `tonghop` command in `cwd` on the lake `lake` (a path or URL), `-q`.
+pub fn tonghop_at(cwd: &Path, lake: &str, args: &[&str]) -> Command {
     std::fs::create_dir_all(cwd).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_tonghop"));
     command.current_dir(cwd).arg("--project").arg(repo_root()).arg("--lake").arg(lake).arg("-q").args(args);

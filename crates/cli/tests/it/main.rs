@@ -6,5 +6,6 @@ mod helpers;
 mod ingest;
 mod models;
 mod nightly;
+mod s3;
 mod serve;
 mod sql;

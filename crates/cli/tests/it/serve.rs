@@ -274,3 +274,36 @@ fn the_scheduler_runs_on_its_slots_and_catches_up_once_after_downtime() {
         assert!(pair[1][0] >= pair[0][1], "overlapping runs: {pair:?}");
     }
 }
+
+#[test]
+fn psql_connects_over_tls_when_a_certificate_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl must be installed (.ci/run installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = crate::helpers::tonghop_command(&lake, &["passwd", "analyst"]).env("TONGHOP_PG_PASSWORD", "another-long-one").output().unwrap();
+    let user = String::from_utf8(out.stdout).unwrap();
+    let config = format!(
+        "[scheduler]\nenabled = false\npipelines = []\n\n[postgres]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n{user}",
+        cert.display(),
+        key.display()
+    );
+    let server = serve(&lake, &config);
+    let port = server.pg_port.unwrap().to_string();
+    let out = Command::new("psql")
+        .env("PGPASSWORD", "another-long-one")
+        .args(["-X", "-c", "\\conninfo", "-c", "SELECT 1 AS one"])
+        .arg(format!("host=127.0.0.1 port={port} user=analyst dbname=tonghop sslmode=require"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("SSL connection"), "{text}");
+}

