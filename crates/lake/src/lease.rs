@@ -25,6 +25,31 @@ pub struct LeaseInfo {
     pub acquired_at: DateTime<Utc>,
     /// When it lapses unless renewed.
     pub expires_at: DateTime<Utc>,
+    /// The holder's host name, so that a process on the same host can tell a dead holder.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// The holder's process id on that host.
+    #[serde(default)]
+    pub pid: Option<u32>,
+}
+
+/// This machine's host name (from `/etc/hostname` or `HOSTNAME`).
+pub fn this_host() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
+    host.or_else(|| std::env::var("HOSTNAME").ok()).unwrap_or_else(|| "unknown-host".into())
+}
+
+impl LeaseInfo {
+    /// Whether the holder is a process of this host that no longer exists (it crashed or was
+    /// killed): its lease need not be waited for. Only known on Linux (`/proc`); elsewhere false.
+    pub fn holder_is_dead(&self) -> bool {
+        match (&self.host, self.pid) {
+            (Some(host), Some(pid)) if cfg!(target_os = "linux") && *host == this_host() && pid != std::process::id() => {
+                !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A held lease; [`Lease::release`] gives it back (a dropped one lapses at its expiry).
@@ -57,7 +82,13 @@ impl Lake {
         // Two rounds: a lease released between our create and our read is simply created again.
         for _ in 0..2 {
             let now = Utc::now();
-            let info = LeaseInfo { holder: holder.to_string(), acquired_at: now, expires_at: ttl_from(now, ttl) };
+            let info = LeaseInfo {
+                holder: holder.to_string(),
+                acquired_at: now,
+                expires_at: ttl_from(now, ttl),
+                host: Some(this_host()),
+                pid: Some(std::process::id()),
+            };
             let payload = PutPayload::from(serde_json::to_vec(&info).expect("plain struct"));
             match store.put_opts(&path, payload.clone(), PutOptions::from(PutMode::Create)).await {
                 Ok(put) => {
@@ -82,11 +113,16 @@ impl Lake {
                 Err(e) => return Err(e.into()),
             };
             let (held, seen) = current;
-            if held.expires_at > now {
+            let dead = held.holder_is_dead();
+            if held.expires_at > now && !dead {
                 return Err(Error::LeaseHeld { name: name.to_string(), holder: held.holder, acquired_at: held.acquired_at, expires_at: held.expires_at });
             }
             // Expired: replace it only if it is still the object we read.
-            tracing::warn!(name, previous = %held.holder, expired = %held.expires_at, "taking over an expired lease");
+            if dead {
+                tracing::warn!(name, previous = %held.holder, "taking over the lease of a process of this host that no longer runs");
+            } else {
+                tracing::warn!(name, previous = %held.holder, expired = %held.expires_at, "taking over an expired lease");
+            }
             match store.put_opts(&path, payload, PutOptions::from(PutMode::Update(seen))).await {
                 Ok(put) => {
                     let version = UpdateVersion { e_tag: put.e_tag, version: put.version };
@@ -114,7 +150,7 @@ impl Lake {
         }
         // Lost every race: report whoever holds it now.
         let held = location.get(&relative).await?.and_then(|b| serde_json::from_slice::<LeaseInfo>(&b).ok());
-        let held = held.unwrap_or(LeaseInfo { holder: "another process".into(), acquired_at: Utc::now(), expires_at: Utc::now() });
+        let held = held.unwrap_or(LeaseInfo { holder: "another process".into(), acquired_at: Utc::now(), expires_at: Utc::now(), host: None, pid: None });
         Err(Error::LeaseHeld { name: name.to_string(), holder: held.holder, acquired_at: held.acquired_at, expires_at: held.expires_at })
     }
 }

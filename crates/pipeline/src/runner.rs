@@ -58,12 +58,7 @@ const LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// Who runs: host and process id, as the other runner's message shows it.
 fn holder() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty());
-    let host = host.or_else(|| std::env::var("HOSTNAME").ok()).unwrap_or_else(|| "unknown-host".into());
-    format!("{host} pid {}", std::process::id())
+    format!("{} pid {}", tonghop_lake::lease::this_host(), std::process::id())
 }
 
 fn step_error(pipeline: &str, step: &str) -> impl Fn(Box<dyn std::error::Error + Send + Sync>) -> Error {

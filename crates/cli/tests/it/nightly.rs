@@ -247,3 +247,34 @@ fn a_step_past_its_timeout_is_retried_then_fails_the_run() {
     assert_eq!(runs, vec![vec!["failed", "true", "false", "true"]]);
     assert!(!lake.join("leases/pipeline-slow.json").exists(), "a failed run gives its lease back too");
 }
+
+/// A run killed midway (SIGKILL: no chance to give its lease back) is safe to run again at once:
+/// the next run sees that the lease's holder is a dead process of this host, takes the lease over,
+/// and finishes the work without losing or doubling a file.
+#[test]
+fn a_run_killed_midway_is_safe_to_run_again_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let nightly = repo_root().join("pipelines/nightly.toml");
+    let nightly = nightly.to_str().unwrap();
+    let demo = tonghop(&lake, &["demo", "--provinces", "post2025:04", "--until", "2026-04-01", "--seed", "9"]);
+    let files: usize = demo.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut child = tonghop_command(&lake, &["run", nightly]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Kill it once it holds the lease and has committed something.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !(lake.join("leases/pipeline-nightly.json").exists() && lake.join("tables/submissions/_delta_log").exists()) {
+        assert!(std::time::Instant::now() < deadline, "the run never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(lake.join("leases/pipeline-nightly.json").exists(), "a killed run leaves its lease behind");
+    let started = std::time::Instant::now();
+    let out = tonghop(&lake, &["run", nightly]);
+    assert!(out.contains("National summary"), "{out}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(300));
+    let rows = sql_rows(&lake, "SELECT count(*), count(DISTINCT submission_id) FROM submissions");
+    assert_eq!(rows, vec![vec![files.to_string(), files.to_string()]], "every file committed once");
+    let statuses: Vec<String> = sql_rows(&lake, "SELECT status FROM runs ORDER BY started_at").into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(statuses, vec!["running", "succeeded"], "the killed run stays `running` in the ledger");
+}
