@@ -5,6 +5,7 @@
 //! | [`spec`] | parsing a spec and checking it, reporting every problem at once (file, step, fix) |
 //! | [`runner`] | running the steps in order: `ingest` → `build` → `export`, with a tracing span per step, under the pipeline's lease (two runs never overlap) |
 //! | [`ledger`] | the `runs` table: a row when a run starts and one when it ends |
+//! | `exports` | the steps `report` (the Excel report), `dhis2` (a DHIS2 data value set written and/or pushed) and `portal` (JSON pushed to a portal), each push recorded in `export_log` |
 //!
 //! ```toml
 //! name = "nightly"
@@ -31,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod exports;
 pub mod ledger;
 pub mod runner;
 pub mod spec;

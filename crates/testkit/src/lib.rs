@@ -125,9 +125,9 @@ impl Server {
         self.lock().legacy = legacy;
     }
 
-    /// Requests without exactly this `Authorization` header answer `401`.
-    pub fn require_authorization(&self, header: &str) {
-        self.lock().authorization = Some(header.to_string());
+    /// Requests without exactly this `Authorization` header answer `401` (`None`: anyone is let in).
+    pub fn require_authorization(&self, header: Option<&str>) {
+        self.lock().authorization = header.map(str::to_string);
     }
 
     /// Every request received, in order.

@@ -84,7 +84,7 @@ fn counts(e: &ExportLogEntry) -> (Option<i64>, Option<i64>, Option<i64>, Option<
 #[tokio::test]
 async fn a_push_imports_and_the_same_payload_again_is_a_logged_repeat() {
     let server = Server::start();
-    server.require_authorization(&basic("admin", "district"));
+    server.require_authorization(Some(&basic("admin", "district")));
     let (_dir, lake) = lake();
     let payload = value_set(vec![value("f7n9E0hX8qk", "DiszpKrYNg8", "12000"), value("Ix2HsbDMLea", "DiszpKrYNg8", "35")]);
     let auth = Auth::Basic { user: "admin".into(), password: "district".into() };
@@ -144,7 +144,7 @@ async fn conflicts_are_recorded_and_a_wrong_password_is_rejected() {
     assert_eq!((entry.status.as_str(), entry.http_status, counts(&entry)), ("conflicts", Some(200), (Some(0), Some(1), Some(1), Some(0))), "{}", entry.one_line());
 
     // Refused credentials: 401 is final (no retry), status rejected.
-    server.require_authorization(&basic("admin", "district"));
+    server.require_authorization(Some(&basic("admin", "district")));
     let before = server.requests().len();
     let wrong = dhis2_push(server.url(), value_set(vec![value("f7n9E0hX8qk", "DiszpKrYNg8", "1")]), Auth::Basic { user: "admin".into(), password: "wrong".into() });
     let entry = push(&lake, &wrong).await.unwrap();
