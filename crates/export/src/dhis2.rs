@@ -342,11 +342,7 @@ pub fn format_value(value: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn registry() -> UnitRegistry {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference/admin-units");
-        UnitRegistry::load(&dir).expect("the vendored unit lists")
-    }
+    use crate::report::tests::registry;
 
     #[test]
     fn scopes_resolve_and_refuse_what_dhis2_cannot_hold() {

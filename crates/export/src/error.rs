@@ -181,7 +181,7 @@ pub enum Error {
         /// What was being done.
         what: String,
         /// The cause.
-        source: tonghop_lake::Error,
+        source: Box<tonghop_lake::Error>,
     },
     /// Storing the file failed.
     #[error("storing {path} in {store}: {source}")]

@@ -398,7 +398,7 @@ async fn earlier_success(lake: &Lake, target: &str, sha: &str) -> Result<Option<
         lit(target),
         lit(sha)
     );
-    let batches = lake.query_table(&EXPORT_LOG, &sql).await.map_err(|source| Error::Lake { what: "reading export_log".into(), source })?;
+    let batches = lake.query_table(&EXPORT_LOG, &sql).await.map_err(|source| Error::Lake { what: "reading export_log".into(), source: Box::new(source) })?;
     Ok(tonghop_lake::first_column_strings(&batches).map_err(|source| Error::Convert { column: "export_id".into(), data_type: arrow::datatypes::DataType::Utf8, source })?.into_iter().next())
 }
 
@@ -463,7 +463,7 @@ pub async fn push(lake: &Lake, push: &Push) -> Result<ExportLogEntry> {
         }
         entry.finished_at = Utc::now();
     }
-    lake.append(&EXPORT_LOG, vec![entry.to_batch()?], "export push").await.map_err(|source| Error::Lake { what: "appending to export_log".into(), source })?;
+    lake.append(&EXPORT_LOG, vec![entry.to_batch()?], "export push").await.map_err(|source| Error::Lake { what: "appending to export_log".into(), source: Box::new(source) })?;
     tracing::info!(status = %entry.status, attempts = entry.attempts, http_status = ?entry.http_status, "pushed");
     Ok(entry)
 }

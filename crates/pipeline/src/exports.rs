@@ -6,7 +6,7 @@ use std::path::Path;
 use chrono::Utc;
 use tonghop_core::{Catalog, UnitRegistry};
 use tonghop_engine::Engine;
-use tonghop_export::{Auth, Dhis2Export, Dhis2Format, Dhis2Scope, ExportRecord, ReportData, ReportScope, RetryPolicy};
+use tonghop_export::{Auth, Dhis2Export, Dhis2Format, Dhis2Scope, ExportRecord, ReportData, ReportScope};
 use tonghop_lake::{Lake, Location};
 
 use crate::{Error, Result, StepKind};
@@ -25,10 +25,6 @@ type Cause = Box<dyn std::error::Error + Send + Sync>;
 /// The folder a step writes to: a URL as given, anything else below the lake root.
 fn folder(lake: &Lake, to: &str) -> Result<Location, Cause> {
     Ok(if to.contains("://") { Location::parse(to)? } else { lake.root().join(to.trim_end_matches('/'))? })
-}
-
-fn retry(attempts: u32, delay_ms: u64) -> RetryPolicy {
-    RetryPolicy { attempts: attempts.max(1), first_delay: std::time::Duration::from_millis(delay_ms), ..Default::default() }
 }
 
 fn secret(var: &str) -> Option<String> {
@@ -58,7 +54,7 @@ pub(crate) async fn run(kind: &StepKind, engine: &Engine, lake: &Lake, registry:
             let url = tonghop_export::store_with_record(&folder(lake, to)?, &data.scope.file_name(), data.to_xlsx()?, &record).await?;
             Ok(Outcome { summary: format!("report {label}: {url}"), urls: vec![url] })
         }
-        StepKind::Dhis2 { periods, units, levels, mapping, formats, to, data_set, skip_unmapped, push: target, user, password_env, token_env, force, push_attempts, push_retry_delay_ms } => {
+        StepKind::Dhis2 { periods, units, levels, mapping, formats, to, data_set, skip_unmapped, push: target, user, password_env, token_env, force, push_retry } => {
             let scope = Dhis2Scope::resolve(registry, periods, units, levels)?;
             let mapping_path = project_root.join(mapping);
             let id_mapping = tonghop_formats::IdMapping::load(&mapping_path)?;
@@ -79,12 +75,12 @@ pub(crate) async fn run(kind: &StepKind, engine: &Engine, lake: &Lake, registry:
                     }
                     None => secret(token_env).map(Auth::ApiToken).unwrap_or_default(),
                 };
-                let request = export.push_request(&scope, target, auth, retry(*push_attempts, *push_retry_delay_ms), *force, &record);
+                let request = export.push_request(&scope, target, auth, push_retry.policy(), *force, &record);
                 lines.push(push(lake, &request).await?);
             }
             Ok(Outcome { summary: lines.join("; "), urls })
         }
-        StepKind::Portal { model, filter, url, token_env, force, push_attempts, push_retry_delay_ms } => {
+        StepKind::Portal { model, filter, url, token_env, force, push_retry } => {
             let (payload, rows) = tonghop_export::push::portal_payload(engine, model, filter.as_deref()).await?;
             let auth = match token_env {
                 Some(var) => Auth::Bearer(secret(var).ok_or_else(|| Error::MissingSecret { variable: var.clone(), what: format!("the token of {url}") })?),
@@ -97,7 +93,7 @@ pub(crate) async fn run(kind: &StepKind, engine: &Engine, lake: &Lake, registry:
                 payload,
                 values: Some(rows as i64),
                 auth,
-                retry: retry(*push_attempts, *push_retry_delay_ms),
+                retry: push_retry.policy(),
                 force: *force,
                 versions: engine.versions().clone(),
                 data_as_of: Some(produced_at),

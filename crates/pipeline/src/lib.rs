@@ -40,4 +40,4 @@ pub mod spec;
 pub use error::{Error, Result};
 pub use ledger::RunRecord;
 pub use runner::{RunReport, Runner, StepReport};
-pub use spec::{PipelineSpec, Step, StepKind};
+pub use spec::{PipelineSpec, PushRetry, Step, StepKind};

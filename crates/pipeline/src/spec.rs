@@ -144,12 +144,9 @@ pub enum StepKind {
         /// Send even when this payload was accepted before.
         #[serde(default)]
         force: bool,
-        /// Requests per push (default 5).
-        #[serde(default = "default_push_attempts")]
-        push_attempts: u32,
-        /// Wait before the second request, doubled each time (default 1000 ms).
-        #[serde(default = "default_push_retry_delay_ms")]
-        push_retry_delay_ms: u64,
+        /// Requests and waits of the push: `push_retry = { attempts = 5, delay_ms = 1000 }`.
+        #[serde(default)]
+        push_retry: PushRetry,
     },
     /// A model or table pushed as JSON to a reporting portal, with an idempotency key.
     Portal {
@@ -166,12 +163,9 @@ pub enum StepKind {
         /// Send even when this payload was accepted before.
         #[serde(default)]
         force: bool,
-        /// Requests per push (default 5).
-        #[serde(default = "default_push_attempts")]
-        push_attempts: u32,
-        /// Wait before the second request, doubled each time (default 1000 ms).
-        #[serde(default = "default_push_retry_delay_ms")]
-        push_retry_delay_ms: u64,
+        /// Requests and waits of the push: `push_retry = { attempts = 5, delay_ms = 1000 }`.
+        #[serde(default)]
+        push_retry: PushRetry,
     },
 }
 
@@ -187,12 +181,28 @@ fn default_dhis2_token_env() -> String {
     "TONGHOP_DHIS2_TOKEN".into()
 }
 
-fn default_push_attempts() -> u32 {
-    5
+/// The requests a push step makes: `attempts` in all, waiting `delay_ms` before the second and twice
+/// as long before each next one (at most a minute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushRetry {
+    /// Requests in all (default 5).
+    pub attempts: u32,
+    /// Wait before the second request, in milliseconds (default 1000).
+    pub delay_ms: u64,
 }
 
-fn default_push_retry_delay_ms() -> u64 {
-    1000
+impl Default for PushRetry {
+    fn default() -> Self {
+        PushRetry { attempts: 5, delay_ms: 1000 }
+    }
+}
+
+impl PushRetry {
+    /// As the export crate's retry policy.
+    pub fn policy(&self) -> tonghop_export::RetryPolicy {
+        tonghop_export::RetryPolicy { attempts: self.attempts.max(1), first_delay: std::time::Duration::from_millis(self.delay_ms), ..Default::default() }
+    }
 }
 
 /// Where an export step writes: a folder below the lake root, or a `file://`/`s3://` URL.
@@ -353,6 +363,24 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_exports_example_is_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let path = root.join("pipelines/exports.toml");
+        let spec = PipelineSpec::load(&path).unwrap();
+        assert!(spec.schedule.is_none(), "the example needs a network: it must not be scheduled");
+        let known = vec!["province_indicators".to_string()];
+        assert!(spec.problems(&path, &known, &root).is_empty(), "{:?}", spec.problems(&path, &known, &root));
+        let kinds: Vec<&str> = spec.steps.iter().map(|s| match s.kind {
+            StepKind::Report { .. } => "report",
+            StepKind::Dhis2 { .. } => "dhis2",
+            StepKind::Portal { .. } => "portal",
+            _ => "other",
+        }).collect();
+        assert_eq!(kinds, ["report", "dhis2", "portal"]);
+        assert!(matches!(&spec.steps[1].kind, StepKind::Dhis2 { push_retry: PushRetry { attempts: 5, delay_ms: 2000 }, .. }));
+    }
+
+    #[test]
     fn every_problem_is_reported_with_step_and_fix() {
         let spec: PipelineSpec = toml::from_str(
             r#"name = "x"
@@ -470,7 +498,7 @@ mod tests {
             assert!(problems.iter().any(|p| p.starts_with(e)), "{e}\n{problems:#?}");
         }
         assert_eq!(problems.len(), expected.len(), "{problems:#?}");
-        assert!(matches!(&spec.steps[4].kind, StepKind::Dhis2 { to, password_env, push_attempts: 5, .. } if to == "outbox" && password_env == "TONGHOP_DHIS2_PASSWORD"));
+        assert!(matches!(&spec.steps[4].kind, StepKind::Dhis2 { to, password_env, push_retry: PushRetry { attempts: 5, delay_ms: 1000 }, .. } if to == "outbox" && password_env == "TONGHOP_DHIS2_PASSWORD"));
     }
 
     #[test]

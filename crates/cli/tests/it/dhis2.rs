@@ -9,7 +9,7 @@ use std::path::Path;
 
 use tonghop_testkit::{basic, Server};
 
-use crate::helpers::{sql_rows, tonghop, tonghop_command, tonghop_raw};
+use crate::helpers::{q1_demo_lake, sql_rows, tonghop, tonghop_command, tonghop_raw};
 
 /// Writes an id mapping: every unit of province 04 (post2025) as `OU<code>`, every data element as
 /// `DE_<code>` except those in `leave_out`.
@@ -58,11 +58,7 @@ fn data_values(bytes: &[u8]) -> Vec<serde_json::Value> {
 #[test]
 fn dhis2_exports_pushes_and_pipeline_steps() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let inbox = dir.path().join("inbox");
-    tonghop(&lake, &["demo", "--inbox", inbox.to_str().unwrap(), "--until", "2026-04-15", "--provinces", "post2025:04"]);
-    tonghop(&lake, &["ingest", inbox.to_str().unwrap(), "--keep"]);
-    tonghop(&lake, &["build"]);
+    let lake = q1_demo_lake(dir.path());
 
     // A mapping without KCB_TONG: refused, naming the element and the way out.
     let partial = dir.path().join("partial.csv");
@@ -174,7 +170,7 @@ kind = "portal"
 model = "province_indicators"
 where = "period = '2026Q1'"
 url = "{portal}"
-push_retry_delay_ms = 50
+push_retry = {{ delay_ms = 50 }}
 "#,
             mapping = mapping.display(),
             portal = server.portal_url()

@@ -362,10 +362,11 @@ pub(crate) fn numbers(batch: &RecordBatch, name: &str) -> Result<Vec<Option<f64>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn registry() -> UnitRegistry {
+    /// The vendored unit lists (also used by the DHIS2 tests).
+    pub(crate) fn registry() -> UnitRegistry {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference/admin-units");
         UnitRegistry::load(&dir).expect("the vendored unit lists")
     }
