@@ -9,6 +9,7 @@ use tonghop_engine::Engine;
 use tonghop_export::{Auth, Dhis2Export, Dhis2Format, Dhis2Scope, ExportRecord, ReportData, ReportScope};
 use tonghop_lake::{Lake, Location};
 
+use crate::spec::resolve_period;
 use crate::{Error, Result, StepKind};
 
 /// What an export step did.
@@ -42,12 +43,12 @@ async fn push(lake: &Lake, request: &tonghop_export::Push) -> Result<String, Cau
 
 /// Runs one export step with a read session of the lake as it is now.
 #[tracing::instrument(skip_all)]
-pub(crate) async fn run(kind: &StepKind, engine: &Engine, lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, project_root: &Path) -> Result<Outcome, Cause> {
+pub(crate) async fn run(kind: &StepKind, engine: &Engine, lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, project_root: &Path, today: chrono::NaiveDate) -> Result<Outcome, Cause> {
     let produced_at = Utc::now();
     let record = |export: String| ExportRecord { export, produced_at, as_of: None, versions: engine.versions().clone() };
     match kind {
         StepKind::Report { unit, period, to } => {
-            let scope = ReportScope::resolve(registry, unit, period)?;
+            let scope = ReportScope::resolve(registry, unit, &resolve_period(period, today))?;
             let label = format!("{} {}", scope.unit_label(), scope.period.name_vi());
             let data = ReportData::gather(engine, catalog, scope, produced_at).await?;
             let record = record(format!("report {}:{} {}", data.scope.epoch, data.scope.unit.code, data.scope.period));
@@ -55,7 +56,8 @@ pub(crate) async fn run(kind: &StepKind, engine: &Engine, lake: &Lake, registry:
             Ok(Outcome { summary: format!("report {label}: {url}"), urls: vec![url] })
         }
         StepKind::Dhis2 { periods, units, levels, mapping, formats, to, data_set, skip_unmapped, push: target, user, password_env, token_env, force, push_retry } => {
-            let scope = Dhis2Scope::resolve(registry, periods, units, levels)?;
+            let periods: Vec<String> = periods.iter().map(|p| resolve_period(p, today)).collect();
+            let scope = Dhis2Scope::resolve(registry, &periods, units, levels)?;
             let mapping_path = project_root.join(mapping);
             let id_mapping = tonghop_formats::IdMapping::load(&mapping_path)?;
             let export = Dhis2Export::gather(engine, &scope, &id_mapping, mapping, data_set.clone(), *skip_unmapped).await?;

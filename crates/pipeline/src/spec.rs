@@ -97,7 +97,7 @@ pub enum StepKind {
     Report {
         /// A province code (or a district before the reform) of the period's epoch, `epoch:code`, or `VN`.
         unit: String,
-        /// The period code.
+        /// The period code, or a word of [`RELATIVE_PERIODS`] (`previous_quarter`, …).
         period: String,
         /// The folder written to: below the lake root (default `outbox`), or a `file://`/`s3://` URL.
         #[serde(default = "default_outbox")]
@@ -106,7 +106,8 @@ pub enum StepKind {
     /// Rolled-up data elements as a DHIS2 data value set, as `tonghop export dhis2`: written as
     /// files (`formats`) and/or pushed (`push`).
     Dhis2 {
-        /// Period codes (months, quarters, six-months, years), all of one epoch.
+        /// Period codes (months, quarters, six-months, years), all of one epoch, or words of
+        /// [`RELATIVE_PERIODS`] (`previous_month`, `previous_quarter`, `previous_half_year`, `previous_year`).
         periods: Vec<String>,
         /// Units whose subtrees are exported (default: the nation).
         #[serde(default)]
@@ -205,6 +206,27 @@ impl PushRetry {
     }
 }
 
+/// The period words an export step may use instead of a code, resolved on the day the step runs
+/// (Vietnam's date) to the latest period of that type that has ended (see
+/// [`tonghop_core::Period::latest_ended`]): on 2026-04-15 `previous_month` is `202603` and
+/// `previous_quarter` is `2026Q1`.
+pub const RELATIVE_PERIODS: [(&str, tonghop_core::PeriodType); 6] = [
+    ("previous_month", tonghop_core::PeriodType::Month),
+    ("previous_quarter", tonghop_core::PeriodType::Quarter),
+    ("previous_half_year", tonghop_core::PeriodType::HalfYear),
+    ("previous_nine_months", tonghop_core::PeriodType::NineMonths),
+    ("previous_year", tonghop_core::PeriodType::Year),
+    ("previous_year_to_date", tonghop_core::PeriodType::YearToDate),
+];
+
+/// A step's period: a word of [`RELATIVE_PERIODS`] resolved for `today`, or the code as written.
+pub fn resolve_period(period: &str, today: chrono::NaiveDate) -> String {
+    match RELATIVE_PERIODS.iter().find(|(word, _)| *word == period.trim()) {
+        Some((_, kind)) => tonghop_core::Period::latest_ended(*kind, today).to_string(),
+        None => period.to_string(),
+    }
+}
+
 /// Where an export step writes: a folder below the lake root, or a `file://`/`s3://` URL.
 fn folder_problem(to: &str) -> Option<String> {
     let url = to.contains("://");
@@ -269,10 +291,15 @@ impl PipelineSpec {
 /// The problems of a `report`, `dhis2` or `portal` step, each saying what to change.
 fn export_problems(kind: &StepKind, known_tables: &[String], project_root: &Path) -> Vec<String> {
     let mut out = Vec::new();
+    // Relative periods are checked as they resolve today (Vietnam's date).
+    let today = (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive();
     let period_problem = |period: &str| -> Option<String> {
-        let parsed: tonghop_core::Period = match period.parse() {
+        let parsed: tonghop_core::Period = match resolve_period(period, today).parse() {
             Ok(p) => p,
-            Err(e) => return Some(format!("has period {period:?}: {e}")),
+            Err(e) => {
+                let words = RELATIVE_PERIODS.map(|(w, _)| w).join(", ");
+                return Some(format!("has period {period:?}: {e}; or use one of {words}"));
+            }
         };
         tonghop_core::Epoch::for_period(&parsed).err().map(|e| format!("has period {period:?}: {e}"))
     };
@@ -291,7 +318,7 @@ fn export_problems(kind: &StepKind, known_tables: &[String], project_root: &Path
                 match period_problem(period) {
                     Some(p) => out.push(p),
                     None => {
-                        let parsed: tonghop_core::Period = period.parse().expect("checked above");
+                        let Ok(parsed) = resolve_period(period, today).parse::<tonghop_core::Period>() else { continue };
                         epochs.extend(tonghop_core::Epoch::for_period(&parsed).ok());
                         if let Err(e) = tonghop_export::dhis2::check_dhis2_period(&parsed) {
                             out.push(format!("has {e}"));
@@ -360,6 +387,18 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         assert!(spec.problems(&path, &known, &root).is_empty(), "{:?}", spec.problems(&path, &known, &root));
         assert!(matches!(&spec.steps[0].kind, StepKind::Ingest(i) if i.source == "inbox" && !i.keep));
+    }
+
+    #[test]
+    fn relative_periods_resolve_on_the_day_the_step_runs() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 4, 15).unwrap();
+        assert_eq!(resolve_period("previous_month", today), "202603");
+        assert_eq!(resolve_period("previous_quarter", today), "2026Q1");
+        assert_eq!(resolve_period("previous_year_to_date", today), "2026YTD03");
+        assert_eq!(resolve_period("2025Q4", today), "2025Q4");
+        let spec: PipelineSpec = toml::from_str("name = \"x\"\n[[steps]]\nname = \"a\"\nkind = \"report\"\nunit = \"VN\"\nperiod = \"previous_quater\"\n").unwrap();
+        let problems = spec.problems(Path::new("p.toml"), &[], Path::new("."));
+        assert!(problems.len() == 1 && problems[0].contains("previous_quarter"), "{problems:#?}");
     }
 
     #[test]

@@ -95,7 +95,6 @@ fn report_extracts_and_as_of() {
     let dir = tempfile::tempdir().unwrap();
     // January to March 2026 for one province of the post-2025 epoch.
     let lake = q1_demo_lake(dir.path());
-    let inbox = dir.path().join("inbox");
 
     let first = dir.path().join("first.xlsx");
     let out = tonghop(&lake, &["export", "report", "--unit", "04", "--period", "2026Q1", "--out", first.to_str().unwrap()]);
