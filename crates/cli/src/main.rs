@@ -235,7 +235,7 @@ enum ExportCommand {
     Table {
         /// A model (`tonghop models`), a lake table (data_values, submissions, rejections) or a reference table.
         table: String,
-        /// Output format.
+        /// Output format (json: an array of objects ordered by every column).
         #[arg(long, value_enum, default_value_t = ExtractFormatArg::Csv)]
         format: ExtractFormatArg,
         /// A SQL predicate on the table's columns, e.g. "period = '2026Q1' AND level = 'province'".
@@ -247,12 +247,100 @@ enum ExportCommand {
         #[command(flatten)]
         as_of: AsOfArgs,
     },
+    /// Rolled-up data elements as a DHIS2 data value set (JSON or CSV), written and/or pushed to DHIS2.
+    ///
+    /// Values are the view dhis2_data_values (each commune's value over the period by the element's
+    /// time aggregation, summed over the communes under each unit); tonghop codes become DHIS2 ids
+    /// through the id-scheme mapping file ingest reads (kind,dhis2,tonghop). `--push <base URL>`
+    /// posts the JSON to `<base>/api/dataValueSets` with retries, reads DHIS2's import summary and
+    /// records the push in the lake's export_log; a payload DHIS2 already accepted is not sent again
+    /// (logged as `repeat`) unless --force.
+    Dhis2 {
+        /// Period codes (months, quarters, six-months, years), all of one epoch.
+        #[arg(long, required = true, value_delimiter = ',')]
+        period: Vec<String>,
+        /// Units whose values and whose sub-units' values are exported (epoch:code, a code, or VN; default VN).
+        #[arg(long, value_delimiter = ',')]
+        unit: Vec<String>,
+        /// Levels exported: commune, district (before the reform), province, national (default province).
+        #[arg(long, value_delimiter = ',')]
+        level: Vec<String>,
+        /// File format of --to.
+        #[arg(long, value_enum, default_value_t = Dhis2FormatArg::Json)]
+        format: Dhis2FormatArg,
+        /// The id-scheme mapping file (CSV kind,dhis2,tonghop), as for ingest.
+        #[arg(long)]
+        mapping: PathBuf,
+        /// A file, a folder (ending in /) or an s3:// prefix (default: dhis2_<unit>_<period>.<format> here, unless --push).
+        #[arg(long)]
+        to: Option<String>,
+        /// The DHIS2 data set uid written as dataSet.
+        #[arg(long)]
+        data_set: Option<String>,
+        /// Leave out values whose unit or data element has no DHIS2 id (counted), instead of failing.
+        #[arg(long)]
+        skip_unmapped: bool,
+        #[command(flatten)]
+        push: PushArgs,
+        /// DHIS2 user for basic authentication; the password is read from TONGHOP_DHIS2_PASSWORD.
+        /// Without --user, a personal access token in TONGHOP_DHIS2_TOKEN is sent as `ApiToken`.
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        as_of: AsOfArgs,
+    },
+    /// Push a model or table as JSON to a reporting portal (`{"table", "where", "rows": [...]}`).
+    ///
+    /// The request carries an Idempotency-Key derived from the payload (the same on every retry and
+    /// re-run); a bearer token is read from TONGHOP_PORTAL_TOKEN when set. Each push is recorded in
+    /// export_log; a payload the portal already accepted is not sent again unless --force.
+    Portal {
+        /// A model, lake table or reference table.
+        table: String,
+        /// A SQL predicate on the table's columns.
+        #[arg(long = "where")]
+        predicate: Option<String>,
+        #[command(flatten)]
+        push: PushArgs,
+        #[command(flatten)]
+        as_of: AsOfArgs,
+    },
+}
+
+/// Where and how a push goes.
+#[derive(clap::Args, Clone)]
+struct PushArgs {
+    /// DHIS2: the base URL of the instance (https://dhis2.example.org); portal: the URL posted to.
+    #[arg(long)]
+    push: Option<String>,
+    /// Send even if the same payload was accepted by the same target before.
+    #[arg(long)]
+    force: bool,
+    /// Tries in all (connection errors, timeouts, 429 and 5xx are retried).
+    #[arg(long, default_value_t = 5)]
+    attempts: u32,
+    /// Wait before the second try, in milliseconds (doubled before each next one, at most 60 s).
+    #[arg(long, default_value_t = 1000)]
+    retry_delay_ms: u64,
+}
+
+impl PushArgs {
+    fn retry(&self) -> tonghop_export::RetryPolicy {
+        tonghop_export::RetryPolicy { attempts: self.attempts.max(1), first_delay: std::time::Duration::from_millis(self.retry_delay_ms), ..Default::default() }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Dhis2FormatArg {
+    Json,
+    Csv,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum ExtractFormatArg {
     Csv,
     Parquet,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -664,11 +752,7 @@ async fn store_export(out: Option<&str>, default_name: &str, bytes: Vec<u8>, rec
         (folder, name)
     };
     let location = tonghop_lake::Location::parse(&folder)?;
-    let store = location.store();
-    tonghop_export::write_object(store.as_ref(), &location.path(&name), bytes).await?;
-    let sidecar = tonghop_export::ExportRecord::sidecar_name(&name);
-    tonghop_export::write_object(store.as_ref(), &location.path(&sidecar), record.to_json()).await?;
-    Ok(format!("{}{name}", location.url()))
+    Ok(tonghop_export::store_with_record(&location, &name, bytes, record).await?)
 }
 
 fn print_versions(record: &tonghop_export::ExportRecord) {
@@ -704,6 +788,7 @@ async fn export(ctx: &Loaded, lake: &str, what: ExportCommand) -> Result<()> {
             let format = match format {
                 ExtractFormatArg::Csv => tonghop_export::ExtractFormat::Csv,
                 ExtractFormatArg::Parquet => tonghop_export::ExtractFormat::Parquet,
+                ExtractFormatArg::Json => tonghop_export::ExtractFormat::Json,
             };
             let (bytes, rows) = tonghop_export::extract(&engine, &table, predicate.as_deref(), format).await?;
             let record = tonghop_export::ExportRecord {
@@ -720,6 +805,80 @@ async fn export(ctx: &Loaded, lake: &str, what: ExportCommand) -> Result<()> {
             println!("{rows} row(s) of {table}: {url}");
             print_versions(&record);
         }
+        ExportCommand::Dhis2 { period, unit, level, format, mapping, to, data_set, skip_unmapped, push, user, as_of } => {
+            let scope = tonghop_export::Dhis2Scope::resolve(&ctx.registry, &period, &unit, &level)?;
+            let id_mapping = tonghop_formats::IdMapping::load(&mapping)?;
+            let (as_of, given) = resolve_as_of(&as_of)?;
+            let engine = Engine::open_as_of(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Read, &as_of).await?;
+            let produced_at = as_of.instant().unwrap_or_else(chrono::Utc::now);
+            let export = tonghop_export::Dhis2Export::gather(&engine, &scope, &id_mapping, &mapping.display().to_string(), data_set, skip_unmapped).await?;
+            let values = export.set.data_values.len();
+            let mut line = format!("{}: {values} value(s)", scope.label());
+            if export.skipped > 0 {
+                line.push_str(&format!(
+                    "; {} left out without a DHIS2 id (units: {}; data elements: {})",
+                    export.skipped,
+                    if export.unmapped_units.is_empty() { "none".to_string() } else { export.unmapped_units.join(", ") },
+                    if export.unmapped_elements.is_empty() { "none".to_string() } else { export.unmapped_elements.join(", ") }
+                ));
+            }
+            println!("{line}");
+            let record = tonghop_export::ExportRecord { export: scope.label(), produced_at, as_of: given, versions: engine.versions().clone() };
+            let format = match format {
+                Dhis2FormatArg::Json => tonghop_export::Dhis2Format::Json,
+                Dhis2FormatArg::Csv => tonghop_export::Dhis2Format::Csv,
+            };
+            if to.is_some() || push.push.is_none() {
+                let url = store_export(to.as_deref(), &scope.file_name(format), export.to_bytes(format)?, &record).await?;
+                println!("  written to {url}");
+                print_versions(&record);
+            }
+            if let Some(target) = &push.push {
+                let auth = match user {
+                    Some(user) => {
+                        let password = std::env::var("TONGHOP_DHIS2_PASSWORD").context("--user needs the password in the environment variable TONGHOP_DHIS2_PASSWORD")?;
+                        tonghop_export::Auth::Basic { user, password }
+                    }
+                    None => std::env::var("TONGHOP_DHIS2_TOKEN").ok().filter(|t| !t.is_empty()).map(tonghop_export::Auth::ApiToken).unwrap_or_default(),
+                };
+                let request = export.push_request(&scope, target, auth, push.retry(), push.force, &record);
+                report_push(&tonghop_export::push(&lake, &request).await?)?;
+            }
+        }
+        ExportCommand::Portal { table, predicate, push, as_of } => {
+            let Some(target) = push.push.clone() else { bail!("give the portal's URL with --push <url>") };
+            let (as_of, _) = resolve_as_of(&as_of)?;
+            let engine = Engine::open_as_of(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Read, &as_of).await?;
+            let produced_at = as_of.instant().unwrap_or_else(chrono::Utc::now);
+            let (payload, rows) = tonghop_export::push::portal_payload(&engine, &table, predicate.as_deref()).await?;
+            let request = tonghop_export::Push {
+                kind: tonghop_export::PushKind::Portal,
+                export: match &predicate {
+                    Some(p) => format!("table {table} where {p}"),
+                    None => format!("table {table}"),
+                },
+                target,
+                payload,
+                values: Some(rows as i64),
+                auth: std::env::var("TONGHOP_PORTAL_TOKEN").ok().filter(|t| !t.is_empty()).map(tonghop_export::Auth::Bearer).unwrap_or_default(),
+                retry: push.retry(),
+                force: push.force,
+                versions: engine.versions().clone(),
+                data_as_of: Some(produced_at),
+            };
+            println!("{rows} row(s) of {table}");
+            report_push(&tonghop_export::push(&lake, &request).await?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Prints a push's outcome; fails unless the target took the payload.
+fn report_push(entry: &tonghop_export::ExportLogEntry) -> Result<()> {
+    println!("  {}", entry.one_line());
+    println!("  export_log: export_id {}, payload sha256 {}, idempotency key {}", entry.export_id, entry.payload_sha256, entry.idempotency_key);
+    if !entry.succeeded() {
+        bail!("the push to {} {} (export_log export_id {})", entry.target, entry.status, entry.export_id);
     }
     Ok(())
 }

@@ -152,6 +152,24 @@ impl Period {
         Period::new(self.kind, self.year + 1, self.index)
     }
 
+    /// The latest period of a type that has ended before `today` (`today` 2026-04-15: month
+    /// `202603`, quarter `2026Q1`, half year `2025S2`, nine months `2025N9`, year `2025`, year to date
+    /// `2026YTD03`). For exports scheduled after a period closes.
+    pub fn latest_ended(kind: PeriodType, today: NaiveDate) -> Period {
+        let mut month = Period::month_of(today);
+        loop {
+            let start = month.start().pred_opt().expect("a day before");
+            month = Period::month_of(start);
+            let candidate = match kind {
+                PeriodType::Month => Some(month),
+                _ => month.containing().into_iter().find(|p| p.kind == kind && p.end() == month.end()),
+            };
+            if let Some(p) = candidate.filter(|p| p.end() < today) {
+                return p;
+            }
+        }
+    }
+
     /// The periods of every type that contain this month (the month itself included), ending with
     /// the year-to-date periods from this month to December.
     pub fn containing(&self) -> Vec<Period> {
@@ -239,6 +257,19 @@ mod tests {
 
     fn p(code: &str) -> Period {
         code.parse().unwrap()
+    }
+
+    #[test]
+    fn the_latest_ended_period_of_each_type() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let latest = |kind, today| Period::latest_ended(kind, today).to_string();
+        let today = day(2026, 4, 15);
+        let all: Vec<String> = PeriodType::ALL.iter().map(|k| latest(*k, today)).collect();
+        assert_eq!(all, ["202603", "2026Q1", "2025S2", "2025N9", "2025", "2026YTD03"]);
+        assert_eq!(latest(PeriodType::Quarter, day(2026, 4, 1)), "2026Q1", "the day after the quarter");
+        assert_eq!(latest(PeriodType::Quarter, day(2026, 3, 31)), "2025Q4", "its last day: not ended yet");
+        assert_eq!(latest(PeriodType::Month, day(2026, 1, 5)), "202512");
+        assert_eq!(latest(PeriodType::NineMonths, day(2026, 10, 1)), "2026N9");
     }
 
     #[test]

@@ -255,6 +255,7 @@ impl Engine {
             columns(&tables::RUNS, "")
         ))
         .await?;
+        ctx.sql(&format!("CREATE VIEW export_log AS SELECT {} FROM lake.export_log", columns(&tables::EXPORT_LOG, ""))).await?;
         // Committed rows only: a join with the (small) submissions table on the left, so that its
         // hash table is the one built whether or not the session reorders joins.
         for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {

@@ -122,6 +122,9 @@ pub enum Error {
         /// The column.
         column: String,
     },
+    /// The JSON writer failed.
+    #[error("writing JSON: {0}")]
+    Json(#[source] arrow::error::ArrowError),
     /// The Parquet writer failed.
     #[error("writing Parquet: {0}")]
     Parquet(String),
@@ -133,6 +136,53 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A period DHIS2 has no period type for.
+    #[error("period {period} has no DHIS2 period type: DHIS2 takes months (202603), quarters (2026Q1), six-months (2026S1) and years (2026)")]
+    Dhis2Period {
+        /// The period.
+        period: String,
+    },
+    /// What a DHIS2 export was asked for does not fit together (no period, periods of two epochs,
+    /// an unknown level).
+    #[error("{0}")]
+    Dhis2Scope(String),
+    /// Units or data elements of the export have no DHIS2 id in the mapping.
+    #[error("{values} value(s) cannot be sent: {mapping} has no DHIS2 id for {}; add lines such as `org_unit,<DHIS2 id>,<code>` or `data_element,<DHIS2 id>,<code>` to it, or leave these values out with --skip-unmapped (skip_unmapped = true in a pipeline step)", unmapped_list(units, elements))]
+    Unmapped {
+        /// The mapping file.
+        mapping: String,
+        /// Units without an id, as `level code`.
+        units: Vec<String>,
+        /// Data elements without an id.
+        elements: Vec<String>,
+        /// Values concerned.
+        values: usize,
+    },
+    /// The id-scheme mapping file is wrong (every mistake listed).
+    #[error(transparent)]
+    Mapping(#[from] tonghop_formats::Error),
+    /// Writing DHIS2 CSV failed.
+    #[error("writing DHIS2 CSV: {0}")]
+    Dhis2Csv(String),
+    /// A push target that is not an http(s) URL.
+    #[error("push target {url:?}: {reason}")]
+    PushTarget {
+        /// The URL as given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The HTTP client could not be set up.
+    #[error("HTTP client: {0}")]
+    Http(String),
+    /// Reading or writing a lake table (`export_log`) failed.
+    #[error("{what}: {source}")]
+    Lake {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        source: Box<tonghop_lake::Error>,
+    },
     /// Storing the file failed.
     #[error("storing {path} in {store}: {source}")]
     Store {
@@ -143,6 +193,21 @@ pub enum Error {
         /// The cause.
         source: object_store::Error,
     },
+}
+
+/// `units 01, 04 and data elements DS_TONG`, at most 20 of each named.
+fn unmapped_list(units: &[String], elements: &[String]) -> String {
+    let part = |what: &str, items: &[String]| {
+        if items.is_empty() {
+            return None;
+        }
+        let mut text = format!("{what} {}", items.iter().take(20).cloned().collect::<Vec<_>>().join(", "));
+        if items.len() > 20 {
+            text.push_str(&format!(" and {} more", items.len() - 20));
+        }
+        Some(text)
+    };
+    [part("units", units), part("data elements", elements)].into_iter().flatten().collect::<Vec<_>>().join(" and ")
 }
 
 /// The result type of this crate.

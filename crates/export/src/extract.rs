@@ -17,6 +17,9 @@ pub enum ExtractFormat {
     Csv,
     /// Parquet (zstd), the column types kept.
     Parquet,
+    /// A JSON array of objects, one per row, ordered by every column (the same bytes for the same
+    /// rows: what a portal push sends).
+    Json,
 }
 
 impl ExtractFormat {
@@ -25,6 +28,7 @@ impl ExtractFormat {
         match self {
             ExtractFormat::Csv => "csv",
             ExtractFormat::Parquet => "parquet",
+            ExtractFormat::Json => "json",
         }
     }
 }
@@ -65,11 +69,17 @@ pub async fn extract(engine: &Engine, table: &str, predicate: Option<&str>, form
         let closest = known.iter().min_by_key(|k| tonghop_engine::models::edit_distance(k, table)).filter(|k| tonghop_engine::models::edit_distance(k, table) <= 3);
         return Err(Error::UnknownTable { table: table.to_string(), hint: closest.map(|c| format!(" (did you mean {c}?)")).unwrap_or_default() });
     }
-    let sql = match predicate.map(str::trim).filter(|p| !p.is_empty()) {
+    let mut sql = match predicate.map(str::trim).filter(|p| !p.is_empty()) {
         Some(p) => format!("SELECT * FROM {table} WHERE {p}"),
         None => format!("SELECT * FROM {table}"),
     };
     let what = format!("export table {table}");
+    if format == ExtractFormat::Json {
+        // A stable order, so that the same rows give the same bytes (and the same idempotency key).
+        let df = engine.context().sql(&sql).await.map_err(|e| Error::Query { what: what.clone(), source: Box::new(e.into()) })?;
+        let columns: Vec<String> = df.schema().fields().iter().map(|f| format!("\"{}\"", f.name().replace('"', "\"\""))).collect();
+        sql = format!("{sql} ORDER BY {}", columns.join(", "));
+    }
     let mut batches = engine.query(&sql).await.map_err(|source| Error::Query { what: what.clone(), source: Box::new(source) })?;
     let rows = batches.iter().map(|b| b.num_rows()).sum();
     if batches.is_empty() {
@@ -80,9 +90,27 @@ pub async fn extract(engine: &Engine, table: &str, predicate: Option<&str>, form
     let bytes = match format {
         ExtractFormat::Csv => to_csv(&batches)?,
         ExtractFormat::Parquet => to_parquet(&batches)?,
+        ExtractFormat::Json => to_json(&batches)?,
     };
     tracing::info!(rows, bytes = bytes.len(), "extracted");
     Ok((bytes, rows))
+}
+
+/// Writes record batches as a JSON array of objects (`[]` when there is no row).
+///
+/// # Errors
+///
+/// [`Error::Json`] if a column cannot be written as JSON.
+pub fn to_json(batches: &[RecordBatch]) -> Result<Vec<u8>> {
+    if batches.iter().all(|b| b.num_rows() == 0) {
+        return Ok(b"[]".to_vec());
+    }
+    let mut writer = arrow::json::ArrayWriter::new(Vec::new());
+    for batch in batches {
+        writer.write(batch).map_err(Error::Json)?;
+    }
+    writer.finish().map_err(Error::Json)?;
+    Ok(writer.into_inner())
 }
 
 /// Writes record batches as one Parquet file (zstd), with the schema of the first batch.

@@ -12,6 +12,8 @@
 //! | [`write_object`] | a single atomic put into any [`object_store::ObjectStore`] (a local folder or S3) |
 //! | [`report`] | the Vietnamese Excel report of Directive 25-CT/TW for a province, district or the nation and a period (`tonghop export report`): summary, breakdown by sub-unit coloured by target status, completeness with the communes that did not report, data quality, charts |
 //! | [`extract`] | any model or table, filtered by a SQL predicate, to CSV or Parquet (`tonghop export table`) |
+//! | [`dhis2`] | rolled-up data elements as a DHIS2 data value set (JSON or CSV), codes translated through the id-scheme mapping (`tonghop export dhis2`) |
+//! | [`push`] | pushing JSON to DHIS2 (`/api/dataValueSets`, import summary read) or a reporting portal, with an idempotency key and retries, each push recorded in the lake's `export_log` |
 //! | [`record`] | the sidecar `<file>.versions.json`: the Delta versions an export read and the instant its data stood at, reusable to rebuild it ([`tonghop_engine::AsOf`]) |
 //!
 //! The report's queries are the views of `sql/reports/` (`report_indicators`,
@@ -68,8 +70,10 @@
 #![warn(missing_docs)]
 
 mod csv;
+pub mod dhis2;
 mod error;
 pub mod extract;
+pub mod push;
 pub mod record;
 pub mod report;
 mod store;
@@ -79,10 +83,12 @@ pub use arrow::array::RecordBatch;
 
 pub use crate::csv::{to_csv, UTF8_BOM};
 pub use crate::error::{Error, Result};
+pub use crate::dhis2::{DataValue, DataValueSet, Dhis2Export, Dhis2Format, Dhis2Scope};
 pub use crate::extract::{extract, to_parquet, ExtractFormat};
+pub use crate::push::{push, Auth, ExportLogEntry, ImportSummary, Push, PushKind, RetryPolicy};
 pub use crate::record::ExportRecord;
 pub use crate::report::{ReportData, ReportScope};
-pub use crate::store::write_object;
+pub use crate::store::{store_with_record, write_object};
 pub use crate::xlsx::{sanitize_sheet_name, to_xlsx, SheetSpec};
 
 /// Checks that every batch has the schema of the first (same column names and

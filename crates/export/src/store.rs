@@ -3,7 +3,8 @@
 use object_store::path::Path;
 use object_store::{ObjectStore, PutOptions, PutPayload};
 
-use crate::{Error, Result};
+use crate::{ExportRecord, Result};
+use crate::Error;
 
 /// Writes `bytes` to `path` in `store` in one put.
 ///
@@ -30,4 +31,17 @@ pub async fn write_object(store: &dyn ObjectStore, path: &Path, bytes: Vec<u8>) 
         })?;
     tracing::debug!("stored");
     Ok(())
+}
+
+/// Writes an export as `name` in `folder` (a local folder or an object-store prefix) and its
+/// versions sidecar `<name>.versions.json` beside it; returns the file's URL.
+///
+/// # Errors
+///
+/// [`Error::Store`] naming the path and the store.
+pub async fn store_with_record(folder: &tonghop_lake::Location, name: &str, bytes: Vec<u8>, record: &ExportRecord) -> Result<String> {
+    let store = folder.store();
+    write_object(store.as_ref(), &folder.path(name), bytes).await?;
+    write_object(store.as_ref(), &folder.path(&ExportRecord::sidecar_name(name)), record.to_json()).await?;
+    Ok(format!("{}{name}", folder.url()))
 }

@@ -1,5 +1,9 @@
 //! Writes real files and reads them back with independent readers: calamine for
-//! XLSX, arrow's CSV reader (and exact bytes) for CSV, the file system for stores.
+//! XLSX, arrow's CSV reader (and exact bytes) for CSV, the file system for stores; pushes to a
+//! local DHIS2 and portal server over real sockets (`push`).
+
+#[path = "export/push.rs"]
+mod push;
 
 use std::io::Cursor;
 use std::sync::Arc;

@@ -67,10 +67,12 @@ impl IdKind {
     }
 }
 
-/// Maps DHIS2 uids/codes to tonghop codes, one table per [`IdKind`].
+/// Maps DHIS2 uids/codes to tonghop codes, one table per [`IdKind`], and back (for exports: the
+/// first line that maps to a tonghop code gives its DHIS2 id, see [`IdMapping::to_dhis2`]).
 #[derive(Debug, Clone, Default)]
 pub struct IdMapping {
     maps: [HashMap<String, String>; 4],
+    reverse: [HashMap<String, String>; 4],
 }
 
 impl IdMapping {
@@ -190,7 +192,14 @@ impl IdMapping {
 
     /// Adds (or replaces) one mapping; returns the target it replaced.
     pub fn insert(&mut self, kind: IdKind, dhis2: &str, tonghop: &str) -> Option<String> {
+        self.reverse[kind.index()].entry(tonghop.to_string()).or_insert_with(|| dhis2.to_string());
         self.maps[kind.index()].insert(dhis2.to_string(), tonghop.to_string())
+    }
+
+    /// The DHIS2 id of a tonghop code (exports): the `dhis2` field of the first line of the file
+    /// that maps to `tonghop`, when several do (a uid and a code for one unit, say).
+    pub fn to_dhis2(&self, kind: IdKind, tonghop: &str) -> Option<&str> {
+        self.reverse[kind.index()].get(tonghop).map(String::as_str)
     }
 
     /// The target of `id` in the table of `kind`.
@@ -804,6 +813,15 @@ mod tests {
 
     fn mapping(text: &str) -> IdMapping {
         IdMapping::from_csv_bytes(text.as_bytes(), "m.csv").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn mapping_file_read_backwards_gives_the_first_id_of_a_code() {
+        let m = mapping("kind,dhis2,tonghop\norg_unit,DiszpKrYNg8,00004\norg_unit,Provincial Hospital,00004\ndata_element,f7n9E0hX8qk,DS_TONG\n");
+        assert_eq!(m.to_dhis2(IdKind::OrgUnit, "00004"), Some("DiszpKrYNg8"));
+        assert_eq!(m.to_dhis2(IdKind::DataElement, "DS_TONG"), Some("f7n9E0hX8qk"));
+        assert_eq!(m.to_dhis2(IdKind::DataElement, "KCB_TONG"), None);
+        assert_eq!(m.to_dhis2(IdKind::OrgUnit, "DS_TONG"), None, "kinds are separate");
     }
 
     #[test]

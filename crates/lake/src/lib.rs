@@ -7,6 +7,8 @@
 //! tables/data_values/   Delta: every accepted value (long format), partitioned by epoch and period
 //! tables/submissions/   Delta: one row per received file (the commit marker of an ingest)
 //! tables/rejections/    Delta: one row per refused value, with the reason
+//! tables/runs/          Delta: the pipeline run ledger
+//! tables/export_log/    Delta: one row per push of an export (DHIS2, portals) and its outcome
 //! models/<name>/        Delta: materialised SQL models (written by the build step)
 //! outbox/               exports (CSV, XLSX)
 //! leases/<name>.json    who runs a pipeline now (one holder at a time, with an expiry)

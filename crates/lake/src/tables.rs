@@ -107,8 +107,45 @@ pub static RUNS: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
     partition_columns: &[],
 });
 
+/// `export_log`: one row per push of an export to another system (a DHIS2 instance, a reporting
+/// portal): what was sent (`payload_sha256`, `idempotency_key`, `payload_bytes`, `value_count`), where
+/// (`target`), how it went (`attempts`, `http_status`, `status`, `message`, DHIS2's import counts
+/// and `conflicts` as JSON) and what it was computed from (`versions`: the Delta versions read, as
+/// JSON; `data_as_of`). `status` is `imported` (accepted without conflicts), `conflicts` (accepted,
+/// with conflicts), `rejected` (the server refused it), `failed` (no answer after every attempt),
+/// or `repeat` (this payload was already accepted by this target: not sent again, see `repeat_of`).
+pub static EXPORT_LOG: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
+    name: "export_log",
+    folder: "tables",
+    schema: Arc::new(Schema::new(vec![
+        text("export_id"),
+        text("kind"),
+        text("export"),
+        text("target"),
+        text("payload_sha256"),
+        text("idempotency_key"),
+        Field::new("payload_bytes", DataType::Int64, false),
+        Field::new("value_count", DataType::Int64, true),
+        Field::new("attempts", DataType::Int64, false),
+        Field::new("http_status", DataType::Int64, true),
+        text("status"),
+        Field::new("imported", DataType::Int64, true),
+        Field::new("updated", DataType::Int64, true),
+        Field::new("ignored", DataType::Int64, true),
+        Field::new("deleted", DataType::Int64, true),
+        Field::new("conflicts", DataType::Utf8, true),
+        Field::new("message", DataType::Utf8, true),
+        Field::new("repeat_of", DataType::Utf8, true),
+        Field::new("started_at", utc(), false),
+        Field::new("finished_at", utc(), false),
+        Field::new("data_as_of", utc(), true),
+        Field::new("versions", DataType::Utf8, true),
+    ])),
+    partition_columns: &[],
+});
+
 /// The tables of the lake (not the models), ingest's in commit order (submissions last: it is the
-/// commit marker), then the run ledger.
-pub fn lake_tables() -> [&'static TableSpec; 4] {
-    [&DATA_VALUES, &REJECTIONS, &SUBMISSIONS, &RUNS]
+/// commit marker), then the run ledger and the export log.
+pub fn lake_tables() -> [&'static TableSpec; 5] {
+    [&DATA_VALUES, &REJECTIONS, &SUBMISSIONS, &RUNS, &EXPORT_LOG]
 }

@@ -46,6 +46,22 @@ pub enum Error {
         /// The last attempt's error.
         source: Box<Error>,
     },
+    /// A push step's target did not take the payload (the push is in `export_log`).
+    #[error("{line} (export_log export_id {export_id})")]
+    PushNotAccepted {
+        /// The push's outcome, for people.
+        line: String,
+        /// Its row in `export_log`.
+        export_id: String,
+    },
+    /// A secret a step needs is not in the environment.
+    #[error("{what} is read from the environment variable {variable}, which is not set")]
+    MissingSecret {
+        /// The variable.
+        variable: String,
+        /// What it holds.
+        what: String,
+    },
     /// A step failed.
     #[error("pipeline {pipeline}, step {step:?}: {source}")]
     Step {

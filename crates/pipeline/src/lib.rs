@@ -6,6 +6,7 @@
 //! | [`runner`] | running the steps in order: `ingest` → `build` → `export`, with a tracing span per step, under the pipeline's lease (two runs never overlap) |
 //! | [`ledger`] | the `runs` table: a row when a run starts and one when it ends |
 //! | [`schedule`] | cron schedules in a time zone, and the catch-up rule after downtime (the loop that sleeps on them is `tonghop serve`'s) |
+//! | `exports` | the steps `report` (the Excel report), `dhis2` (a DHIS2 data value set written and/or pushed) and `portal` (JSON pushed to a portal), each push recorded in `export_log` |
 //!
 //! ```toml
 //! name = "nightly"
@@ -32,6 +33,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod exports;
 pub mod ledger;
 pub mod runner;
 pub mod schedule;
@@ -40,4 +42,4 @@ pub mod spec;
 pub use error::{Error, Result};
 pub use ledger::RunRecord;
 pub use runner::{RunReport, Runner, StepReport};
-pub use spec::{PipelineSpec, Step, StepKind};
+pub use spec::{PipelineSpec, PushRetry, Step, StepKind};

@@ -329,6 +329,13 @@ impl Runner {
                 *built = Some(engine);
                 format!("{rows} rows of {model} written to {}", written.join(", "))
             }
+            StepKind::Report { .. } | StepKind::Dhis2 { .. } | StepKind::Portal { .. } => {
+                // A read session of its own: the versions recorded are those of the stored models.
+                let engine = self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?;
+                let outcome = crate::exports::run(&step.kind, &engine, &self.lake, &self.registry, &self.catalog, self.project.root(), self.today).await.map_err(&fail)?;
+                report.exports.extend(outcome.urls);
+                outcome.summary
+            }
         })
     }
 }

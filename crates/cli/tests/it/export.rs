@@ -10,7 +10,7 @@ use std::path::Path;
 
 use calamine::{open_workbook_from_rs, Data, Range, Reader, Xlsx};
 
-use crate::helpers::{tonghop, tonghop_raw};
+use crate::helpers::{q1_demo_lake, tonghop, tonghop_raw};
 
 const TITLE: &str = "BÁO CÁO KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU Y TẾ CƠ SỞ THEO CHỈ THỊ SỐ 25-CT/TW";
 /// Title, unit, period, date, spacer: the header is the sixth row.
@@ -93,12 +93,8 @@ fn all_cells(path: &Path) -> Vec<(String, u32, u32, String)> {
 #[test]
 fn report_extracts_and_as_of() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let inbox = dir.path().join("inbox");
     // January to March 2026 for one province of the post-2025 epoch.
-    tonghop(&lake, &["demo", "--inbox", inbox.to_str().unwrap(), "--until", "2026-04-15", "--provinces", "post2025:04"]);
-    tonghop(&lake, &["ingest", inbox.to_str().unwrap(), "--keep"]);
-    tonghop(&lake, &["build"]);
+    let lake = q1_demo_lake(dir.path());
 
     let first = dir.path().join("first.xlsx");
     let out = tonghop(&lake, &["export", "report", "--unit", "04", "--period", "2026Q1", "--out", first.to_str().unwrap()]);

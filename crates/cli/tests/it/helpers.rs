@@ -128,3 +128,14 @@ pub fn make_token(lake: &Path, name: &str, role: &str, unit: Option<&str>) -> (S
     let entry = stderr[stderr.find("[[tokens]]").unwrap()..].to_string();
     (token, entry)
 }
+
+/// A lake at `<dir>/lake` with the demo of province 04 (post2025) for January–March 2026 ingested
+/// (the files kept in `<dir>/inbox`) and the models built.
+pub fn q1_demo_lake(dir: &Path) -> PathBuf {
+    let lake = dir.join("lake");
+    let inbox = dir.join("inbox");
+    tonghop(&lake, &["demo", "--inbox", inbox.to_str().unwrap(), "--until", "2026-04-15", "--provinces", "post2025:04"]);
+    tonghop(&lake, &["ingest", inbox.to_str().unwrap(), "--keep"]);
+    tonghop(&lake, &["build"]);
+    lake
+}

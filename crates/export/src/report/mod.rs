@@ -56,33 +56,7 @@ impl ReportScope {
     /// is one of the other epoch); [`Error::EpochMismatch`] when `epoch:` names the other epoch;
     /// [`Error::NoSubunits`] for a commune.
     pub fn resolve(registry: &UnitRegistry, unit: &str, period: &str) -> Result<ReportScope> {
-        let period_error = |source| Error::Period { period: period.to_string(), source };
-        let parsed: Period = period.trim().parse().map_err(period_error)?;
-        let epoch = Epoch::for_period(&parsed).map_err(period_error)?;
-        let code = match unit.split_once(':') {
-            Some((e, code)) => {
-                let named: Epoch = e.parse().map_err(|_| Error::UnknownUnit {
-                    unit: unit.to_string(),
-                    reason: format!("{e:?} is not an epoch: write pre2025:<code> or post2025:<code>, or the code alone"),
-                })?;
-                if named != epoch {
-                    return Err(Error::EpochMismatch { unit: unit.to_string(), period: parsed.to_string(), epoch: epoch.to_string() });
-                }
-                code.trim()
-            }
-            None => unit.trim(),
-        };
-        let Some(found) = registry.get(epoch, code) else {
-            let other = Epoch::ALL.into_iter().find(|e| *e != epoch).and_then(|e| registry.get(e, code));
-            let reason = match other {
-                Some(u) => format!(
-                    "{code} is {} in the {} epoch only; period {parsed} belongs to the {epoch} epoch (codes were reused at the 2025-07-01 reform)",
-                    u.full_name, u.epoch
-                ),
-                None => format!("no unit has code {code} in the {epoch} epoch of period {parsed} (use a province code such as 01, or VN)"),
-            };
-            return Err(Error::UnknownUnit { unit: unit.to_string(), reason });
-        };
+        let (parsed, epoch, found) = resolve_unit(registry, unit, period)?;
         let levels = Level::of_epoch(epoch);
         let position = levels.iter().position(|l| *l == found.level).unwrap_or(levels.len());
         let Some(sub_level) = levels.get(position + 1).copied() else {
@@ -149,6 +123,45 @@ impl ReportScope {
             _ => format!("{base} AND district_code = {}", lit(&self.unit.code)),
         }
     }
+}
+
+/// Resolves `period` (a period code) and `unit` in the period's epoch: `epoch:code`, or a code of
+/// the period's epoch (`VN` for the nation). Shared by the report and the DHIS2 export.
+///
+/// # Errors
+///
+/// [`Error::Period`] for a malformed period or one straddling 2025-07-01; [`Error::UnknownUnit`]
+/// for a code that is not a unit of the period's epoch (saying when it is one of the other epoch);
+/// [`Error::EpochMismatch`] when `epoch:` names the other epoch.
+pub fn resolve_unit<'r>(registry: &'r UnitRegistry, unit: &str, period: &str) -> Result<(Period, Epoch, &'r AdminUnit)> {
+    let period_error = |source| Error::Period { period: period.to_string(), source };
+    let parsed: Period = period.trim().parse().map_err(period_error)?;
+    let epoch = Epoch::for_period(&parsed).map_err(period_error)?;
+    let code = match unit.split_once(':') {
+        Some((e, code)) => {
+            let named: Epoch = e.parse().map_err(|_| Error::UnknownUnit {
+                unit: unit.to_string(),
+                reason: format!("{e:?} is not an epoch: write pre2025:<code> or post2025:<code>, or the code alone"),
+            })?;
+            if named != epoch {
+                return Err(Error::EpochMismatch { unit: unit.to_string(), period: parsed.to_string(), epoch: epoch.to_string() });
+            }
+            code.trim()
+        }
+        None => unit.trim(),
+    };
+    let Some(found) = registry.get(epoch, code) else {
+        let other = Epoch::ALL.into_iter().find(|e| *e != epoch).and_then(|e| registry.get(e, code));
+        let reason = match other {
+            Some(u) => format!(
+                "{code} is {} in the {} epoch only; period {parsed} belongs to the {epoch} epoch (codes were reused at the 2025-07-01 reform)",
+                u.full_name, u.epoch
+            ),
+            None => format!("no unit has code {code} in the {epoch} epoch of period {parsed} (use a province code such as 01, or VN)"),
+        };
+        return Err(Error::UnknownUnit { unit: unit.to_string(), reason });
+    };
+    Ok((parsed, epoch, found))
 }
 
 /// A SQL string literal.
@@ -349,10 +362,11 @@ pub(crate) fn numbers(batch: &RecordBatch, name: &str) -> Result<Vec<Option<f64>
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn registry() -> UnitRegistry {
+    /// The vendored unit lists (also used by the DHIS2 tests).
+    pub(crate) fn registry() -> UnitRegistry {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference/admin-units");
         UnitRegistry::load(&dir).expect("the vendored unit lists")
     }
