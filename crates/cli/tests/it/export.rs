@@ -273,3 +273,72 @@ fn report_extracts_and_as_of() {
     fails(&["export", "report", "--unit", "04", "--period", "2026Q3"], "no indicator values");
     fails(&["export", "report", "--unit", "04", "--period", "2026Q1", "--as-of", "yesterday"], "RFC 3339");
 }
+
+/// Checks sheet 2 of a report against `indicator_values`: one row per child unit (in code order),
+/// each value equal to the child's, then the totals row equal to the parent's value.
+fn check_breakdown(lake: &Path, book: &[(String, Range<Data>)], epoch: &str, period: &str, parent: (&str, &str), children: (&str, &str)) {
+    let breakdown = sheet(book, "Theo đơn vị");
+    let (parent_level, parent_code) = parent;
+    let (child_level, child_filter) = children;
+    let names = json_rows(lake, "SELECT DISTINCT indicator, indicator_name FROM indicator_values");
+    let code_of: HashMap<String, String> = names.iter().map(|r| (get_str(r, "indicator_name"), get_str(r, "indicator"))).collect();
+    let columns: Vec<(u32, String)> = (2..14).map(|c| (c, code_of[&text(breakdown, HEADER_ROW, c)].clone())).collect();
+    // Units with figures for the period (the rollups hold no row for a province without any).
+    let units = json_rows(
+        lake,
+        &format!(
+            "SELECT code FROM units WHERE epoch = '{epoch}' AND level = '{child_level}' AND {child_filter} \
+             AND code IN (SELECT unit_code FROM indicator_values WHERE epoch = '{epoch}' AND period = '{period}' AND level = '{child_level}') ORDER BY code"
+        ),
+    );
+    assert!(!units.is_empty());
+    assert_eq!(data_rows(breakdown) as usize, units.len() + 1, "one row per {child_level} and the totals row");
+    let values = json_rows(lake, &format!("SELECT unit_code, indicator, value FROM indicator_values WHERE epoch = '{epoch}' AND period = '{period}' AND level = '{child_level}'"));
+    let value: HashMap<(String, String), Option<f64>> = values.iter().map(|r| ((get_str(r, "unit_code"), get_str(r, "indicator")), get_f64(r, "value"))).collect();
+    for (i, unit) in units.iter().enumerate() {
+        let r = HEADER_ROW + 1 + i as u32;
+        let code = get_str(unit, "code");
+        assert_eq!(text(breakdown, r, 0), code);
+        for (c, indicator) in &columns {
+            close(number(breakdown, r, *c), value.get(&(code.clone(), indicator.clone())).copied().flatten(), &format!("{code} {indicator}"));
+        }
+    }
+    let totals = HEADER_ROW + units.len() as u32 + 1;
+    assert_eq!(text(breakdown, totals, 0), parent_code);
+    let parent_values = json_rows(
+        lake,
+        &format!("SELECT indicator, value FROM indicator_values WHERE epoch = '{epoch}' AND period = '{period}' AND level = '{parent_level}' AND unit_code = '{parent_code}'"),
+    );
+    assert_eq!(parent_values.len(), 12);
+    for (c, indicator) in &columns {
+        let want = parent_values.iter().find(|r| get_str(r, "indicator") == *indicator).unwrap();
+        close(number(breakdown, totals, *c), get_f64(want, "value"), &format!("totals {indicator}"));
+    }
+}
+
+/// Reports one level up and down the other epoch: a pre-2025 province broken down by its districts,
+/// and the nation broken down by province, each checked number by number against the SQL.
+#[test]
+fn reports_for_a_pre2025_province_by_district_and_for_the_nation() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let inbox = dir.path().join("inbox");
+    tonghop(&lake, &["demo", "--inbox", inbox.to_str().unwrap(), "--until", "2026-02-15", "--provinces", "pre2025:02"]);
+    tonghop(&lake, &["ingest", inbox.to_str().unwrap(), "--keep"]);
+    tonghop(&lake, &["build"]);
+
+    let by_district = dir.path().join("ha_giang.xlsx");
+    let out = tonghop(&lake, &["export", "report", "--unit", "pre2025:02", "--period", "2024S1", "--out", by_district.to_str().unwrap()]);
+    assert!(out.contains("6 tháng đầu năm 2024"), "{out}");
+    let book = sheets(&by_district);
+    assert_eq!(text(sheet(&book, "Tổng hợp"), 2, 0), "Kỳ báo cáo: 6 tháng đầu năm 2024");
+    check_breakdown(&lake, &book, "pre2025", "2024S1", ("province", "02"), ("district", "province_code = '02'"));
+
+    let national = dir.path().join("toan_quoc.xlsx");
+    let out = tonghop(&lake, &["export", "report", "--unit", "VN", "--period", "2024N9", "--out", national.to_str().unwrap()]);
+    assert!(out.contains("9 tháng năm 2024"), "{out}");
+    let book = sheets(&national);
+    assert!(text(sheet(&book, "Tổng hợp"), 1, 0).contains("Toàn quốc"), "{}", text(sheet(&book, "Tổng hợp"), 1, 0));
+    check_breakdown(&lake, &book, "pre2025", "2024N9", ("national", "VN"), ("province", "TRUE"));
+    assert_eq!(text(sheet(&book, "Theo đơn vị"), HEADER_ROW + 1, 0), "02", "the one province with figures");
+}
