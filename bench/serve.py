@@ -52,7 +52,7 @@ def communes(limit):
         return [line.split(",")[0] for line in f][:limit]
 
 
-def submit_load(host, port, token, total, clients, seconds):
+def submit_load(host, port, token, total, clients, seconds, salt):
     codes = communes(3321)
     # Unique bodies: commune i, month and values vary with the sequence number.
     months = [f"2026{m:02d}" for m in range(1, 11)]
@@ -70,7 +70,7 @@ def submit_load(host, port, token, total, clients, seconds):
                 state["next"] += 1
             code, month = codes[i % len(codes)], months[(i // len(codes)) % len(months)]
             body = json.dumps({"period": month, "org_unit": code, "values": [
-                {"data_element": "KCB_TONG", "value": 100 + i},
+                {"data_element": "KCB_TONG", "value": 100 + i + salt},
                 {"data_element": "KCB_BHYT", "value": 50 + i % 50},
                 {"data_element": "DS_TONG", "value": 10000 + i}]})
             started = time.monotonic()
@@ -87,7 +87,7 @@ def submit_load(host, port, token, total, clients, seconds):
             with lock:
                 state["latencies"].append(elapsed)
                 if status != 201 or json.loads(answer or b"{}").get("status") != "accepted":
-                    state["bad"].append((i, status, answer[:300]))
+                    state["bad"].append((i, status, answer[:300].decode("utf-8", "replace")))
         conn.close()
 
     started = time.monotonic()
@@ -112,7 +112,7 @@ def submit_load(host, port, token, total, clients, seconds):
 
 
 def pg_query(port, password, query, n):
-    script = "\\timing on\n" + "\n".join([query] * (n + 1)) + "\n"
+    script = "\\timing on\n" + "\n".join([query.rstrip(";") + ";"] * (n + 1)) + "\n"
     env = dict(os.environ, PGPASSWORD=password)
     out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "analyst", "-d", "tonghop", "-X", "-q", "-o", "/dev/null", "-v", "ON_ERROR_STOP=1"],
                          input=script, capture_output=True, text=True, env=env)
@@ -133,6 +133,7 @@ def main():
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--queries", type=int, default=50)
+    ap.add_argument("--salt", type=int, default=int(time.time()) % 1000000 * 100000, help="added to values so that a rerun on the same lake sends new content, not duplicates")
     ap.add_argument("--province-query", default="SELECT level, unit_code, unit_name, period, indicator, value, target, status FROM indicator_values WHERE epoch = 'post2025' AND province_code = '01' AND year = 2026 AND period_type = 'quarter'")
     ap.add_argument("--json")
     a = ap.parse_args()
@@ -159,7 +160,7 @@ def main():
         http_addr = re.search(r"http://([0-9.]+):(\d+)", line)
         pg_port = int(re.search(r"postgres://[0-9.]+:(\d+)", line).group(1))
         figures["postgres_province_query"] = pg_query(pg_port, password, a.province_query, a.queries)
-        figures["submissions"] = submit_load(http_addr.group(1), int(http_addr.group(2)), admin.stdout.strip(), a.submissions, a.clients, a.seconds)
+        figures["submissions"] = submit_load(http_addr.group(1), int(http_addr.group(2)), admin.stdout.strip(), a.submissions, a.clients, a.seconds, a.salt)
     finally:
         server.terminate()
         figures["shutdown_exit_code"] = server.wait(timeout=120)
