@@ -410,8 +410,7 @@ fn progress_bar(len: Option<u64>, what: &str) -> ProgressBar {
 }
 
 fn today() -> chrono::NaiveDate {
-    // Reports are dated in Vietnam's time zone (UTC+7).
-    (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive()
+    tonghop_core::period::today_in_vietnam()
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -598,12 +597,7 @@ async fn run(cli: Cli) -> Result<()> {
             let known = runner.known_tables().await?;
             let root = ctx.project.root().to_path_buf();
             let files = if pipelines.is_empty() {
-                let mut v: Vec<PathBuf> = std::fs::read_dir(ctx.project.root().join("pipelines"))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                    .collect();
-                v.sort();
-                v
+                ctx.project.pipeline_files()
             } else {
                 pipelines
             };

@@ -251,6 +251,12 @@ impl std::str::FromStr for Period {
     }
 }
 
+/// Today's date in Vietnam (UTC+7 all year: Vietnam has no daylight saving time). Reports are
+/// dated, and periods judged in the future, against it.
+pub fn today_in_vietnam() -> chrono::NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,4 +48,13 @@ impl Project {
     pub fn sql_dir(&self) -> PathBuf {
         self.root.join("sql")
     }
+
+    /// Every pipeline spec, `pipelines/*.toml`, in name order (none when the folder is missing).
+    pub fn pipeline_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.root.join("pipelines"))
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
 }

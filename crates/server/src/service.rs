@@ -55,9 +55,7 @@ pub struct Service {
 }
 
 /// Today in Vietnam (periods in the future are refused against this date).
-pub fn today() -> chrono::NaiveDate {
-    chrono::Utc::now().with_timezone(&chrono_tz::Asia::Ho_Chi_Minh).date_naive()
-}
+pub use tonghop_core::period::today_in_vietnam as today;
 
 /// Opens a read session with the PostgreSQL catalog tables (`pg_catalog`) that `psql \dt`,
 /// DBeaver and other tools introspect.
@@ -80,12 +78,7 @@ impl Service {
         let mut problems = Tokens::unknown_units(&config.tokens, &registry);
         let mut pipelines: HashMap<String, (PathBuf, PipelineSpec)> = HashMap::new();
         let files = if config.scheduler.pipelines.is_empty() {
-            let dir = project.root().join("pipelines");
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect())
-                .unwrap_or_default();
-            files.sort();
-            files
+            project.pipeline_files()
         } else {
             config.scheduler.pipelines.iter().map(|p| project.root().join(p)).collect()
         };
