@@ -8,7 +8,8 @@
 3. submissions: --submissions small JSON submissions (one commune, one month, three values each, all
    different, every one valid) sent by --clients threads over keep-alive connections, at most
    --seconds long; throughput (answered per second) and latency percentiles; every answer must be a
-   201 with status `accepted` (the run fails otherwise);
+   201 with status `accepted`, and after the service stops every answered submission must be in
+   the `submissions` table (the run fails otherwise);
 4. PostgreSQL: one province's indicators for one year at every level below it (the query analysts
    run most), --queries times in one `psql` session with `\\timing`, after one warm-up; p50/p95/max.
 
@@ -38,6 +39,11 @@ def tonghop(binary, lake, *args, env=None, stdin=None):
     if out.returncode != 0:
         sys.exit(f"tonghop {' '.join(args)} failed:\n{out.stderr}")
     return out
+
+
+def count_submissions(binary, lake):
+    out = tonghop(binary, lake, "sql", "--format", "csv", "SELECT count(*) AS n FROM submissions")
+    return int(out.stdout.strip().splitlines()[-1])
 
 
 def percentile(values, p):
@@ -146,6 +152,7 @@ def main():
         started = time.monotonic()
         subprocess.run([a.binary, "--project", ROOT, "--lake", lake, "-q", "run", os.path.join(ROOT, "pipelines/nightly.toml")], cwd=a.work, check=True, capture_output=True)
         figures["nightly_seconds"] = round(time.monotonic() - started, 1)
+    committed_before = count_submissions(a.binary, lake)
     admin = tonghop(a.binary, lake, "token", "--name", "bench-admin", "--role", "admin")
     password = "bench-password-1"
     user = tonghop(a.binary, lake, "passwd", "analyst", env=dict(os.environ, TONGHOP_PG_PASSWORD=password)).stdout
@@ -154,7 +161,7 @@ def main():
     with open(config, "w", encoding="utf-8") as f:
         f.write(f'[http]\nlisten = "127.0.0.1:0"\n[scheduler]\nenabled = false\npipelines = []\n[postgres]\nlisten = "127.0.0.1:0"\n\n{user}\n{entry}\n')
     log = open(os.path.join(a.work, "serve.log"), "w")
-    server = subprocess.Popen([a.binary, "--project", ROOT, "--lake", lake, "serve", "--config", config], stdout=subprocess.PIPE, stderr=log, text=True, env=dict(os.environ, RUST_LOG="warn"))
+    server = subprocess.Popen([a.binary, "--project", ROOT, "--lake", lake, "serve", "--config", config], stdout=subprocess.PIPE, stderr=log, text=True, env=dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn")))
     try:
         line = server.stdout.readline()
         http_addr = re.search(r"http://([0-9.]+):(\d+)", line)
@@ -164,6 +171,8 @@ def main():
     finally:
         server.terminate()
         figures["shutdown_exit_code"] = server.wait(timeout=120)
+    # Every answered submission must be in the Delta tables once the service has stopped.
+    figures["submissions"]["committed_after_stop"] = count_submissions(a.binary, lake) - committed_before
     print(json.dumps(figures, indent=2, ensure_ascii=False))
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
@@ -171,7 +180,9 @@ def main():
     s, q = figures["submissions"], figures["postgres_province_query"]
     ok = s["not_accepted"] == 0 and s["per_second"] >= 500 and s["p99_ms"] <= 200 and q["p95_ms"] <= 100
     print(f"submissions: {s['per_second']}/s, p99 {s['p99_ms']} ms; province query over PostgreSQL: p95 {q['p95_ms']} ms -> {'targets met' if ok else 'TARGETS NOT MET'}")
-    sys.exit(0 if s["not_accepted"] == 0 else 1)
+    if s["committed_after_stop"] != s["submissions"]:
+        print(f"LOST: {s['submissions']} answered, {s['committed_after_stop']} committed")
+    sys.exit(0 if s["not_accepted"] == 0 and s["committed_after_stop"] == s["submissions"] else 1)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 //! Turning what ingest learnt into Arrow batches and Delta commits.
 //!
 //! Accepted values go into [`ValueColumns`] as they are read (no per-row structs, so ten million
-//! rows stream through). A group of finished files is committed by [`commit_files`]: `data_values`
+//! rows stream through). A group of finished files is committed by [`SubmissionWriter::commit`]: `data_values`
 //! first (possibly already in several appends for a huge file), then `rejections`, then
 //! `submissions`, the commit marker that makes each file's rows visible. A crash before the marker
 //! leaves rows no view shows, removed by the next ingest ([`tonghop_lake::Lake::remove_uncommitted`]).
@@ -12,7 +12,7 @@ use arrow::array::{
     ArrayRef, BooleanBufferBuilder, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use chrono::{DateTime, Utc};
-use tonghop_lake::{tables, Lake};
+use tonghop_lake::{journal::Entry, tables, Appender, Lake};
 
 use crate::validate::{Checked, Rejection};
 use crate::Result;
@@ -181,32 +181,93 @@ impl FileOutcome {
     }
 }
 
-/// Commits a group of finished files whose values are in `values` (kept rows) or were appended
-/// before: data values, deletions of values taken back, rejections, then the submissions marker.
-#[tracing::instrument(skip_all, fields(files = files.len(), values = values.as_ref().map_or(0, |v| v.num_rows())))]
-pub async fn commit_files(lake: &Lake, values: Option<RecordBatch>, files: &[FileOutcome], ingested_at: DateTime<Utc>) -> Result<()> {
-    if let Some(values) = values.filter(|v| v.num_rows() > 0) {
-        lake.append(&tables::DATA_VALUES, vec![values], "ingest").await?;
-    }
-    for f in files.iter().filter(|f| f.delete_all || !f.delete_locations.is_empty()) {
-        let id = sql_string(&f.submission_id);
-        if f.delete_all {
-            lake.delete(&tables::DATA_VALUES, &format!("submission_id = {id}")).await?;
-        } else {
-            for chunk in f.delete_locations.chunks(1000) {
-                let list = chunk.iter().map(|l| sql_string(l)).collect::<Vec<_>>().join(", ");
-                lake.delete(&tables::DATA_VALUES, &format!("submission_id = {id} AND source_location IN ({list})")).await?;
-            }
+/// Writes ingested files to the lake, keeping its three tables open between commits (see
+/// [`Appender`]): one per ingest run or, in the service, one for the life of the process.
+#[derive(Debug)]
+pub struct SubmissionWriter {
+    lake: Lake,
+    data_values: Appender,
+    rejections: Appender,
+    submissions: Appender,
+}
+
+impl SubmissionWriter {
+    /// A writer on `lake` (tables are opened, or created, at the first commit).
+    pub fn new(lake: &Lake) -> SubmissionWriter {
+        SubmissionWriter {
+            lake: lake.clone(),
+            data_values: Appender::new(lake, &tables::DATA_VALUES),
+            rejections: Appender::new(lake, &tables::REJECTIONS),
+            submissions: Appender::new(lake, &tables::SUBMISSIONS),
         }
     }
-    let now = ingested_at.timestamp_micros();
-    let rejections = rejections_batch(files, now)?;
-    if rejections.num_rows() > 0 {
-        lake.append(&tables::REJECTIONS, vec![rejections], "ingest").await?;
+
+    /// Appends values of a file still being read (a huge file is appended in parts, committed
+    /// later by [`SubmissionWriter::commit`]).
+    pub async fn append_values(&mut self, values: RecordBatch) -> Result<()> {
+        self.data_values.append(vec![values], "ingest").await?;
+        Ok(())
     }
-    // Last: this commit makes the files above visible.
-    lake.append(&tables::SUBMISSIONS, vec![submissions_batch(files, now)?], "ingest").await?;
-    Ok(())
+
+    /// Commits a group of finished files whose values are in `values` (kept rows) or were appended
+    /// before: data values and rejections (two commits made concurrently), deletions of values
+    /// taken back, then the submissions marker.
+    #[tracing::instrument(skip_all, fields(files = files.len(), values = values.as_ref().map_or(0, |v| v.num_rows())))]
+    pub async fn commit(&mut self, values: Option<RecordBatch>, files: &[FileOutcome], ingested_at: DateTime<Utc>) -> Result<()> {
+        let entry = journal_entry(values, files, ingested_at)?;
+        self.append_values_and_rejections(&entry).await?;
+        for f in files.iter().filter(|f| f.delete_all || !f.delete_locations.is_empty()) {
+            let id = sql_string(&f.submission_id);
+            if f.delete_all {
+                self.lake.delete(&tables::DATA_VALUES, &format!("submission_id = {id}")).await?;
+            } else {
+                for chunk in f.delete_locations.chunks(1000) {
+                    let list = chunk.iter().map(|l| sql_string(l)).collect::<Vec<_>>().join(", ");
+                    self.lake.delete(&tables::DATA_VALUES, &format!("submission_id = {id} AND source_location IN ({list})")).await?;
+                }
+            }
+        }
+        // Last: this commit makes the files above visible.
+        self.submissions.append(vec![entry.submissions], "ingest").await?;
+        Ok(())
+    }
+
+    /// Commits what a journal entry holds (see [`tonghop_lake::journal`]).
+    #[tracing::instrument(skip_all, fields(submissions = entry.submissions.num_rows(), values = entry.values.num_rows()))]
+    pub async fn commit_entry(&mut self, entry: Entry) -> Result<()> {
+        self.append_values_and_rejections(&entry).await?;
+        self.submissions.append(vec![entry.submissions], "ingest").await?;
+        Ok(())
+    }
+
+    async fn append_values_and_rejections(&mut self, entry: &Entry) -> Result<()> {
+        let (values, rejections) = (entry.values.clone(), entry.rejections.clone());
+        let append_values = async {
+            match values.num_rows() {
+                0 => Ok(()),
+                _ => self.data_values.append(vec![values], "ingest").await.map(|_| ()),
+            }
+        };
+        let append_rejections = async {
+            match rejections.num_rows() {
+                0 => Ok(()),
+                _ => self.rejections.append(vec![rejections], "ingest").await.map(|_| ()),
+            }
+        };
+        tokio::try_join!(append_values, append_rejections)?;
+        Ok(())
+    }
+}
+
+/// The rows a group of finished files adds to the lake: `values` (their kept values, if not
+/// appended before), their rejections, and their `submissions` rows.
+pub fn journal_entry(values: Option<RecordBatch>, files: &[FileOutcome], ingested_at: DateTime<Utc>) -> Result<Entry> {
+    let now = ingested_at.timestamp_micros();
+    Ok(Entry {
+        values: values.unwrap_or_else(|| RecordBatch::new_empty(tables::DATA_VALUES.schema.clone())),
+        rejections: rejections_batch(files, now)?,
+        submissions: submissions_batch(files, now)?,
+    })
 }
 
 fn sql_string(s: &str) -> String {

@@ -20,7 +20,7 @@ use tonghop_core::{Catalog, UnitRegistry};
 use tonghop_formats::ReadOptions;
 use tonghop_lake::{Lake, Location};
 
-use crate::commit::{commit_files, FileOutcome, ValueColumns};
+use crate::commit::{FileOutcome, SubmissionWriter, ValueColumns};
 use crate::submission::{read_submission, Incoming, ReadSettings};
 use crate::{Error, IngestOptions, Result};
 
@@ -240,6 +240,7 @@ impl Ingestor {
         // Stage 3: commit, then move.
         let archive_day = self.today.format("%Y/%m/%d").to_string();
         let mut result = Ok(());
+        let mut writer = SubmissionWriter::new(&self.lake);
         while let Some(step) = step_rx.recv().await {
             let step = match step {
                 Ok(step) => step,
@@ -251,14 +252,14 @@ impl Ingestor {
             match step {
                 Step::Progress => progress(1),
                 Step::Append(batch) => {
-                    if let Err(e) = self.lake.append(&tonghop_lake::tables::DATA_VALUES, vec![batch], "ingest").await {
-                        result = Err(e.into());
+                    if let Err(e) = writer.append_values(batch).await {
+                        result = Err(e);
                         break;
                     }
                 }
                 Step::Commit(values, files) => {
                     let outcomes: Vec<FileOutcome> = files.iter().map(|(_, f)| f.clone()).collect();
-                    if let Err(e) = commit_files(&self.lake, values, &outcomes, ingested_at).await {
+                    if let Err(e) = writer.commit(values, &outcomes, ingested_at).await {
                         result = Err(e);
                         break;
                     }

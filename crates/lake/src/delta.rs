@@ -129,22 +129,9 @@ impl Lake {
     }
 
     /// Appends batches to a table in one atomic commit, creating the table first if needed.
-    /// Returns the new table version.
-    #[tracing::instrument(skip(self, spec, batches, operation), fields(table = spec.name, rows))]
-    pub async fn append(&self, spec: &TableSpec, batches: Vec<RecordBatch>, operation: &str) -> Result<i64> {
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        tracing::Span::current().record("rows", rows);
-        let table = self.ensure_table(spec).await?;
-        let loc = self.table_location(spec.folder, spec.name)?;
-        let table = table
-            .write(batches)
-            .with_save_mode(SaveMode::Append)
-            .with_commit_properties(commit_properties(operation))
-            .await
-            .map_err(Self::delta_error(spec.name, &loc))?;
-        let version = table.version().unwrap_or_default() as i64;
-        tracing::debug!(version, rows, "appended");
-        Ok(version)
+    /// Returns the new table version. (A writer that appends again and again keeps an [`Appender`].)
+    pub async fn append(&self, spec: &'static TableSpec, batches: Vec<RecordBatch>, operation: &str) -> Result<i64> {
+        Appender::new(self, spec).append(batches, operation).await
     }
 
     /// Replaces the content of a table (created if missing) in one atomic commit, with the schema of
@@ -197,8 +184,32 @@ impl Lake {
     /// Deletes from `data_values` and `rejections` the rows of submissions that never reached
     /// `submissions` (left by a crash between the commits of one ingest). Returns how many
     /// submission ids were cleaned.
+    ///
+    /// Rows of submissions in the service's [`journal`](crate::journal) are being committed right
+    /// now and are left alone. The journal is listed before and after the search for orphans and
+    /// the search is made twice, so that a submission whose commit ends meanwhile is never taken
+    /// for an orphan (its journal entry is deleted only after its `submissions` row is committed).
     #[tracing::instrument(skip(self))]
     pub async fn remove_uncommitted(&self) -> Result<usize> {
+        let mut in_journal = self.journal_submission_ids().await?;
+        let mut orphans = self.orphan_submission_ids().await?;
+        orphans.retain(|id| !in_journal.contains(id));
+        if orphans.is_empty() {
+            return Ok(0);
+        }
+        in_journal.extend(self.journal_submission_ids().await?);
+        let again = self.orphan_submission_ids().await?;
+        orphans.retain(|id| again.contains(id) && !in_journal.contains(id));
+        if orphans.is_empty() {
+            return Ok(0);
+        }
+        tracing::warn!(count = orphans.len(), "removing rows of uncommitted submissions left by an interrupted ingest");
+        self.remove_submissions_rows(&orphans).await?;
+        Ok(orphans.len())
+    }
+
+    /// Submission ids with rows in `data_values` or `rejections` but none in `submissions`.
+    async fn orphan_submission_ids(&self) -> Result<BTreeSet<String>> {
         let ctx = SessionContext::new();
         ctx.register_table("submissions", self.provider(&tables::SUBMISSIONS).await?)?;
         let mut orphans = BTreeSet::new();
@@ -210,16 +221,21 @@ impl Lake {
             );
             orphans.extend(first_column_strings(&ctx.sql(&sql).await?.collect().await?)?);
         }
-        if orphans.is_empty() {
-            return Ok(0);
+        Ok(orphans)
+    }
+
+    /// Deletes the `data_values` and `rejections` rows of these submissions (ones that are not
+    /// committed: their `submissions` rows make them visible).
+    #[tracing::instrument(skip_all, fields(submissions = ids.len()))]
+    pub async fn remove_submissions_rows(&self, ids: &BTreeSet<String>) -> Result<()> {
+        for chunk in ids.iter().collect::<Vec<_>>().chunks(1000) {
+            let list = chunk.iter().map(|id| format!("'{}'", id.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+            let predicate = format!("submission_id IN ({list})");
+            for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
+                self.delete(spec, &predicate).await?;
+            }
         }
-        tracing::warn!(count = orphans.len(), "removing rows of uncommitted submissions left by an interrupted ingest");
-        let list = orphans.iter().map(|id| format!("'{}'", id.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
-        let predicate = format!("submission_id IN ({list})");
-        for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
-            self.delete(spec, &predicate).await?;
-        }
-        Ok(orphans.len())
+        Ok(())
     }
 
     /// Runs `sql` over one lake table, registered under its name in a private session (an empty
@@ -237,6 +253,47 @@ impl Lake {
     pub async fn committed_hashes(&self) -> Result<HashSet<String>> {
         let batches = self.query_table(&tables::SUBMISSIONS, "SELECT content_hash FROM submissions").await?;
         Ok(first_column_strings(&batches)?.into_iter().collect())
+    }
+}
+
+/// Appends to one table and keeps it open between commits, for long-lived writers (the service's
+/// group committer, an inbox ingest): each commit then costs its own files and the log entries since
+/// the last one, not a new replay of the table's log. Appends of other writers in between are fine
+/// (Delta retries a blind append on the next version); after a failed commit the table is opened
+/// afresh.
+#[derive(Debug)]
+pub struct Appender {
+    lake: Lake,
+    spec: &'static TableSpec,
+    table: Option<DeltaTable>,
+}
+
+impl Appender {
+    /// An appender for `spec`'s table on `lake` (opened, or created, at the first append).
+    pub fn new(lake: &Lake, spec: &'static TableSpec) -> Appender {
+        Appender { lake: lake.clone(), spec, table: None }
+    }
+
+    /// Appends batches in one atomic commit; returns the new table version.
+    #[tracing::instrument(skip(self, batches, operation), fields(table = self.spec.name, rows))]
+    pub async fn append(&mut self, batches: Vec<RecordBatch>, operation: &str) -> Result<i64> {
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        tracing::Span::current().record("rows", rows);
+        let table = match self.table.take() {
+            Some(table) => table,
+            None => self.lake.ensure_table(self.spec).await?,
+        };
+        let loc = self.lake.table_location(self.spec.folder, self.spec.name)?;
+        let table = table
+            .write(batches)
+            .with_save_mode(SaveMode::Append)
+            .with_commit_properties(commit_properties(operation))
+            .await
+            .map_err(Lake::delta_error(self.spec.name, &loc))?;
+        let version = table.version().unwrap_or_default() as i64;
+        self.table = Some(table);
+        tracing::debug!(version, rows, "appended");
+        Ok(version)
     }
 }
 

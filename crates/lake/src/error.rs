@@ -42,6 +42,14 @@ pub enum Error {
         /// When it lapses unless renewed.
         expires_at: chrono::DateTime<chrono::Utc>,
     },
+    /// A journal entry cannot be read.
+    #[error("journal entry {path} cannot be read: {reason}")]
+    Journal {
+        /// The entry.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An object-store operation failed.
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),

@@ -12,6 +12,8 @@
 //! models/<name>/        Delta: materialised SQL models (written by the build step)
 //! outbox/               exports (CSV, XLSX)
 //! leases/<name>.json    who runs a pipeline now (one holder at a time, with an expiry)
+//! journal/              submissions the service answered that are not yet in the Delta tables
+//! received/             the files the service received, as sent
 //! ```
 //!
 //! | module | what it owns |
@@ -21,6 +23,7 @@
 //! | [`delta`] | opening, creating, appending to and overwriting Delta tables |
 //! | [`model_table`] | writing materialised models: streamed, whole or some partitions, in one commit |
 //! | [`lease`] | leases taken with a conditional put, so two runs of one pipeline never overlap |
+//! | [`journal`] | the service's journal of answered submissions not yet committed to Delta |
 //!
 //! **Atomicity.** Delta commits are atomic per table. An ingest appends to `data_values` and
 //! `rejections` first and to `submissions` last: a submission is *committed* once its row is in
@@ -32,12 +35,13 @@
 
 pub mod delta;
 mod error;
+pub mod journal;
 pub mod lease;
 pub mod location;
 pub mod model_table;
 pub mod tables;
 
-pub use delta::{first_column_strings, Lake};
+pub use delta::{first_column_strings, Appender, Lake};
 pub use deltalake::DeltaTable;
 pub use error::{Error, Result};
 pub use lease::{Lease, LeaseInfo};

@@ -94,10 +94,11 @@ pub struct SchedulerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmissionConfig {
-    /// At most this many submissions share one group commit (default 256).
+    /// At most this many submissions share one journal entry (default 256).
     #[serde(default = "default_group")]
     pub max_group: usize,
-    /// Submissions waiting to be committed before new ones get 503 (default 4096).
+    /// Submissions waiting to be journaled (and journal entries waiting for Delta) before new
+    /// submissions get 503 (default 4096).
     #[serde(default = "default_queue")]
     pub queue: usize,
 }

@@ -144,9 +144,6 @@ async fn submit(State(service): State<Arc<Service>>, headers: HeaderMap, Query(p
     match result {
         Ok(receipt) => {
             service.remember(&caller.submitted_by(), &receipt);
-            if !receipt.duplicate {
-                service.mark_changed();
-            }
             let status = match (receipt.duplicate, receipt.status.as_str()) {
                 (true, _) => StatusCode::OK,
                 (false, "failed" | "rejected") => StatusCode::UNPROCESSABLE_ENTITY,

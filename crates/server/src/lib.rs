@@ -123,7 +123,11 @@ impl Running {
             let _ = t.await;
         }
         self.service.wait_for_runs(std::time::Duration::from_secs(self.service.config.shutdown_grace_seconds)).await;
-        // Every answered submission is committed; nothing is left in the committer's queue.
+        // Every answered submission is journaled; move the journal into the Delta tables now
+        // (what cannot be committed stays in the journal for the next start).
+        if let Err(e) = self.service.committer.flush().await {
+            tracing::error!(error = %e, "journaled submissions left for the next start");
+        }
         self.committer.abort();
         tracing::info!("tonghop serve stopped");
         match served {

@@ -1,5 +1,5 @@
-//! Prometheus metrics (`GET /metrics`, text format): submissions, rows, refusals, SQL queries and
-//! pipeline runs.
+//! Prometheus metrics (`GET /metrics`, text format): submissions, rows, refusals, SQL queries,
+//! pipeline runs and commits of the submission journal.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -20,6 +20,7 @@ pub struct Metrics {
     queries: Family<Labels, Counter>,
     runs: Family<Labels, Counter>,
     run_seconds: Family<Labels, Histogram>,
+    journal: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -37,7 +38,9 @@ impl Default for Metrics {
         registry.register("sql_queries", "Analyst queries, by endpoint and outcome", queries.clone());
         registry.register("pipeline_runs", "Pipeline runs, by pipeline, trigger and status", runs.clone());
         registry.register("pipeline_run_duration_seconds", "Pipeline run durations", run_seconds.clone());
-        Metrics { registry, submissions, rows, denied, queries, runs, run_seconds }
+        let journal = Family::<Labels, Counter>::default();
+        registry.register("journal_commits", "Commits of journaled submissions into the Delta tables, by outcome", journal.clone());
+        Metrics { registry, submissions, rows, denied, queries, runs, run_seconds, journal }
     }
 }
 
@@ -66,6 +69,11 @@ impl Metrics {
     pub fn run(&self, pipeline: &str, trigger: &str, status: &str, seconds: f64) {
         self.runs.get_or_create(&vec![("pipeline", pipeline.to_string()), ("trigger", trigger.to_string()), ("status", status.to_string())]).inc();
         self.run_seconds.get_or_create(&vec![("pipeline", pipeline.to_string())]).observe(seconds);
+    }
+
+    /// Counts a commit of journaled submissions into the Delta tables (`ok` or `failed`).
+    pub fn journal_commit(&self, outcome: &str) {
+        self.journal.get_or_create(&vec![("outcome", outcome.to_string())]).inc();
     }
 
     /// The Prometheus text exposition.

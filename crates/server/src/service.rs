@@ -49,7 +49,7 @@ pub struct Service {
     /// Cancelled on SIGTERM.
     pub shutdown: CancellationToken,
     engine: RwLock<Arc<Engine>>,
-    lake_changed: AtomicBool,
+    lake_changed: Arc<AtomicBool>,
     recent: Mutex<Recent>,
     running: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
@@ -99,7 +99,8 @@ impl Service {
         }
         let lake = Lake::open(&config.lake)?;
         let metrics = Arc::new(Metrics::default());
-        let (committer, committer_task) = Committer::start(lake.clone(), config.submissions.max_group, config.submissions.queue, metrics.clone()).await?;
+        let lake_changed = Arc::new(AtomicBool::new(false));
+        let (committer, committer_task) = Committer::start(lake.clone(), config.submissions.max_group, config.submissions.queue, metrics.clone(), lake_changed.clone()).await?;
         let engine = open_engine(&project, &lake, &registry, &catalog).await?;
         let tokens = Tokens::new(&config.tokens);
         let service = Service {
@@ -114,7 +115,7 @@ impl Service {
             pipelines,
             shutdown,
             engine: RwLock::new(Arc::new(engine)),
-            lake_changed: AtomicBool::new(false),
+            lake_changed,
             recent: Mutex::new((HashMap::new(), VecDeque::new())),
             running: Mutex::new(HashMap::new()),
         };
@@ -179,6 +180,10 @@ impl Service {
     #[tracing::instrument(skip(self))]
     pub async fn run_pipeline(&self, name: &str, trigger: &str) -> Result<RunReport> {
         let (path, spec) = self.pipelines.get(name).ok_or_else(|| Error::Config(vec![format!("no pipeline named {name:?}; known: {}", self.pipeline_names().join(", "))]))?;
+        // The run reads what was answered before it started.
+        if let Err(e) = self.committer.flush().await {
+            tracing::warn!(error = %e, "the run starts without some journaled submissions");
+        }
         let runner = Runner::new(self.project.clone(), self.lake.clone(), self.registry.clone(), self.catalog.clone(), today()).with_trigger(trigger);
         let started = std::time::Instant::now();
         let result = runner.run(spec, path, &|_, _| {}).await;

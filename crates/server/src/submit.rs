@@ -1,12 +1,16 @@
 //! HTTP submissions: each is read and validated at once (the same reader and validator as
-//! `tonghop ingest`), checked against the caller's unit, then committed to the lake together
-//! with the submissions that arrived meanwhile (a group commit: one Delta commit per table for a
-//! whole group, so hundreds of small submissions a second cost a few commits). The caller's answer
-//! comes after the commit, so an answered submission is never lost; an unanswered one is safe to
-//! send again (a submission is identified by its content hash and committed once).
+//! `tonghop ingest`) and checked against the caller's unit. Submissions that arrive together are
+//! then written as one entry of the lake's journal ([`tonghop_lake::journal`]: one object put, with
+//! the raw files kept under `received/`), and answered. A second task moves the journal into the
+//! Delta tables, as many entries per commit as have arrived meanwhile, and deletes them; the
+//! values appear in SQL a moment after the answer. So an answered submission is never lost (it is
+//! on the lake before its answer, and a service killed before the Delta commit makes it at its
+//! next start), and an unanswered one is safe to send again (a submission is identified by its
+//! content hash and committed once).
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch, StringArray};
@@ -15,8 +19,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 use tonghop_core::{Catalog, Epoch, UnitRegistry};
-use tonghop_ingest::commit::{commit_files, FileOutcome, ValueColumns};
+use tonghop_ingest::commit::{journal_entry, FileOutcome, SubmissionWriter, ValueColumns};
 use tonghop_ingest::submission::{read_submission, Incoming, ReadSettings};
+use tonghop_lake::journal::{Entry, Pending};
 use tonghop_lake::Lake;
 
 use crate::auth::Caller;
@@ -123,35 +128,75 @@ fn units_outside(values: &RecordBatch, caller: &Caller, registry: &UnitRegistry)
     denied.into_iter().collect()
 }
 
-struct Pending {
+struct Waiting {
     checked: Checked,
     reply: oneshot::Sender<Result<Receipt, Refusal>>,
 }
 
-/// The group committer: a task that owns the commits of HTTP submissions.
+enum ToFlusher {
+    /// A journaled group to commit to Delta.
+    Entry(Pending),
+    /// Answer once everything sent before is in Delta (or say why it is not).
+    Flush(oneshot::Sender<Result<(), String>>),
+}
+
+/// The submission committer: a task that journals groups of HTTP submissions (then answers them)
+/// and a task that moves the journal into the Delta tables.
 #[derive(Clone)]
 pub struct Committer {
-    tx: mpsc::Sender<Pending>,
+    tx: mpsc::Sender<Waiting>,
+    flusher: mpsc::Sender<ToFlusher>,
 }
 
 impl Committer {
-    /// Starts the committer task; it ends when every [`Committer`] clone is dropped, after
-    /// committing what was queued.
-    pub async fn start(lake: Lake, max_group: usize, queue: usize, metrics: Arc<Metrics>) -> crate::Result<(Committer, tokio::task::JoinHandle<()>)> {
-        let committed = lake.committed_hashes().await?;
+    /// Starts the committer. First it commits what the journal holds from a service that stopped
+    /// or was killed before committing it. The returned task ends when every [`Committer`] clone
+    /// is dropped, after committing what was queued; `lake_changed` is set after each commit to
+    /// Delta.
+    pub async fn start(lake: Lake, max_group: usize, queue: usize, metrics: Arc<Metrics>, lake_changed: Arc<AtomicBool>) -> crate::Result<(Committer, tokio::task::JoinHandle<()>)> {
+        let mut committed = lake.committed_hashes().await?;
+        let mut replay = Vec::new();
+        let mut done = Vec::new();
+        for pending in lake.journal_pending().await? {
+            let hashes = pending.entry.content_hashes();
+            if hashes.iter().all(|h| committed.contains(h)) {
+                done.push(pending.path);
+            } else {
+                committed.extend(hashes);
+                replay.push(pending);
+            }
+        }
+        lake.journal_remove(&done).await?;
+        if !replay.is_empty() {
+            tracing::info!(entries = replay.len(), "committing the journal left by an earlier run of the service");
+        }
+        let (flush_tx, flush_rx) = mpsc::channel(queue);
         let (tx, rx) = mpsc::channel(queue);
-        let task = tokio::spawn(run(lake, rx, committed, max_group, metrics));
-        Ok((Committer { tx }, task))
+        let flusher = tokio::spawn(flush_loop(lake.clone(), flush_rx, replay, metrics.clone(), lake_changed));
+        let journaler = tokio::spawn(journal_loop(lake, rx, flush_tx.clone(), committed, max_group, metrics));
+        let task = tokio::spawn(async move {
+            let _ = journaler.await;
+            let _ = flusher.await;
+        });
+        Ok((Committer { tx, flusher: flush_tx }, task))
     }
 
-    /// Queues a checked submission and waits for its commit.
+    /// Queues a checked submission and waits until it is journaled.
     pub async fn commit(&self, checked: Checked) -> Result<Receipt, Refusal> {
         let (reply, answer) = oneshot::channel();
-        self.tx.try_send(Pending { checked, reply }).map_err(|e| match e {
+        self.tx.try_send(Waiting { checked, reply }).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Refusal::Unavailable("too many submissions waiting; send again in a few seconds".into()),
             mpsc::error::TrySendError::Closed(_) => Refusal::Unavailable("the service is stopping".into()),
         })?;
         answer.await.map_err(|_| Refusal::Failed("the committer stopped before answering".into()))?
+    }
+
+    /// Waits until every submission answered so far is in the Delta tables; an error says why
+    /// some are not yet (they stay in the journal and are committed later).
+    pub async fn flush(&self) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.flusher.send(ToFlusher::Flush(reply)).await.map_err(|_| "the committer has stopped".to_string())?;
+        answer.await.map_err(|_| "the committer stopped before committing".to_string())?
     }
 }
 
@@ -180,59 +225,204 @@ fn receipt(outcome: &FileOutcome, duplicate: bool, stored_at: &str) -> Receipt {
     }
 }
 
-async fn run(lake: Lake, mut rx: mpsc::Receiver<Pending>, mut committed: HashSet<String>, max_group: usize, metrics: Arc<Metrics>) {
+async fn journal_loop(lake: Lake, mut rx: mpsc::Receiver<Waiting>, flusher: mpsc::Sender<ToFlusher>, mut committed: HashSet<String>, max_group: usize, metrics: Arc<Metrics>) {
     let mut group = Vec::with_capacity(max_group);
     while rx.recv_many(&mut group, max_group).await > 0 {
-        commit_group(&lake, std::mem::take(&mut group), &mut committed, &metrics).await;
+        journal_group(&lake, &flusher, std::mem::take(&mut group), &mut committed, &metrics).await;
     }
 }
 
 #[tracing::instrument(skip_all, fields(submissions = group.len()))]
-async fn commit_group(lake: &Lake, group: Vec<Pending>, committed: &mut HashSet<String>, metrics: &Metrics) {
+async fn journal_group(lake: &Lake, flusher: &mpsc::Sender<ToFlusher>, group: Vec<Waiting>, committed: &mut HashSet<String>, metrics: &Metrics) {
     // Duplicates (committed before, or twice in this group) are answered without writing.
     let mut fresh = Vec::with_capacity(group.len());
     let mut in_group = HashSet::new();
-    for p in group {
-        let hash = &p.checked.outcome.content_hash;
+    for w in group {
+        let hash = &w.checked.outcome.content_hash;
         if committed.contains(hash) || !in_group.insert(hash.clone()) {
-            let r = receipt(&p.checked.outcome, true, &p.checked.stored_path);
+            let r = receipt(&w.checked.outcome, true, &w.checked.stored_path);
             metrics.submission(&r);
-            let _ = p.reply.send(Ok(r));
+            let _ = w.reply.send(Ok(r));
         } else {
-            fresh.push(p);
+            fresh.push(w);
         }
     }
     if fresh.is_empty() {
         return;
     }
     let started = std::time::Instant::now();
-    let result = write_group(lake, &fresh).await;
-    tracing::debug!(submissions = fresh.len(), ms = started.elapsed().as_millis() as u64, ok = result.is_ok(), "group commit");
-    for p in fresh {
+    let result = match write_group(lake, &fresh).await {
+        // Queued for Delta before anyone is answered, so that a flush after the answers covers them.
+        Ok(pending) => flusher.send(ToFlusher::Entry(pending)).await.map_err(|_| "the committer has stopped".to_string()),
+        Err(e) => Err(e),
+    };
+    tracing::debug!(submissions = fresh.len(), ms = started.elapsed().as_millis() as u64, ok = result.is_ok(), "group journaled");
+    for w in fresh {
         let answer = match &result {
             Ok(()) => {
-                committed.insert(p.checked.outcome.content_hash.clone());
-                let r = receipt(&p.checked.outcome, false, &p.checked.stored_path);
+                committed.insert(w.checked.outcome.content_hash.clone());
+                let r = receipt(&w.checked.outcome, false, &w.checked.stored_path);
                 metrics.submission(&r);
                 Ok(r)
             }
             Err(e) => Err(Refusal::Failed(e.clone())),
         };
-        let _ = p.reply.send(answer);
+        let _ = w.reply.send(answer);
     }
 }
 
-async fn write_group(lake: &Lake, group: &[Pending]) -> Result<(), String> {
-    // The raw files first (each put is atomic), then the values, rejections and submissions.
-    let puts = group.iter().map(|p| lake.root().put(&p.checked.stored_path, p.checked.raw.to_vec()));
+/// Stores the raw files, then journals the group (one put): after this, it is durable.
+async fn write_group(lake: &Lake, group: &[Waiting]) -> Result<Pending, String> {
+    let puts = group.iter().map(|w| lake.root().put(&w.checked.stored_path, w.checked.raw.to_vec()));
     for r in futures::future::join_all(puts).await {
         r.map_err(|e| format!("storing a submitted file: {e}"))?;
     }
-    let batches: Vec<&RecordBatch> = group.iter().map(|p| &p.checked.values).filter(|b| b.num_rows() > 0).collect();
+    let batches: Vec<&RecordBatch> = group.iter().map(|w| &w.checked.values).filter(|b| b.num_rows() > 0).collect();
     let values = match batches.first() {
         Some(first) => Some(arrow::compute::concat_batches(&first.schema(), batches.iter().copied()).map_err(|e| e.to_string())?),
         None => None,
     };
-    let outcomes: Vec<FileOutcome> = group.iter().map(|p| p.checked.outcome.clone()).collect();
-    commit_files(lake, values, &outcomes, Utc::now()).await.map_err(|e| format!("committing to the lake: {e}"))
+    let outcomes: Vec<FileOutcome> = group.iter().map(|w| w.checked.outcome.clone()).collect();
+    let entry = journal_entry(values, &outcomes, Utc::now()).map_err(|e| e.to_string())?;
+    let path = lake.journal_write(&entry).await.map_err(|e| format!("writing the submission journal: {e}"))?;
+    Ok(Pending { path, entry })
+}
+
+/// Moves journaled groups into the Delta tables, as many at a time as have arrived.
+async fn flush_loop(lake: Lake, mut rx: mpsc::Receiver<ToFlusher>, mut waiting: Vec<Pending>, metrics: Arc<Metrics>, lake_changed: Arc<AtomicBool>) {
+    let mut writer = SubmissionWriter::new(&lake);
+    // Replayed entries may have rows from a commit cut short between its tables.
+    let mut partly_written = !waiting.is_empty();
+    let (mut messages, mut flushes) = (Vec::new(), Vec::new());
+    let mut open = true;
+    loop {
+        if open && waiting.is_empty() && flushes.is_empty() {
+            open = rx.recv_many(&mut messages, 4096).await > 0;
+        } else if open {
+            while let Ok(m) = rx.try_recv() {
+                messages.push(m);
+            }
+        }
+        for m in messages.drain(..) {
+            match m {
+                ToFlusher::Entry(p) => waiting.push(p),
+                ToFlusher::Flush(reply) => flushes.push(reply),
+            }
+        }
+        let mut outcome = Ok(());
+        if !waiting.is_empty() {
+            let started = std::time::Instant::now();
+            outcome = commit_waiting(&lake, &mut writer, &mut waiting, partly_written).await;
+            match &outcome {
+                Ok(()) => {
+                    tracing::debug!(ms = started.elapsed().as_millis() as u64, "journal committed");
+                    metrics.journal_commit("ok");
+                    partly_written = false;
+                    lake_changed.store(true, Ordering::Release);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, entries = waiting.len(), "journaled submissions not committed to the Delta tables; trying again in a second");
+                    metrics.journal_commit("failed");
+                    partly_written = true;
+                    writer = SubmissionWriter::new(&lake);
+                }
+            }
+        }
+        for reply in flushes.drain(..) {
+            let _ = reply.send(outcome.clone());
+        }
+        if outcome.is_err() {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if !open {
+                tracing::error!(entries = waiting.len(), "stopping with journaled submissions not in the Delta tables; the next start commits them");
+                return;
+            }
+        } else if !open {
+            return;
+        }
+    }
+}
+
+async fn commit_waiting(lake: &Lake, writer: &mut SubmissionWriter, waiting: &mut Vec<Pending>, partly_written: bool) -> Result<(), String> {
+    let failed = |e: tonghop_lake::Error| format!("committing journaled submissions: {e}");
+    if partly_written {
+        // Entries whose `submissions` rows made it are done; the others' rows are removed first.
+        let ids: BTreeSet<String> = waiting.iter().flat_map(|p| p.entry.submission_ids()).collect();
+        let list = ids.iter().map(|id| format!("'{}'", id.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+        let found = lake.query_table(&tonghop_lake::tables::SUBMISSIONS, &format!("SELECT submission_id FROM submissions WHERE submission_id IN ({list})")).await.map_err(failed)?;
+        let committed: HashSet<String> = tonghop_lake::first_column_strings(&found).map_err(|e| e.to_string())?.into_iter().collect();
+        let (done, rest): (Vec<Pending>, Vec<Pending>) = waiting.drain(..).partition(|p| p.entry.submission_ids().iter().all(|id| committed.contains(id)));
+        *waiting = rest;
+        lake.journal_remove(&done.iter().map(|p| p.path.clone()).collect::<Vec<_>>()).await.map_err(failed)?;
+        let uncommitted: BTreeSet<String> = ids.into_iter().filter(|id| !committed.contains(id)).collect();
+        lake.remove_submissions_rows(&uncommitted).await.map_err(failed)?;
+        if waiting.is_empty() {
+            return Ok(());
+        }
+    }
+    let entry = Entry::concat(&waiting.iter().map(|p| p.entry.clone()).collect::<Vec<_>>()).map_err(failed)?;
+    writer.commit_entry(entry).await.map_err(|e| format!("committing journaled submissions: {e}"))?;
+    // Committed: a failure to delete the entries only leaves work the next start skips.
+    let paths: Vec<String> = waiting.drain(..).map(|p| p.path).collect();
+    if let Err(e) = lake.journal_remove(&paths).await {
+        tracing::warn!(error = %e, "journal entries committed but not deleted; the next start skips them");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use std::path::Path;
+
+    fn checked(lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, commune: &str, value: u32) -> Checked {
+        let caller = Caller { name: "quan-tri".into(), role: Role::Admin, unit: None };
+        let body = format!("period,org_unit,data_element,value\n202610,{commune},DS_TONG,{value}\n202610,{commune},DS_BHYT,abc\n");
+        let now = Utc::now();
+        check(body.into(), &format!("{commune}.csv"), lake, &caller, registry, catalog, now.date_naive(), now).unwrap_or_else(|_| panic!("{commune} refused"))
+    }
+
+    async fn count(lake: &Lake, spec: &'static tonghop_lake::TableSpec) -> String {
+        let sql = format!("SELECT count(*) FROM {}", spec.name);
+        tonghop_lake::first_column_strings(&lake.query_table(spec, &sql).await.unwrap()).unwrap().remove(0)
+    }
+
+    /// A service killed after answering leaves its journal: one entry already committed (killed
+    /// before deleting it), one cut short after its values (no `submissions` rows). The next start
+    /// commits each submission exactly once.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_journal_of_a_killed_service_is_committed_once_at_the_next_start() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let registry = UnitRegistry::load(&root.join("reference/admin-units")).unwrap();
+        let catalog = Catalog::load(&root.join("catalog")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+
+        let first = vec![checked(&lake, &registry, &catalog, "00004", 100), checked(&lake, &registry, &catalog, "00008", 200)];
+        let second = vec![checked(&lake, &registry, &catalog, "00025", 300)];
+        let waiting = |c: Vec<Checked>| c.into_iter().map(|checked| Waiting { checked, reply: oneshot::channel().0 }).collect::<Vec<_>>();
+        let (first, second) = (write_group(&lake, &waiting(first)).await.unwrap(), write_group(&lake, &waiting(second)).await.unwrap());
+        assert_eq!(lake.journal_paths().await.unwrap().len(), 2);
+        let mut writer = SubmissionWriter::new(&lake);
+        writer.commit_entry(first.entry.clone()).await.unwrap();
+        lake.append(&tonghop_lake::tables::DATA_VALUES, vec![second.entry.values.clone()], "ingest").await.unwrap();
+        assert_eq!(count(&lake, &tonghop_lake::tables::DATA_VALUES).await, "3", "two committed values and one of a cut commit");
+
+        let changed = Arc::new(AtomicBool::new(false));
+        let (committer, task) = Committer::start(lake.clone(), 16, 16, Arc::new(Metrics::default()), changed.clone()).await.unwrap();
+        committer.flush().await.unwrap();
+        assert!(changed.load(Ordering::Acquire), "the SQL session is told to reload");
+        assert!(lake.journal_paths().await.unwrap().is_empty(), "the journal is emptied");
+        assert_eq!(count(&lake, &tonghop_lake::tables::SUBMISSIONS).await, "3");
+        assert_eq!(count(&lake, &tonghop_lake::tables::DATA_VALUES).await, "3", "each accepted value once");
+        assert_eq!(count(&lake, &tonghop_lake::tables::REJECTIONS).await, "3", "each refused row once");
+
+        // Sent again after the restart: a duplicate, nothing written.
+        let again = committer.commit(checked(&lake, &registry, &catalog, "00025", 300)).await.unwrap_or_else(|_| panic!("refused"));
+        assert!(again.duplicate);
+        drop(committer);
+        task.await.unwrap();
+        assert_eq!(count(&lake, &tonghop_lake::tables::SUBMISSIONS).await, "3");
+    }
 }
