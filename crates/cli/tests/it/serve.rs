@@ -239,6 +239,64 @@ fn psql_logs_in_lists_tables_queries_and_is_refused_ddl_and_a_wrong_password() {
     assert!(server.log_text().contains("wrong password"), "failed logins are logged:\n{}", server.log_text());
 }
 
+/// What DBeaver, Metabase and other JDBC tools do, through a real driver (tokio-postgres): SCRAM
+/// login, prepared statements with parameters over the extended query protocol, typed results, and
+/// the catalog queries of a database browser.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgres_driver_prepares_binds_and_browses_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let out = crate::helpers::tonghop_command(&lake, &["passwd", "metabase"]).env("TONGHOP_PG_PASSWORD", "mật-khẩu-dài").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let user = String::from_utf8(out.stdout).unwrap();
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n[postgres]\nlisten = \"127.0.0.1:0\"\n\n{user}"));
+    let connect = |password: &str| {
+        let config = format!("host=127.0.0.1 port={} user=metabase password='{password}' dbname=tonghop connect_timeout=20", server.pg_port.unwrap());
+        async move { tokio_postgres::connect(&config, tokio_postgres::NoTls).await }
+    };
+    let (client, connection) = connect("mật-khẩu-dài").await.expect("SCRAM login");
+    tokio::spawn(connection);
+
+    // A prepared statement, executed twice with different parameters.
+    let statement = client.prepare("SELECT code, name FROM units WHERE epoch = $1 AND level = $2 AND code = $3").await.expect("prepare");
+    let row = client.query_one(&statement, &[&"post2025", &"province", &"01"]).await.expect("bind and execute");
+    assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1)), ("01".to_string(), "Hà Nội".to_string()));
+    let row = client.query_one(&statement, &[&"pre2025", &"province", &"01"]).await.expect("execute again");
+    assert_eq!(row.get::<_, String>(1), "Hà Nội");
+    let rows = client.query("SELECT count(*) AS n FROM units WHERE epoch = $1 AND level = 'commune'", &[&"post2025"]).await.expect("count");
+    assert_eq!(rows[0].get::<_, i64>(0), 3321);
+
+    // A browser's view of the database: schemas, tables, columns.
+    let schemas: Vec<String> = client.query("SELECT nspname FROM pg_catalog.pg_namespace ORDER BY nspname", &[]).await.expect("pg_namespace").iter().map(|r| r.get(0)).collect();
+    assert!(schemas.contains(&"public".to_string()), "{schemas:?}");
+    let tables: Vec<String> = client
+        .query("SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' ORDER BY c.relname", &[])
+        .await
+        .expect("pg_class")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for table in ["units", "data_values", "submissions"] {
+        assert!(tables.contains(&table.to_string()), "{table} is listed: {tables:?}");
+    }
+    let columns: Vec<String> = client
+        .query("SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position", &[&"units"])
+        .await
+        .expect("information_schema.columns")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for column in ["epoch", "level", "code", "name"] {
+        assert!(columns.contains(&column.to_string()), "units.{column} is listed: {columns:?}");
+    }
+
+    // Read-only through the driver too, and a wrong password is refused.
+    let e = client.batch_execute("CREATE TABLE x (a INT)").await.expect_err("DDL refused");
+    assert!(format!("{e:?}").contains("read-only"), "{e:?}");
+    let e = connect("sai mật khẩu").await.err().expect("wrong password refused");
+    assert!(format!("{e:?}").to_lowercase().contains("password"), "{e:?}");
+}
+
 #[test]
 fn the_scheduler_runs_on_its_slots_and_catches_up_once_after_downtime() {
     let dir = tempfile::tempdir().unwrap();
