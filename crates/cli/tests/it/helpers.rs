@@ -54,7 +54,6 @@ pub struct Served {
 /// Writes `config` (TOML; ports 0 are added unless it sets them) beside the lake and starts
 /// `tonghop serve` with it; waits for its "listening" line.
 pub fn serve(lake: &Path, config: &str) -> Served {
-    use std::io::BufRead;
     let dir = lake.parent().unwrap();
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(format!("tonghop-{}.toml", std::process::id()));
@@ -67,23 +66,31 @@ pub fn serve(lake: &Path, config: &str) -> Served {
     }
     text.push_str(config);
     std::fs::write(&path, text).unwrap();
-    let log = dir.join(format!("serve-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
     let mut command = tonghop_command(lake, &["serve", "--config", path.to_str().unwrap()]);
-    command.env("RUST_LOG", "warn,tonghop_server=info").stdout(std::process::Stdio::piped()).stderr(std::fs::File::create(&log).unwrap());
-    let mut child = command.spawn().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    if line.is_empty() {
-        let _ = child.wait();
-        panic!("tonghop serve did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
-    }
-    // "tonghop serve: http://127.0.0.1:PORT postgres://127.0.0.1:PORT (lake ...)"
-    let http = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_string();
-    let pg_port = line.split_whitespace().find_map(|w| w.strip_prefix("postgres://")).map(|a| a.rsplit(':').next().unwrap().parse().unwrap());
-    Served { child: Some(child), http, pg_port, log }
+    command.env("RUST_LOG", "warn,tonghop_server=info");
+    Served::start(command, dir)
 }
 
 impl Served {
+    /// Starts `tonghop serve` as `command` sets it up (its log goes to a file in `dir`) and reads
+    /// the addresses it prints.
+    pub fn start(mut command: std::process::Command, dir: &Path) -> Served {
+        use std::io::BufRead;
+        let log = dir.join(format!("serve-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+        command.stdout(std::process::Stdio::piped()).stderr(std::fs::File::create(&log).unwrap());
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        if line.is_empty() {
+            let _ = child.wait();
+            panic!("tonghop serve did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        // "tonghop serve: http://127.0.0.1:PORT postgres://127.0.0.1:PORT (lake ...)"
+        let http = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_string();
+        let pg_port = line.split_whitespace().find_map(|w| w.strip_prefix("postgres://")).map(|a| a.rsplit(':').next().unwrap().parse().unwrap());
+        Served { child: Some(child), http, pg_port, log }
+    }
+
     /// Sends SIGTERM and waits (at most 60 s) for the process to exit; returns whether it exited
     /// cleanly.
     pub fn stop(&mut self) -> bool {

@@ -120,3 +120,58 @@ fn the_nightly_pipeline_runs_on_seaweedfs_and_two_runners_never_overlap() {
     assert_eq!(count("SELECT count(*) FROM data_values"), values);
     assert_eq!(count("SELECT count(*) FROM runs WHERE status = 'succeeded'"), "2");
 }
+
+/// The `tonghop` service of docker-compose.yml, as local processes: its configuration
+/// (deploy/tonghop.toml, plus a token) and its environment (the lake on S3), with local ports.
+/// Submissions over HTTP are journaled on S3 and, once SIGTERM stops the service, all in the
+/// Delta tables with the journal emptied.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_compose_service_serves_on_seaweedfs_and_commits_its_journal_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = SeaweedFs::start(dir.path());
+    let out = s3.tonghop(dir.path(), &["token", "--name", "quan-tri", "--role", "admin"]).output().unwrap();
+    let token = ok(out.clone()).trim().to_string();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let deploy = std::fs::read_to_string(crate::helpers::repo_root().join("deploy/tonghop.toml")).unwrap();
+    let config = dir.path().join("tonghop.toml");
+    std::fs::write(&config, format!("{deploy}\n{}", &stderr[stderr.find("[[tokens]]").expect("the token's entry")..])).unwrap();
+    let mut command = s3.tonghop(dir.path(), &["serve", "--config", config.to_str().unwrap()]);
+    command
+        .env("TONGHOP_HTTP_LISTEN", "127.0.0.1:0")
+        .env("TONGHOP_PG_LISTEN", "127.0.0.1:0")
+        .env("TONGHOP_SCHEDULER_ENABLED", "false")
+        .env("RUST_LOG", "warn,tonghop_server=info");
+    let mut server = crate::helpers::Served::start(command, dir.path());
+
+    let client = reqwest::Client::new();
+    let health = client.get(format!("{}/health", server.http)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert!(health.text().await.unwrap().contains("s3://tonghop/lake"));
+    let sends: Vec<_> = (0..20)
+        .map(|i| {
+            let body = format!("period,org_unit,data_element,value\n2026{:02},{},DS_TONG,{}\n", i % 10 + 1, ["00004", "00008"][i % 2], 1000 + i);
+            let request = client.post(format!("{}/api/submissions?filename=s{i}.csv", server.http)).bearer_auth(&token).body(body);
+            tokio::spawn(async move {
+                let r = request.send().await.unwrap();
+                (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut stored = Vec::new();
+    for send in sends {
+        let (status, receipt) = send.await.unwrap();
+        assert_eq!(status, 201, "{receipt}");
+        stored.push(receipt["stored_at"].as_str().unwrap().to_string());
+    }
+    assert!(server.stop(), "SIGTERM ends the service cleanly:\n{}", server.log_text());
+
+    let count = |sql: &str| ok(s3.tonghop(dir.path(), &["sql", sql, "--format", "csv"]).output().unwrap()).lines().nth(1).unwrap().to_string();
+    assert_eq!(count("SELECT count(*) FROM submissions WHERE submitted_by = 'token:quan-tri'"), "20");
+    assert_eq!(count("SELECT count(*) FROM data_values"), "20");
+    let listing = Command::new("curl").args(["-s", &format!("http://127.0.0.1:{}/tonghop?list-type=2&prefix=lake/journal/", s3.s3_port)]).output().unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("ListBucketResult") && !listing.contains("<Key>"), "the journal is empty: {listing}");
+    for key in &stored {
+        assert_eq!(s3.object_status(&format!("lake/{key}")), "200", "the file as sent is kept on S3: {key}");
+    }
+}
