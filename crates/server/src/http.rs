@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `GET /health` | anyone | liveness and what the service serves |
 //! | `GET /metrics` | anyone | Prometheus text |
-//! | `POST /api/submissions?filename=…` | unit tokens, admin | a submission file (CSV, XLSX, JSON, DHIS2) as the body; answered after it is committed |
+//! | `POST /api/submissions?filename=…` | unit tokens, admin | a submission file (CSV, XLSX, JSON, DHIS2) as the body; answered once journaled (see `submit`) |
 //! | `GET /api/submissions/{id}` | its sender, analyst, admin | the receipt: status, counts, rejections with reasons |
 //! | `GET /api/runs?pipeline=…&limit=…` | analyst, admin | recent runs |
 //! | `POST /api/runs/{pipeline}?wait=true` | admin | start a run (and wait for it) |
@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -53,39 +54,55 @@ fn problem(status: StatusCode, error: impl Into<String>, message_vi: Option<Stri
     (status, Json(body)).into_response()
 }
 
-/// The caller of a request, or the 401 answer.
-#[allow(clippy::result_large_err)]
-fn caller(service: &Service, headers: &HeaderMap, route: &str) -> Result<Caller, Response> {
-    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let Some(token) = token else {
-        service.metrics.denied("no_token");
-        tracing::warn!(route, "denied: no token");
-        let mut r = problem(StatusCode::UNAUTHORIZED, "send your API token as `Authorization: Bearer <token>`", Some("Thiếu mã truy cập (API token) của đơn vị.".into()));
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return Err(r);
-    };
-    match service.tokens.caller(token) {
-        Some(c) => Ok(c.clone()),
-        None => {
-            service.metrics.denied("unknown_token");
-            tracing::warn!(route, "denied: unknown token");
-            Err(problem(StatusCode::UNAUTHORIZED, "unknown API token", Some("Mã truy cập không hợp lệ.".into())))
+/// A request's caller, from its bearer token, with the route it called (for logs). Extracting it
+/// answers 401 (logged and counted) when the token is missing or unknown.
+struct Authed {
+    caller: Caller,
+    route: String,
+}
+
+impl FromRequestParts<Arc<Service>> for Authed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, service: &Arc<Service>) -> Result<Self, Response> {
+        let path = parts.extensions.get::<MatchedPath>().map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
+        let route = format!("{} {path}", parts.method);
+        let token = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let Some(token) = token else {
+            service.metrics.denied("no_token");
+            tracing::warn!(route, "denied: no token");
+            let mut r = problem(StatusCode::UNAUTHORIZED, "send your API token as `Authorization: Bearer <token>`", Some("Thiếu mã truy cập (API token) của đơn vị.".into()));
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return Err(r);
+        };
+        match service.tokens.caller(token) {
+            Some(c) => Ok(Authed { caller: c.clone(), route }),
+            None => {
+                service.metrics.denied("unknown_token");
+                tracing::warn!(route, "denied: unknown token");
+                Err(problem(StatusCode::UNAUTHORIZED, "unknown API token", Some("Mã truy cập không hợp lệ.".into())))
+            }
         }
     }
 }
 
-fn forbid(service: &Service, caller: &Caller, route: &str, why: String, message_vi: String) -> Response {
-    service.metrics.denied("forbidden");
-    tracing::warn!(route, token = %caller.name, role = ?caller.role, reason = %why, "denied");
-    problem(StatusCode::FORBIDDEN, why, Some(message_vi))
-}
+impl Authed {
+    /// The 403 answer, logged and counted.
+    fn forbid(&self, service: &Service, why: String, message_vi: &str) -> Response {
+        service.metrics.denied("forbidden");
+        tracing::warn!(route = %self.route, token = %self.caller.name, role = ?self.caller.role, reason = %why, "denied");
+        problem(StatusCode::FORBIDDEN, why, Some(message_vi.to_string()))
+    }
 
-#[allow(clippy::result_large_err)]
-fn require_reader(service: &Service, caller: &Caller, route: &str) -> Result<(), Response> {
-    if caller.role.reads() {
-        Ok(())
-    } else {
-        Err(forbid(service, caller, route, format!("token {:?} ({:?}) may only submit; reading needs an analyst token", caller.name, caller.role), "Mã truy cập này chỉ được gửi số liệu, không được truy vấn.".into()))
+    /// Ok for tokens that may read (analyst, admin), else the 403 answer.
+    #[allow(clippy::result_large_err)]
+    fn require_reader(&self, service: &Service) -> Result<(), Response> {
+        if self.caller.role.reads() {
+            Ok(())
+        } else {
+            let why = format!("token {:?} ({:?}) may only submit; reading needs an analyst token", self.caller.name, self.caller.role);
+            Err(self.forbid(service, why, "Mã truy cập này chỉ được gửi số liệu, không được truy vấn."))
+        }
     }
 }
 
@@ -109,14 +126,10 @@ struct SubmitParams {
     filename: Option<String>,
 }
 
-async fn submit(State(service): State<Arc<Service>>, headers: HeaderMap, Query(params): Query<SubmitParams>, body: Bytes) -> Response {
-    let route = "POST /api/submissions";
-    let caller = match caller(&service, &headers, route) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn submit(State(service): State<Arc<Service>>, auth: Authed, headers: HeaderMap, Query(params): Query<SubmitParams>, body: Bytes) -> Response {
+    let caller = &auth.caller;
     if caller.role == Role::Analyst {
-        return forbid(&service, &caller, route, format!("token {:?} is an analyst token: it reads but does not submit", caller.name), "Mã truy cập của cán bộ phân tích không được gửi số liệu.".into());
+        return auth.forbid(&service, format!("token {:?} is an analyst token: it reads but does not submit", caller.name), "Mã truy cập của cán bộ phân tích không được gửi số liệu.");
     }
     if service.shutdown.is_cancelled() {
         return problem(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping; send again shortly", Some("Hệ thống đang dừng, vui lòng gửi lại sau.".into()));
@@ -153,12 +166,10 @@ async fn submit(State(service): State<Arc<Service>>, headers: HeaderMap, Query(p
         }
         Err(Refusal::Forbidden(units)) => {
             let own = caller.unit.as_ref().map_or_else(|| "none".to_string(), |(e, c)| format!("{e}:{c}"));
-            forbid(
+            auth.forbid(
                 &service,
-                &caller,
-                route,
                 format!("token {:?} ({:?} {own}) may not submit values for {}", caller.name, caller.role, units.join(", ")),
-                format!("Mã truy cập của đơn vị {own} không được gửi số liệu của đơn vị khác: {}. Không có số liệu nào của tệp này được ghi nhận.", units.join(", ")),
+                &format!("Mã truy cập của đơn vị {own} không được gửi số liệu của đơn vị khác: {}. Không có số liệu nào của tệp này được ghi nhận.", units.join(", ")),
             )
         }
         Err(Refusal::Unavailable(why)) => problem(StatusCode::SERVICE_UNAVAILABLE, why, Some("Hệ thống đang bận, vui lòng gửi lại sau ít phút.".into())),
@@ -169,18 +180,14 @@ async fn submit(State(service): State<Arc<Service>>, headers: HeaderMap, Query(p
     }
 }
 
-async fn submission(State(service): State<Arc<Service>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let route = "GET /api/submissions/{id}";
-    let caller = match caller(&service, &headers, route) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn submission(State(service): State<Arc<Service>>, auth: Authed, Path(id): Path<String>) -> Response {
+    let caller = &auth.caller;
     if !id.chars().all(|c| c.is_ascii_hexdigit()) || id.len() != 16 {
         return problem(StatusCode::BAD_REQUEST, "a submission id is 16 hex digits", None);
     }
     if let Some((by, receipt)) = service.recent(&id) {
         if by != caller.submitted_by() && !caller.role.reads() {
-            return forbid(&service, &caller, route, format!("submission {id} was sent by another token"), "Tệp này do đơn vị khác gửi.".into());
+            return auth.forbid(&service, format!("submission {id} was sent by another token"), "Tệp này do đơn vị khác gửi.");
         }
         return Json(receipt).into_response();
     }
@@ -196,7 +203,7 @@ async fn submission(State(service): State<Arc<Service>>, headers: HeaderMap, Pat
         return problem(StatusCode::NOT_FOUND, format!("no submission {id} (a submission just sent may take a few seconds to appear here after a restart)"), Some("Không tìm thấy tệp này.".into()));
     };
     if row["submitted_by"].as_str() != Some(caller.submitted_by().as_str()) && !caller.role.reads() {
-        return forbid(&service, &caller, route, format!("submission {id} was sent by another token"), "Tệp này do đơn vị khác gửi.".into());
+        return auth.forbid(&service, format!("submission {id} was sent by another token"), "Tệp này do đơn vị khác gửi.");
     }
     let rejections = service
         .query(&format!("SELECT row, location, field, value, reason, message_vi, message_en FROM rejections WHERE submission_id = '{id}' ORDER BY row, location"))
@@ -214,13 +221,8 @@ struct RunsParams {
     limit: Option<usize>,
 }
 
-async fn runs(State(service): State<Arc<Service>>, headers: HeaderMap, Query(params): Query<RunsParams>) -> Response {
-    let route = "GET /api/runs";
-    let caller = match caller(&service, &headers, route) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = require_reader(&service, &caller, route) {
+async fn runs(State(service): State<Arc<Service>>, auth: Authed, Query(params): Query<RunsParams>) -> Response {
+    if let Err(r) = auth.require_reader(&service) {
         return r;
     }
     let filter = params.pipeline.map(|p| format!("WHERE pipeline = '{}'", p.replace('\'', "''"))).unwrap_or_default();
@@ -241,14 +243,10 @@ struct TriggerParams {
     wait: bool,
 }
 
-async fn trigger(State(service): State<Arc<Service>>, headers: HeaderMap, Path(pipeline): Path<String>, Query(params): Query<TriggerParams>) -> Response {
-    let route = "POST /api/runs/{pipeline}";
-    let caller = match caller(&service, &headers, route) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+async fn trigger(State(service): State<Arc<Service>>, auth: Authed, Path(pipeline): Path<String>, Query(params): Query<TriggerParams>) -> Response {
+    let caller = &auth.caller;
     if caller.role != Role::Admin {
-        return forbid(&service, &caller, route, format!("token {:?} ({:?}) may not start runs; that needs an admin token", caller.name, caller.role), "Chỉ quản trị viên được chạy quy trình.".into());
+        return auth.forbid(&service, format!("token {:?} ({:?}) may not start runs; that needs an admin token", caller.name, caller.role), "Chỉ quản trị viên được chạy quy trình.");
     }
     if !service.pipelines.contains_key(&pipeline) {
         return problem(StatusCode::NOT_FOUND, format!("no pipeline {pipeline:?}; known: {}", service.pipeline_names().join(", ")), None);
@@ -279,13 +277,8 @@ struct SqlParams {
     format: Option<String>,
 }
 
-async fn sql(State(service): State<Arc<Service>>, headers: HeaderMap, Query(params): Query<SqlParams>, body: Bytes) -> Response {
-    let route = "POST /sql";
-    let caller = match caller(&service, &headers, route) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    if let Err(r) = require_reader(&service, &caller, route) {
+async fn sql(State(service): State<Arc<Service>>, auth: Authed, headers: HeaderMap, Query(params): Query<SqlParams>, body: Bytes) -> Response {
+    if let Err(r) = auth.require_reader(&service) {
         return r;
     }
     let Ok(text) = std::str::from_utf8(&body) else { return problem(StatusCode::BAD_REQUEST, "the query is not UTF-8", None) };
