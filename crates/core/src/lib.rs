@@ -10,6 +10,7 @@
 //! | [`catalog`] | data elements, indicators and targets, loaded from the editable files in `catalog/` |
 //! | [`project`] | where a tonghop project keeps its editable files (`catalog/`, `reference/`, `sql/`) |
 //! | [`text`] | NFC normalisation of Vietnamese text |
+//! | [`sql`] | SQL string literals for queries built in code |
 //!
 //! ```
 //! use tonghop_core::{Epoch, Period};
@@ -23,6 +24,7 @@ pub mod epoch;
 mod error;
 pub mod period;
 pub mod project;
+pub mod sql;
 pub mod text;
 pub mod units;
 

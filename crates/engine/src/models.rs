@@ -126,11 +126,6 @@ pub enum Incremental {
 /// The names of the refresh macros, in the order [`expand`] is given their lists.
 pub const MACROS: [&str; 3] = ["refresh_months", "refresh_periods", "refresh_previous_periods"];
 
-/// Values as a SQL list of string literals: `'a', 'b''c'`.
-pub fn sql_list<'a>(values: impl IntoIterator<Item = &'a String>) -> String {
-    values.into_iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect::<Vec<_>>().join(", ")
-}
-
 /// Expands the refresh macros of `sql`: `{{ name(expr) }}` becomes `(expr) IN ('a', 'b')` with the
 /// list given for that macro (`lists[i]` for `MACROS[i]`; an empty list gives `FALSE`), or `TRUE`
 /// when `lists` is None (a full computation). Unknown macros and unbalanced braces are errors.
@@ -152,7 +147,7 @@ pub fn expand(sql: &str, lists: Option<[&[String]; 3]>) -> std::result::Result<S
             None => out.push_str("TRUE"),
             Some(lists) if lists[index].is_empty() => out.push_str("FALSE"),
             Some(lists) => {
-                out.push_str(&format!("({expr}) IN ({})", sql_list(lists[index])));
+                out.push_str(&format!("({expr}) IN ({})", tonghop_core::sql::literal_list(lists[index])));
             }
         }
         rest = &after[end + 2..];
@@ -364,7 +359,7 @@ impl Model {
             out.push((format!("not_null({c})"), format!("SELECT * FROM {n} WHERE {c} IS NULL")));
         }
         for (c, values) in &t.accepted_values {
-            let list = sql_list(values);
+            let list = tonghop_core::sql::literal_list(values);
             out.push((format!("accepted_values({c})"), format!("SELECT {c} FROM {n} WHERE {c} NOT IN ({list})")));
         }
         for (c, r) in &t.accepted_range {

@@ -30,7 +30,7 @@ const COVERAGE_MODEL: &str = "reporting_provinces";
 /// `(SELECT * FROM name WHERE period IN (…)) AS name`: a model's rows for some periods, under its
 /// own name (what chunks are computed from and model tests run on).
 fn for_periods<'a>(name: &str, periods: impl IntoIterator<Item = &'a String>) -> String {
-    format!("(SELECT * FROM {name} WHERE period IN ({})) AS {name}", models::sql_list(periods))
+    format!("(SELECT * FROM {name} WHERE period IN ({})) AS {name}", tonghop_core::sql::literal_list(periods))
 }
 
 /// Streams a query's rows into a model writer (files written, nothing committed yet).
@@ -528,7 +528,7 @@ impl Engine {
             let sql = format!(
                 "SELECT * FROM ({}) AS chunk WHERE period IN ({}){}",
                 self.model_sql(model, Some(chunk))?,
-                models::sql_list(&chunk.periods),
+                tonghop_core::sql::literal_list(&chunk.periods),
                 order_by(model)
             );
             let df = self.ctx.sql(&sql).await?;

@@ -25,7 +25,7 @@ use tonghop_engine::Engine;
 use tonghop_formats::dhis2::DEFAULT_COMBO_UID;
 use tonghop_formats::{IdKind, IdMapping};
 
-use crate::report::{lit, numbers, resolve_unit, strings};
+use crate::report::{numbers, resolve_unit, strings};
 use crate::{Error, Result};
 
 /// A DHIS2 data value set (the JSON body of `POST /api/dataValueSets`).
@@ -178,21 +178,21 @@ impl Dhis2Scope {
 
     /// The predicate on `dhis2_data_values` selecting the scope.
     fn predicate(&self) -> String {
-        let periods: Vec<String> = self.periods.iter().map(|p| lit(&p.to_string())).collect();
-        let levels: Vec<String> = self.levels.iter().map(|l| lit(l.as_str())).collect();
+        let periods: Vec<String> = self.periods.iter().map(|p| tonghop_core::sql::literal(&p.to_string())).collect();
+        let levels: Vec<String> = self.levels.iter().map(|l| tonghop_core::sql::literal(l.as_str())).collect();
         let units: Vec<String> = self
             .units
             .iter()
             .map(|u| match u.level {
                 Level::National => "TRUE".to_string(),
-                Level::Province => format!("province_code = {}", lit(&u.code)),
-                Level::District => format!("district_code = {}", lit(&u.code)),
-                Level::Commune => format!("(level = 'commune' AND unit_code = {})", lit(&u.code)),
+                Level::Province => format!("province_code = {}", tonghop_core::sql::literal(&u.code)),
+                Level::District => format!("district_code = {}", tonghop_core::sql::literal(&u.code)),
+                Level::Commune => format!("(level = 'commune' AND unit_code = {})", tonghop_core::sql::literal(&u.code)),
             })
             .collect();
         format!(
             "epoch = {} AND period IN ({}) AND level IN ({}) AND ({})",
-            lit(self.epoch.as_str()),
+            tonghop_core::sql::literal(self.epoch.as_str()),
             periods.join(", "),
             levels.join(", "),
             units.join(" OR ")

@@ -391,12 +391,12 @@ fn excerpt(body: &str) -> String {
 
 /// The earlier accepted push of a payload to a target, if any.
 async fn earlier_success(lake: &Lake, target: &str, sha: &str) -> Result<Option<String>> {
-    let lit = crate::report::lit;
-    let accepted = ACCEPTED.iter().map(|s| lit(s)).collect::<Vec<_>>().join(", ");
+    use tonghop_core::sql::{literal, literal_list};
+    let accepted = literal_list(ACCEPTED);
     let sql = format!(
         "SELECT export_id FROM export_log WHERE target = {} AND payload_sha256 = {} AND status IN ({accepted}) ORDER BY finished_at LIMIT 1",
-        lit(target),
-        lit(sha)
+        literal(target),
+        literal(sha)
     );
     let batches = lake.query_table(&EXPORT_LOG, &sql).await.map_err(|source| Error::Lake { what: "reading export_log".into(), source: Box::new(source) })?;
     Ok(tonghop_lake::first_column_strings(&batches).map_err(|source| Error::Convert { column: "export_id".into(), data_type: arrow::datatypes::DataType::Utf8, source })?.into_iter().next())

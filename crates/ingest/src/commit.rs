@@ -12,6 +12,7 @@ use arrow::array::{
     ArrayRef, BooleanBufferBuilder, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use chrono::{DateTime, Utc};
+use tonghop_core::sql::{literal, literal_list};
 use tonghop_lake::{journal::Entry, tables, Appender, Lake};
 
 use crate::validate::{Checked, Rejection};
@@ -217,12 +218,12 @@ impl SubmissionWriter {
         let entry = journal_entry(values, files, ingested_at)?;
         self.append_values_and_rejections(&entry).await?;
         for f in files.iter().filter(|f| f.delete_all || !f.delete_locations.is_empty()) {
-            let id = sql_string(&f.submission_id);
+            let id = literal(&f.submission_id);
             if f.delete_all {
                 self.lake.delete(&tables::DATA_VALUES, &format!("submission_id = {id}")).await?;
             } else {
                 for chunk in f.delete_locations.chunks(1000) {
-                    let list = chunk.iter().map(|l| sql_string(l)).collect::<Vec<_>>().join(", ");
+                    let list = literal_list(chunk);
                     self.lake.delete(&tables::DATA_VALUES, &format!("submission_id = {id} AND source_location IN ({list})")).await?;
                 }
             }
@@ -270,9 +271,6 @@ pub fn journal_entry(values: Option<RecordBatch>, files: &[FileOutcome], ingeste
     })
 }
 
-fn sql_string(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
 
 fn rejections_batch(files: &[FileOutcome], now: i64) -> Result<RecordBatch> {
     let (mut sub, mut source, mut row, mut location, mut field, mut val, mut reason, mut vi, mut en, mut ingested) = (

@@ -229,7 +229,7 @@ impl Lake {
     #[tracing::instrument(skip_all, fields(submissions = ids.len()))]
     pub async fn remove_submissions_rows(&self, ids: &BTreeSet<String>) -> Result<()> {
         for chunk in ids.iter().collect::<Vec<_>>().chunks(1000) {
-            let list = chunk.iter().map(|id| format!("'{}'", id.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+            let list = tonghop_core::sql::literal_list(chunk.iter().copied());
             let predicate = format!("submission_id IN ({list})");
             for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
                 self.delete(spec, &predicate).await?;

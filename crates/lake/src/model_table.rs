@@ -174,7 +174,7 @@ impl ModelWriter {
         actions.extend(self.adds.drain(..).map(Action::Add));
         let predicate = match (replace, &self.partition_column) {
             (Replace::Partitions(values), Some(column)) => {
-                Some(format!("{column} IN ({})", values.iter().map(|v| format!("'{}'", v.replace('\'', "''"))).collect::<Vec<_>>().join(", ")))
+                Some(format!("{column} IN ({})", tonghop_core::sql::literal_list(values)))
             }
             _ => None,
         };

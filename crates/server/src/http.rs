@@ -225,7 +225,7 @@ async fn runs(State(service): State<Arc<Service>>, auth: Authed, Query(params): 
     if let Err(r) = auth.require_reader(&service) {
         return r;
     }
-    let filter = params.pipeline.map(|p| format!("WHERE pipeline = '{}'", p.replace('\'', "''"))).unwrap_or_default();
+    let filter = params.pipeline.map(|p| format!("WHERE pipeline = {}", tonghop_core::sql::literal(&p))).unwrap_or_default();
     let sql = format!(
         "SELECT run_id, pipeline, trigger, holder, status, CAST(started_at AS VARCHAR) AS started_at, CAST(finished_at AS VARCHAR) AS finished_at, steps, error \
          FROM runs {filter} ORDER BY started_at DESC LIMIT {}",

@@ -348,7 +348,7 @@ async fn commit_waiting(lake: &Lake, writer: &mut SubmissionWriter, waiting: &mu
     if partly_written {
         // Entries whose `submissions` rows made it are done; the others' rows are removed first.
         let ids: BTreeSet<String> = waiting.iter().flat_map(|p| p.entry.submission_ids()).collect();
-        let list = ids.iter().map(|id| format!("'{}'", id.replace('\'', "''"))).collect::<Vec<_>>().join(", ");
+        let list = tonghop_core::sql::literal_list(&ids);
         let found = lake.query_table(&tonghop_lake::tables::SUBMISSIONS, &format!("SELECT submission_id FROM submissions WHERE submission_id IN ({list})")).await.map_err(failed)?;
         let committed: HashSet<String> = tonghop_lake::first_column_strings(&found).map_err(|e| e.to_string())?.into_iter().collect();
         let (done, rest): (Vec<Pending>, Vec<Pending>) = waiting.drain(..).partition(|p| p.entry.submission_ids().iter().all(|id| committed.contains(id)));

@@ -99,28 +99,28 @@ impl ReportScope {
     }
 
     fn where_unit(&self, level: Level, code: &str) -> String {
-        format!("epoch = {} AND period = {} AND level = {} AND unit_code = {}", lit(self.epoch.as_str()), lit(&self.period.to_string()), lit(level.as_str()), lit(code))
+        format!("epoch = {} AND period = {} AND level = {} AND unit_code = {}", tonghop_core::sql::literal(self.epoch.as_str()), tonghop_core::sql::literal(&self.period.to_string()), tonghop_core::sql::literal(level.as_str()), tonghop_core::sql::literal(code))
     }
 
     fn where_children(&self) -> String {
         format!(
             "epoch = {} AND period = {} AND level = {} AND parent_code = {}",
-            lit(self.epoch.as_str()),
-            lit(&self.period.to_string()),
-            lit(self.sub_level.as_str()),
-            lit(&self.unit.code)
+            tonghop_core::sql::literal(self.epoch.as_str()),
+            tonghop_core::sql::literal(&self.period.to_string()),
+            tonghop_core::sql::literal(self.sub_level.as_str()),
+            tonghop_core::sql::literal(&self.unit.code)
         )
     }
 
     /// Communes under the unit, as a predicate on a view with `province_code` and `district_code`.
     fn where_communes_under(&self) -> String {
         let months: Vec<String> = self.period.months().map(|m| m.to_string()).collect();
-        let months = months.iter().map(|m| lit(m)).collect::<Vec<_>>().join(", ");
-        let base = format!("epoch = {} AND period IN ({months})", lit(self.epoch.as_str()));
+        let months = months.iter().map(|m| tonghop_core::sql::literal(m)).collect::<Vec<_>>().join(", ");
+        let base = format!("epoch = {} AND period IN ({months})", tonghop_core::sql::literal(self.epoch.as_str()));
         match self.unit.level {
             Level::National => base,
-            Level::Province => format!("{base} AND province_code = {}", lit(&self.unit.code)),
-            _ => format!("{base} AND district_code = {}", lit(&self.unit.code)),
+            Level::Province => format!("{base} AND province_code = {}", tonghop_core::sql::literal(&self.unit.code)),
+            _ => format!("{base} AND district_code = {}", tonghop_core::sql::literal(&self.unit.code)),
         }
     }
 }
@@ -162,11 +162,6 @@ pub fn resolve_unit<'r>(registry: &'r UnitRegistry, unit: &str, period: &str) ->
         return Err(Error::UnknownUnit { unit: unit.to_string(), reason });
     };
     Ok((parsed, epoch, found))
-}
-
-/// A SQL string literal.
-pub(crate) fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// One indicator of one unit (a row of `report_indicators`).
@@ -260,7 +255,7 @@ impl ReportData {
                 "SELECT {completeness_columns} FROM report_completeness WHERE ({}) OR ({}) ORDER BY CASE WHEN level = {} THEN 1 ELSE 0 END, unit_code",
                 scope.where_children(),
                 scope.where_unit(scope.unit.level, &scope.unit.code),
-                lit(scope.unit.level.as_str())
+                tonghop_core::sql::literal(scope.unit.level.as_str())
             ),
         )
         .await?;
