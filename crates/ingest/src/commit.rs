@@ -271,7 +271,6 @@ pub fn journal_entry(values: Option<RecordBatch>, files: &[FileOutcome], ingeste
     })
 }
 
-
 fn rejections_batch(files: &[FileOutcome], now: i64) -> Result<RecordBatch> {
     let (mut sub, mut source, mut row, mut location, mut field, mut val, mut reason, mut vi, mut en, mut ingested) = (
         StringBuilder::new(), StringBuilder::new(), Int64Builder::new(), StringBuilder::new(), StringBuilder::new(),

@@ -186,18 +186,18 @@ impl Lake {
     /// submission ids were cleaned.
     ///
     /// Rows of submissions in the service's [`journal`](crate::journal) are being committed right
-    /// now and are left alone. The journal is listed before and after the search for orphans and
-    /// the search is made twice, so that a submission whose commit ends meanwhile is never taken
-    /// for an orphan (its journal entry is deleted only after its `submissions` row is committed).
+    /// now and are left alone. When the search finds orphans, the journal is read and the search
+    /// made again: a submission found both times and not in the journal in between is an orphan.
+    /// One whose commit ended meanwhile is not: either its entry was still in the journal, or its
+    /// `submissions` row was committed before the second search (an entry is deleted only after
+    /// that row is committed).
     #[tracing::instrument(skip(self))]
     pub async fn remove_uncommitted(&self) -> Result<usize> {
-        let mut in_journal = self.journal_submission_ids().await?;
         let mut orphans = self.orphan_submission_ids().await?;
-        orphans.retain(|id| !in_journal.contains(id));
         if orphans.is_empty() {
             return Ok(0);
         }
-        in_journal.extend(self.journal_submission_ids().await?);
+        let in_journal = self.journal_submission_ids().await?;
         let again = self.orphan_submission_ids().await?;
         orphans.retain(|id| again.contains(id) && !in_journal.contains(id));
         if orphans.is_empty() {

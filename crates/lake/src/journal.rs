@@ -113,7 +113,7 @@ impl Lake {
     #[tracing::instrument(skip_all, fields(submissions = entry.submissions.num_rows(), values = entry.values.num_rows()))]
     pub async fn journal_write(&self, entry: &Entry) -> Result<String> {
         // Names sort in the order they were written (time, then a random part against collisions).
-        let path = format!("{FOLDER}/{}-{}.arrows", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"), random_suffix());
+        let path = format!("{FOLDER}/{}-{}.arrows", chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"), uuid::Uuid::new_v4().simple());
         self.root().put(&path, entry.encode()?).await?;
         Ok(path)
     }
@@ -160,13 +160,6 @@ impl Lake {
     pub async fn journal_submission_ids(&self) -> Result<std::collections::HashSet<String>> {
         Ok(self.journal_pending().await?.iter().flat_map(|p| p.entry.submission_ids()).collect())
     }
-}
-
-fn random_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    format!("{:016x}", h.finish())
 }
 
 #[cfg(test)]

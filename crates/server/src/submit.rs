@@ -155,18 +155,9 @@ impl Committer {
     /// Delta.
     pub async fn start(lake: Lake, max_group: usize, queue: usize, metrics: Arc<Metrics>, lake_changed: Arc<AtomicBool>) -> crate::Result<(Committer, tokio::task::JoinHandle<()>)> {
         let mut committed = lake.committed_hashes().await?;
-        let mut replay = Vec::new();
-        let mut done = Vec::new();
-        for pending in lake.journal_pending().await? {
-            let hashes = pending.entry.content_hashes();
-            if hashes.iter().all(|h| committed.contains(h)) {
-                done.push(pending.path);
-            } else {
-                committed.extend(hashes);
-                replay.push(pending);
-            }
-        }
-        lake.journal_remove(&done).await?;
+        // The flusher sorts out which of these made it to Delta before the stop (see `commit_waiting`).
+        let replay = lake.journal_pending().await?;
+        committed.extend(replay.iter().flat_map(|p| p.entry.content_hashes()));
         if !replay.is_empty() {
             tracing::info!(entries = replay.len(), "committing the journal left by an earlier run of the service");
         }
