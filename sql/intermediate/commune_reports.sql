@@ -1,5 +1,5 @@
 -- grain: one row per (epoch, month, commune_code): a monthly report a commune owes, and when it came
--- inputs: reporting_months, units, data_values (committed submissions), report_deadlines
+-- inputs: reporting_months, units, commune_months, report_deadlines
 -- Computed for the months being refreshed only (refresh_months).
 -- Received: a committed submission brought at least one value (not a deletion) for the commune and
 -- month; the first one's received_at counts, so a later correction never makes a report late and a
@@ -7,10 +7,9 @@
 --   on_time: received before the deadline day ended (Vietnam time); late: received after;
 --   missing: nothing received and the deadline has passed at build time; pending: not due yet.
 WITH received AS (
-    SELECT epoch, period AS month, org_unit, MIN(received_at) AS first_received_at, COUNT(DISTINCT submission_id) AS submissions
-    FROM data_values
-    WHERE NOT deleted AND {{ refresh_months(period) }}
-    GROUP BY epoch, period, org_unit
+    SELECT epoch, period AS month, org_unit, first_received_at, submissions
+    FROM commune_months
+    WHERE {{ refresh_months(period) }}
 )
 SELECT
     m.epoch, m.month, u.code AS commune_code,

@@ -1,12 +1,10 @@
 -- grain: one row per (check_type, subject, epoch, period, org_unit): one data-quality finding on current monthly values
 -- materialized: table
--- inputs: monthly_values, data_elements, validation_rules, validation_rule_elements, quality_settings, units
+-- join_order: as_written
+-- inputs: rule_breaks, monthly_values, data_elements, validation_rules, quality_settings, units
 -- Findings are flagged, never altered: the values stay as reported. Three checks:
---   rule: every rule of catalog/validation_rules.csv (left operator right; each side a sum of data
---     elements) per commune and month, on values with their disaggregations summed (monthly_values). A side none of whose elements was reported
---     skips the rule (DHIS2's SKIP_IF_ALL_VALUES_MISSING); an unreported element of a partly
---     reported side counts 0. Rules applied at ingest can still break when a later submission
---     corrects only one side.
+--   rule: a validation rule of catalog/validation_rules.csv broken by a commune's values in a
+--     month (rule_breaks, which is refreshed month by month).
 --   outlier: each count series (commune, data element, within one epoch) against its
 --     own history: modified z = 0.6745 × (value − median) / MAD, where MAD is the median absolute
 --     deviation from the median over every month of the series; when MAD is 0 (most months equal)
@@ -17,8 +15,8 @@
 --     stock_jump_min_change and by more than stock_jump_max_ratio (larger ÷ smaller), or to or
 --     from 0.
 -- Thresholds are data: catalog/quality_settings.csv, a default row per setting and optional rows
--- per data element. Joins put the smaller input first: DataFusion builds its hash table from the
--- left side when it has no statistics to choose.
+-- per data element. Joins put the smaller input first and are built as written (join_order), so a
+-- hash table never holds every monthly value.
 WITH resolved_settings AS (
     -- Each setting per data element: the element's own row if any, else the default row.
     SELECT e.code AS data_element, d.setting, COALESCE(o.value, d.value) AS value
@@ -37,32 +35,13 @@ settings AS (
     FROM resolved_settings
     GROUP BY data_element
 ),
-rule_totals AS (
-    -- Each side of each rule per commune and month; NULL when none of the side's elements was reported.
-    SELECT
-        v.epoch, v.period, v.org_unit, re.rule,
-        SUM(CASE WHEN re.side = 'left' THEN v.value END) AS left_total,
-        SUM(CASE WHEN re.side = 'right' THEN v.value END) AS right_total
-    FROM validation_rule_elements AS re
-    JOIN monthly_values AS v ON v.data_element = re.data_element
-    GROUP BY v.epoch, v.period, v.org_unit, re.rule
-),
 rule_findings AS (
     SELECT
-        'rule' AS check_type, r.code AS subject, r.importance, t.epoch, t.period, t.org_unit,
-        t.left_total AS value, t.right_total AS compared_with, CAST(NULL AS DOUBLE) AS score, CAST(NULL AS VARCHAR) AS compared_period,
+        'rule' AS check_type, r.code AS subject, r.importance, b.epoch, b.period, b.org_unit,
+        b.left_total AS value, b.right_total AS compared_with, CAST(NULL AS DOUBLE) AS score, CAST(NULL AS VARCHAR) AS compared_period,
         CAST(NULL AS BIGINT) AS months
     FROM validation_rules AS r
-    JOIN rule_totals AS t ON t.rule = r.code
-    WHERE t.left_total IS NOT NULL AND t.right_total IS NOT NULL
-      AND NOT CASE r.operator
-            WHEN '<=' THEN t.left_total <= t.right_total
-            WHEN '<' THEN t.left_total < t.right_total
-            WHEN '>=' THEN t.left_total >= t.right_total
-            WHEN '>' THEN t.left_total > t.right_total
-            WHEN '==' THEN t.left_total = t.right_total
-            WHEN '!=' THEN t.left_total <> t.right_total
-        END
+    JOIN rule_breaks AS b ON b.rule = r.code
 ),
 counts AS (
     SELECT v.epoch, v.period, v.org_unit, v.data_element, v.value, e.kind
@@ -70,67 +49,70 @@ counts AS (
     JOIN monthly_values AS v ON v.data_element = e.code
     WHERE e.value_type = 'count'
 ),
-centre AS (
-    SELECT epoch, org_unit, data_element, median(value) AS median, COUNT(*) AS months
-    FROM counts
-    GROUP BY epoch, org_unit, data_element
-),
-deviations AS (
-    SELECT c.*, m.median, m.months, abs(c.value - m.median) AS deviation
-    FROM centre AS m
-    JOIN counts AS c
-        ON m.epoch = c.epoch AND m.org_unit = c.org_unit AND m.data_element = c.data_element
+-- Window functions over each series rather than aggregates joined back: the values are sorted
+-- once by series and month, and every statistic below reads that order (a third of the time of
+-- two hash joins of every monthly value with its series' figures). The windows are written out in
+-- full: DataFusion 55 drops the PARTITION BY of a named window extended with an ORDER BY.
+series AS (
+    SELECT
+        c.*,
+        median(c.value) OVER (PARTITION BY c.epoch, c.org_unit, c.data_element) AS median,
+        COUNT(*) OVER (PARTITION BY c.epoch, c.org_unit, c.data_element) AS months,
+        LAG(c.value) OVER (PARTITION BY c.epoch, c.org_unit, c.data_element ORDER BY c.period) AS previous_value,
+        LAG(c.period) OVER (PARTITION BY c.epoch, c.org_unit, c.data_element ORDER BY c.period) AS previous_period
+    FROM counts AS c
 ),
 spread AS (
-    SELECT epoch, org_unit, data_element, median(deviation) AS mad, AVG(deviation) AS mean_ad
-    FROM deviations
-    GROUP BY epoch, org_unit, data_element
+    SELECT
+        s.*,
+        median(abs(s.value - s.median)) OVER (PARTITION BY s.epoch, s.org_unit, s.data_element) AS mad,
+        AVG(abs(s.value - s.median)) OVER (PARTITION BY s.epoch, s.org_unit, s.data_element) AS mean_ad
+    FROM series AS s
 ),
 scored AS (
     SELECT
         d.*,
         CASE
-            WHEN s.mad > 0 THEN 0.6745 * (d.value - d.median) / s.mad
-            WHEN s.mean_ad > 0 THEN (d.value - d.median) / (1.253314 * s.mean_ad)
+            WHEN d.mad > 0 THEN 0.6745 * (d.value - d.median) / d.mad
+            WHEN d.mean_ad > 0 THEN (d.value - d.median) / (1.253314 * d.mean_ad)
         END AS z
-    FROM spread AS s
-    JOIN deviations AS d
-        ON s.epoch = d.epoch AND s.org_unit = d.org_unit AND s.data_element = d.data_element
+    FROM spread AS d
 ),
-outlier_findings AS (
+series_flags AS (
+    -- Both series checks on each value, so the sorted series are read once: DataFusion would
+    -- compute them again for a second query reading `scored`.
     SELECT
-        'outlier' AS check_type, d.data_element AS subject, 'medium' AS importance, d.epoch, d.period, d.org_unit,
-        d.value, d.median AS compared_with, d.z AS score, CAST(NULL AS VARCHAR) AS compared_period, d.months
+        d.*,
+        d.months >= s.outlier_min_months AND abs(d.z) >= s.outlier_min_z AS is_outlier,
+        d.kind = 'stock' AND d.previous_value IS NOT NULL
+            AND abs(d.value - d.previous_value) >= s.stock_jump_min_change
+            AND (least(d.value, d.previous_value) = 0 OR greatest(d.value, d.previous_value) / least(d.value, d.previous_value) > s.stock_jump_max_ratio)
+            AS is_jump
     FROM settings AS s
     JOIN scored AS d ON d.data_element = s.data_element
-    WHERE d.months >= s.outlier_min_months AND abs(d.z) >= s.outlier_min_z
 ),
-stock_steps AS (
-    SELECT
-        c.*,
-        LAG(c.value) OVER (PARTITION BY c.epoch, c.org_unit, c.data_element ORDER BY c.period) AS previous_value,
-        LAG(c.period) OVER (PARTITION BY c.epoch, c.org_unit, c.data_element ORDER BY c.period) AS previous_period
-    FROM counts AS c
-    WHERE c.kind = 'stock'
+flagged AS (
+    SELECT * FROM series_flags WHERE is_outlier OR is_jump
 ),
-jump_findings AS (
+series_findings AS (
+    -- One finding per check a flagged value failed (a value can be both an outlier and a jump).
     SELECT
-        'stock_jump' AS check_type, j.data_element AS subject, 'medium' AS importance, j.epoch, j.period, j.org_unit,
-        j.value, j.previous_value AS compared_with,
-        CASE WHEN least(j.value, j.previous_value) > 0 THEN greatest(j.value, j.previous_value) / least(j.value, j.previous_value) END AS score,
-        j.previous_period AS compared_period, CAST(NULL AS BIGINT) AS months
-    FROM settings AS s
-    JOIN stock_steps AS j ON j.data_element = s.data_element
-    WHERE j.previous_value IS NOT NULL
-      AND abs(j.value - j.previous_value) >= s.stock_jump_min_change
-      AND (least(j.value, j.previous_value) = 0 OR greatest(j.value, j.previous_value) / least(j.value, j.previous_value) > s.stock_jump_max_ratio)
+        k.check_type, f.data_element AS subject, 'medium' AS importance, f.epoch, f.period, f.org_unit, f.value,
+        CASE WHEN k.check_type = 'outlier' THEN f.median ELSE f.previous_value END AS compared_with,
+        CASE
+            WHEN k.check_type = 'outlier' THEN f.z
+            WHEN least(f.value, f.previous_value) > 0 THEN greatest(f.value, f.previous_value) / least(f.value, f.previous_value)
+        END AS score,
+        CASE WHEN k.check_type = 'stock_jump' THEN f.previous_period END AS compared_period,
+        CASE WHEN k.check_type = 'outlier' THEN f.months END AS months
+    FROM flagged AS f
+    CROSS JOIN (VALUES ('outlier'), ('stock_jump')) AS k(check_type)
+    WHERE (k.check_type = 'outlier' AND f.is_outlier) OR (k.check_type = 'stock_jump' AND f.is_jump)
 ),
 findings AS (
     SELECT * FROM rule_findings
     UNION ALL
-    SELECT * FROM outlier_findings
-    UNION ALL
-    SELECT * FROM jump_findings
+    SELECT * FROM series_findings
 ),
 texts AS (
     -- Numbers as people write them: whole numbers without decimals, others to 2 decimals.

@@ -221,31 +221,17 @@ impl Engine {
         for spec in tables::lake_tables() {
             let provider: Arc<dyn datafusion::catalog::TableProvider> = match as_of.open(lake, spec.folder, spec.name, spec.name).await? {
                 Some(table) => {
-                    table.update_datafusion_session(&ctx.state()).map_err(|e| Error::DataFusion(e.into()))?;
                     versions.insert(spec.name.to_string(), table.version().unwrap_or_default() as i64);
-                    table.table_provider().await?
+                    tonghop_lake::scan_provider(&table, &ctx.state())?
                 }
                 None => Arc::new(MemTable::try_new(spec.schema.clone(), vec![vec![]])?),
             };
             datafusion::catalog::SchemaProvider::register_table(raw.as_ref(), spec.name.to_string(), provider)?;
         }
-        // Delta partition columns come back dictionary-encoded; the views cast them to plain strings
-        // (large joins and aggregations over dictionary keys can overflow their 16-bit index). The
-        // cast is to Utf8, which DataFusion unwraps in filters, so `period IN (…)` still prunes
-        // partitions (a cast to Utf8View would hide the filter from the Delta scan).
+        // The views list the spec's columns (partition columns are plain strings, see
+        // `tonghop_lake::scan_provider`, so `period IN (…)` prunes partitions).
         let columns = |spec: &tonghop_lake::TableSpec, alias: &str| {
-            spec.schema
-                .fields()
-                .iter()
-                .map(|f| {
-                    if spec.partition_columns.contains(&f.name().as_str()) {
-                        format!("arrow_cast({alias}{0}, 'Utf8') AS {0}", f.name())
-                    } else {
-                        format!("{alias}{}", f.name())
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
+            spec.schema.fields().iter().map(|f| format!("{alias}{}", f.name())).collect::<Vec<_>>().join(", ")
         };
         ctx.sql(&format!("CREATE VIEW submissions AS SELECT {} FROM lake.submissions", columns(&tables::SUBMISSIONS, ""))).await?;
         // Each run's latest row: its end if it ended, else its start.
@@ -284,28 +270,17 @@ impl Engine {
     /// Registers a materialised model's Delta table under the model's name; false when it was
     /// never built.
     ///
-    /// The Delta table is `models.<name>`; the model's name is a view over it with the partition
-    /// column (`period`) as a plain string, as for the lake views.
+    /// The Delta table is `models.<name>` (its partition column `period` a plain string, see
+    /// `tonghop_lake::scan_provider`); the model's name is a view over it.
     async fn register_stored(&mut self, model: &Model) -> Result<bool> {
         let key = format!("models.{}", model.name);
         let Some(table) = self.as_of.open(&self.lake, "models", &model.name, &key).await? else { return Ok(false) };
-        table.update_datafusion_session(&self.ctx.state()).map_err(|e| Error::DataFusion(e.into()))?;
         self.versions.insert(key, table.version().unwrap_or_default() as i64);
-        let provider = table.table_provider().await?;
-        let columns = provider
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| match f.data_type() {
-                arrow::datatypes::DataType::Dictionary(_, _) => format!("arrow_cast(\"{0}\", 'Utf8') AS \"{0}\"", f.name()),
-                _ => format!("\"{}\"", f.name()),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let provider = tonghop_lake::scan_provider(&table, &self.ctx.state())?;
         let schema = self.ctx.catalog("datafusion").and_then(|c| c.schema("models")).expect("registered at open");
         schema.deregister_table(&model.name)?;
         schema.register_table(model.name.clone(), provider)?;
-        self.ctx.sql(&format!("CREATE OR REPLACE VIEW {0} AS SELECT {columns} FROM models.{0}", model.name)).await?;
+        self.ctx.sql(&format!("CREATE OR REPLACE VIEW {0} AS SELECT * FROM models.{0}", model.name)).await?;
         Ok(true)
     }
 
@@ -390,6 +365,48 @@ impl Engine {
         let models = self.models.clone();
         let mut done: HashSet<String> = HashSet::new();
 
+        let state = self.load_state().await?;
+        let mut missing_tables = Vec::new();
+        for model in models.iter().filter(|m| m.materialized) {
+            if self.lake.open_table("models", &model.name).await?.is_none() {
+                missing_tables.push(model.name.clone());
+            }
+        }
+        let full_reason = match &state {
+            _ if full => Some("asked for a full build".to_string()),
+            None => Some("first build (no build state)".to_string()),
+            Some(s) if s.fingerprint != fingerprint => Some("sql/, catalog/, reference/ or tonghop changed since the last build".to_string()),
+            Some(_) if !missing_tables.is_empty() => Some(format!("model table(s) missing: {}", missing_tables.join(", "))),
+            Some(_) => None,
+        };
+        // The months holding values of the submissions committed since the last build; None when
+        // the build is full.
+        let new_data = match (&full_reason, &state) {
+            (None, Some(state)) => {
+                let found = self.new_data_months(state).await?;
+                if found.is_none() {
+                    summary.reason = format!("the submissions table at version {} can no longer be read", state.submissions_version);
+                }
+                found
+            }
+            _ => {
+                summary.reason = full_reason.clone().unwrap_or_default();
+                None
+            }
+        };
+        summary.full = new_data.is_none();
+
+        // The tables the horizon and coverage models read are refreshed first, over the months
+        // with new data (or every month with data, in a full build): nothing else changes them.
+        let data_scope = match &new_data {
+            Some((months, _)) => Scope { periods: months.clone() },
+            None => Scope { periods: self.strings("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values").await?.into_iter().collect() },
+        };
+        for model in self.scope_inputs() {
+            self.build_materialized(&model, &data_scope, summary.full, &mut summary).await?;
+            done.insert(model.name.clone());
+        }
+
         // The horizon and the deadlines decide what to refresh: compute them first.
         for name in [HORIZON_MODEL, DEADLINES_MODEL, COVERAGE_MODEL] {
             if let Some(model) = models.iter().find(|m| m.name == name && !m.materialized) {
@@ -408,73 +425,29 @@ impl Engine {
         } else {
             BTreeSet::new()
         };
-        let state = self.load_state().await?;
-        let mut missing_tables = Vec::new();
-        for model in models.iter().filter(|m| m.materialized) {
-            if self.lake.open_table("models", &model.name).await?.is_none() {
-                missing_tables.push(model.name.clone());
+        let scope = match (new_data, &state) {
+            (Some(new_data), Some(state)) => {
+                let (dirty, reason) = self.dirty_months(state, new_data, &horizon, &coverage, built_at).await?;
+                summary.reason = reason;
+                Scope::from_dirty_months(&dirty, &horizon)
             }
-        }
-        let full_reason = match &state {
-            _ if full => Some("asked for a full build".to_string()),
-            None => Some("first build (no build state)".to_string()),
-            Some(s) if s.fingerprint != fingerprint => Some("sql/, catalog/, reference/ or tonghop changed since the last build".to_string()),
-            Some(_) if !missing_tables.is_empty() => Some(format!("model table(s) missing: {}", missing_tables.join(", "))),
-            Some(_) => None,
-        };
-        let scope = match (&full_reason, &state) {
-            (None, Some(state)) => match self.dirty_months(state, &horizon, &coverage, built_at).await? {
-                Some((dirty, reason)) => {
-                    summary.reason = reason;
-                    Scope::from_dirty_months(&dirty, &horizon)
-                }
-                None => {
-                    summary.full = true;
-                    summary.reason = format!("the submissions table at version {} can no longer be read", state.submissions_version);
-                    Scope::full(&horizon)
-                }
-            },
-            _ => {
-                summary.full = true;
-                summary.reason = full_reason.clone().unwrap_or_default();
-                Scope::full(&horizon)
-            }
+            _ => Scope::full(&horizon),
         };
         summary.periods = scope.periods.len();
         tracing::info!(full = summary.full, reason = %summary.reason, periods = scope.periods.len(), "build scope");
-        let nothing_changed = !summary.full && scope.is_empty();
 
         for model in &models {
             if done.contains(&model.name) {
                 continue;
             }
-            let span = tracing::info_span!("model", name = %model.name, materialized = model.materialized);
-            let _enter = span.enter();
-            let started = std::time::Instant::now();
             if model.materialized {
-                if nothing_changed && self.register_stored(model).await? {
-                    continue;
-                }
-                let reordering = self.ctx.state().config().options().optimizer.join_reordering;
-                if model.join_order_as_written {
-                    self.set_join_reordering(false);
-                }
-                let result = self.materialize(model, &scope, summary.full).await;
-                self.set_join_reordering(reordering);
-                let (rows, version) = result.map_err(|e| model_error(model, e))?;
-                self.register_stored(model).await?;
-                summary.materialized.push((model.name.clone(), rows, version));
+                self.build_materialized(model, &scope, summary.full, &mut summary).await?;
             } else if model.in_memory {
                 self.compute_in_memory(model, &mut summary).await?;
-                continue;
             } else {
                 self.create_view(model, None).await?;
                 summary.views += 1;
-                continue;
             }
-            let seconds = started.elapsed().as_secs_f64();
-            tracing::info!(seconds, "model built");
-            summary.seconds.push((model.name.clone(), seconds));
         }
         summary.tests_passed = self.run_tests(&scope).await?;
         let submissions_version = self.versions.get("submissions").copied().unwrap_or(-1);
@@ -482,6 +455,47 @@ impl Engine {
         let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::Io { path: STATE_PATH.into(), source: e.into() })?;
         self.lake.root().put(STATE_PATH, json).await?;
         Ok(summary)
+    }
+
+    /// Materialises one model over `scope` and registers the new table; with nothing to refresh
+    /// (an incremental build with an empty scope) the stored table is registered as it is.
+    async fn build_materialized(&mut self, model: &Model, scope: &Scope, full: bool, summary: &mut BuildSummary) -> Result<()> {
+        let span = tracing::info_span!("model", name = %model.name, materialized = true);
+        let _enter = span.enter();
+        if !full && scope.is_empty() && self.register_stored(model).await? {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let reordering = self.ctx.state().config().options().optimizer.join_reordering;
+        if model.join_order_as_written {
+            self.set_join_reordering(false);
+        }
+        let result = self.materialize(model, scope, full).await;
+        self.set_join_reordering(reordering);
+        let (rows, version) = result.map_err(|e| model_error(model, e))?;
+        self.register_stored(model).await?;
+        summary.materialized.push((model.name.clone(), rows, version));
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(seconds, rows, "model built");
+        summary.seconds.push((model.name.clone(), seconds));
+        Ok(())
+    }
+
+    /// The materialised models the horizon and coverage models read, directly or through views,
+    /// in dependency order: a build refreshes them before it decides its scope.
+    fn scope_inputs(&self) -> Vec<Model> {
+        let mut wanted: HashSet<&str> = HashSet::new();
+        let mut stack: Vec<&str> = vec![HORIZON_MODEL, COVERAGE_MODEL];
+        while let Some(name) = stack.pop() {
+            if let Some(model) = self.models.iter().find(|m| m.name == name) {
+                for dep in &model.depends_on {
+                    if wanted.insert(dep.as_str()) {
+                        stack.push(dep.as_str());
+                    }
+                }
+            }
+        }
+        self.models.iter().filter(|m| m.materialized && wanted.contains(m.name.as_str())).cloned().collect()
     }
 
     /// Whether DataFusion may swap a join's inputs by their estimated sizes (see the model header
@@ -562,26 +576,40 @@ impl Engine {
         Ok((rows, writer.commit(&replace).await?))
     }
 
-    /// The months to refresh since `state`, and a one-line account of why; `None` when the
-    /// submissions version the last build read can no longer be read (the caller builds in full).
-    async fn dirty_months(
-        &self,
-        state: &BuildState,
-        horizon: &BTreeSet<String>,
-        coverage: &BTreeSet<String>,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<(BTreeSet<String>, String)>> {
+    /// The months holding values (or deletions) of the submissions committed since `state`, and
+    /// how many submissions that is; `None` when the submissions version the last build read can
+    /// no longer be read (the caller builds in full).
+    async fn new_data_months(&self, state: &BuildState) -> Result<Option<(BTreeSet<String>, String)>> {
         let Some(before) = self.lake.open_table_at("tables", "submissions", state.submissions_version).await? else { return Ok(None) };
         let ctx = &self.ctx;
         ctx.register_table("submissions_at_last_build", before.table_provider().await?)?;
         let new_ids = "SELECT submission_id FROM lake.submissions EXCEPT SELECT submission_id FROM submissions_at_last_build";
-        let new_submissions = self.strings(&format!("SELECT COUNT(*) FROM ({new_ids})")).await?.first().cloned().unwrap_or_default();
-        let mut dirty: BTreeSet<String> = self
-            .strings(&format!("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values WHERE submission_id IN ({new_ids})"))
-            .await?
-            .into_iter()
-            .collect();
+        let ids = self.strings(new_ids).await?;
+        // A short list of ids is written out, so the scan skips the files and row groups whose
+        // submission_id statistics exclude them all (a subquery would read every row).
+        let filter = if ids.len() <= 10_000 { tonghop_core::sql::literal_list(&ids) } else { new_ids.to_string() };
+        let months: BTreeSet<String> = if ids.is_empty() {
+            BTreeSet::new()
+        } else {
+            self.strings(&format!("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values WHERE submission_id IN ({filter})")).await?.into_iter().collect()
+        };
+        let new_submissions = ids.len().to_string();
         ctx.deregister_table("submissions_at_last_build")?;
+        Ok(Some((months, new_submissions)))
+    }
+
+    /// The months to refresh since `state`, and a one-line account of why: the months with new
+    /// data (`new_data`, from [`Self::new_data_months`]), and the months that entered or left the
+    /// horizon, whose deadline passed, or whose epoch gained or lost a province.
+    async fn dirty_months(
+        &self,
+        state: &BuildState,
+        new_data: (BTreeSet<String>, String),
+        horizon: &BTreeSet<String>,
+        coverage: &BTreeSet<String>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(BTreeSet<String>, String)> {
+        let (mut dirty, new_submissions) = new_data;
         let data_months = dirty.len();
         let horizon_changes: BTreeSet<String> = horizon.symmetric_difference(&state.reporting_months).cloned().collect();
         dirty.extend(horizon_changes.iter().cloned());
@@ -616,7 +644,7 @@ impl Engine {
             due.len(),
             changed_epochs.len()
         );
-        Ok(Some((dirty, reason)))
+        Ok((dirty, reason))
     }
 
     async fn load_state(&self) -> Result<Option<BuildState>> {
@@ -640,6 +668,16 @@ impl Engine {
             || model.depends_on.iter().any(|d| self.models.iter().find(|m| &m.name == d).is_some_and(|m| self.reads_refresh_scope(m)))
     }
 
+    /// True for a view whose SQL, or the SQL of a view it reads, narrows by periods (not only by
+    /// months): `refresh_periods` or `refresh_previous_periods`.
+    fn reads_period_scope(&self, model: &Model) -> bool {
+        if model.materialized || model.in_memory {
+            return false;
+        }
+        models::MACROS[1..].iter().any(|m| model.sql.contains(m))
+            || model.depends_on.iter().any(|d| self.models.iter().find(|m| &m.name == d).is_some_and(|m| self.reads_period_scope(m)))
+    }
+
     /// Runs every model test; fails listing every failure (model, test, offending rows, a sample).
     /// Tests of incremental models, and of views that use refresh macros, run chunk by chunk over
     /// the periods of `scope` (the rest was tested when it was built), which also bounds memory.
@@ -652,8 +690,11 @@ impl Engine {
                 continue;
             }
             let chunked = model.incremental.is_some() || self.reads_refresh_scope(model);
+            // A view narrowed by months only is tested over the dirty months: its other months
+            // read nothing that changed since they were last tested.
+            let kind = model.incremental.unwrap_or(if self.reads_period_scope(model) { Incremental::Period } else { Incremental::Month });
             let chunks: Vec<Option<Chunk>> = if chunked {
-                scope.chunks(model.incremental.unwrap_or(Incremental::Period)).into_iter().map(Some).collect()
+                scope.chunks(kind).into_iter().map(Some).collect()
             } else {
                 vec![None]
             };
@@ -683,7 +724,9 @@ impl Engine {
                     }
                 }
                 for (label, sql) in tests {
+                    let started = std::time::Instant::now();
                     let batches = self.ctx.sql(&sql).await?.limit(0, Some(3))?.collect().await?;
+                    tracing::debug!(model = %model.name, test = %label, seconds = started.elapsed().as_secs_f64(), "model test run");
                     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
                     if rows == 0 {
                         passed += 1;

@@ -4,14 +4,32 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use arrow::{array::RecordBatch, datatypes::SchemaRef};
+use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 use deltalake::{
-    datafusion::{catalog::TableProvider, datasource::MemTable, prelude::SessionContext}, kernel::transaction::CommitProperties, protocol::SaveMode, DeltaTable,
+    datafusion::{
+        catalog::{Session, TableProvider},
+        datasource::MemTable,
+        prelude::SessionContext,
+    }, kernel::transaction::CommitProperties, protocol::SaveMode, DeltaTable,
     DeltaTableError,
 };
 
 use crate::{location::Location, tables, Error, Result, TableSpec};
 
 static REGISTER_S3: std::sync::Once = std::sync::Once::new();
+
+/// A DataFusion provider over `table` for `session`, with its partition columns as plain strings.
+///
+/// delta-rs dictionary-encodes partition columns by default, and a view casting them back hides
+/// a filter such as `period IN ('202502', '202503')` from the scan as soon as DataFusion factors
+/// the cast out of the filter (it does for two values or more): every file of the table is then
+/// read instead of the partitions asked for. Plain strings leave the filter on the column.
+pub fn scan_provider(table: &DeltaTable, session: &dyn Session) -> Result<Arc<dyn TableProvider>> {
+    table.update_datafusion_session(session).map_err(|e| Error::Query(e.into()))?;
+    let snapshot = Arc::new(table.snapshot().map_err(|e| Error::Query(e.into()))?.snapshot().clone());
+    let config = DeltaScanConfig::new_from_session(session).with_wrap_partition_values(false);
+    Ok(Arc::new(DeltaScanNext::new(snapshot, config)?))
+}
 
 /// An open lake.
 #[derive(Debug, Clone)]

@@ -41,7 +41,7 @@ pub mod location;
 pub mod model_table;
 pub mod tables;
 
-pub use delta::{first_column_strings, Appender, Lake};
+pub use delta::{first_column_strings, scan_provider, Appender, Lake};
 pub use deltalake::DeltaTable;
 pub use error::{Error, Result};
 pub use lease::{Lease, LeaseInfo};
