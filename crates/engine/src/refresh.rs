@@ -3,7 +3,7 @@
 //! Visible data changes only when a submission commits (rows of uncommitted submissions are never
 //! read, see [`tonghop_lake`]). So a build compares the `submissions` table with the version the last
 //! successful build read, and the months holding values of the newly committed submissions are
-//! **dirty**. Two more things make a month dirty:
+//! **dirty**. Three more things make a month dirty:
 //!
 //! - it enters or leaves the reporting horizon (the `reporting_months` model: months every commune
 //!   owes a report for), e.g. the first report of a new month makes the months before it that
@@ -12,6 +12,11 @@
 //!   the last build, so its unreceived reports turn from pending to missing;
 //! - a province of its epoch got its first data (the `reporting_provinces` model): every month of
 //!   that epoch's horizon is dirty, since every period gains the province's units.
+//!
+//! The horizon and the coverage are models (`reporting_months`, `reporting_provinces`), and what they
+//! read must be current before the scope is decided. So the materialised models they depend on (the
+//! month-incremental `commune_months`) are refreshed first, over the months of the newly committed
+//! submissions only: nothing else changes them.
 //!
 //! The periods to recompute are every period containing a dirty month (the month, its quarter,
 //! half year, nine months, year, and the years to date from that month on) and, when the next year

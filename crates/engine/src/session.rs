@@ -396,11 +396,12 @@ impl Engine {
         };
         summary.full = new_data.is_none();
 
-        // The tables the horizon and coverage models read are refreshed first, over the months
-        // with new data (or every month with data, in a full build): nothing else changes them.
-        let data_scope = match &new_data {
-            Some((months, _)) => Scope { periods: months.clone() },
-            None => Scope { periods: self.strings("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values").await?.into_iter().collect() },
+        // The tables the horizon and coverage models read are refreshed first, over the periods
+        // of the months with new data (of every month with data, in a full build): nothing else
+        // changes them.
+        let data_scope = match (&new_data, &state) {
+            (Some((months, _)), Some(state)) => Scope::from_dirty_months(months, &state.reporting_months.union(months).cloned().collect()),
+            _ => Scope::full(&self.strings("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values").await?.into_iter().collect()),
         };
         for model in self.scope_inputs() {
             self.build_materialized(&model, &data_scope, summary.full, &mut summary).await?;

@@ -30,7 +30,7 @@ use tonghop_engine::Engine;
 use tonghop_lake::{Lake, Location};
 
 fn here() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slt")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/slt")
 }
 
 fn repo_root() -> PathBuf {
