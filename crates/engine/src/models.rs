@@ -336,11 +336,6 @@ fn order(mut pending: Vec<Model>) -> Result<Vec<Model>> {
 }
 
 impl Model {
-    /// True when the SQL uses a refresh macro.
-    pub fn uses_macros(&self) -> bool {
-        self.sql.contains("{{")
-    }
-
     /// The SQL of each declared test: a query returning the offending rows, with a label.
     pub fn test_queries(&self) -> Vec<(String, String)> {
         self.test_queries_over(&self.name)

@@ -580,7 +580,7 @@ impl Engine {
     /// The months holding values (or deletions) of the submissions committed since `state`, and
     /// how many submissions that is; `None` when the submissions version the last build read can
     /// no longer be read (the caller builds in full).
-    async fn new_data_months(&self, state: &BuildState) -> Result<Option<(BTreeSet<String>, String)>> {
+    async fn new_data_months(&self, state: &BuildState) -> Result<Option<(BTreeSet<String>, usize)>> {
         let Some(before) = self.lake.open_table_at("tables", "submissions", state.submissions_version).await? else { return Ok(None) };
         let ctx = &self.ctx;
         ctx.register_table("submissions_at_last_build", before.table_provider().await?)?;
@@ -594,9 +594,8 @@ impl Engine {
         } else {
             self.strings(&format!("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values WHERE submission_id IN ({filter})")).await?.into_iter().collect()
         };
-        let new_submissions = ids.len().to_string();
         ctx.deregister_table("submissions_at_last_build")?;
-        Ok(Some((months, new_submissions)))
+        Ok(Some((months, ids.len())))
     }
 
     /// The months to refresh since `state`, and a one-line account of why: the months with new
@@ -605,7 +604,7 @@ impl Engine {
     async fn dirty_months(
         &self,
         state: &BuildState,
-        new_data: (BTreeSet<String>, String),
+        new_data: (BTreeSet<String>, usize),
         horizon: &BTreeSet<String>,
         coverage: &BTreeSet<String>,
         now: chrono::DateTime<chrono::Utc>,
@@ -659,24 +658,15 @@ impl Engine {
         Ok(tonghop_lake::first_column_strings(&batches)?)
     }
 
-    /// True for a view whose SQL, or the SQL of a view it reads, uses refresh macros: computing it
-    /// whole means all of history, so its tests run chunk by chunk.
-    fn reads_refresh_scope(&self, model: &Model) -> bool {
+    /// True for a view whose SQL, or the SQL of a view it reads, uses one of `macros` (names of
+    /// [`models::MACROS`]). A view reading any of them is computed over all of history when read
+    /// whole, so its tests run chunk by chunk; one reading only `refresh_months` is keyed by month.
+    fn view_reads(&self, model: &Model, macros: &[&str]) -> bool {
         if model.materialized || model.in_memory {
             return false;
         }
-        model.uses_macros()
-            || model.depends_on.iter().any(|d| self.models.iter().find(|m| &m.name == d).is_some_and(|m| self.reads_refresh_scope(m)))
-    }
-
-    /// True for a view whose SQL, or the SQL of a view it reads, narrows by periods (not only by
-    /// months): `refresh_periods` or `refresh_previous_periods`.
-    fn reads_period_scope(&self, model: &Model) -> bool {
-        if model.materialized || model.in_memory {
-            return false;
-        }
-        models::MACROS[1..].iter().any(|m| model.sql.contains(m))
-            || model.depends_on.iter().any(|d| self.models.iter().find(|m| &m.name == d).is_some_and(|m| self.reads_period_scope(m)))
+        macros.iter().any(|m| model.sql.contains(m))
+            || model.depends_on.iter().any(|d| self.models.iter().find(|m| &m.name == d).is_some_and(|m| self.view_reads(m, macros)))
     }
 
     /// Runs every model test; fails listing every failure (model, test, offending rows, a sample).
@@ -690,10 +680,10 @@ impl Engine {
             if model.test_queries().is_empty() {
                 continue;
             }
-            let chunked = model.incremental.is_some() || self.reads_refresh_scope(model);
+            let chunked = model.incremental.is_some() || self.view_reads(model, &models::MACROS);
             // A view narrowed by months only is tested over the dirty months: its other months
             // read nothing that changed since they were last tested.
-            let kind = model.incremental.unwrap_or(if self.reads_period_scope(model) { Incremental::Period } else { Incremental::Month });
+            let kind = model.incremental.unwrap_or(if self.view_reads(model, &models::MACROS[1..]) { Incremental::Period } else { Incremental::Month });
             let chunks: Vec<Option<Chunk>> = if chunked {
                 scope.chunks(kind).into_iter().map(Some).collect()
             } else {
