@@ -265,18 +265,18 @@ impl Runner {
                             .map(|b| arrow::util::display::array_value_to_string(b.column(0), 0).unwrap_or_default())
                     })
                     .unwrap_or_else(|| "?".into());
+                let tables = if s.materialized.is_empty() {
+                    "no table needed writing".to_string()
+                } else {
+                    let written = s.materialized.iter().map(|(n, rows, v)| format!("{n} {rows} rows v{v}")).collect::<Vec<_>>();
+                    format!("{} tables written: {}", written.len(), written.join(", "))
+                };
                 let line = format!(
-                    "{} build ({}): {} periods recomputed; {} models ({} materialised: {}), {periods} periods in indicator_values, {} model tests passed",
+                    "{} build ({}): {} periods recomputed; {} models computed, {tables}; {periods} periods in indicator_values, {} model tests passed",
                     if s.full { "full" } else { "incremental" },
                     s.reason,
                     s.periods,
                     s.views + s.materialized.len(),
-                    s.materialized.len(),
-                    s.materialized
-                        .iter()
-                        .map(|(n, rows, v)| format!("{n} {rows} rows v{v}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
                     s.tests_passed
                 );
                 report.build = Some(s);
