@@ -269,7 +269,7 @@ impl Runner {
                     "no table needed writing".to_string()
                 } else {
                     let written = s.materialized.iter().map(|(n, rows, v)| format!("{n} {rows} rows v{v}")).collect::<Vec<_>>();
-                    format!("{} tables written: {}", written.len(), written.join(", "))
+                    format!("tables written: {}", written.join(", "))
                 };
                 let line = format!(
                     "{} build ({}): {} periods recomputed; {} models computed, {tables}; {periods} periods in indicator_values, {} model tests passed",
