@@ -1,7 +1,7 @@
 -- grain: one row per (epoch, period, level, unit_code, indicator)
 -- materialized: table
 -- incremental: period
--- inputs: indicator_terms, unit_ancestors, reporting_months, reporting_provinces, period_months, units, indicators, targets
+-- inputs: commune_terms, unit_ancestors, unit_lineage, reporting_months, reporting_provinces, period_months, units, indicators, targets
 -- The indicators of every unit of every level, for every period that has a month in the reporting
 -- horizon (reporting_months), reported or not (communes_reporting = 0, value NULL, null_reason
 -- 'no_data'), against the target. Units of provinces without any data in the epoch are left out
@@ -10,22 +10,39 @@
 -- comparison.
 -- value = Σ numerator / Σ denominator × factor at every level (never an average of commune ratios);
 -- NULL with null_reason 'zero_denominator' when the denominator sums to 0.
+-- Both epochs' units: a period before 2025-07-01 in old units, and every period in today's units,
+-- with the months before the reform carried across it (commune_terms): such rows are remapped, and
+-- estimated where a default weight decides the figure (at commune level; above it only in the rare
+-- case commune_terms.estimated_above describes). A new commune without a main predecessor (the five
+-- special zones formed from island districts) has no station figures before the reform:
+-- null_reason 'no_main_predecessor'. The horizon of a period in today's units counts the months
+-- reported in either epoch.
 WITH rolled AS (
     SELECT
         t.epoch, t.period, a.level, a.unit_code, t.indicator,
         SUM(t.numerator) AS numerator,
         SUM(t.denominator) AS denominator,
-        -- indicator_terms has one row per commune, period and indicator: counting rows counts communes.
-        COUNT(*) AS communes_reporting
+        -- commune_terms has one row per commune, period and indicator: counting rows counts communes.
+        COUNT(*) AS communes_reporting,
+        bool_or(t.remapped) AS remapped,
+        bool_or(CASE WHEN a.level = 'commune' THEN t.estimated ELSE t.estimated_above END) AS estimated
     FROM unit_ancestors AS a
-    JOIN indicator_terms AS t ON t.epoch = a.epoch AND t.org_unit = a.commune_code
+    JOIN commune_terms AS t ON t.epoch = a.epoch AND t.org_unit = a.commune_code
     GROUP BY t.epoch, t.period, a.level, a.unit_code, t.indicator
 ),
 horizon_periods AS (
-    SELECT DISTINCT pm.epoch, pm.period, pm.period_type
+    SELECT pm.epoch, pm.period, pm.period_type, bool_or(pm.remapped) AS has_remapped_months
     FROM period_months AS pm
-    JOIN reporting_months AS m ON m.epoch = pm.epoch AND m.month = pm.month
+    JOIN reporting_months AS m ON m.epoch = pm.month_epoch AND m.month = pm.month
     WHERE {{ refresh_periods(pm.period) }}
+    GROUP BY pm.epoch, pm.period, pm.period_type
+),
+no_main_predecessor AS (
+    -- New communes whose station continues no old station.
+    SELECT u.epoch, u.code AS unit_code
+    FROM units AS u
+    LEFT JOIN unit_lineage AS l ON l.to_epoch = u.epoch AND l.to_code = u.code AND l.from_epoch <> l.to_epoch AND l.main_predecessor
+    WHERE u.level = 'commune' AND u.epoch = 'post2025' AND l.to_code IS NULL
 ),
 expected AS (
     SELECT epoch, level, unit_code, COUNT(*) AS communes_expected
@@ -39,7 +56,7 @@ unit_indicators AS (
         e.epoch, e.level, e.unit_code, u.full_name AS unit_name,
         CASE WHEN e.level = 'province' THEN e.unit_code ELSE u.province_code END AS province_code,
         e.communes_expected,
-        i.code AS indicator, i.name_vi AS indicator_name, i.name_en AS indicator_name_en, i.factor,
+        i.code AS indicator, i.name_vi AS indicator_name, i.name_en AS indicator_name_en, i.factor, i.counts_stations,
         COALESCE(ts.target_value, td.target_value) AS target,
         COALESCE(ts.target_year, td.target_year) AS target_year,
         COALESCE(ts.comparison, td.comparison) AS target_comparison
@@ -58,9 +75,13 @@ valued AS (
         r.numerator, r.denominator,
         CASE WHEN r.denominator > 0 THEN r.numerator / r.denominator * ui.factor END AS value,
         CASE
+            WHEN r.denominator IS NULL AND h.has_remapped_months AND ui.counts_stations AND nm.unit_code IS NOT NULL
+                AND ui.level = 'commune' THEN 'no_main_predecessor'
             WHEN r.denominator IS NULL THEN 'no_data'
             WHEN r.denominator = 0 THEN 'zero_denominator'
         END AS null_reason,
+        COALESCE(r.remapped, FALSE) AS remapped,
+        COALESCE(r.estimated, FALSE) AS estimated,
         ui.target, ui.target_year, ui.target_comparison,
         COALESCE(r.communes_reporting, 0) AS communes_reporting,
         ui.communes_expected
@@ -68,6 +89,7 @@ valued AS (
     JOIN unit_indicators AS ui ON ui.epoch = h.epoch
     LEFT JOIN rolled AS r
         ON r.epoch = h.epoch AND r.period = h.period AND r.level = ui.level AND r.unit_code = ui.unit_code AND r.indicator = ui.indicator
+    LEFT JOIN no_main_predecessor AS nm ON nm.epoch = ui.epoch AND nm.unit_code = ui.unit_code AND ui.level = 'commune'
 )
 SELECT
     epoch, period, period_type, level, unit_code, unit_name, province_code,
@@ -82,5 +104,7 @@ SELECT
     END AS status,
     target - value AS gap_to_target,
     communes_reporting,
-    communes_expected
+    communes_expected,
+    remapped,
+    estimated
 FROM valued

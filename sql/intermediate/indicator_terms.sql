@@ -1,4 +1,4 @@
--- grain: one row per (epoch, period, org_unit, indicator): the commune's numerator and denominator terms
+-- grain: one row per (epoch, period, org_unit, indicator): the commune's numerator and denominator terms over the period's months reported in that epoch
 -- inputs: monthly_values, indicators, data_elements, period_months
 -- Computed for the periods being refreshed only (refresh_periods, from their months).
 -- Terms are paired month by month first, so a month counts only when the commune reported both sides
@@ -11,6 +11,9 @@
 -- period with both sides reported (stocks, DHIS2 LAST), 'average' averages the months with both sides.
 -- A 'count' denominator follows the numerator's aggregation (1 per station for a stock, 1 per
 -- station-month for a flow). Disaggregations are summed already (monthly_values).
+-- The epoch is the units the commune reported in. A period that straddles the 2025 reform (2025,
+-- 2025N9, 2025YTD07–12) has one row per epoch: the old commune's terms over January–June 2025, the
+-- new commune's over the months from July. commune_terms carries them into the units of each epoch.
 WITH monthly AS (
     SELECT epoch, period AS month, org_unit, data_element, value
     FROM monthly_values
@@ -55,8 +58,9 @@ periodized AS (
         SUM(t.denominator) AS den_sum, AVG(t.denominator) AS den_avg,
         MAX(t.month) AS last_month,
         COUNT(*) AS months_reported
-    FROM period_months AS pm
-    JOIN terms AS t ON t.month = pm.month AND t.epoch = pm.epoch
+    -- The months of each period, by the epoch they were reported in.
+    FROM (SELECT DISTINCT period, period_type, month, month_epoch FROM period_months) AS pm
+    JOIN terms AS t ON t.month = pm.month AND t.epoch = pm.month_epoch
     WHERE {{ refresh_periods(pm.period) }}
     GROUP BY t.epoch, pm.period, pm.period_type, t.org_unit, t.indicator, t.num_aggregation, t.den_aggregation
 )
@@ -64,7 +68,7 @@ SELECT
     p.epoch, p.period, p.period_type, p.org_unit, p.indicator,
     CASE p.num_aggregation WHEN 'sum' THEN p.num_sum WHEN 'average' THEN p.num_avg ELSE l.numerator END AS numerator,
     CASE p.den_aggregation WHEN 'sum' THEN p.den_sum WHEN 'average' THEN p.den_avg ELSE l.denominator END AS denominator,
-    p.months_reported
+    p.num_aggregation, p.den_aggregation, p.months_reported
 FROM periodized AS p
 -- 'last': the terms of the latest month (a join, not an ordered aggregate: much faster).
 JOIN terms AS l ON l.epoch = p.epoch AND l.org_unit = p.org_unit AND l.indicator = p.indicator AND l.month = p.last_month

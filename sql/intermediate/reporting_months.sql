@@ -12,4 +12,4 @@ WITH bounds AS (
 SELECT pm.epoch, pm.month
 FROM period_months AS pm
 JOIN bounds AS b ON b.epoch = pm.epoch
-WHERE pm.period_type = 'month' AND pm.month >= b.first_month AND pm.month <= b.last_month
+WHERE pm.period_type = 'month' AND NOT pm.remapped AND pm.month >= b.first_month AND pm.month <= b.last_month

@@ -4,11 +4,11 @@
 -- order_by: period, province_code
 -- inputs: indicator_rollups, periods
 -- The Directive 25 indicators of indicator_rollups (every unit, level and period type, against the
--- target) with the same period a year earlier (2026Q1 → 2025Q1) when it is comparable: the same
--- level and unit code in the same epoch (codes were reused with new meanings in 2025, so a
--- province or commune is never compared across the reform), or the nation, which is the same unit
--- `VN` in both epochs. A period that straddles the reform (2025, 2025N9, 2025YTD07–12) has no
--- value, so periods a year after it have no previous-year value either.
+-- target) with the same period a year earlier (2026Q1 → 2025Q1): the same level and unit code in
+-- the same epoch's units. Codes were reused with new meanings in 2025, so a unit is never compared
+-- with another epoch's unit of the same code; instead, every earlier period also exists in today's
+-- units (indicator_rollups carries the old communes' figures across the reform), so 2026Q1 compares
+-- with 2025Q1 and 2025Q3 with 2024Q3 in today's units at every level (previous_year_remapped).
 -- Written ordered by province within each period: one province's indicators at every level
 -- (`WHERE province_code = … AND year = …`) are read from a few row groups.
 SELECT
@@ -20,14 +20,18 @@ SELECT
     prev.value AS value_previous_year,
     r.value - prev.value AS change_from_previous_year,
     r.communes_reporting,
-    r.communes_expected
+    r.communes_expected,
+    r.remapped,
+    r.estimated,
+    COALESCE(prev.remapped, FALSE) AS previous_year_remapped,
+    COALESCE(prev.estimated, FALSE) AS previous_year_estimated
 FROM indicator_rollups AS r
 JOIN periods AS p ON p.period = r.period
 LEFT JOIN (
-    SELECT epoch, period, level, unit_code, indicator, value
+    SELECT epoch, period, level, unit_code, indicator, value, remapped, estimated
     FROM indicator_rollups
     WHERE {{ refresh_previous_periods(period) }}
 ) AS prev
     ON prev.period = p.previous_year_period AND prev.level = r.level AND prev.unit_code = r.unit_code
-    AND prev.indicator = r.indicator AND (prev.epoch = r.epoch OR r.level = 'national')
+    AND prev.indicator = r.indicator AND prev.epoch = r.epoch
 WHERE {{ refresh_periods(r.period) }}

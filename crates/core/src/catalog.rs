@@ -48,6 +48,27 @@ pub enum TimeAggregation {
     Average,
 }
 
+/// How a data element's pre-reform values are carried into today's units (see [`crate::reform`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReformRemap {
+    /// Shared among the old commune's new communes by the edge weights (people, visits, villages).
+    #[default]
+    Split,
+    /// A fact about the station: taken whole from the new commune's main predecessor.
+    MainPredecessor,
+}
+
+impl ReformRemap {
+    /// The name used in `data_elements.csv` and in SQL tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReformRemap::Split => "split",
+            ReformRemap::MainPredecessor => "main_predecessor",
+        }
+    }
+}
+
 /// One data element reported by commune health stations.
 #[derive(Debug, Clone, Deserialize)]
 pub struct DataElement {
@@ -63,6 +84,9 @@ pub struct DataElement {
     pub value_type: ValueType,
     /// Aggregation over time.
     pub time_aggregation: TimeAggregation,
+    /// How pre-reform values are carried into post-2025 units (`split` when the column is empty).
+    #[serde(default)]
+    pub reform_remap: ReformRemap,
 }
 
 /// One indicator: a ratio of sums (see the module docs).
@@ -88,6 +112,14 @@ pub struct Indicator {
     pub den_test: Option<String>,
     /// Multiplier (100 for a percentage).
     pub factor: f64,
+}
+
+impl Indicator {
+    /// A count of stations (a test on the numerator, or a `count` denominator): carried across the
+    /// reform from the main predecessor, never split (see [`crate::reform`]).
+    pub fn counts_stations(&self) -> bool {
+        self.num_test.is_some() || self.den_test.as_deref() == Some("count")
+    }
 }
 
 /// A target for an indicator, national by default or for one unit.
@@ -306,6 +338,27 @@ impl Catalog {
                     out.push(format!("{at}: den_test {t:?} must be empty or \"count\""));
                 }
             }
+            // Across the reform a count of stations takes the main predecessor's station, a ratio
+            // of split figures splits both sides: the elements must agree.
+            let (wanted, why) = if i.counts_stations() {
+                (ReformRemap::MainPredecessor, "it counts stations (num_test or a count denominator)")
+            } else {
+                (ReformRemap::Split, "it is a ratio of split figures")
+            };
+            let sides: Vec<&String> = if i.counts_stations() {
+                [Some(&i.num_element), i.num_per.as_ref()].into_iter().flatten().collect()
+            } else {
+                vec![&i.num_element, &i.den_element]
+            };
+            for code in sides {
+                if let Some(e) = self.data_element(code).filter(|e| e.reform_remap != wanted) {
+                    out.push(format!(
+                        "{at}: data element {code} has reform_remap {} but {why}; set reform_remap = {} in data_elements.csv",
+                        e.reform_remap.as_str(),
+                        wanted.as_str()
+                    ));
+                }
+            }
             if !(i.factor.is_finite() && i.factor > 0.0) {
                 out.push(format!("{at}: factor must be a positive number"));
             }
@@ -362,6 +415,8 @@ mod tests {
         assert_eq!(c.data_element("KCB_TONG").unwrap().time_aggregation, TimeAggregation::Sum);
         assert_eq!(c.data_element("DS_TONG").unwrap().time_aggregation, TimeAggregation::Last);
         assert_eq!(c.validation_rules.len(), 6);
+        assert_eq!(c.data_element("DS_TONG").unwrap().reform_remap, ReformRemap::Split);
+        assert_eq!(c.data_element("TYT_BS").unwrap().reform_remap, ReformRemap::MainPredecessor);
         assert!(c.validation_rules.iter().all(|r| r.on_ingest && r.operator == Operator::Le));
     }
 
@@ -373,8 +428,11 @@ mod tests {
         c.indicators[1].num_threshold = Some(1.0);
         c.targets[2].comparison = "<".into();
         c.validation_rules[0].right = "DS_TONG + DS_X".into();
+        c.data_elements.iter_mut().find(|e| e.code == "TYT_BS").unwrap().reform_remap = ReformRemap::Split;
         let problems = c.problems();
-        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+        assert!(problems.iter().any(|p| p.contains("TYT_CO_BS: data element TYT_BS has reform_remap split but it counts stations")), "{problems:#?}");
+        let problems: Vec<String> = problems.into_iter().filter(|p| !p.contains("reform_remap")).collect();
         assert!(problems[3].contains("right side names \"DS_X\""), "{}", problems[3]);
         assert!(problems[0].contains("BHYT_BAO_PHU: num_element DS_BHYTT is not in data_elements.csv"));
     }

@@ -41,6 +41,29 @@ impl Epoch {
         }
     }
 
+    /// The epoch whose units a period's figures are expressed in by default: the epoch in force for
+    /// its whole span, or [`Epoch::Post2025`] for a period that straddles the reform (`2025`,
+    /// `2025N9`, `2025YTD07`–`2025YTD12`), whose months before 2025-07-01 are carried into today's
+    /// units (see [`crate::reform`]). Pre-2025 periods can also be read in post-2025 units.
+    pub fn of_units_for(period: &Period) -> Epoch {
+        Epoch::for_period(period).unwrap_or(Epoch::Post2025)
+    }
+
+    /// True when a period starts before and ends after 2025-07-01.
+    pub fn straddles(period: &Period) -> bool {
+        Epoch::for_period(period).is_err()
+    }
+
+    /// True when the period's figures can be expressed in this epoch's units: every period in
+    /// post-2025 units (earlier months carried across the reform), only periods that end before
+    /// 2025-07-01 in pre-2025 units.
+    pub fn expresses(self, period: &Period) -> bool {
+        match self {
+            Epoch::Post2025 => true,
+            Epoch::Pre2025 => period.end() < REFORM_DATE,
+        }
+    }
+
     /// The epoch in force for the whole span of a period, or [`Error::StraddlesReform`].
     pub fn for_period(period: &Period) -> Result<Epoch> {
         let (start, end) = (period.start(), period.end());
@@ -88,6 +111,17 @@ mod tests {
         assert_eq!(epoch("2024").unwrap(), Epoch::Pre2025);
         assert_eq!(epoch("2025YTD06").unwrap(), Epoch::Pre2025);
         assert_eq!(epoch("2026YTD03").unwrap(), Epoch::Post2025);
+    }
+
+    #[test]
+    fn units_a_period_is_expressed_in() {
+        let p = |c: &str| c.parse::<Period>().unwrap();
+        assert_eq!(Epoch::of_units_for(&p("2025")), Epoch::Post2025);
+        assert_eq!(Epoch::of_units_for(&p("2025N9")), Epoch::Post2025);
+        assert_eq!(Epoch::of_units_for(&p("2024Q1")), Epoch::Pre2025);
+        assert!(Epoch::straddles(&p("2025YTD07")) && !Epoch::straddles(&p("2025YTD06")));
+        assert!(Epoch::Post2025.expresses(&p("2024Q1")) && Epoch::Post2025.expresses(&p("2025")));
+        assert!(Epoch::Pre2025.expresses(&p("2025S1")) && !Epoch::Pre2025.expresses(&p("2025")) && !Epoch::Pre2025.expresses(&p("202507")));
     }
 
     #[test]

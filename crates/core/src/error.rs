@@ -12,7 +12,7 @@ pub enum Error {
     /// A period that starts before and ends after the 2025-07-01 reform.
     #[error(
         "period {period} ({start} to {end}) straddles the administrative reform of 2025-07-01; \
-         report the months before and after the reform separately (remapping across the reform is not supported yet)"
+         a submission reports months, in the units of their epoch; figures for this period are computed in post-2025 units"
     )]
     StraddlesReform {
         /// The period code.
@@ -51,6 +51,14 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong.
         message: String,
+    },
+    /// `reference/admin-units/reform_weights.csv` has problems; all of them are listed, one per line.
+    #[error("{path}: {} problem(s):\n  - {}", .problems.len(), .problems.join("\n  - "))]
+    InvalidReformWeights {
+        /// The file.
+        path: PathBuf,
+        /// Every problem, each naming the old and new commune.
+        problems: Vec<String>,
     },
     /// The project folder lacks a part tonghop needs.
     #[error("{path} does not exist: run tonghop from the repository root or point --project (TONGHOP_PROJECT) at it")]

@@ -7,6 +7,7 @@
 //! | [`epoch`] | the two administrative epochs (before / from 2025-07-01) and which one a period belongs to |
 //! | [`period`] | DHIS2-style period codes (`202603`, `2026Q1`, `2026S1`, `2026N9`, `2026`) and their months |
 //! | [`units`] | the administrative-unit registry, keyed by (epoch, code), and the 2025 old → new mapping |
+//! | [`reform`] | carrying figures across the 2025 reform: weights of split old communes (`reform_weights.csv`), main predecessors |
 //! | [`catalog`] | data elements, indicators and targets, loaded from the editable files in `catalog/` |
 //! | [`project`] | where a tonghop project keeps its editable files (`catalog/`, `reference/`, `sql/`) |
 //! | [`text`] | NFC normalisation of Vietnamese text |
@@ -24,11 +25,12 @@ pub mod epoch;
 mod error;
 pub mod period;
 pub mod project;
+pub mod reform;
 pub mod sql;
 pub mod text;
 pub mod units;
 
-pub use catalog::{Catalog, DataElement, Indicator, Target, ValidationRule};
+pub use catalog::{Catalog, DataElement, Indicator, ReformRemap, Target, ValidationRule};
 pub use epoch::Epoch;
 pub use error::{Error, Result};
 pub use period::{Period, PeriodType};

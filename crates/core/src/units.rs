@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::reform::ReformWeights;
 use crate::{text::nfc, Epoch, Error, Result};
 
 /// The level of a unit in the hierarchy.
@@ -99,6 +100,15 @@ pub struct UnitMappingEdge {
     pub new_province_code: String,
     /// `full` (the whole old unit went here) or `partial`.
     pub merge_type: String,
+    /// The share of the old unit's split figures that goes to the new commune (see [`crate::reform`]).
+    pub weight: f64,
+    /// Where the weight comes from (`reform_weights.csv`'s source, or how the default was made).
+    pub weight_source: String,
+    /// A partial edge with the default (equal) weight: the figures it feeds are estimates.
+    pub estimated: bool,
+    /// The old commune is the new commune's main predecessor (the new commune kept its code): its
+    /// station's figures are the new commune's station figures before the reform.
+    pub main_predecessor: bool,
 }
 
 /// All units of both epochs and the mapping between them.
@@ -110,6 +120,8 @@ pub struct UnitRegistry {
     mapping: Vec<UnitMappingEdge>,
     /// old (pre2025) code → indices into `mapping`.
     successors: HashMap<String, Vec<usize>>,
+    /// How many edges have a weight given in `reform_weights.csv`.
+    given_weights: usize,
 }
 
 fn epoch_slot(epoch: Epoch) -> usize {
@@ -202,6 +214,7 @@ impl UnitRegistry {
         let mapping_path = dir.join("mapping/old_to_new_ward_2025-07-01.csv");
         for row in read_csv::<MappingRow>(&mapping_path)? {
             registry.successors.entry(row.old_code.clone()).or_default().push(registry.mapping.len());
+            let main_predecessor = row.old_level == "commune" && row.old_code == row.new_ward_code;
             registry.mapping.push(UnitMappingEdge {
                 old_level: if row.old_level == "district" { Level::District } else { Level::Commune },
                 old_code: row.old_code,
@@ -209,10 +222,21 @@ impl UnitRegistry {
                 old_province_code: row.old_province_code,
                 new_code: row.new_ward_code,
                 new_full_name: nfc(&row.new_ward_full_name).into_owned(),
+                main_predecessor,
                 new_province_code: row.new_province_code,
                 merge_type: row.merge_type,
+                weight: 1.0,
+                weight_source: String::new(),
+                estimated: false,
             });
         }
+        let weights = ReformWeights::load(&crate::reform::weights_path(dir), &registry.mapping)?;
+        let targets: HashMap<String, usize> = registry.successors.iter().map(|(k, v)| (k.clone(), v.len())).collect();
+        for edge in &mut registry.mapping {
+            let w = weights.edge(&edge.old_code, &edge.new_code, targets.get(&edge.old_code).copied().unwrap_or(1));
+            (edge.weight, edge.weight_source, edge.estimated) = (w.weight, w.source, w.estimated);
+        }
+        registry.given_weights = weights.len();
         registry.check(dir)?;
         tracing::debug!(units = registry.units.len(), mapping_edges = registry.mapping.len(), "unit registry loaded");
         Ok(registry)
@@ -264,6 +288,17 @@ impl UnitRegistry {
         self.successors.get(old_code).into_iter().flatten().map(|&i| &self.mapping[i])
     }
 
+    /// How many mapping edges have a weight given in `reform_weights.csv` (the others are full
+    /// edges, weight 1, or partial edges with the default equal share).
+    pub fn given_weights(&self) -> usize {
+        self.given_weights
+    }
+
+    /// The old commune whose station a new commune continues (see [`crate::reform`]), if any.
+    pub fn main_predecessor(&self, new_code: &str) -> Option<&UnitMappingEdge> {
+        self.mapping.iter().find(|e| e.main_predecessor && e.new_code == new_code)
+    }
+
     /// The old (pre-2025) units that went, wholly or partly, into the new commune `new_code`.
     pub fn predecessors<'a>(&'a self, new_code: &'a str) -> impl Iterator<Item = &'a UnitMappingEdge> + 'a {
         self.mapping.iter().filter(move |e| e.new_code == new_code)
@@ -312,5 +347,24 @@ mod tests {
         let went: Vec<_> = r.successors("00001").map(|e| (e.new_code.as_str(), e.new_full_name.as_str())).collect();
         assert_eq!(went, [("00097", "Phường Hồng Hà")]);
         assert!(r.predecessors("00097").any(|e| e.old_code == "00001"));
+    }
+
+    #[test]
+    fn weights_of_every_old_commune_sum_to_one_and_main_predecessors_keep_the_code() {
+        let r = registry();
+        let mut sums: HashMap<&str, f64> = HashMap::new();
+        for e in r.mapping() {
+            *sums.entry(e.old_code.as_str()).or_default() += e.weight;
+            assert_eq!(e.estimated, e.merge_type == "partial" && r.given_weights() == 0, "{e:?}");
+        }
+        assert!(sums.values().all(|s| (s - 1.0).abs() < 1e-12));
+        // 00007 Phường Cống Vị went to two new wards in equal default shares.
+        let split: Vec<f64> = r.successors("00007").map(|e| e.weight).collect();
+        assert_eq!(split.len(), 2);
+        assert!(split.iter().all(|w| (w - 0.5).abs() < 1e-15), "{split:?}");
+        // 3,316 new communes kept the code of one of their old communes; 5 special zones did not.
+        let with_main = r.at_level(Epoch::Post2025, crate::Level::Commune).filter(|u| r.main_predecessor(&u.code).is_some()).count();
+        assert_eq!(with_main, 3_316);
+        assert_eq!(r.main_predecessor("00004").unwrap().old_full_name, "Phường Trúc Bạch");
     }
 }

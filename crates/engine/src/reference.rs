@@ -2,8 +2,8 @@
 //!
 //! | table | from | what |
 //! |---|---|---|
-//! | `units`, `unit_mapping` | `reference/admin-units/` | units of both epochs, the 2025 mapping |
-//! | `periods`, `period_months` | generated for [`PERIOD_YEARS`] | every period of every type (year to date included) that lies in one epoch, and its months |
+//! | `units`, `unit_mapping` | `reference/admin-units/` | units of both epochs, the 2025 mapping with each edge's weight (`reform_weights.csv`) and main predecessor |
+//! | `periods`, `period_months` | generated for [`PERIOD_YEARS`] | every period of every type (year to date included), and its months in the units of each epoch that can express it |
 //! | `calendar` | generated for [`PERIOD_YEARS`] and the year after | every day with its month and weekday |
 //! | `holidays` | `reference/holidays/` | Vietnamese public holidays |
 //! | `data_elements`, `indicators`, `targets` | `catalog/` | the indicator catalog |
@@ -75,39 +75,57 @@ pub fn register_units(ctx: &SessionContext, r: &UnitRegistry) -> Result<()> {
         ("new_full_name", req(m.iter().map(|e| e.new_full_name.as_str()))),
         ("new_province_code", req(m.iter().map(|e| e.new_province_code.as_str()))),
         ("merge_type", req(m.iter().map(|e| e.merge_type.as_str()))),
+        ("weight", Arc::new(Float64Array::from_iter_values(m.iter().map(|e| e.weight)))),
+        ("weight_source", req(m.iter().map(|e| e.weight_source.as_str()))),
+        ("estimated", Arc::new(BooleanArray::from_iter(m.iter().map(|e| Some(e.estimated))))),
+        ("main_predecessor", Arc::new(BooleanArray::from_iter(m.iter().map(|e| Some(e.main_predecessor))))),
     ])
 }
 
-/// Registers `periods` (every period of every type in [`PERIOD_YEARS`] that lies in one epoch) and
-/// `period_months` (which months make up each period). Periods straddling 2025-07-01 are left out.
+/// Registers `periods` (every period of every type in [`PERIOD_YEARS`], one row each) and
+/// `period_months` (which months make up each period, in the units of each epoch that can express it).
+///
+/// `periods.epoch` is the epoch whose units the period is expressed in by default
+/// ([`Epoch::of_units_for`]): post-2025 for a period that straddles 2025-07-01 (`straddles_reform`).
+///
+/// `period_months` has one row per (period, month, epoch): `epoch` is the units the period's
+/// figures are expressed in, `month_epoch` the units the month was reported in (the epoch in force
+/// that month), and `remapped` says they differ (the month's figures are carried across the reform,
+/// see `tonghop_core::reform`). A period that ends before the reform has its months twice, once in
+/// each epoch; a straddling period only in post-2025 units (its months before July 2025 remapped).
 pub fn register_periods(ctx: &SessionContext) -> Result<()> {
-    let mut periods: Vec<(Period, Epoch)> = Vec::new();
+    let mut periods: Vec<Period> = Vec::new();
     for year in PERIOD_YEARS {
         for kind in PeriodType::ALL {
-            for p in Period::all_in_year(kind, year) {
-                if let Ok(epoch) = Epoch::for_period(&p) {
-                    periods.push((p, epoch));
-                }
-            }
+            periods.extend(Period::all_in_year(kind, year));
         }
     }
     table(ctx, "periods", vec![
-        ("period", s(periods.iter().map(|(p, _)| Some(p.to_string())))),
-        ("period_type", req(periods.iter().map(|(p, _)| p.kind().as_str()))),
-        ("year", Arc::new(Int32Array::from_iter_values(periods.iter().map(|(p, _)| p.year())))),
-        ("start_date", Arc::new(Date32Array::from_iter_values(periods.iter().map(|(p, _)| days(p.start()))))),
-        ("end_date", Arc::new(Date32Array::from_iter_values(periods.iter().map(|(p, _)| days(p.end()))))),
-        ("epoch", req(periods.iter().map(|(_, e)| e.as_str()))),
-        ("months", Arc::new(Int32Array::from_iter_values(periods.iter().map(|(p, _)| p.months().count() as i32)))),
-        ("last_month", s(periods.iter().map(|(p, _)| p.months().last().map(|m| m.to_string())))),
-        ("previous_year_period", s(periods.iter().map(|(p, _)| p.previous_year().map(|q| q.to_string())))),
+        ("period", s(periods.iter().map(|p| Some(p.to_string())))),
+        ("period_type", req(periods.iter().map(|p| p.kind().as_str()))),
+        ("year", Arc::new(Int32Array::from_iter_values(periods.iter().map(|p| p.year())))),
+        ("start_date", Arc::new(Date32Array::from_iter_values(periods.iter().map(|p| days(p.start()))))),
+        ("end_date", Arc::new(Date32Array::from_iter_values(periods.iter().map(|p| days(p.end()))))),
+        ("epoch", req(periods.iter().map(|p| Epoch::of_units_for(p).as_str()))),
+        ("straddles_reform", Arc::new(BooleanArray::from_iter(periods.iter().map(|p| Some(Epoch::straddles(p)))))),
+        ("months", Arc::new(Int32Array::from_iter_values(periods.iter().map(|p| p.months().count() as i32)))),
+        ("last_month", s(periods.iter().map(|p| p.months().last().map(|m| m.to_string())))),
+        ("previous_year_period", s(periods.iter().map(|p| p.previous_year().map(|q| q.to_string())))),
     ])?;
-    let pairs: Vec<(&Period, Period, Epoch)> = periods.iter().flat_map(|(p, e)| p.months().map(move |m| (p, m, *e))).collect();
+    // (period, month, epoch of the units, epoch of the month)
+    let rows: Vec<(&Period, Period, Epoch, Epoch)> = periods
+        .iter()
+        .flat_map(|p| {
+            Epoch::ALL.into_iter().filter(|e| e.expresses(p)).flat_map(move |e| p.months().map(move |m| (p, m, e, Epoch::on(m.start()))))
+        })
+        .collect();
     table(ctx, "period_months", vec![
-        ("period", s(pairs.iter().map(|(p, _, _)| Some(p.to_string())))),
-        ("period_type", req(pairs.iter().map(|(p, _, _)| p.kind().as_str()))),
-        ("month", s(pairs.iter().map(|(_, m, _)| Some(m.to_string())))),
-        ("epoch", req(pairs.iter().map(|(_, _, e)| e.as_str()))),
+        ("period", s(rows.iter().map(|r| Some(r.0.to_string())))),
+        ("period_type", req(rows.iter().map(|r| r.0.kind().as_str()))),
+        ("month", s(rows.iter().map(|r| Some(r.1.to_string())))),
+        ("epoch", req(rows.iter().map(|r| r.2.as_str()))),
+        ("month_epoch", req(rows.iter().map(|r| r.3.as_str()))),
+        ("remapped", Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.2 != r.3))))),
     ])
 }
 
@@ -158,6 +176,7 @@ pub fn register_catalog(ctx: &SessionContext, c: &Catalog) -> Result<()> {
         ("kind", s(e.iter().map(|e| Some(lower(&e.kind))))),
         ("value_type", s(e.iter().map(|e| Some(lower(&e.value_type))))),
         ("time_aggregation", s(e.iter().map(|e| Some(lower(&e.time_aggregation))))),
+        ("reform_remap", req(e.iter().map(|e| e.reform_remap.as_str()))),
     ])?;
     let i = &c.indicators;
     table(ctx, "indicators", vec![
@@ -171,6 +190,7 @@ pub fn register_catalog(ctx: &SessionContext, c: &Catalog) -> Result<()> {
         ("den_element", req(i.iter().map(|i| i.den_element.as_str()))),
         ("den_test", s(i.iter().map(|i| i.den_test.clone()))),
         ("factor", Arc::new(Float64Array::from_iter_values(i.iter().map(|i| i.factor)))),
+        ("counts_stations", Arc::new(BooleanArray::from_iter(i.iter().map(|i| Some(i.counts_stations()))))),
     ])?;
     let r = &c.validation_rules;
     table(ctx, "validation_rules", vec![

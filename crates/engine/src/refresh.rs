@@ -11,7 +11,10 @@
 //! - a reporting deadline of that month (the `report_deadlines` model, `deadline_at`) passed since
 //!   the last build, so its unreceived reports turn from pending to missing;
 //! - a province of its epoch got its first data (the `reporting_provinces` model): every month of
-//!   that epoch's horizon is dirty, since every period gains the province's units.
+//!   that epoch's horizon is dirty, since every period gains the province's units (for post-2025
+//!   units that includes the months before the reform, which are expressed in them too);
+//! - the reform weights (`reference/admin-units/reform_weights.csv`) changed: every month before
+//!   2025-07-01 is dirty (its figures in today's units move), and nothing after it.
 //!
 //! The horizon and the coverage are models (`reporting_months`, `reporting_provinces`), and what they
 //! read must be current before the scope is decided. So the materialised models they depend on (the
@@ -56,18 +59,23 @@ pub struct BuildState {
     /// The coverage: every `epoch/province_code` of `reporting_provinces`.
     #[serde(default)]
     pub reporting_provinces: BTreeSet<String>,
+    /// [`reform_weights_hash`] of the weights the models were built with.
+    #[serde(default)]
+    pub reform_weights: String,
 }
 
 /// SHA-256 over tonghop's version and every file of `sql/`, `catalog/` and `reference/` (paths and
-/// contents): a change to any of them makes the next build full.
+/// contents) but the reform weights: a change to any of them makes the next build full. A change of
+/// the reform weights ([`reform_weights_hash`]) refreshes only the months before the reform.
 pub fn fingerprint(project: &Project) -> Result<String> {
+    let weights = reform_weights_path(project);
     let mut hasher = Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
     for dir in [project.sql_dir(), project.catalog_dir(), project.reference_dir()] {
         let mut files = Vec::new();
         walk(&dir, &mut files)?;
         files.sort();
-        for file in files {
+        for file in files.into_iter().filter(|f| *f != weights) {
             let bytes = std::fs::read(&file).map_err(|source| Error::Io { path: file.display().to_string(), source })?;
             hasher.update(file.strip_prefix(project.root()).unwrap_or(&file).to_string_lossy().as_bytes());
             hasher.update((bytes.len() as u64).to_le_bytes());
@@ -75,6 +83,23 @@ pub fn fingerprint(project: &Project) -> Result<String> {
         }
     }
     Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// `reference/admin-units/reform_weights.csv` of a project.
+fn reform_weights_path(project: &Project) -> std::path::PathBuf {
+    tonghop_core::reform::weights_path(&project.reference_dir().join("admin-units"))
+}
+
+/// SHA-256 of the reform weights file (empty when there is none). When it changes, the months before
+/// 2025-07-01 are dirty: their figures in post-2025 units, the straddling periods and the periods a
+/// year later (their comparisons) are recomputed, and nothing else.
+pub fn reform_weights_hash(project: &Project) -> Result<String> {
+    let path = reform_weights_path(project);
+    if !path.exists() {
+        return Ok(String::new());
+    }
+    let bytes = std::fs::read(&path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
 
 fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
@@ -116,9 +141,10 @@ fn parse(code: &str) -> Option<Period> {
     code.parse().ok()
 }
 
-/// Every period of every type of `year` that lies in one epoch.
+/// Every period of every type of `year` (a period that straddles the reform is computed in
+/// post-2025 units, see `period_months`).
 fn periods_of_year(year: i32) -> impl Iterator<Item = Period> {
-    PeriodType::ALL.into_iter().flat_map(move |kind| Period::all_in_year(kind, year)).filter(|p| Epoch::for_period(p).is_ok())
+    PeriodType::ALL.into_iter().flat_map(move |kind| Period::all_in_year(kind, year))
 }
 
 impl Scope {
@@ -135,10 +161,8 @@ impl Scope {
         let mut periods = BTreeSet::new();
         for month in dirty.into_iter().filter_map(|m| parse(m)).filter(|m| m.kind() == PeriodType::Month) {
             for p in month.containing() {
-                if Epoch::for_period(&p).is_ok() {
-                    periods.insert(p.to_string());
-                }
-                if let Some(next) = p.next_year().filter(|n| horizon_years.contains(&n.year()) && Epoch::for_period(n).is_ok()) {
+                periods.insert(p.to_string());
+                if let Some(next) = p.next_year().filter(|n| horizon_years.contains(&n.year())) {
                     periods.insert(next.to_string());
                 }
             }
@@ -215,12 +239,20 @@ mod tests {
     }
 
     #[test]
-    fn straddling_periods_are_never_in_scope() {
-        let horizon = months("202401", "202512");
-        let scope = Scope::from_dirty_months(&set(&["202508"]), &horizon);
-        assert!(scope.periods.contains("202508") && scope.periods.contains("2025Q3") && scope.periods.contains("2025S2"));
-        assert!(!scope.periods.contains("2025"), "the year 2025 straddles the reform");
-        assert!(!scope.periods.contains("2025YTD08"), "a 2025 year to date after June straddles the reform");
+    fn straddling_periods_are_refreshed_from_either_side_of_the_reform() {
+        let horizon = months("202401", "202612");
+        let after = Scope::from_dirty_months(&set(&["202508"]), &horizon);
+        for p in ["202508", "2025Q3", "2025S2", "2025", "2025N9", "2025YTD08", "2025YTD12", "2026", "2026N9"] {
+            assert!(after.periods.contains(p), "{p} missing from {:?}", after.periods);
+        }
+        assert!(!after.periods.contains("2025YTD07"), "July to date does not contain August");
+        // A late correction to an old commune's March 2025 refreshes the straddling periods too, and
+        // 2026's comparisons with them.
+        let before = Scope::from_dirty_months(&set(&["202503"]), &horizon);
+        for p in ["202503", "2025Q1", "2025S1", "2025N9", "2025", "2025YTD03", "2025YTD06", "2025YTD07", "2025YTD12", "2026Q1", "2026"] {
+            assert!(before.periods.contains(p), "{p} missing from {:?}", before.periods);
+        }
+        assert!(!before.periods.contains("2025Q3") && !before.periods.contains("202507"));
     }
 
     #[test]
@@ -243,5 +275,8 @@ mod tests {
         let scope = Scope::full(&months("202601", "202602"));
         assert!(scope.periods.contains("202612") && scope.periods.contains("2026YTD12") && scope.periods.contains("2026N9"));
         assert!(!scope.periods.iter().any(|p| p.starts_with("2025")));
+        let across = Scope::full(&months("202501", "202512"));
+        assert!(across.periods.contains("2025") && across.periods.contains("2025N9") && across.periods.contains("2025YTD09"));
+        assert_eq!(across.periods.len(), 12 + 4 + 2 + 1 + 1 + 12);
     }
 }

@@ -452,7 +452,8 @@ impl Engine {
         }
         summary.tests_passed = self.run_tests(&scope).await?;
         let submissions_version = self.versions.get("submissions").copied().unwrap_or(-1);
-        let state = BuildState { fingerprint, submissions_version, built_at, reporting_months: horizon, reporting_provinces: coverage };
+        let reform_weights = refresh::reform_weights_hash(&self.project)?;
+        let state = BuildState { fingerprint, submissions_version, built_at, reporting_months: horizon, reporting_provinces: coverage, reform_weights };
         let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::Io { path: STATE_PATH.into(), source: e.into() })?;
         self.lake.root().put(STATE_PATH, json).await?;
         Ok(summary)
@@ -630,19 +631,27 @@ impl Engine {
             }
         }
         dirty.extend(due.iter().cloned());
-        // A province joining (or leaving) an epoch changes every period of it.
+        // A province joining (or leaving) an epoch changes every period expressed in its units:
+        // in post-2025 units, the months before the reform too.
         let epoch_of = |key: &String| key.split('/').next().unwrap_or_default().to_string();
         let changed_epochs: BTreeSet<String> = coverage.symmetric_difference(&state.reporting_provinces).map(epoch_of).collect();
+        let before_reform = |month: &String| month.parse::<tonghop_core::Period>().is_ok_and(|p| tonghop_core::Epoch::on(p.start()) == tonghop_core::Epoch::Pre2025);
         for month in horizon {
-            if month.parse::<tonghop_core::Period>().ok().and_then(|p| tonghop_core::Epoch::for_period(&p).ok()).is_some_and(|e| changed_epochs.contains(e.as_str())) {
+            if changed_epochs.contains(tonghop_core::Epoch::Post2025.as_str()) || (changed_epochs.contains(tonghop_core::Epoch::Pre2025.as_str()) && before_reform(month)) {
                 dirty.insert(month.clone());
             }
         }
+        // New reform weights move every figure before the reform in today's units.
+        let weights_changed = state.reform_weights != refresh::reform_weights_hash(&self.project)?;
+        if weights_changed {
+            dirty.extend(horizon.iter().filter(|m| before_reform(m)).cloned());
+        }
         let reason = format!(
-            "{new_submissions} new submission(s) with values in {data_months} month(s); {} month(s) entered or left the reporting horizon; deadlines passed for {} month(s); provinces joined {} epoch(s)",
+            "{new_submissions} new submission(s) with values in {data_months} month(s); {} month(s) entered or left the reporting horizon; deadlines passed for {} month(s); provinces joined {} epoch(s){}",
             horizon_changes.len(),
             due.len(),
-            changed_epochs.len()
+            changed_epochs.len(),
+            if weights_changed { "; the reform weights changed" } else { "" }
         );
         Ok((dirty, reason))
     }

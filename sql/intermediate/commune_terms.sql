@@ -1,0 +1,83 @@
+-- grain: one row per (epoch, period, org_unit, indicator): a commune's numerator and denominator terms in the units of the epoch
+-- inputs: indicator_terms, unit_lineage, period_months, indicators
+-- Computed for the periods being refreshed only (refresh_periods).
+-- The terms indicator_rollups adds up, in the units each period is expressed in:
+--   - a commune's own terms (pre-2025 periods in old units, every period from July 2025 in new);
+--   - in post-2025 units, the terms of the old communes before 2025-07-01 carried into the new
+--     communes (unit_lineage): a ratio of split figures takes each old commune's terms × the edge's
+--     weight; a count of stations (indicators.counts_stations) takes the terms of the new commune's
+--     main predecessor alone, never split. Weights of an old commune sum to 1 and no edge crosses a
+--     province, so province and national sums are those of the old communes whatever the weights.
+-- A period that straddles the reform combines both parts per side of the indicator, by the side's
+-- time aggregation: 'sum' adds the carried months (January–June) and the commune's own months;
+-- 'last' takes the commune's own latest month when it reported after the reform, else the carried
+-- terms (each old commune's latest month before July); 'average' weights the two parts' averages by
+-- their months (the carried part counts the most months any predecessor reported).
+-- remapped: the figure uses carried terms. estimated: carried terms of a partial edge with the
+-- default equal weight took part (the commune's figure depends on it). estimated_above: the sum over
+-- a province or the nation may depend on that weight too, which only happens when a straddling
+-- period takes 'last' or 'average' terms partly from own months and partly from carried ones.
+WITH parts AS (
+    -- The epochs whose reports make up a period in the units of each epoch, and whether it mixes two.
+    SELECT epoch, period, month_epoch, COUNT(*) OVER (PARTITION BY epoch, period) > 1 AS mixed
+    FROM (SELECT DISTINCT epoch, period, month_epoch FROM period_months WHERE {{ refresh_periods(period) }}) AS pe
+),
+carried AS (
+    SELECT
+        p.epoch, t.period, t.period_type, l.to_code AS org_unit, t.indicator,
+        t.num_aggregation, t.den_aggregation, p.mixed,
+        t.epoch = p.epoch AS own,
+        CASE WHEN i.counts_stations THEN 1.0 ELSE l.weight END AS weight,
+        l.estimated AND NOT i.counts_stations AS estimated,
+        t.numerator, t.denominator, t.months_reported
+    FROM indicator_terms AS t
+    JOIN parts AS p ON p.period = t.period AND p.month_epoch = t.epoch
+    JOIN unit_lineage AS l ON l.from_epoch = t.epoch AND l.from_code = t.org_unit AND l.to_epoch = p.epoch
+    JOIN indicators AS i ON i.code = t.indicator
+    WHERE l.main_predecessor OR NOT i.counts_stations
+),
+parted AS (
+    -- Each side's own part and carried part (Σ weight × term over the predecessors).
+    SELECT
+        epoch, period, period_type, org_unit, indicator, num_aggregation, den_aggregation, mixed,
+        bool_or(own) AS has_own,
+        bool_or(NOT own) AS has_carried,
+        SUM(CASE WHEN own THEN numerator END) AS own_num,
+        SUM(CASE WHEN own THEN denominator END) AS own_den,
+        MAX(CASE WHEN own THEN months_reported END) AS own_months,
+        SUM(CASE WHEN NOT own THEN weight * numerator END) AS carried_num,
+        SUM(CASE WHEN NOT own THEN weight * denominator END) AS carried_den,
+        MAX(CASE WHEN NOT own THEN months_reported END) AS carried_months,
+        bool_or(NOT own AND estimated) AS carried_estimated
+    FROM carried
+    GROUP BY epoch, period, period_type, org_unit, indicator, num_aggregation, den_aggregation, mixed
+),
+uses AS (
+    -- Whether each side's figure takes the carried part.
+    SELECT
+        *,
+        has_carried AND (num_aggregation <> 'last' OR NOT has_own) AS num_carried,
+        has_carried AND (den_aggregation <> 'last' OR NOT has_own) AS den_carried
+    FROM parted
+)
+SELECT
+    epoch, period, period_type, org_unit, indicator,
+    CASE
+        WHEN NOT has_carried THEN own_num
+        WHEN NOT has_own THEN carried_num
+        WHEN num_aggregation = 'sum' THEN own_num + carried_num
+        WHEN num_aggregation = 'last' THEN own_num
+        ELSE (own_num * own_months + carried_num * carried_months) / (own_months + carried_months)
+    END AS numerator,
+    CASE
+        WHEN NOT has_carried THEN own_den
+        WHEN NOT has_own THEN carried_den
+        WHEN den_aggregation = 'sum' THEN own_den + carried_den
+        WHEN den_aggregation = 'last' THEN own_den
+        ELSE (own_den * own_months + carried_den * carried_months) / (own_months + carried_months)
+    END AS denominator,
+    num_carried OR den_carried AS remapped,
+    carried_estimated AND (num_carried OR den_carried) AS estimated,
+    carried_estimated AND mixed
+        AND ((num_carried AND num_aggregation <> 'sum') OR (den_carried AND den_aggregation <> 'sum')) AS estimated_above
+FROM uses
