@@ -7,9 +7,13 @@
 //!
 //! # What is generated
 //!
-//! - every month of 2024 for every commune of [`Epoch::Pre2025`] (10,035 communes) and every month of
-//!   2026 for every commune of [`Epoch::Post2025`] (3,321 communes); nothing for 2025, which straddles
-//!   the reform. A month is generated only when its last day is before [`DemoConfig::until`].
+//! - the demo country crosses the administrative reform of 2025-07-01: every commune of
+//!   [`Epoch::Pre2025`] (10,035 communes) reports every month from 2024-01 to 2025-06 (18 months), and
+//!   every commune of [`Epoch::Post2025`] (3,321 communes) every month from 2025-07 on. A month is
+//!   generated only when its last day is before [`DemoConfig::until`]: until 2026-11-23 gives
+//!   2024-01 … 2025-06 and 2025-07 … 2026-10, i.e. 10,035 × 18 + 3,321 × 16 = 233,766 (commune, month)
+//!   reports; until 2025-09-15 gives 2024-01 … 2025-06 and 2025-07 … 2025-08 (10,035 × 18 + 3,321 × 2);
+//!   until 2025-03-10 only 2024-01 … 2025-02 of the old communes (10,035 × 14);
 //! - one file `out_dir/<period>/<province_code>/<commune_code>_<period>.csv`, e.g.
 //!   `inbox/202603/01/00004_202603.csv`: UTF-8, `\n` line endings, header
 //!   `period,org_unit,data_element,value`, then one row per catalog data element in catalog order, with
@@ -38,21 +42,27 @@
 //!    meets the national criteria (0.70–0.98), the mean share of listed technical services performed
 //!    (0.80–0.97), the share of villages with a trained health worker (0.85–1.0), and the length of
 //!    the commune-level service list `DVKT_DM` (60–120, the same for all communes of the province).
-//! 2. **Commune model**, per (epoch, commune): the January population `DS_TONG` (pre-2025
+//! 2. **Commune model**, per (epoch, commune), for the whole epoch: the population `DS_TONG` of the
+//!    epoch's first demo month (January 2024 resp. July 2025; pre-2025
 //!    2,000–20,000, post-2025 8,000–60,000 since a new commune is about three old ones merged, skewed
 //!    towards small communes; wards (`Phường`) ×2 resp. ×1.6), so both epochs total about 100 million;
 //!    the commune's own shares (province mean ± 3 pp, ± 5 pp for high-risk checks, services and
 //!    villages) and their slow monthly increase; visits per inhabitant per month (2–4 %); share at high
 //!    risk (8–15 %); doctors `TYT_BS` (0 with probability 1 − p_doctor, else mostly 1, sometimes 2–3;
-//!    one station in twenty gains or loses a doctor mid-year); the 0/1 facts `TYT_HS`, `TYT_DUOC`,
-//!    `TYT_YHCT`, `XA_BTC`, `TTB_DU` (drawn from the province probability; one absent fact in eight
-//!    turns to 1 at some month of the year, never back); villages `THON_TONG` (3–25, post-2025 6–50)
-//!    and those with a trained worker `THON_NVYT`.
-//! 3. **Month**, per (epoch, commune, month): population grows 0.05 % a month; `DS_BHYT`, `DS_QLSK`,
-//!    `NCC_KSK`, `DVKT_TH` are the commune's share (plus its drift) of their whole, rounded and never
-//!    above it; `KCB_TONG` = population × visit rate × a seasonal factor (fewer around Tết) × ±10 %
-//!    noise, `KCB_BHYT` its insured part (± 1 pp noise); `NCC_TONG` ≈ population × high-risk share.
-//!    Stocks are therefore smooth month to month and flows vary.
+//!    one station in twenty gains or loses a doctor at some month); the 0/1 facts `TYT_HS`,
+//!    `TYT_DUOC`, `TYT_YHCT`, `XA_BTC`, `TTB_DU` (drawn from the province probability; one absent fact
+//!    in eight turns to 1 at some month, never back); villages `THON_TONG` (3–25, post-2025 6–50) and
+//!    those with a trained worker `THON_NVYT`. These events fall in any month but the first of the
+//!    epoch's first 18 demo months (2024-02 … 2025-06 resp. 2025-08 … 2026-12), a span fixed so that
+//!    it does not depend on `until`.
+//! 3. **Month**, per (epoch, commune, month), with the month index counted from the epoch's first demo
+//!    month, so that the model runs on across the new year (January 2025 follows December 2024 for
+//!    an old commune, January 2026 follows December 2025 for a new one): population grows 0.05 % a
+//!    month; `DS_BHYT`, `DS_QLSK`, `NCC_KSK`, `DVKT_TH` are the commune's share (plus its drift) of
+//!    their whole, rounded and never above it; `KCB_TONG` = population × visit rate × a seasonal
+//!    factor of the calendar month (fewer around Tết) × ±10 % noise, `KCB_BHYT` its insured part
+//!    (± 1 pp noise); `NCC_TONG` ≈ population × high-risk share. Stocks are therefore smooth month to
+//!    month, across the year boundary too, and flows vary.
 //!
 //! Catalog data elements the model does not know (a province's own additions) get a constant value
 //! per commune: 0–100 for counts, 0/1 (mostly 1) for booleans.
@@ -61,9 +71,9 @@
 //!
 //! Same seed and same configuration give byte-identical files and identical modification times. Each
 //! RNG (ChaCha8) is seeded from a hand-written FNV-1a/SplitMix64 mix of the seed and the labels
-//! (epoch, province or commune code, month) — never `DefaultHasher` — so the values of a commune do not
-//! depend on which other provinces are generated, nor on `until` (which only decides which months and
-//! which receipts exist). The model only uses `+ − × ÷` and rounding on floats, which IEEE 754 makes
+//! (epoch, province or commune code, calendar month) — never `DefaultHasher` — so the values of a
+//! commune do not depend on which other provinces are generated, nor on `until` (which only decides
+//! which months and which receipts exist). The model only uses `+ − × ÷` and rounding on floats, which IEEE 754 makes
 //! identical on every platform.
 //!
 //! Existing files in `out_dir` are overwritten; files that this run would not write (e.g. from another
@@ -155,7 +165,8 @@ pub struct DemoConfig {
 /// What [`generate`] wrote.
 ///
 /// `files + missing_reports` equals Σ over the two epochs of (communes of the epoch × months of the
-/// epoch), e.g. 10,035 × 12 + 3,321 × 10 for a full run until 2026-11-23.
+/// epoch), e.g. 10,035 × 18 + 3,321 × 16 = 233,766 for a full run until 2026-11-23 (2024-01 … 2025-06
+/// for the old communes, 2025-07 … 2026-10 for the new ones).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DemoSummary {
     /// Files written.
@@ -170,7 +181,8 @@ pub struct DemoSummary {
     pub missing_reports: usize,
     /// Communes generated, both epochs together.
     pub communes: usize,
-    /// Distinct reporting months generated, both epochs together (e.g. 12 + 10).
+    /// Reporting months generated, both epochs together; the epochs share no month (e.g. 18 + 16 = 34
+    /// until 2026-11-23).
     pub months: usize,
 }
 
@@ -187,12 +199,47 @@ const PROGRESS_EVERY: u64 = 500;
 /// The header of every file.
 const HEADER: &str = "period,org_unit,data_element,value\n";
 
-/// The year generated for each epoch.
-fn demo_year(epoch: Epoch) -> i32 {
+/// The first demo month of each epoch (2024-01, and 2025-07 when the reform takes effect): month
+/// index 0 of the value model.
+fn first_month(epoch: Epoch) -> Period {
     match epoch {
-        Epoch::Pre2025 => 2024,
-        Epoch::Post2025 => 2026,
+        Epoch::Pre2025 => Period::month(2024, 1),
+        Epoch::Post2025 => Period::month(2025, 7),
     }
+}
+
+/// The last demo month of each epoch: 2025-06 for pre-2025 (the epoch ends with it); none for
+/// post-2025, which runs on as far as [`DemoConfig::until`] allows.
+fn last_month(epoch: Epoch) -> Option<Period> {
+    match epoch {
+        Epoch::Pre2025 => Some(Period::month(2025, 6)),
+        Epoch::Post2025 => None,
+    }
+}
+
+/// The number of months, from the first demo month of an epoch, over which the value model's events
+/// (a flag gained, a doctor arriving or leaving) are spread: 2024-01 … 2025-06 and 2025-07 … 2026-12.
+/// Fixed rather than taken from `until`, so that the values do not depend on `until`.
+const EVENT_SPAN: u32 = 18;
+
+/// The month after `period` (a month).
+fn next_month(period: Period) -> Period {
+    Period::month_of(period.end() + chrono::Days::new(1))
+}
+
+/// Months from `first` to `period` (both months): 0 for the same month, 1 for the next, and so on
+/// across years.
+fn months_since(first: Period, period: Period) -> i64 {
+    (i64::from(period.year()) - i64::from(first.year())) * 12 + i64::from(period.start().month0()) - i64::from(first.start().month0())
+}
+
+/// The demo months of an epoch: from its first demo month to its last (if any), each month whose last
+/// day is before `until`.
+fn epoch_months(epoch: Epoch, until: NaiveDate) -> Vec<Period> {
+    let last = last_month(epoch);
+    std::iter::successors(Some(first_month(epoch)), |p| Some(next_month(*p)))
+        .take_while(|p| p.end() < until && last.is_none_or(|last| *p <= last))
+        .collect()
 }
 
 /// The kinds of invalid row, picked uniformly.
@@ -246,8 +293,8 @@ pub fn generate(
             .at_level(epoch, Level::Commune)
             .filter(|u| wanted.as_ref().is_none_or(|w| w.contains(&(epoch, province_of(u).as_str()))))
             .collect();
-        let year = demo_year(epoch);
-        let months: Vec<Period> = (1..=12).map(|m| Period::month(year, m)).filter(|p| p.end() < config.until).collect();
+        let first = first_month(epoch);
+        let months = epoch_months(epoch, config.until);
         if communes.is_empty() {
             continue;
         }
@@ -265,7 +312,7 @@ pub fn generate(
                 let profile = profiles
                     .entry(province.clone())
                     .or_insert_with(|| ProvinceProfile::draw(config.seed, epoch, &province));
-                CommuneModel::draw(config.seed, u, profile, elements)
+                CommuneModel::draw(config.seed, u, profile, elements, EVENT_SPAN)
             })
             .collect();
         let provinces: Vec<String> = {
@@ -283,13 +330,16 @@ pub fn generate(
                 std::fs::create_dir_all(&dir).map_err(|source| Error::CreateDir { path: dir.clone(), source })?;
             }
             let month_end = period.end();
-            let t = period.start().month0();
+            // The month index runs on across the year boundary within the epoch (Jan 2025 follows
+            // Dec 2024), while the seasonal pattern and the RNG key follow the calendar month.
+            let t = u32::try_from(months_since(first, *period)).expect("demo months follow the epoch's first");
+            let month0 = period.start().month0();
             for (unit, model) in communes.iter().zip(&models) {
                 let mut rng = Key::new(config.seed)
                     .str("month")
                     .str(epoch.as_str())
                     .str(&unit.code)
-                    .u64(u64::from(period.year().unsigned_abs()) * 100 + u64::from(t + 1))
+                    .u64(u64::from(period.year().unsigned_abs()) * 100 + u64::from(month0 + 1))
                     .rng();
                 // A fixed sequence of draws, whatever their outcome, so that each draw means the same
                 // thing in every run.
@@ -300,7 +350,7 @@ pub fn generate(
                 let invalid = rng.random_bool(P_INVALID);
                 let invalid_kind = INVALID_KINDS[rng.random_range(0..INVALID_KINDS.len())];
                 let invalid_pick: usize = rng.random_range(0..1 << 16);
-                let values = model.month_values(t, elements, &mut rng);
+                let values = model.month_values(t, month0, elements, &mut rng);
 
                 let received = month_end + chrono::Days::new(days);
                 if never_sent || received >= config.until {
@@ -378,12 +428,19 @@ pub struct HistoryMonth<'a> {
 }
 
 /// Generates a national history for benchmarks: every commune of `epoch` for every month of
-/// `months` (which must lie in the epoch), with the value model of [`generate`] running on across the
-/// years (population and shares keep drifting month after month from the first month given).
+/// `months` (which must lie in the epoch; they may span several years, e.g. 2020-01 … 2025-06 for
+/// pre-2025, and need not be contiguous), with the value model of [`generate`] running on across the
+/// years: the month index counts from the earliest month given, so population and shares keep
+/// drifting month after month from it, and a station may gain a flag or a doctor at any month
+/// between the earliest and the latest month given. The seasonal pattern follows the calendar month.
 /// About 1 % of reports are never sent (not visited); 3 % arrive late. No invalid rows: the history
-/// stands for data already accepted. `visit` is called once per report, month by month.
+/// stands for data already accepted. `visit` is called once per report, in the order of `months`.
+///
+/// The values of a month depend on the seed, the month and the earliest and latest months given:
+/// calls with one month each all start the model afresh at month index 0.
 pub fn history(registry: &UnitRegistry, catalog: &Catalog, seed: u64, epoch: Epoch, months: &[Period], visit: &mut dyn FnMut(HistoryMonth)) -> Result<()> {
-    let Some(first) = months.iter().min().copied() else { return Ok(()) };
+    let (Some(first), Some(last)) = (months.iter().min().copied(), months.iter().max().copied()) else { return Ok(()) };
+    let span = u32::try_from(months_since(first, last) + 1).expect("months in order");
     let elements = &catalog.data_elements;
     let communes: Vec<&AdminUnit> = registry.at_level(epoch, Level::Commune).collect();
     let mut profiles: HashMap<String, ProvinceProfile> = HashMap::new();
@@ -392,11 +449,11 @@ pub fn history(registry: &UnitRegistry, catalog: &Catalog, seed: u64, epoch: Epo
         .map(|u| {
             let province = u.province_code.clone().unwrap_or_default();
             let profile = profiles.entry(province.clone()).or_insert_with(|| ProvinceProfile::draw(seed, epoch, &province));
-            CommuneModel::draw(seed, u, profile, elements)
+            CommuneModel::draw(seed, u, profile, elements, span)
         })
         .collect();
     for period in months {
-        let t = ((period.year() - first.year()) * 12 + period.start().month0() as i32 - first.start().month0() as i32).max(0) as u32;
+        let t = u32::try_from(months_since(first, *period)).expect("no month before the earliest");
         for (unit, model) in communes.iter().zip(&models) {
             let mut rng = Key::new(seed)
                 .str("history")
@@ -408,7 +465,7 @@ pub fn history(registry: &UnitRegistry, catalog: &Catalog, seed: u64, epoch: Epo
             let late = rng.random_bool(P_LATE);
             let days: u64 = if late { rng.random_range(10..=40) } else { rng.random_range(1..=7) };
             let second_of_day: i64 = rng.random_range(7 * 3600..17 * 3600);
-            let values = model.month_values(t, elements, &mut rng);
+            let values = model.month_values(t, period.start().month0(), elements, &mut rng);
             if never_sent {
                 continue;
             }

@@ -47,19 +47,28 @@ impl ProvinceProfile {
     }
 }
 
+/// A month index within the event span (1 to `span − 1`; month 0 is the first month, where a change
+/// would not show): when a flag is gained or a doctor arrives or leaves. With a span of one month or
+/// less, index 1, i.e. after the span.
+fn event_month(rng: &mut ChaCha8Rng, span: u32) -> u32 {
+    rng.random_range(1..span.max(2))
+}
+
 /// A 0/1 fact about a station: present from the start, from some month on, or never.
 #[derive(Debug, Clone, Copy)]
 struct Flag {
-    /// First month index (0-based) with value 1; `None` = 0 all year.
+    /// First month index (0-based, counted from the first month of the span) with value 1; `None` =
+    /// 0 throughout.
     from: Option<u32>,
 }
 
 impl Flag {
-    /// Present with probability `p`; when absent, about one station in eight gains it during the year.
-    fn draw(rng: &mut ChaCha8Rng, p: f64) -> Flag {
+    /// Present with probability `p`; when absent, about one station in eight gains it at some month
+    /// of the `span` months.
+    fn draw(rng: &mut ChaCha8Rng, p: f64, span: u32) -> Flag {
         let present = rng.random_bool(p.clamp(0.0, 1.0));
         let gained = rng.random_bool(0.125);
-        let month = rng.random_range(1..12u32);
+        let month = event_month(rng, span);
         Flag { from: if present { Some(0) } else if gained { Some(month) } else { None } }
     }
 
@@ -68,7 +77,7 @@ impl Flag {
     }
 }
 
-/// Everything about one commune that stays (nearly) fixed over the year.
+/// Everything about one commune that stays (nearly) fixed over the months of its epoch.
 #[derive(Debug, Clone)]
 pub(crate) struct CommuneModel {
     population: f64,
@@ -82,7 +91,7 @@ pub(crate) struct CommuneModel {
     high_risk_checked: f64,
     high_risk_drift: f64,
     doctors: u64,
-    /// (month index from which, new number of doctors): a doctor arrives or leaves mid-year.
+    /// (month index from which, new number of doctors): a doctor arrives or leaves within the span.
     doctor_change: Option<(u32, u64)>,
     midwife: Flag,
     pharmacy: Flag,
@@ -99,7 +108,9 @@ pub(crate) struct CommuneModel {
 }
 
 impl CommuneModel {
-    pub(crate) fn draw(seed: u64, unit: &AdminUnit, province: &ProvinceProfile, elements: &[DataElement]) -> CommuneModel {
+    /// Draws the model of `unit`. Events (a flag gained, a doctor arriving or leaving) fall at some
+    /// month index from 1 to `span − 1`, month index 0 being the first month of the commune's series.
+    pub(crate) fn draw(seed: u64, unit: &AdminUnit, province: &ProvinceProfile, elements: &[DataElement], span: u32) -> CommuneModel {
         let epoch = unit.epoch;
         let key = Key::new(seed).str("commune").str(epoch.as_str()).str(&unit.code);
         let mut rng = key.rng();
@@ -127,7 +138,7 @@ impl CommuneModel {
             0
         };
         let doctor_change = r.random_bool(0.05).then(|| {
-            let month = r.random_range(1..12u32);
+            let month = event_month(r, span);
             let new = if doctors == 0 || (doctors < 3 && r.random_bool(0.6)) { doctors + 1 } else { doctors - 1 };
             (month, new)
         });
@@ -146,11 +157,11 @@ impl CommuneModel {
             high_risk_drift: r.random_range(0.0..0.004),
             doctors,
             doctor_change,
-            midwife: Flag::draw(r, province.p_midwife),
-            pharmacy: Flag::draw(r, province.p_pharmacy),
-            traditional: Flag::draw(r, province.p_traditional),
-            criteria: Flag::draw(r, province.p_criteria),
-            equipment: Flag::draw(r, province.p_equipment),
+            midwife: Flag::draw(r, province.p_midwife, span),
+            pharmacy: Flag::draw(r, province.p_pharmacy, span),
+            traditional: Flag::draw(r, province.p_traditional, span),
+            criteria: Flag::draw(r, province.p_criteria, span),
+            equipment: Flag::draw(r, province.p_equipment, span),
             villages,
             villages_with_worker: ((villages as f64 * village_share).round() as u64).min(villages),
             services_listed: province.services_listed,
@@ -174,9 +185,11 @@ impl CommuneModel {
         model
     }
 
-    /// The values of month index `t` (0 = January), one per catalog element, in catalog order.
-    /// `rng` is the (commune, month) stream and supplies the month-to-month noise of the flows.
-    pub(crate) fn month_values(&self, t: u32, elements: &[DataElement], rng: &mut ChaCha8Rng) -> Vec<u64> {
+    /// The values of month index `t` (0 = the first month of the commune's series, which may run over
+    /// several years), one per catalog element, in catalog order. `calendar_month0` is the month of
+    /// the year (0 = January), for the seasonal pattern. `rng` is the (commune, month) stream and
+    /// supplies the month-to-month noise of the flows.
+    pub(crate) fn month_values(&self, t: u32, calendar_month0: u32, elements: &[DataElement], rng: &mut ChaCha8Rng) -> Vec<u64> {
         // Seasonal pattern of visits: fewer around Tết (February), more in the rainy season.
         const SEASON: [f64; 12] = [1.05, 0.85, 1.0, 1.0, 1.05, 1.1, 1.1, 1.05, 1.0, 1.0, 1.0, 0.95];
         let tf = f64::from(t);
@@ -187,7 +200,7 @@ impl CommuneModel {
         let ds_tong = population as u64;
         let visit_noise: f64 = rng.random_range(0.9..1.1);
         let insured_noise: f64 = rng.random_range(-0.01..0.01);
-        let kcb_tong = (population * self.visit_rate * SEASON[t as usize % 12] * visit_noise).round() as u64;
+        let kcb_tong = (population * self.visit_rate * SEASON[calendar_month0 as usize % 12] * visit_noise).round() as u64;
         let ncc_tong = (population * self.high_risk_rate).round() as u64;
         let doctors = match self.doctor_change {
             Some((from, n)) if t >= from => n,

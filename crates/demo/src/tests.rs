@@ -1,6 +1,6 @@
 //! Tests of the demo generator, on one or two small provinces of each epoch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::SystemTime;
@@ -140,9 +140,9 @@ fn counts_match_the_files_on_disk() {
     let (old, new) = (communes(Epoch::Pre2025, "02"), communes(Epoch::Post2025, "04"));
     assert_eq!((old, new), (193, 56));
     assert_eq!(summary.communes, old + new);
-    assert_eq!(summary.months, 12 + 10, "all of 2024, January–October 2026");
-    assert_eq!(summary.files + summary.missing_reports, old * 12 + new * 10);
-    let expected = (old * 12 + new * 10) as f64;
+    assert_eq!(summary.months, 18 + 16, "2024-01 … 2025-06 for the old communes, 2025-07 … 2026-10 for the new");
+    assert_eq!(summary.files + summary.missing_reports, old * 18 + new * 16);
+    let expected = (old * 18 + new * 16) as f64;
     assert!((summary.missing_reports as f64) < expected * 0.03 && summary.missing_reports > 0, "{summary:?}");
 
     let files = tree(dir.path());
@@ -153,7 +153,7 @@ fn counts_match_the_files_on_disk() {
         let f = parse(path, bytes, *mtime);
         assert_eq!(f.rows.len(), 17, "{path:?}");
         assert!(f.province == "02" || f.province == "04", "{path:?}");
-        let epoch = if f.period.starts_with("2024") { Epoch::Pre2025 } else { Epoch::Post2025 };
+        let epoch = Epoch::for_period(&f.period.parse().unwrap()).unwrap();
         let unit = registry.get(epoch, &f.commune).unwrap_or_else(|| panic!("{path:?}: no such commune"));
         assert_eq!(unit.province_code.as_deref(), Some(f.province.as_str()), "{path:?}");
         let codes: Vec<&str> = f.rows.iter().map(|r| r[2].as_str()).collect();
@@ -164,9 +164,9 @@ fn counts_match_the_files_on_disk() {
         *per_period.entry(f.period).or_default() += 1;
     }
     assert_eq!(rows, summary.rows);
-    assert_eq!(per_period.len(), 22);
+    assert_eq!(per_period.len(), 34);
     assert!(!per_period.contains_key("202611"), "November 2026 has not ended by 2026-11-23");
-    assert!(!per_period.keys().any(|p| p.starts_with("2025")), "nothing for 2025");
+    assert!(per_period.contains_key("202506") && per_period.contains_key("202507"), "2025 is generated on both sides of the reform");
 }
 
 #[test]
@@ -178,7 +178,7 @@ fn values_are_plausible_and_invalid_rows_are_counted() {
     let summary = run(&config(7, provinces), dir.path());
     let mut invalid = 0;
     let mut invalid_kinds = std::collections::BTreeSet::new();
-    let mut populations: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut populations: BTreeMap<(Epoch, String, Period), u64> = BTreeMap::new();
     for (path, (bytes, mtime)) in tree(dir.path()) {
         let f = parse(&path, &bytes, mtime);
         let mut values: HashMap<&str, u64> = HashMap::new();
@@ -213,8 +213,10 @@ fn values_are_plausible_and_invalid_rows_are_counted() {
         le("THON_NVYT", "THON_TONG");
         le("DVKT_TH", "DVKT_DM");
         if let Some(&pop) = values.get("DS_TONG") {
-            assert!((2_000..=96_000).contains(&pop), "{path:?}: population {pop}");
-            populations.insert((f.commune.clone(), f.period.clone()), pop);
+            // 60,000 × 1.6 at most for a new ward, then 0.05 % a month for 16 months
+            assert!((2_000..=97_000).contains(&pop), "{path:?}: population {pop}");
+            let period: Period = f.period.parse().unwrap();
+            populations.insert((Epoch::for_period(&period).unwrap(), f.commune.clone(), period), pop);
         }
         if let (Some(&kcb), Some(&pop)) = (values.get("KCB_TONG"), values.get("DS_TONG")) {
             let rate = kcb as f64 / pop as f64;
@@ -230,16 +232,20 @@ fn values_are_plausible_and_invalid_rows_are_counted() {
     assert_eq!(invalid, summary.invalid_rows);
     assert!(invalid > 0, "{summary:?}");
     assert_eq!(invalid_kinds.len(), 4, "{invalid_kinds:?}");
-    // smooth stocks: the population of a commune moves by well under 1 % a month
-    let mut previous: Option<(&(String, String), u64)> = None;
+    // smooth stocks: the population of a commune moves by well under 1 % a month, across the new
+    // year too (the previous report may be a month or two back when one is missing)
+    let mut previous: Option<(&(Epoch, String, Period), u64)> = None;
+    let mut across_new_year = 0;
     for (key, &pop) in &populations {
         if let Some((pk, pp)) = previous {
-            if pk.0 == key.0 && pk.1[..4] == key.1[..4] {
+            if (pk.0, &pk.1) == (key.0, &key.1) {
                 assert!(pop.abs_diff(pp) * 100 <= pp, "{key:?}: {pp} → {pop}");
+                across_new_year += usize::from(pk.2.year() < key.2.year());
             }
         }
         previous = Some((key, pop));
     }
+    assert!(across_new_year > 500, "{across_new_year} pairs across the new year");
 }
 
 #[test]
@@ -281,28 +287,159 @@ fn filtering_provinces_does_not_change_kept_files() {
     for (path, file) in &ta {
         assert!(tb.get(path) == Some(file), "{path:?} differs when more provinces are generated");
     }
-    assert!(ta.keys().any(|p| p.starts_with("202603/04")) && ta.keys().any(|p| p.starts_with("202403/02")));
+    assert!(ta.keys().any(|p| p.starts_with("202603/04")) && ta.keys().any(|p| p.starts_with("202503/02")));
 }
 
 #[test]
 fn until_decides_the_months_without_changing_values() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let only_new = vec![(Epoch::Post2025, "04".into())];
-    let early = DemoConfig { seed: 5, until: date(2026, 2, 10), provinces: Some(only_new.clone()) };
+    let early = DemoConfig { seed: 5, until: date(2025, 8, 10), provinces: Some(only_new.clone()) };
     let s = run(&early, a.path());
-    assert_eq!((s.communes, s.months), (56, 1), "only January 2026 has ended by 2026-02-10");
-    assert_eq!(s.late_files, 0, "late January reports have not arrived by 2026-02-10");
+    assert_eq!((s.communes, s.months), (56, 1), "only July 2025 has ended by 2025-08-10");
+    assert_eq!(s.late_files, 0, "late July reports have not arrived by 2025-08-10");
     run(&config(5, only_new), b.path());
     let (ta, tb) = (tree(a.path()), tree(b.path()));
-    // January reports received by 2026-02-09 exist in both runs and are identical.
+    // July reports received by 2025-08-09 exist in both runs and are identical.
     assert!(!ta.is_empty());
     for (path, file) in &ta {
-        assert!(path.starts_with("202601"));
+        assert!(path.starts_with("202507"));
         assert_eq!(tb.get(path), Some(file), "{path:?}");
     }
-    let none = DemoConfig { seed: 5, until: date(2026, 1, 31), provinces: Some(vec![(Epoch::Post2025, "04".into())]) };
+    let none = DemoConfig { seed: 5, until: date(2025, 7, 31), provinces: Some(vec![(Epoch::Post2025, "04".into())]) };
     let c = tempfile::tempdir().unwrap();
     assert_eq!(run(&none, c.path()).files, 0);
+
+    // Both epochs, until a day of 2025: the old communes up to the month before, the new ones from
+    // July on; every file is also in the run until 2026-11-23, byte for byte (the month index and the
+    // events of the model do not depend on `until`).
+    let (d, e) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let s = run(&DemoConfig { seed: 5, until: date(2025, 3, 10), provinces: Some(small()) }, d.path());
+    assert_eq!((s.communes, s.months, s.files + s.missing_reports), (249, 14, 193 * 14), "2024-01 … 2025-02, old communes only");
+    let s = run(&DemoConfig { seed: 5, until: date(2025, 9, 15), provinces: Some(small()) }, e.path());
+    assert_eq!((s.months, s.files + s.missing_reports), (18 + 2, 193 * 18 + 56 * 2), "2024-01 … 2025-06 and 2025-07 … 2025-08");
+    let full = tempfile::tempdir().unwrap();
+    run(&config(5, small()), full.path());
+    let tf = tree(full.path());
+    for dir in [&d, &e] {
+        for (path, file) in tree(dir.path()) {
+            assert_eq!(tf.get(&path), Some(&file), "{path:?}");
+        }
+    }
+}
+
+/// The demo crosses the reform: old communes report 2024-01 … 2025-06, new ones 2025-07 on, and the
+/// stocks of a commune run on smoothly across the new year within its epoch.
+#[test]
+fn the_demo_crosses_the_reform_with_smooth_stocks() {
+    let dir = tempfile::tempdir().unwrap();
+    run(&config(42, small()), dir.path());
+    let months = |from: Period, n: usize| -> BTreeSet<String> {
+        std::iter::successors(Some(from), |p| Some(Period::month_of(p.end() + chrono::Days::new(1)))).take(n).map(|p| p.to_string()).collect()
+    };
+    let mut periods: HashMap<Epoch, BTreeSet<String>> = HashMap::new();
+    // (epoch, commune) → period → values of the valid rows
+    let mut series: BTreeMap<(Epoch, String), BTreeMap<String, HashMap<String, u64>>> = BTreeMap::new();
+    for (path, (bytes, mtime)) in tree(dir.path()) {
+        let f = parse(&path, &bytes, mtime);
+        let epoch = Epoch::for_period(&f.period.parse().unwrap()).unwrap();
+        let unit = registry().get(epoch, &f.commune).unwrap_or_else(|| panic!("{path:?}: no such commune in {epoch}"));
+        assert_eq!(unit.province_code.as_deref(), Some(f.province.as_str()));
+        periods.entry(epoch).or_default().insert(f.period.clone());
+        let values = f.rows.iter().filter(|r| row_is_valid(&f, r)).map(|r| (r[2].clone(), r[3].parse().unwrap())).collect();
+        series.entry((epoch, f.commune.clone())).or_default().insert(f.period.clone(), values);
+    }
+    assert_eq!(periods[&Epoch::Pre2025], months(Period::month(2024, 1), 18), "pre-2025 files for 202401 … 202506 only");
+    assert_eq!(periods[&Epoch::Post2025], months(Period::month(2025, 7), 16), "post-2025 files for 202507 … 202610 only");
+
+    // DS_TONG moves by less than 1 % from December to January: 202412 → 202501 for the old communes,
+    // 202512 → 202601 for the new ones.
+    let mut pairs: HashMap<Epoch, usize> = HashMap::new();
+    for ((epoch, commune), by_period) in &series {
+        let (december, january) = match epoch {
+            Epoch::Pre2025 => ("202412", "202501"),
+            Epoch::Post2025 => ("202512", "202601"),
+        };
+        let get = |p: &str| by_period.get(p).and_then(|v| v.get("DS_TONG")).copied();
+        if let (Some(a), Some(b)) = (get(december), get(january)) {
+            let change = (b as f64 - a as f64).abs() / a as f64;
+            assert!(change < 0.01, "{epoch} {commune}: DS_TONG {a} → {b}");
+            assert!(b >= a, "{epoch} {commune}: the population grows, {a} → {b}");
+            *pairs.entry(*epoch).or_default() += 1;
+        }
+    }
+    assert!(pairs[&Epoch::Pre2025] > 180 && pairs[&Epoch::Post2025] > 50, "{pairs:?}");
+
+    // Events happen in the second calendar year of an epoch too (a 0/1 fact gained, a doctor arriving
+    // or leaving), and a gained fact is never lost.
+    let flags = ["TYT_HS", "TYT_DUOC", "TYT_YHCT", "XA_BTC", "TTB_DU"];
+    let mut events_by_year: BTreeMap<(Epoch, String), usize> = BTreeMap::new();
+    for ((epoch, commune), by_period) in &series {
+        for ((_, before), (period, after)) in by_period.iter().zip(by_period.iter().skip(1)) {
+            for element in flags.iter().chain(&["TYT_BS"]) {
+                if let (Some(a), Some(b)) = (before.get(*element), after.get(*element)) {
+                    if a != b {
+                        assert!(*element == "TYT_BS" || a < b, "{epoch} {commune} {period}: {element} {a} → {b}");
+                        *events_by_year.entry((*epoch, period[..4].to_string())).or_default() += 1;
+                    }
+                }
+            }
+        }
+    }
+    for year in [(Epoch::Pre2025, "2025"), (Epoch::Post2025, "2026")] {
+        assert!(events_by_year.get(&(year.0, year.1.to_string())).is_some_and(|n| *n > 0), "no event in {year:?}: {events_by_year:?}");
+    }
+}
+
+/// The history for benchmarks runs on over several years from the first month given, with the
+/// seasonal pattern of the calendar month.
+#[test]
+fn history_runs_on_across_years() {
+    let ds_tong = catalog().data_elements.iter().position(|e| e.code == "DS_TONG").unwrap();
+    let kcb_tong = catalog().data_elements.iter().position(|e| e.code == "KCB_TONG").unwrap();
+    let collect = |epoch: Epoch, months: &[Period]| {
+        let mut out: HashMap<(String, Period), Vec<u64>> = HashMap::new();
+        history(registry(), catalog(), 9, epoch, months, &mut |m| {
+            assert_eq!(Epoch::for_period(&m.period).unwrap(), epoch);
+            assert!(m.received_at.date_naive() > m.period.end());
+            out.insert((m.unit.code.clone(), m.period), m.values);
+        })
+        .unwrap();
+        out
+    };
+
+    // Pre-2025, 2020-01 … 2025-06 (only a few of the months, for speed): 65 months of growth.
+    let (m2001, m2312, m2401, m2506) = (Period::month(2020, 1), Period::month(2023, 12), Period::month(2024, 1), Period::month(2025, 6));
+    let old = collect(Epoch::Pre2025, &[m2001, m2312, m2401, m2506]);
+    let mut checked = 0;
+    for u in registry().at_level(Epoch::Pre2025, Level::Commune) {
+        let get = |p: Period| old.get(&(u.code.clone(), p)).map(|v| v[ds_tong] as f64);
+        if let (Some(first), Some(last)) = (get(m2001), get(m2506)) {
+            let growth = last / first;
+            assert!((1.031..1.034).contains(&growth), "{}: {first} → {last}", u.code);
+            checked += 1;
+        }
+        if let (Some(a), Some(b)) = (get(m2312), get(m2401)) {
+            assert!((b - a).abs() / a < 0.01, "{}: {a} → {b}", u.code);
+        }
+    }
+    assert!(checked > 9_000, "{checked}");
+
+    // Post-2025 from the reform: the months in between do not change a month's values, and
+    // visits dip in February (Tết) whatever the first month given.
+    let all: Vec<Period> = (7..=12).map(|m| Period::month(2025, m)).chain((1..=12).map(|m| Period::month(2026, m))).collect();
+    let new = collect(Epoch::Post2025, &all);
+    let ends = collect(Epoch::Post2025, &[all[0], all[17]]);
+    assert!(!ends.is_empty());
+    for (key, values) in &ends {
+        assert_eq!(new.get(key), Some(values), "{key:?}");
+    }
+    let visits_per_inhabitant = |p: Period| {
+        let (kcb, ds) = new.iter().filter(|((_, q), _)| *q == p).fold((0.0, 0.0), |(k, d), (_, v)| (k + v[kcb_tong] as f64, d + v[ds_tong] as f64));
+        kcb / ds
+    };
+    let (january, february) = (visits_per_inhabitant(Period::month(2026, 1)), visits_per_inhabitant(Period::month(2026, 2)));
+    assert!(february < january * 0.9, "January {january}, February {february}");
 }
 
 #[test]
@@ -333,5 +470,7 @@ fn full_generation_timing() {
     let summary = run(&cfg, dir.path());
     eprintln!("full generation: {summary:?} in {:.1?}", start.elapsed());
     assert_eq!(summary.communes, 10_035 + 3_321);
-    assert_eq!(summary.files + summary.missing_reports, 10_035 * 12 + 3_321 * 10);
+    assert_eq!(summary.months, 18 + 16);
+    assert_eq!(summary.files + summary.missing_reports, 10_035 * 18 + 3_321 * 16);
+    assert_eq!(summary.rows, summary.files * catalog().data_elements.len());
 }
