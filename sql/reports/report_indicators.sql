@@ -12,6 +12,7 @@ SELECT
     v.target, v.target_comparison, v.status,
     CASE v.status WHEN 'met' THEN 'Đạt' WHEN 'not_met' THEN 'Chưa đạt' ELSE 'Không có số liệu' END AS assessment,
     v.previous_year_period, v.value_previous_year, v.change_from_previous_year,
+    v.remapped, v.estimated, v.previous_year_remapped, v.previous_year_estimated,
     v.communes_reporting, v.communes_expected
 FROM indicator_values AS v
 JOIN units AS u ON u.epoch = v.epoch AND u.level = v.level AND u.code = v.unit_code

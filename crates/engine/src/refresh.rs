@@ -37,7 +37,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tonghop_core::{Epoch, Period, PeriodType, Project};
+use tonghop_core::{Period, PeriodType, Project};
 
 use crate::models::Incremental;
 use crate::{Error, Result};

@@ -216,6 +216,14 @@ fn summary_sheet(sheet: &mut Worksheet, data: &ReportData) -> Result<()> {
     for col in 1..table.columns.len() as u16 {
         sheet.set_column_width(col, 16).map_err(xlsx_err(&table, "widths"))?;
     }
+    // How figures carried across the 2025 reform were obtained, below the table.
+    let note = Format::new().set_italic().set_text_wrap().set_align(FormatAlign::Top);
+    let last_col = table.columns.len().saturating_sub(1) as u16;
+    for (i, line) in data.scope.reform_footnote(&data.summary).iter().enumerate() {
+        let row = table.last_row + 2 + i as u32;
+        sheet.merge_range(row, 0, row, last_col, line, &note).map_err(xlsx_err(&table, "reform footnote"))?;
+        sheet.set_row_height(row, 32).map_err(xlsx_err(&table, "reform footnote height"))?;
+    }
     Ok(())
 }
 

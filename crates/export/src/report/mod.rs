@@ -32,13 +32,18 @@ use crate::{Error, Result};
 /// The title of the report.
 pub const REPORT_TITLE: &str = "BÁO CÁO KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU Y TẾ CƠ SỞ THEO CHỈ THỊ SỐ 25-CT/TW";
 
-/// What a report is about: a unit with sub-units and a period of the unit's epoch.
+/// What a report is about: a unit with sub-units and a period, in the units of the unit's epoch.
 #[derive(Debug, Clone)]
 pub struct ReportScope {
     /// The period.
     pub period: Period,
-    /// Its epoch.
+    /// The epoch whose units the figures are expressed in (post2025 for a period that straddles
+    /// the reform, or for an earlier period asked for with `post2025:<code>`).
     pub epoch: Epoch,
+    /// In post-2025 units: the old (pre-2025) provinces whose communes went into the unit, whose
+    /// missing reports and quality findings before 2025-07-01 the report lists (empty for the nation
+    /// and in pre-2025 units).
+    pub old_provinces: Vec<String>,
     /// The reporting unit (national, province or district).
     pub unit: AdminUnit,
     /// The level one down: the rows of the breakdown.
@@ -62,7 +67,14 @@ impl ReportScope {
         let Some(sub_level) = levels.get(position + 1).copied() else {
             return Err(Error::NoSubunits { unit: format!("{} ({})", found.full_name, found.code) });
         };
-        Ok(ReportScope { period: parsed, epoch, unit: found.clone(), sub_level })
+        let mut old_provinces: Vec<String> = if epoch == Epoch::Post2025 && found.level == Level::Province {
+            registry.mapping().iter().filter(|e| e.new_province_code == found.code).map(|e| e.old_province_code.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        old_provinces.sort();
+        old_provinces.dedup();
+        Ok(ReportScope { period: parsed, epoch, old_provinces, unit: found.clone(), sub_level })
     }
 
     /// The default file name: `bao_cao_<unit>_<period>.xlsx`.
@@ -112,40 +124,99 @@ impl ReportScope {
         )
     }
 
-    /// Communes under the unit, as a predicate on a view with `province_code` and `district_code`.
+    /// Communes under the unit, as a predicate on a view of commune rows in the units they reported
+    /// in, with `epoch`, `period` (a month), `province_code` and `district_code`. In post-2025 units,
+    /// the months before the reform are those of the old communes that went into the unit.
     fn where_communes_under(&self) -> String {
-        let months: Vec<String> = self.period.months().map(|m| m.to_string()).collect();
-        let months = months.iter().map(|m| tonghop_core::sql::literal(m)).collect::<Vec<_>>().join(", ");
-        let base = format!("epoch = {} AND period IN ({months})", tonghop_core::sql::literal(self.epoch.as_str()));
-        match self.unit.level {
-            Level::National => base,
-            Level::Province => format!("{base} AND province_code = {}", tonghop_core::sql::literal(&self.unit.code)),
-            _ => format!("{base} AND district_code = {}", tonghop_core::sql::literal(&self.unit.code)),
+        use tonghop_core::sql::{literal, literal_list};
+        let mut clauses = Vec::new();
+        for epoch in Epoch::ALL {
+            let months: Vec<String> = self.period.months().filter(|m| Epoch::on(m.start()) == epoch).map(|m| m.to_string()).collect();
+            if months.is_empty() || (epoch != self.epoch && self.epoch == Epoch::Pre2025) {
+                continue;
+            }
+            let base = format!("epoch = {} AND period IN ({})", literal(epoch.as_str()), literal_list(&months));
+            clauses.push(match self.unit.level {
+                Level::National => base,
+                Level::Province if epoch == self.epoch => format!("{base} AND province_code = {}", literal(&self.unit.code)),
+                Level::Province if self.old_provinces.is_empty() => format!("{base} AND FALSE"),
+                Level::Province => format!("{base} AND province_code IN ({})", literal_list(&self.old_provinces)),
+                _ => format!("{base} AND district_code = {}", literal(&self.unit.code)),
+            });
         }
+        if clauses.is_empty() {
+            return "FALSE".into();
+        }
+        clauses.iter().map(|c| format!("({c})")).collect::<Vec<_>>().join(" OR ")
+    }
+
+    /// The Vietnamese footnote on figures carried across the 2025 reform (empty when none is).
+    pub fn reform_footnote(&self, rows: &[IndicatorRow]) -> Vec<String> {
+        if self.epoch != Epoch::Post2025 {
+            return Vec::new();
+        }
+        let remapped = rows.iter().any(|r| r.remapped);
+        let previous = rows.iter().any(|r| r.previous_year_remapped);
+        if !remapped && !previous {
+            return Vec::new();
+        }
+        let mut what = Vec::new();
+        if remapped {
+            what.push(reform_months_vi(&self.period));
+        }
+        if let Some(p) = self.period.previous_year().filter(|_| previous) {
+            what.push(format!("cùng kỳ năm trước ({})", reform_months_vi(&p)));
+        }
+        let mut lines = vec![
+            format!(
+                "Ghi chú: Số liệu {} được quy đổi từ đơn vị hành chính cũ (trước ngày 01/07/2025) sang đơn vị hành chính hiện nay theo phương án sắp xếp đơn vị hành chính năm 2025.",
+                what.join(" và số liệu ")
+            ),
+            "Các số liệu dân số, thẻ BHYT, lượt khám chữa bệnh, người có nguy cơ cao và thôn, bản được phân bổ theo tỷ lệ của từng xã cũ về xã mới (xã cũ chia về nhiều xã mới: theo tỷ lệ trong reform_weights.csv, chia đều khi chưa có tỷ lệ chính thức); các chỉ tiêu về trạm y tế lấy theo trạm y tế của xã cũ mà xã mới giữ mã."
+                .to_string(),
+            "Số liệu cấp tỉnh và toàn quốc bằng tổng của các xã cũ, không phụ thuộc tỷ lệ phân bổ.".to_string(),
+        ];
+        if rows.iter().any(|r| r.estimated || r.previous_year_estimated) {
+            lines.push("Một số số liệu cấp xã là số ước tính (xã cũ chia về nhiều xã mới, chia đều do chưa có tỷ lệ chính thức).".to_string());
+        }
+        lines.into_iter().map(|l| tonghop_core::text::nfc(&l).into_owned()).collect()
     }
 }
 
-/// Resolves `period` (a period code) and `unit` in the period's epoch: `epoch:code`, or a code of
-/// the period's epoch (`VN` for the nation). Shared by the report and the DHIS2 export.
+/// The months of a period before the reform, in Vietnamese: `6 tháng đầu năm 2025` for a
+/// straddling period, or the period's own name.
+fn reform_months_vi(period: &Period) -> String {
+    if Epoch::straddles(period) {
+        "6 tháng đầu năm 2025 (từ tháng 1 đến tháng 6)".to_string()
+    } else {
+        period.name_vi()
+    }
+}
+
+/// Resolves `period` (a period code) and `unit`: `epoch:code`, or a code of the epoch whose units
+/// express the period by default ([`Epoch::of_units_for`]: the period's own epoch, post2025 for a
+/// period that straddles 2025-07-01; `VN` for the nation). `post2025:<code>` also reads a period
+/// before the reform in today's units. Shared by the report and the DHIS2 export.
 ///
 /// # Errors
 ///
-/// [`Error::Period`] for a malformed period or one straddling 2025-07-01; [`Error::UnknownUnit`]
-/// for a code that is not a unit of the period's epoch (saying when it is one of the other epoch);
-/// [`Error::EpochMismatch`] when `epoch:` names the other epoch.
+/// [`Error::Period`] for a malformed period; [`Error::UnknownUnit`] for a code that is not a unit
+/// of that epoch (saying when it is one of the other epoch); [`Error::EpochMismatch`] when
+/// `pre2025:` names a period that does not end before the reform.
 pub fn resolve_unit<'r>(registry: &'r UnitRegistry, unit: &str, period: &str) -> Result<(Period, Epoch, &'r AdminUnit)> {
     let period_error = |source| Error::Period { period: period.to_string(), source };
     let parsed: Period = period.trim().parse().map_err(period_error)?;
-    let epoch = Epoch::for_period(&parsed).map_err(period_error)?;
+    let mut epoch = Epoch::of_units_for(&parsed);
     let code = match unit.split_once(':') {
         Some((e, code)) => {
             let named: Epoch = e.parse().map_err(|_| Error::UnknownUnit {
                 unit: unit.to_string(),
                 reason: format!("{e:?} is not an epoch: write pre2025:<code> or post2025:<code>, or the code alone"),
             })?;
-            if named != epoch {
+            if !named.expresses(&parsed) {
                 return Err(Error::EpochMismatch { unit: unit.to_string(), period: parsed.to_string(), epoch: epoch.to_string() });
             }
+            epoch = named;
             code.trim()
         }
         None => unit.trim(),
@@ -193,6 +264,14 @@ pub struct IndicatorRow {
     pub value_previous_year: Option<f64>,
     /// value − value_previous_year.
     pub change: Option<f64>,
+    /// The value uses figures carried across the 2025 reform.
+    pub remapped: bool,
+    /// The value depends on a default (equal) weight of a split old commune.
+    pub estimated: bool,
+    /// The previous year's value was carried across the reform.
+    pub previous_year_remapped: bool,
+    /// The previous year's value depends on a default weight.
+    pub previous_year_estimated: bool,
 }
 
 /// Everything the workbook shows, read from the `sql/reports/` views.
@@ -234,7 +313,8 @@ impl ReportData {
     pub async fn gather(engine: &Engine, catalog: &Catalog, scope: ReportScope, produced_at: DateTime<Utc>) -> Result<ReportData> {
         let order: Vec<String> = catalog.indicators.iter().map(|i| i.code.clone()).collect();
         let rank = |code: &str| order.iter().position(|c| c == code).unwrap_or(usize::MAX);
-        let columns = "unit_code, unit_name, indicator, indicator_name, numerator, denominator, value, target, target_comparison, status, assessment, value_previous_year, change_from_previous_year";
+        let columns = "unit_code, unit_name, indicator, indicator_name, numerator, denominator, value, target, target_comparison, status, assessment, value_previous_year, change_from_previous_year, \
+                       remapped, estimated, previous_year_remapped, previous_year_estimated";
 
         let mut summary = indicator_rows(
             &query(engine, "report_indicators", &format!("SELECT {columns} FROM report_indicators WHERE {}", scope.where_unit(scope.unit.level, &scope.unit.code))).await?,
@@ -316,6 +396,9 @@ fn indicator_rows(batches: &[RecordBatch]) -> Result<Vec<IndicatorRow>> {
         let (num, den, value, target) = (number("numerator")?, number("denominator")?, number("value")?, number("target")?);
         let (comparison, status, assessment) = (text("target_comparison")?, text("status")?, text("assessment")?);
         let (previous, change) = (number("value_previous_year")?, number("change_from_previous_year")?);
+        let flag = |name: &str| -> Result<Vec<bool>> { Ok(strings(batch, name)?.into_iter().map(|v| v.as_deref() == Some("true")).collect()) };
+        let (remapped, estimated) = (flag("remapped")?, flag("estimated")?);
+        let (previous_remapped, previous_estimated) = (flag("previous_year_remapped")?, flag("previous_year_estimated")?);
         for i in 0..batch.num_rows() {
             rows.push(IndicatorRow {
                 unit_code: codes[i].clone().unwrap_or_default(),
@@ -331,6 +414,10 @@ fn indicator_rows(batches: &[RecordBatch]) -> Result<Vec<IndicatorRow>> {
                 assessment: assessment[i].clone().unwrap_or_default(),
                 value_previous_year: previous[i],
                 change: change[i],
+                remapped: remapped[i],
+                estimated: estimated[i],
+                previous_year_remapped: previous_remapped[i],
+                previous_year_estimated: previous_estimated[i],
             });
         }
     }
@@ -385,10 +472,39 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn periods_across_the_reform_resolve_in_todays_units() {
+        let r = registry();
+        // The year 2025 straddles the reform: new province 08 Tuyên Quang (old Hà Giang 02 and Tuyên Quang 08).
+        let s = ReportScope::resolve(&r, "08", "2025").unwrap();
+        assert_eq!((s.epoch, s.unit.level, s.sub_level), (Epoch::Post2025, Level::Province, Level::Commune));
+        assert_eq!(s.old_provinces, ["02", "08"]);
+        let under = s.where_communes_under();
+        assert!(under.contains("epoch = 'pre2025' AND period IN ('202501'") && under.contains("province_code IN ('02', '08')"), "{under}");
+        assert!(under.contains("epoch = 'post2025' AND period IN ('202507'") && under.contains("province_code = '08'"), "{under}");
+        // An earlier period in today's units when asked for; in old units by default.
+        assert_eq!(ReportScope::resolve(&r, "post2025:08", "2024").unwrap().epoch, Epoch::Post2025);
+        assert_eq!(ReportScope::resolve(&r, "08", "2024").unwrap().epoch, Epoch::Pre2025);
+        let row = |remapped, previous| IndicatorRow {
+            unit_code: "08".into(), unit_name: String::new(), indicator: String::new(), indicator_name: String::new(),
+            numerator: None, denominator: None, value: None, target: None, target_comparison: None, status: String::new(),
+            assessment: String::new(), value_previous_year: None, change: None,
+            remapped, estimated: false, previous_year_remapped: previous, previous_year_estimated: false,
+        };
+        let note = s.reform_footnote(&[row(true, true)]).join(" ");
+        assert!(note.starts_with("Ghi chú: Số liệu 6 tháng đầu năm 2025 (từ tháng 1 đến tháng 6) và số liệu"), "{note}");
+        assert!(note.contains("được quy đổi từ đơn vị hành chính cũ"), "{note}");
+        assert!(note.contains("và số liệu cùng kỳ năm trước (Năm 2024)"), "{note}");
+        assert_eq!(tonghop_core::text::nfc(&note), note);
+        let s2026 = ReportScope::resolve(&r, "08", "2026Q1").unwrap();
+        assert!(s2026.reform_footnote(&[row(false, false)]).is_empty());
+        assert!(s2026.reform_footnote(&[row(false, true)])[0].contains("Số liệu cùng kỳ năm trước (Quý I năm 2025) được quy đổi"));
+    }
+
+    #[test]
     fn bad_units_and_periods_are_refused_naming_them() {
         let r = registry();
         let err = |unit: &str, period: &str| ReportScope::resolve(&r, unit, period).unwrap_err().to_string();
-        assert!(err("01", "2025").contains("straddles"), "{}", err("01", "2025"));
+        assert!(err("pre2025:01", "2025").contains("another epoch"), "{}", err("pre2025:01", "2025"));
         assert!(err("01", "2026Q7").contains("2026Q7"), "{}", err("01", "2026Q7"));
         assert!(err("pre2025:01", "2026Q1").contains("another epoch"), "{}", err("pre2025:01", "2026Q1"));
         assert!(err("mars:01", "2026Q1").contains("not an epoch"), "{}", err("mars:01", "2026Q1"));
