@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::helpers::{sql_rows, tonghop};
 
 /// Every row of every materialised model, in a fixed order.
-fn snapshot(lake: &Path) -> Vec<(String, Vec<Vec<String>>)> {
+pub(crate) fn snapshot(lake: &Path) -> Vec<(String, Vec<Vec<String>>)> {
     let tables = [
         ("stg_data_values", "epoch, period, org_unit, data_element, disaggregation"),
         ("indicator_rollups", "epoch, period, level, unit_code, indicator"),
@@ -18,7 +18,7 @@ fn snapshot(lake: &Path) -> Vec<(String, Vec<Vec<String>>)> {
     tables.iter().map(|(t, order)| (t.to_string(), sql_rows(lake, &format!("SELECT * FROM {t} ORDER BY {order}")))).collect()
 }
 
-fn recomputed(output: &str) -> usize {
+pub(crate) fn recomputed(output: &str) -> usize {
     let line = output.lines().find(|l| l.contains("periods recomputed")).unwrap_or_else(|| panic!("no summary line in:\n{output}"));
     let count = line.rsplit('(').next().unwrap().split_whitespace().next().unwrap();
     count.parse().unwrap_or_else(|_| panic!("count in {line}"))

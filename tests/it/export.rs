@@ -14,16 +14,16 @@ use crate::helpers::{q1_demo_lake, tonghop, tonghop_raw};
 
 const TITLE: &str = "BÁO CÁO KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU Y TẾ CƠ SỞ THEO CHỈ THỊ SỐ 25-CT/TW";
 /// Title, unit, period, date, spacer: the header is the sixth row.
-const HEADER_ROW: u32 = 5;
+pub(crate) const HEADER_ROW: u32 = 5;
 
-fn sheets(path: &Path) -> Vec<(String, Range<Data>)> {
+pub(crate) fn sheets(path: &Path) -> Vec<(String, Range<Data>)> {
     let bytes = std::fs::read(path).unwrap();
     let mut workbook: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).expect("a valid xlsx");
     let names = workbook.sheet_names();
     names.into_iter().map(|n| (n.clone(), workbook.worksheet_range(&n).unwrap())).collect()
 }
 
-fn sheet<'a>(all: &'a [(String, Range<Data>)], name: &str) -> &'a Range<Data> {
+pub(crate) fn sheet<'a>(all: &'a [(String, Range<Data>)], name: &str) -> &'a Range<Data> {
     &all.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no sheet {name}")).1
 }
 
@@ -31,7 +31,7 @@ fn cell(range: &Range<Data>, row: u32, col: u32) -> Data {
     range.get_value((row, col)).cloned().unwrap_or(Data::Empty)
 }
 
-fn text(range: &Range<Data>, row: u32, col: u32) -> String {
+pub(crate) fn text(range: &Range<Data>, row: u32, col: u32) -> String {
     match cell(range, row, col) {
         Data::String(s) => s,
         Data::Empty => String::new(),
@@ -39,7 +39,7 @@ fn text(range: &Range<Data>, row: u32, col: u32) -> String {
     }
 }
 
-fn number(range: &Range<Data>, row: u32, col: u32) -> Option<f64> {
+pub(crate) fn number(range: &Range<Data>, row: u32, col: u32) -> Option<f64> {
     match cell(range, row, col) {
         Data::Float(f) => Some(f),
         Data::Int(i) => Some(i as f64),
@@ -93,7 +93,7 @@ fn all_cells(path: &Path) -> Vec<(String, u32, u32, String)> {
 #[test]
 fn report_extracts_and_as_of() {
     let dir = tempfile::tempdir().unwrap();
-    // January to March 2026 for one province of the post-2025 epoch.
+    // July 2025 to March 2026 for one province of the post-2025 epoch.
     let lake = q1_demo_lake(dir.path());
 
     let first = dir.path().join("first.xlsx");
@@ -265,7 +265,7 @@ fn report_extracts_and_as_of() {
     fails(&["export", "table", "indicator_value"], "unknown table \"indicator_value\" (did you mean indicator_values?)");
     fails(&["export", "table", "indicator_values", "--where", "no_such_column = 1"], "no_such_column");
     fails(&["export", "report", "--unit", "99", "--period", "2026Q1"], "unknown unit \"99\"");
-    fails(&["export", "report", "--unit", "04", "--period", "2025"], "straddles the administrative reform");
+    fails(&["export", "report", "--unit", "pre2025:04", "--period", "2025"], "another epoch");
     fails(&["export", "report", "--unit", "04", "--period", "2026Q5"], "invalid period code");
     fails(&["export", "report", "--unit", "pre2025:01", "--period", "2026Q1"], "another epoch");
     fails(&["export", "report", "--unit", commune.as_str(), "--period", "2026Q1"], "is a commune");

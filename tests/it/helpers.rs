@@ -1,5 +1,6 @@
 //! Runs the real `tonghop` binary against the repository's project folder and a temporary lake.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,10 +28,86 @@ pub fn tonghop_command(lake: &Path, args: &[&str]) -> Command {
 
 /// The `tonghop` command in `cwd` on the lake `lake` (a path or URL), `-q`.
 pub fn tonghop_at(cwd: &Path, lake: &str, args: &[&str]) -> Command {
+    tonghop_in(&repo_root(), cwd, lake, args)
+}
+
+/// The `tonghop` command on another project folder (a copy of the repository's, to edit).
+pub fn tonghop_in(project: &Path, cwd: &Path, lake: &str, args: &[&str]) -> Command {
     std::fs::create_dir_all(cwd).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_tonghop"));
-    command.current_dir(cwd).arg("--project").arg(repo_root()).arg("--lake").arg(lake).arg("-q").args(args);
+    command.current_dir(cwd).arg("--project").arg(project).arg("--lake").arg(lake).arg("-q").args(args);
     command
+}
+
+/// A copy of the repository's project folder (`catalog/`, `reference/`, `sql/`, `pipelines/`) in
+/// `dir`, for a test that edits it.
+pub fn copy_project(dir: &Path) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    for part in ["catalog", "reference", "sql", "pipelines"] {
+        copy(&repo_root().join(part), &dir.join(part));
+    }
+    dir.to_path_buf()
+}
+
+/// A data value read straight from a generated file.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub period: String,
+    pub unit: String,
+    pub element: String,
+    pub value: f64,
+}
+
+pub fn csv_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            csv_files(&p, out)
+        } else if p.extension().is_some_and(|x| x == "csv") {
+            out.push(p)
+        }
+    }
+}
+
+/// Reads the generated files with plain CSV parsing, keeping rows a careful clerk would keep:
+/// a known data element, a finite non-negative number, 0/1 for yes/no elements.
+pub fn valid_rows(inbox: &Path) -> (Vec<Row>, usize) {
+    let mut elements: HashMap<String, bool> = HashMap::new();
+    let mut r = csv::Reader::from_path(repo_root().join("catalog/data_elements.csv")).unwrap();
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        elements.insert(rec[0].to_string(), &rec[4] == "boolean");
+    }
+    let mut files = Vec::new();
+    csv_files(inbox, &mut files);
+    let (mut rows, mut invalid) = (Vec::new(), 0);
+    for f in files {
+        let mut r = csv::Reader::from_path(&f).unwrap();
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            let ok = match (elements.get(&rec[2]), rec[3].parse::<f64>()) {
+                (Some(boolean), Ok(v)) => v.is_finite() && v >= 0.0 && (!boolean || v == 0.0 || v == 1.0),
+                _ => false,
+            };
+            if ok {
+                rows.push(Row { period: rec[0].into(), unit: rec[1].into(), element: rec[2].into(), value: rec[3].parse().unwrap() });
+            } else {
+                invalid += 1;
+            }
+        }
+    }
+    (rows, invalid)
 }
 
 /// Runs a query and parses the CSV output into rows of strings.
@@ -138,6 +215,7 @@ pub fn make_token(lake: &Path, name: &str, role: &str, unit: Option<&str>) -> (S
 
 /// A lake at `<dir>/lake` with the demo of province 04 (post2025) for January–March 2026 ingested
 /// (the files kept in `<dir>/inbox`) and the models built.
+/// July 2025 to March 2026 of post-2025 province 04 Cao Bằng, ingested and built.
 pub fn q1_demo_lake(dir: &Path) -> PathBuf {
     let lake = dir.join("lake");
     let inbox = dir.join("inbox");

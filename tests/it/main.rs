@@ -7,6 +7,7 @@ mod helpers;
 mod ingest;
 mod models;
 mod nightly;
+mod reform;
 mod s3;
 mod serve;
 mod sql;

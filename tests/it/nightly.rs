@@ -5,56 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::helpers::{repo_root, sql_rows, tonghop, tonghop_command};
-
-#[derive(Debug, Clone)]
-struct Row {
-    period: String,
-    unit: String,
-    element: String,
-    value: f64,
-}
-
-fn csv_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            csv_files(&p, out)
-        } else if p.extension().is_some_and(|x| x == "csv") {
-            out.push(p)
-        }
-    }
-}
-
-/// Reads the generated files with plain CSV parsing, keeping rows a careful clerk would keep:
-/// a known data element, a finite non-negative number, 0/1 for yes/no elements.
-fn valid_rows(inbox: &Path) -> (Vec<Row>, usize) {
-    let mut elements: HashMap<String, bool> = HashMap::new();
-    let mut r = csv::Reader::from_path(repo_root().join("catalog/data_elements.csv")).unwrap();
-    for rec in r.records() {
-        let rec = rec.unwrap();
-        elements.insert(rec[0].to_string(), &rec[4] == "boolean");
-    }
-    let mut files = Vec::new();
-    csv_files(inbox, &mut files);
-    let (mut rows, mut invalid) = (Vec::new(), 0);
-    for f in files {
-        let mut r = csv::Reader::from_path(&f).unwrap();
-        for rec in r.records() {
-            let rec = rec.unwrap();
-            let ok = match (elements.get(&rec[2]), rec[3].parse::<f64>()) {
-                (Some(boolean), Ok(v)) => v.is_finite() && v >= 0.0 && (!boolean || v == 0.0 || v == 1.0),
-                _ => false,
-            };
-            if ok {
-                rows.push(Row { period: rec[0].into(), unit: rec[1].into(), element: rec[2].into(), value: rec[3].parse().unwrap() });
-            } else {
-                invalid += 1;
-            }
-        }
-    }
-    (rows, invalid)
-}
+use crate::helpers::{repo_root, sql_rows, tonghop, tonghop_command, valid_rows, Row};
 
 /// Σ numerator / Σ denominator × 100, pairing the two sides month by month per commune (a month
 /// counts only when both were reported); stocks then take each commune's latest paired month,
