@@ -9,10 +9,11 @@
 --     main predecessor alone, never split. Weights of an old commune sum to 1 and no edge crosses a
 --     province, so province and national sums are those of the old communes whatever the weights.
 -- A period that straddles the reform combines both parts per side of the indicator, by the side's
--- time aggregation: 'sum' adds the carried months (January–June) and the commune's own months;
--- 'last' takes the commune's own latest month when it reported after the reform, else the carried
--- terms (each old commune's latest month before July); 'average' weights the two parts' averages by
--- their months (the carried part counts the most months any predecessor reported).
+-- time aggregation, with across_reform() (tonghop's SQL function, see crates/engine/src/functions.rs):
+-- 'sum' adds the carried months (January–June) and the commune's own months; 'last' takes the
+-- commune's own latest month when it reported after the reform, else the carried terms (each old
+-- commune's latest month before July); 'average' weights the two parts' averages by their months
+-- (the carried part counts the most months any predecessor reported).
 -- remapped: the figure uses carried terms. estimated: carried terms of a partial edge with the
 -- default equal weight took part (the commune's figure depends on it). estimated_above: the sum over
 -- a province or the nation may depend on that weight too, which only happens when a straddling
@@ -40,8 +41,6 @@ parted AS (
     -- Each side's own part and carried part (Σ weight × term over the predecessors).
     SELECT
         epoch, period, period_type, org_unit, indicator, num_aggregation, den_aggregation, mixed,
-        bool_or(own) AS has_own,
-        bool_or(NOT own) AS has_carried,
         SUM(CASE WHEN own THEN numerator END) AS own_num,
         SUM(CASE WHEN own THEN denominator END) AS own_den,
         MAX(CASE WHEN own THEN months_reported END) AS own_months,
@@ -56,26 +55,14 @@ uses AS (
     -- Whether each side's figure takes the carried part.
     SELECT
         *,
-        has_carried AND (num_aggregation <> 'last' OR NOT has_own) AS num_carried,
-        has_carried AND (den_aggregation <> 'last' OR NOT has_own) AS den_carried
+        across_reform_uses_carried(num_aggregation, own_num, carried_num) AS num_carried,
+        across_reform_uses_carried(den_aggregation, own_den, carried_den) AS den_carried
     FROM parted
 )
 SELECT
     epoch, period, period_type, org_unit, indicator,
-    CASE
-        WHEN NOT has_carried THEN own_num
-        WHEN NOT has_own THEN carried_num
-        WHEN num_aggregation = 'sum' THEN own_num + carried_num
-        WHEN num_aggregation = 'last' THEN own_num
-        ELSE (own_num * own_months + carried_num * carried_months) / (own_months + carried_months)
-    END AS numerator,
-    CASE
-        WHEN NOT has_carried THEN own_den
-        WHEN NOT has_own THEN carried_den
-        WHEN den_aggregation = 'sum' THEN own_den + carried_den
-        WHEN den_aggregation = 'last' THEN own_den
-        ELSE (own_den * own_months + carried_den * carried_months) / (own_months + carried_months)
-    END AS denominator,
+    across_reform(num_aggregation, own_num, own_months, carried_num, carried_months) AS numerator,
+    across_reform(den_aggregation, own_den, own_months, carried_den, carried_months) AS denominator,
     num_carried OR den_carried AS remapped,
     carried_estimated AND (num_carried OR den_carried) AS estimated,
     carried_estimated AND mixed

@@ -45,23 +45,17 @@ carried AS (
 parted AS (
     SELECT
         epoch, period, period_type, org_unit, data_element, time_aggregation,
-        bool_or(own) AS has_own, bool_or(NOT own) AS has_carried,
         SUM(CASE WHEN own THEN value END) AS own_value, MAX(CASE WHEN own THEN months END) AS own_months,
         SUM(CASE WHEN NOT own THEN value END) AS carried_value, MAX(CASE WHEN NOT own THEN months END) AS carried_months
     FROM carried
     GROUP BY epoch, period, period_type, org_unit, data_element, time_aggregation
 ),
 combined AS (
+    -- The two parts by the element's time aggregation (across_reform, as in commune_terms).
     SELECT
         epoch, period, period_type, org_unit, data_element,
-        CASE
-            WHEN NOT has_carried THEN own_value
-            WHEN NOT has_own THEN carried_value
-            WHEN time_aggregation = 'sum' THEN own_value + carried_value
-            WHEN time_aggregation = 'last' THEN own_value
-            ELSE (own_value * own_months + carried_value * carried_months) / (own_months + carried_months)
-        END AS value,
-        has_carried AND (time_aggregation <> 'last' OR NOT has_own) AS remapped
+        across_reform(time_aggregation, own_value, own_months, carried_value, carried_months) AS value,
+        across_reform_uses_carried(time_aggregation, own_value, carried_value) AS remapped
     FROM parted
 )
 SELECT

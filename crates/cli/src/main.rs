@@ -611,7 +611,12 @@ async fn run(cli: Cli) -> Result<()> {
             if !problems.is_empty() {
                 bail!("{} problem(s):\n  - {}", problems.len(), problems.join("\n  - "));
             }
-            println!("ok: catalog, sql/ models and {} tables and views, {} pipeline spec(s)", known.len(), files.len());
+            println!(
+                "ok: catalog, reference units and reform weights ({} edge(s) with a weight given, the other split old communes in equal shares), sql/ models and {} tables and views, {} pipeline spec(s)",
+                ctx.registry.given_weights(),
+                known.len(),
+                files.len()
+            );
         }
         Command::Serve { config } => {
             let mut config = tonghop_server::ServerConfig::load(config.as_deref())?;

@@ -3,6 +3,7 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`reference`] | reference and catalog tables as SQL tables: `units`, `unit_mapping`, `periods`, `period_months`, `calendar`, `holidays`, `data_elements`, `indicators`, `targets`, `validation_rules`, `validation_rule_elements`, `reporting_deadlines`, `quality_settings` |
+//! | [`functions`] | SQL functions tonghop adds: `across_reform` (a straddling period's figure from its own and carried parts) |
 //! | [`models`] | the `sql/` project: one model per file, header comments (grain, materialisation), dependencies from the SQL parser, tests beside models |
 //! | [`refresh`] | incremental refresh: what changed since the last build, which periods to recompute, in which chunks |
 //! | [`session`] | [`Engine`]: registering everything, building (materialising) models, read-only analyst SQL |
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod functions;
 pub mod models;
 pub mod reference;
 pub mod refresh;

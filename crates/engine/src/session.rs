@@ -206,6 +206,7 @@ impl Engine {
             let signature = datafusion::logical_expr::Signature::nullary(datafusion::logical_expr::Volatility::Stable);
             ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(FixedNow { nanos, signature, aliases: vec!["current_timestamp".to_string()] }));
         }
+        crate::functions::register(&ctx);
         reference::register_units(&ctx, registry)?;
         reference::register_periods(&ctx)?;
         reference::register_calendar(&ctx)?;

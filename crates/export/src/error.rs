@@ -60,7 +60,7 @@ pub enum Error {
         /// The cause.
         source: rust_xlsxwriter::XlsxError,
     },
-    /// A period code that is malformed or straddles the 2025-07-01 reform.
+    /// A period code that is malformed.
     #[error("--period {period}: {source}")]
     Period {
         /// The period as given.

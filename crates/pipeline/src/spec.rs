@@ -301,14 +301,14 @@ fn export_problems(kind: &StepKind, known_tables: &[String], project_root: &Path
     // Relative periods are checked as they resolve today (Vietnam's date).
     let today = (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive();
     let period_problem = |period: &str| -> Option<String> {
-        let parsed: tonghop_core::Period = match resolve_period(period, today).parse() {
-            Ok(p) => p,
+        // Every period parses to one epoch's units (a straddling one to today's units).
+        match resolve_period(period, today).parse::<tonghop_core::Period>() {
+            Ok(_) => None,
             Err(e) => {
                 let words = RELATIVE_PERIODS.map(|(w, _)| w).join(", ");
-                return Some(format!("has period {period:?}: {e}; or use one of {words}"));
+                Some(format!("has period {period:?}: {e}; or use one of {words}"))
             }
-        };
-        tonghop_core::Epoch::for_period(&parsed).err().map(|e| format!("has period {period:?}: {e}"))
+        }
     };
     let url_problem = |kind: tonghop_export::PushKind, url: &str| tonghop_export::push::request_url(kind, url).err().map(|e| format!("has {e}"));
     match kind {
@@ -326,7 +326,7 @@ fn export_problems(kind: &StepKind, known_tables: &[String], project_root: &Path
                     Some(p) => out.push(p),
                     None => {
                         let Ok(parsed) = resolve_period(period, today).parse::<tonghop_core::Period>() else { continue };
-                        epochs.extend(tonghop_core::Epoch::for_period(&parsed).ok());
+                        epochs.insert(tonghop_core::Epoch::of_units_for(&parsed));
                         if let Err(e) = tonghop_export::dhis2::check_dhis2_period(&parsed) {
                             out.push(format!("has {e}"));
                         }
