@@ -218,6 +218,16 @@ TRANSLATIONS = [
 ]
 
 
+# tonghop's own SQL functions (crates/engine/src/functions.rs) as DuckDB macros with the same rule:
+# a straddling period's figure from its own part and the part carried across the 2025 reform.
+DUCKDB_MACROS = [
+    "CREATE MACRO across_reform(k, o, om, c, cm) AS CASE WHEN c IS NULL THEN o WHEN o IS NULL THEN c "
+    "WHEN k = 'sum' THEN o + c WHEN k = 'last' THEN o "
+    "WHEN COALESCE(om, 0) + COALESCE(cm, 0) > 0 THEN (o * COALESCE(om, 0) + c * COALESCE(cm, 0)) / (COALESCE(om, 0) + COALESCE(cm, 0)) END",
+    "CREATE MACRO across_reform_uses_carried(k, o, c) AS c IS NOT NULL AND (k <> 'last' OR o IS NULL)",
+]
+
+
 def translate(sql: str, now=None):
     """DuckDB SQL for one model's DataFusion SQL, and the names of the rewrites that applied.
     now: a datetime for now() (see TRANSLATIONS), or None to keep DuckDB's own now()."""
@@ -464,6 +474,8 @@ def duckdb_worker(plan_path: str):
     result = {"models": {}, "errors": []}
     con = duckdb.connect(config={"threads": plan["threads"], "temp_directory": plan["temp_directory"]})
     con.execute("SET TimeZone = 'UTC'")  # see the arrow_cast rewrite
+    for macro in DUCKDB_MACROS:
+        con.execute(macro)
     if plan.get("memory_limit"):
         con.execute(f"SET memory_limit = {sql_string(plan['memory_limit'])}")
 

@@ -593,6 +593,7 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("ok: {} ({} token(s), {} postgres user(s))", path.display(), config.tokens.len(), config.postgres.users.len());
             }
             let lake = Lake::open(&cli.lake)?;
+            let given_weights = ctx.registry.given_weights();
             let runner = Runner::new(ctx.project.clone(), lake, ctx.registry, ctx.catalog, today());
             let known = runner.known_tables().await?;
             let root = ctx.project.root().to_path_buf();
@@ -613,7 +614,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             println!(
                 "ok: catalog, reference units and reform weights ({} edge(s) with a weight given, the other split old communes in equal shares), sql/ models and {} tables and views, {} pipeline spec(s)",
-                ctx.registry.given_weights(),
+                given_weights,
                 known.len(),
                 files.len()
             );
