@@ -175,16 +175,24 @@ impl Scope {
         self.periods.is_empty()
     }
 
-    /// The chunks an incremental model of `kind` is computed in: one per calendar year of the scope
-    /// (periods never cross a year, so a year's periods need only that year's months). For
-    /// [`Incremental::Month`] a chunk holds only the months of the scope, not its other periods.
+    /// The chunks an incremental model of `kind` is computed in. Periods never cross a year, so a
+    /// year's periods need only that year's months: an [`Incremental::Period`] model is computed in
+    /// two chunks per calendar year of the scope, its months, quarters and half years, then its
+    /// nine months, year and years to date (each chunk reads the months it needs; halving a chunk
+    /// halves the rows its aggregations hold at once, which grew when every period also came to be
+    /// expressed in today's units). For [`Incremental::Month`] a chunk is the scope's months of one
+    /// year, not its other periods.
     pub fn chunks(&self, kind: Incremental) -> Vec<Chunk> {
         let periods: Vec<Period> = self.periods.iter().filter_map(|p| parse(p)).collect();
         let mut groups: BTreeMap<String, Vec<Period>> = BTreeMap::new();
         for p in periods {
             match kind {
                 Incremental::Month if p.kind() != PeriodType::Month => {}
-                Incremental::Month | Incremental::Period => groups.entry(p.year().to_string()).or_default().push(p),
+                Incremental::Month => groups.entry(p.year().to_string()).or_default().push(p),
+                Incremental::Period => {
+                    let part = matches!(p.kind(), PeriodType::NineMonths | PeriodType::Year | PeriodType::YearToDate);
+                    groups.entry(format!("{}/{}", p.year(), u8::from(part))).or_default().push(p)
+                }
             }
         }
         groups
@@ -264,10 +272,13 @@ mod tests {
         assert_eq!(by_month[2].months, vec!["202603"], "only the dirty month, not the months of its year");
         assert_eq!(by_month[2].previous, vec!["202503"]);
         let by_year = scope.chunks(Incremental::Period);
-        assert_eq!(by_year.len(), 3, "2024, 2025 (a year after 2024) and 2026");
+        assert_eq!(by_year.len(), 6, "2024, 2025 (a year after 2024) and 2026, two chunks each");
         let y2026 = by_year.iter().find(|c| c.periods.contains(&"2026".to_string())).unwrap();
         assert_eq!(y2026.months.len(), 12, "the year 2026 needs all its months");
-        assert!(y2026.previous.contains(&"2025Q1".to_string()));
+        assert!(!y2026.periods.contains(&"2026Q1".to_string()), "quarters are in the other chunk");
+        let q2026 = by_year.iter().find(|c| c.periods.contains(&"2026Q1".to_string())).unwrap();
+        assert_eq!(q2026.months.len(), 6, "202603's month, quarter and half year need January to June");
+        assert!(q2026.previous.contains(&"2025Q1".to_string()));
     }
 
     #[test]
