@@ -75,8 +75,8 @@ valued AS (
         r.numerator, r.denominator,
         CASE WHEN r.denominator > 0 THEN r.numerator / r.denominator * ui.factor END AS value,
         CASE
-            WHEN r.denominator IS NULL AND h.has_remapped_months AND ui.counts_stations AND nm.unit_code IS NOT NULL
-                AND ui.level = 'commune' THEN 'no_main_predecessor'
+            -- nm matches communes only.
+            WHEN r.denominator IS NULL AND h.has_remapped_months AND ui.counts_stations AND nm.unit_code IS NOT NULL THEN 'no_main_predecessor'
             WHEN r.denominator IS NULL THEN 'no_data'
             WHEN r.denominator = 0 THEN 'zero_denominator'
         END AS null_reason,

@@ -13,6 +13,6 @@ WITH own AS (
 )
 SELECT epoch, province_code FROM own
 UNION
-SELECT DISTINCT m.new_epoch AS epoch, m.new_province_code AS province_code
+SELECT m.new_epoch AS epoch, m.new_province_code AS province_code
 FROM own AS o
 JOIN unit_mapping AS m ON m.old_epoch = o.epoch AND m.old_province_code = o.province_code

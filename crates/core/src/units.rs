@@ -231,9 +231,9 @@ impl UnitRegistry {
             });
         }
         let weights = ReformWeights::load(&crate::reform::weights_path(dir), &registry.mapping)?;
-        let targets: HashMap<String, usize> = registry.successors.iter().map(|(k, v)| (k.clone(), v.len())).collect();
         for edge in &mut registry.mapping {
-            let w = weights.edge(&edge.old_code, &edge.new_code, targets.get(&edge.old_code).copied().unwrap_or(1));
+            let targets = registry.successors.get(&edge.old_code).map_or(1, Vec::len);
+            let w = weights.edge(&edge.old_code, &edge.new_code, targets);
             (edge.weight, edge.weight_source, edge.estimated) = (w.weight, w.source, w.estimated);
         }
         registry.given_weights = weights.len();

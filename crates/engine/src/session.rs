@@ -362,6 +362,7 @@ impl Engine {
         }
         let built_at = chrono::Utc::now();
         let fingerprint = refresh::fingerprint(&self.project)?;
+        let reform_weights = refresh::reform_weights_hash(&self.project)?;
         let mut summary = BuildSummary::default();
         let models = self.models.clone();
         let mut done: HashSet<String> = HashSet::new();
@@ -429,7 +430,7 @@ impl Engine {
         };
         let scope = match (new_data, &state) {
             (Some(new_data), Some(state)) => {
-                let (dirty, reason) = self.dirty_months(state, new_data, &horizon, &coverage, built_at).await?;
+                let (dirty, reason) = self.dirty_months(state, new_data, &horizon, &coverage, &reform_weights, built_at).await?;
                 summary.reason = reason;
                 Scope::from_dirty_months(&dirty, &horizon)
             }
@@ -453,7 +454,6 @@ impl Engine {
         }
         summary.tests_passed = self.run_tests(&scope).await?;
         let submissions_version = self.versions.get("submissions").copied().unwrap_or(-1);
-        let reform_weights = refresh::reform_weights_hash(&self.project)?;
         let state = BuildState { fingerprint, submissions_version, built_at, reporting_months: horizon, reporting_provinces: coverage, reform_weights };
         let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::Io { path: STATE_PATH.into(), source: e.into() })?;
         self.lake.root().put(STATE_PATH, json).await?;
@@ -609,6 +609,7 @@ impl Engine {
         new_data: (BTreeSet<String>, usize),
         horizon: &BTreeSet<String>,
         coverage: &BTreeSet<String>,
+        reform_weights: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(BTreeSet<String>, String)> {
         let (mut dirty, new_submissions) = new_data;
@@ -636,14 +637,14 @@ impl Engine {
         // in post-2025 units, the months before the reform too.
         let epoch_of = |key: &String| key.split('/').next().unwrap_or_default().to_string();
         let changed_epochs: BTreeSet<String> = coverage.symmetric_difference(&state.reporting_provinces).map(epoch_of).collect();
-        let before_reform = |month: &String| month.parse::<tonghop_core::Period>().is_ok_and(|p| tonghop_core::Epoch::on(p.start()) == tonghop_core::Epoch::Pre2025);
+        let before_reform = |month: &String| month.parse::<tonghop_core::Period>().is_ok_and(|p| tonghop_core::Epoch::Pre2025.expresses(&p));
         for month in horizon {
             if changed_epochs.contains(tonghop_core::Epoch::Post2025.as_str()) || (changed_epochs.contains(tonghop_core::Epoch::Pre2025.as_str()) && before_reform(month)) {
                 dirty.insert(month.clone());
             }
         }
         // New reform weights move every figure before the reform in today's units.
-        let weights_changed = state.reform_weights != refresh::reform_weights_hash(&self.project)?;
+        let weights_changed = state.reform_weights != reform_weights;
         if weights_changed {
             dirty.extend(horizon.iter().filter(|m| before_reform(m)).cloned());
         }

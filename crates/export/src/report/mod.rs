@@ -129,25 +129,23 @@ impl ReportScope {
     /// the months before the reform are those of the old communes that went into the unit.
     fn where_communes_under(&self) -> String {
         use tonghop_core::sql::{literal, literal_list};
-        let mut clauses = Vec::new();
-        for epoch in Epoch::ALL {
-            let months: Vec<String> = self.period.months().filter(|m| Epoch::on(m.start()) == epoch).map(|m| m.to_string()).collect();
-            if months.is_empty() || (epoch != self.epoch && self.epoch == Epoch::Pre2025) {
-                continue;
-            }
-            let base = format!("epoch = {} AND period IN ({})", literal(epoch.as_str()), literal_list(&months));
-            clauses.push(match self.unit.level {
-                Level::National => base,
-                Level::Province if epoch == self.epoch => format!("{base} AND province_code = {}", literal(&self.unit.code)),
-                Level::Province if self.old_provinces.is_empty() => format!("{base} AND FALSE"),
-                Level::Province => format!("{base} AND province_code IN ({})", literal_list(&self.old_provinces)),
-                _ => format!("{base} AND district_code = {}", literal(&self.unit.code)),
-            });
-        }
-        if clauses.is_empty() {
-            return "FALSE".into();
-        }
-        clauses.iter().map(|c| format!("({c})")).collect::<Vec<_>>().join(" OR ")
+        // The months of the period by the epoch they were reported in (a pre-2025 scope has only
+        // pre-2025 months; a post-2025 one may have both).
+        let clauses: Vec<String> = Epoch::ALL
+            .into_iter()
+            .filter_map(|epoch| {
+                let months: Vec<String> = self.period.months().filter(|m| Epoch::on(m.start()) == epoch).map(|m| m.to_string()).collect();
+                let unit = match self.unit.level {
+                    Level::National => String::new(),
+                    Level::Province if epoch == self.epoch => format!(" AND province_code = {}", literal(&self.unit.code)),
+                    Level::Province if self.old_provinces.is_empty() => return None,
+                    Level::Province => format!(" AND province_code IN ({})", literal_list(&self.old_provinces)),
+                    _ => format!(" AND district_code = {}", literal(&self.unit.code)),
+                };
+                (!months.is_empty()).then(|| format!("(epoch = {} AND period IN ({}){unit})", literal(epoch.as_str()), literal_list(&months)))
+            })
+            .collect();
+        if clauses.is_empty() { "FALSE".into() } else { clauses.join(" OR ") }
     }
 
     /// The Vietnamese footnote on figures carried across the 2025 reform (empty when none is).
