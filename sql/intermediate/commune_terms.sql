@@ -1,5 +1,5 @@
 -- grain: one row per (epoch, period, org_unit, indicator): a commune's numerator and denominator terms in the units of the epoch
--- inputs: indicator_terms, unit_lineage, period_months, indicators
+-- inputs: indicator_terms, unit_lineage, period_months
 -- Computed for the periods being refreshed only (refresh_periods).
 -- The terms indicator_rollups adds up, in the units each period is expressed in:
 --   - a commune's own terms (pre-2025 periods in old units, every period from July 2025 in new);
@@ -28,14 +28,15 @@ carried AS (
         p.epoch, t.period, t.period_type, l.to_code AS org_unit, t.indicator,
         t.num_aggregation, t.den_aggregation, p.mixed,
         t.epoch = p.epoch AS own,
-        CASE WHEN i.counts_stations THEN 1.0 ELSE l.weight END AS weight,
-        l.estimated AND NOT i.counts_stations AS estimated,
+        CASE WHEN t.counts_stations THEN 1.0 ELSE l.weight END AS weight,
+        l.estimated AND NOT t.counts_stations AS estimated,
         t.numerator, t.denominator, t.months_reported
-    FROM indicator_terms AS t
-    JOIN parts AS p ON p.period = t.period AND p.month_epoch = t.epoch
-    JOIN unit_lineage AS l ON l.from_epoch = t.epoch AND l.from_code = t.org_unit AND l.to_epoch = p.epoch
-    JOIN indicators AS i ON i.code = t.indicator
-    WHERE l.main_predecessor OR NOT i.counts_stations
+    -- The small inputs first: DataFusion builds each hash join from its left input when it cannot
+    -- estimate the other (an aggregate), and building one from the terms took twice the time and memory.
+    FROM unit_lineage AS l
+    JOIN (parts AS p JOIN indicator_terms AS t ON p.period = t.period AND p.month_epoch = t.epoch)
+        ON l.from_epoch = t.epoch AND l.from_code = t.org_unit AND l.to_epoch = p.epoch
+    WHERE l.main_predecessor OR NOT t.counts_stations
 ),
 parted AS (
     -- Each side's own part and carried part (Σ weight × term over the predecessors).

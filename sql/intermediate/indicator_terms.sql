@@ -21,7 +21,7 @@ WITH monthly AS (
 ),
 paired AS (
     SELECT
-        n.epoch, n.month, n.org_unit, i.code AS indicator, i.num_test, i.num_threshold,
+        n.epoch, n.month, n.org_unit, i.code AS indicator, i.counts_stations, i.num_test, i.num_threshold,
         ne.time_aggregation AS num_aggregation,
         CASE WHEN i.den_test = 'count' THEN ne.time_aggregation ELSE de.time_aggregation END AS den_aggregation,
         n.value AS num_value,
@@ -38,7 +38,7 @@ paired AS (
 ),
 terms AS (
     SELECT
-        epoch, month, org_unit, indicator, num_aggregation, den_aggregation, denominator,
+        epoch, month, org_unit, indicator, counts_stations, num_aggregation, den_aggregation, denominator,
         CASE
             WHEN num_test IS NULL THEN num_value
             WHEN tested_value IS NULL THEN 0.0
@@ -53,7 +53,7 @@ terms AS (
 periodized AS (
     -- Sums, averages and the latest month of each side over the months of each period.
     SELECT
-        t.epoch, pm.period, pm.period_type, t.org_unit, t.indicator, t.num_aggregation, t.den_aggregation,
+        t.epoch, pm.period, pm.period_type, t.org_unit, t.indicator, t.counts_stations, t.num_aggregation, t.den_aggregation,
         SUM(t.numerator) AS num_sum, AVG(t.numerator) AS num_avg,
         SUM(t.denominator) AS den_sum, AVG(t.denominator) AS den_avg,
         MAX(t.month) AS last_month,
@@ -62,13 +62,13 @@ periodized AS (
     FROM (SELECT DISTINCT period, period_type, month, month_epoch FROM period_months) AS pm
     JOIN terms AS t ON t.month = pm.month AND t.epoch = pm.month_epoch
     WHERE {{ refresh_periods(pm.period) }}
-    GROUP BY t.epoch, pm.period, pm.period_type, t.org_unit, t.indicator, t.num_aggregation, t.den_aggregation
+    GROUP BY t.epoch, pm.period, pm.period_type, t.org_unit, t.indicator, t.counts_stations, t.num_aggregation, t.den_aggregation
 )
 SELECT
     p.epoch, p.period, p.period_type, p.org_unit, p.indicator,
     CASE p.num_aggregation WHEN 'sum' THEN p.num_sum WHEN 'average' THEN p.num_avg ELSE l.numerator END AS numerator,
     CASE p.den_aggregation WHEN 'sum' THEN p.den_sum WHEN 'average' THEN p.den_avg ELSE l.denominator END AS denominator,
-    p.num_aggregation, p.den_aggregation, p.months_reported
+    p.num_aggregation, p.den_aggregation, p.months_reported, p.counts_stations
 FROM periodized AS p
 -- 'last': the terms of the latest month (a join, not an ordered aggregate: much faster).
 JOIN terms AS l ON l.epoch = p.epoch AND l.org_unit = p.org_unit AND l.indicator = p.indicator AND l.month = p.last_month
