@@ -4,6 +4,7 @@ mod build;
 mod dhis2;
 mod export;
 mod helpers;
+mod hostile;
 mod ingest;
 mod models;
 mod nightly;

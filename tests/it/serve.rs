@@ -365,3 +365,26 @@ fn psql_connects_over_tls_when_a_certificate_is_configured() {
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("SSL connection"), "{text}");
 }
+
+/// `project =` in the configuration file is the project the service reads: started from a folder
+/// that holds no project, with neither --project nor TONGHOP_PROJECT.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_configuration_file_names_the_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let config = dir.path().join("tonghop.toml");
+    let project = crate::helpers::repo_root();
+    let lake = dir.path().join("lake");
+    std::fs::write(
+        &config,
+        format!("project = \"{}\"\nlake = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[scheduler]\nenabled = false\npipelines = []\n", project.display(), lake.display()),
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tonghop"));
+    command.current_dir(&elsewhere).env_remove("TONGHOP_PROJECT").env_remove("TONGHOP_LAKE").args(["-q", "serve", "--config", config.to_str().unwrap()]);
+    let mut server = Served::start(command, dir.path());
+    let health = client().get(format!("{}/health", server.http)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200, "{}", server.log_text());
+    assert!(server.stop());
+}

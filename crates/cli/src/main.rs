@@ -413,7 +413,34 @@ fn today() -> chrono::NaiveDate {
     tonghop_core::period::today_in_vietnam()
 }
 
+/// `tonghop serve`: the configuration file, then TONGHOP_* variables, then --lake/--project given
+/// on the command line.
+async fn serve(cli: &Cli, config: Option<&std::path::Path>) -> Result<()> {
+    let mut config = tonghop_server::ServerConfig::load(config)?;
+    if cli.explicit.0 {
+        config.lake = cli.lake.clone();
+    }
+    if cli.explicit.1 {
+        config.project = cli.project.clone();
+    }
+    let running = tonghop_server::start(config).await?;
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let pg = running.postgres.map(|a| format!(" postgres://{a}")).unwrap_or_default();
+        writeln!(out, "tonghop serve: http://{}{pg} (lake {})", running.http, running.service.lake.root().url())?;
+        out.flush()?;
+    }
+    running.run_until_signal().await?;
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<()> {
+    // The service reads its project from its configuration (`project =`), which --project or
+    // TONGHOP_PROJECT only override: the CLI's own default (the current folder) is not loaded.
+    if let Command::Serve { config } = &cli.command {
+        return serve(&cli, config.as_deref()).await;
+    }
     let ctx = load_project(&cli.project)?;
     match cli.command {
         Command::Demo { inbox, seed, until, provinces } => {
@@ -619,24 +646,7 @@ async fn run(cli: Cli) -> Result<()> {
                 files.len()
             );
         }
-        Command::Serve { config } => {
-            let mut config = tonghop_server::ServerConfig::load(config.as_deref())?;
-            if cli.explicit.0 {
-                config.lake = cli.lake.clone();
-            }
-            if cli.explicit.1 {
-                config.project = cli.project.clone();
-            }
-            let running = tonghop_server::start(config).await?;
-            {
-                use std::io::Write;
-                let mut out = std::io::stdout().lock();
-                let pg = running.postgres.map(|a| format!(" postgres://{a}")).unwrap_or_default();
-                writeln!(out, "tonghop serve: http://{}{pg} (lake {})", running.http, running.service.lake.root().url())?;
-                out.flush()?;
-            }
-            running.run_until_signal().await?;
-        }
+        Command::Serve { .. } => unreachable!("served above"),
         Command::Token { name, role, unit } => {
             use tonghop_server::auth::Role;
             let role = match role {

@@ -11,7 +11,7 @@ pub enum Error {
     #[error(transparent)]
     Lake(#[from] tonghop_lake::Error),
     /// Analyst SQL tried to change something.
-    #[error("read-only: {statement} is not allowed here; tonghop sql only runs queries (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN). Data changes go through ingest, models through the files in sql/")]
+    #[error("read-only: {statement} is not allowed; analyst SQL only runs queries (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN). Data changes go through ingest, models through the files in sql/")]
     ReadOnly {
         /// The kind of statement refused.
         statement: String,

@@ -5,6 +5,7 @@
 //! | [`reference`] | reference and catalog tables as SQL tables: `units`, `unit_mapping`, `periods`, `period_months`, `calendar`, `holidays`, `data_elements`, `indicators`, `targets`, `validation_rules`, `validation_rule_elements`, `reporting_deadlines`, `quality_settings` |
 //! | [`functions`] | SQL functions tonghop adds: `across_reform` (a straddling period's figure from its own and carried parts) |
 //! | [`models`] | the `sql/` project: one model per file, header comments (grain, materialisation), dependencies from the SQL parser, tests beside models |
+//! | [`read_only`] | the one read-only gate of analyst SQL (CLI, HTTP, PostgreSQL): judged on the logical plan, `EXPLAIN ANALYZE` included; the client settings a PostgreSQL driver may `SET` |
 //! | [`refresh`] | incremental refresh: what changed since the last build, which periods to recompute, in which chunks |
 //! | [`session`] | [`Engine`]: registering everything, building (materialising) models, read-only analyst SQL |
 //!
@@ -20,6 +21,7 @@
 mod error;
 pub mod functions;
 pub mod models;
+pub mod read_only;
 pub mod reference;
 pub mod refresh;
 pub mod session;

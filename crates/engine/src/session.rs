@@ -6,7 +6,7 @@ use arrow::array::RecordBatch;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::datasource::MemTable;
 use datafusion::execution::config::SessionConfig;
-use datafusion::prelude::{SQLOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 use tonghop_core::{Catalog, Project, UnitRegistry};
 use tonghop_lake::{tables, Lake};
 
@@ -748,19 +748,12 @@ impl Engine {
         if failures.is_empty() { Ok(passed) } else { Err(Error::TestsFailed(failures)) }
     }
 
-    /// Runs analyst SQL: queries only. DDL, DML and session statements are refused.
+    /// Runs analyst SQL: queries only; anything that writes or changes the session is refused
+    /// by the read-only gate ([`crate::read_only::check_plan`]) before it runs.
     #[tracing::instrument(skip(self))]
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let options = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| {
-            let message = e.to_string();
-            for kind in ["DDL", "DML", "Statement"] {
-                if message.contains(&format!("{kind} not supported")) {
-                    return Error::ReadOnly { statement: message.split(':').next_back().unwrap_or(kind).trim().to_string() };
-                }
-            }
-            Error::DataFusion(e)
-        })?;
-        Ok(df.collect().await?)
+        let plan = self.ctx.state().create_logical_plan(sql).await?;
+        crate::read_only::check_plan(&plan)?;
+        Ok(self.ctx.execute_logical_plan(plan).await?.collect().await?)
     }
 }

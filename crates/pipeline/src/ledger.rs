@@ -60,3 +60,69 @@ impl RunRecord {
         )?)
     }
 }
+
+/// Ends the runs of `pipeline` that were started and never ended, because the process running
+/// them died (killed, out of memory, a file that crashed a reader): appends a `failed` row for
+/// each, naming the process and the run that found it. Call it while holding the pipeline's
+/// lease: no run of the pipeline can then still be going. Returns the run ids it ended.
+#[tracing::instrument(skip(lake))]
+pub async fn close_abandoned(lake: &Lake, pipeline: &str, found_by: &str) -> tonghop_lake::Result<Vec<String>> {
+    let sql = format!(
+        "SELECT run_id, max(trigger), max(holder), CAST(min(started_at) AS BIGINT) FROM runs WHERE pipeline = {} \
+         GROUP BY run_id HAVING bool_and(status = 'running') ORDER BY run_id",
+        tonghop_core::sql::literal(pipeline)
+    );
+    let batches = lake.query_table(&RUNS, &sql).await?;
+    let mut ended = Vec::new();
+    for batch in &batches {
+        let text = |i: usize| arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8);
+        let (ids, triggers, holders) = (text(0)?, text(1)?, text(2)?);
+        let started = arrow::compute::cast(batch.column(3), &arrow::datatypes::DataType::Int64)?;
+        let started = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(&started);
+        for row in 0..batch.num_rows() {
+            let get = |a: &ArrayRef| arrow::array::AsArray::as_string::<i32>(a).value(row).to_string();
+            let record = RunRecord {
+                run_id: get(&ids),
+                pipeline: pipeline.to_string(),
+                trigger: get(&triggers),
+                holder: get(&holders),
+                started_at: DateTime::from_timestamp_micros(started.value(row)).unwrap_or_default(),
+            };
+            let error = format!("the process running it ({}) stopped before the run ended; found when run {found_by} started", record.holder);
+            tracing::warn!(run_id = %record.run_id, holder = %record.holder, "a run left unfinished by a process that died is marked failed");
+            record.finished(lake, &[], Some(error)).await?;
+            ended.push(record.run_id);
+        }
+    }
+    Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(run_id: &str, pipeline: &str) -> RunRecord {
+        RunRecord { run_id: run_id.into(), pipeline: pipeline.into(), trigger: "schedule".into(), holder: "host pid 7".into(), started_at: Utc::now() }
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_process_died_is_marked_failed_once_and_finished_runs_are_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        record("dead", "nightly").started(&lake).await.unwrap();
+        let done = record("done", "nightly");
+        done.started(&lake).await.unwrap();
+        done.finished(&lake, &[], None).await.unwrap();
+        record("other", "weekly").started(&lake).await.unwrap();
+
+        assert_eq!(close_abandoned(&lake, "nightly", "next").await.unwrap(), vec!["dead".to_string()]);
+        assert!(close_abandoned(&lake, "nightly", "again").await.unwrap().is_empty(), "ended once");
+        let rows = lake
+            .query_table(&RUNS, "SELECT concat_ws(' | ', run_id, status, error) FROM runs WHERE finished_at IS NOT NULL ORDER BY run_id")
+            .await
+            .unwrap();
+        let rows = tonghop_lake::first_column_strings(&rows).unwrap().join("\n");
+        assert!(rows.contains("dead") && rows.contains("failed") && rows.contains("host pid 7") && rows.contains("found when run next started"), "{rows}");
+        assert!(!rows.contains("other"), "another pipeline's run is not touched: {rows}");
+    }
+}

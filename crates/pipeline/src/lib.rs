@@ -4,7 +4,7 @@
 //! |---|---|
 //! | [`spec`] | parsing a spec and checking it, reporting every problem at once (file, step, fix) |
 //! | [`runner`] | running the steps in order: `ingest` → `build` → `export`, with a tracing span per step, under the pipeline's lease (two runs never overlap) |
-//! | [`ledger`] | the `runs` table: a row when a run starts and one when it ends |
+//! | [`ledger`] | the `runs` table: a row when a run starts and one when it ends; runs left by a dead process marked failed by the next run |
 //! | [`schedule`] | cron schedules in a time zone, and the catch-up rule after downtime (the loop that sleeps on them is `tonghop serve`'s) |
 //! | `exports` | the steps `report` (the Excel report), `dhis2` (a DHIS2 data value set written and/or pushed) and `portal` (JSON pushed to a portal), each push recorded in `export_log` |
 //!

@@ -147,6 +147,11 @@ impl Runner {
             holder: lease.lock().await.as_ref().map(|l| l.info().holder.clone()).unwrap_or_default(),
             started_at: chrono::Utc::now(),
         };
+        // Holding the lease, no other run of this pipeline is going: a run still `running` in the
+        // ledger was left by a process that died.
+        if let Err(e) = crate::ledger::close_abandoned(&self.lake, &spec.name, &record.run_id).await {
+            tracing::warn!(error = %e, "could not read the run ledger for runs left unfinished");
+        }
         let mut report = RunReport {
             pipeline: spec.name.clone(),
             run_id: record.run_id.clone(),

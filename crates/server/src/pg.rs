@@ -1,6 +1,7 @@
 //! The PostgreSQL wire endpoint for analysts (datafusion-postgres on pgwire): SCRAM-SHA-256
 //! password logins, optional TLS, the `pg_catalog` tables clients introspect (`psql \dt`,
-//! DBeaver's browser), and read-only: anything but queries is refused with SQLSTATE 25006.
+//! DBeaver's browser), and read-only: anything but queries is refused with SQLSTATE 25006 by the
+//! engine's read-only gate; each connection has its own session settings.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,58 +50,82 @@ impl AuthSource for Users {
     }
 }
 
-/// Refuses everything that is not a query (or a harmless session statement clients send).
+/// The read-only gate on this endpoint (simple and extended protocol): every statement is planned
+/// in the connection's session and judged on its plan by [`tonghop_engine::read_only`], the same
+/// gate as `tonghop sql` and HTTP `/sql`. Refused with SQLSTATE 25006.
 #[derive(Debug)]
 struct ReadOnly;
 
-fn refusal(statement: &Statement) -> Option<PgWireError> {
-    let allowed = match statement {
-        Statement::Query(_)
-        | Statement::Explain { .. }
-        | Statement::ExplainTable { .. }
-        | Statement::ShowVariable { .. }
-        | Statement::ShowStatus { .. }
-        | Statement::ShowTables { .. }
-        | Statement::ShowColumns { .. }
-        | Statement::ShowCatalogs { .. }
-        | Statement::ShowSchemas { .. }
-        | Statement::StartTransaction { .. }
-        | Statement::Commit { .. }
-        | Statement::Rollback { .. }
-        | Statement::Declare { .. }
-        | Statement::Fetch { .. }
-        | Statement::Close { .. }
-        | Statement::Deallocate { .. }
-        | Statement::Discard { .. } => true,
-        // Client settings (time zone, date style, ...) but not the engine's own settings.
-        Statement::Set(_) => !statement.to_string().to_ascii_lowercase().contains("datafusion."),
-        _ => false,
-    };
-    if allowed {
-        return None;
+/// Statements the other hooks answer without touching data: transactions (a no-op on a read-only
+/// lake), cursors (their query is checked) and `SHOW`.
+fn answered_by_hooks(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+            | Statement::Fetch { .. }
+            | Statement::Close { .. }
+            | Statement::Deallocate { .. }
+            | Statement::Discard { .. }
+            | Statement::ShowVariable { .. }
+    )
+}
+
+fn refused(error: tonghop_engine::Error) -> PgWireError {
+    let message = error.to_string();
+    if matches!(error, tonghop_engine::Error::ReadOnly { .. }) {
+        tracing::warn!(error = %message, "postgres: refused a statement that is not a query");
+        PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), "25006".into(), message)))
+    } else {
+        PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), "42601".into(), message)))
     }
-    let text = statement.to_string();
-    let head: String = text.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
-    tracing::warn!(statement = %head, "postgres: refused a statement that is not a query");
-    Some(PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".into(),
-        "25006".into(),
-        format!("tonghop is read-only: {head} … is not allowed; only queries (SELECT, WITH, EXPLAIN, SHOW) are. Data changes come in through submissions and pipeline runs."),
-    ))))
+}
+
+/// Plans `sql` as the session would and checks the plan.
+async fn check_sql(sql: &str, ctx: &SessionContext) -> Result<(), PgWireError> {
+    let plan = ctx.state().create_logical_plan(sql).await.map_err(|e| refused(e.into()))?;
+    tonghop_engine::read_only::check_plan(&plan).map_err(refused)
+}
+
+/// `None` when the statement may run (a query, or a statement another hook answers harmlessly).
+async fn check_statement(statement: &Statement, ctx: &SessionContext) -> Option<PgWireError> {
+    match statement {
+        Statement::Set(_) => tonghop_engine::read_only::client_setting(statement).err().map(refused),
+        Statement::Declare { stmts } => {
+            for declare in stmts {
+                if let Some(query) = &declare.for_query {
+                    if let Err(e) = check_sql(&query.to_string(), ctx).await {
+                        return Some(e);
+                    }
+                }
+            }
+            None
+        }
+        s if answered_by_hooks(s) => None,
+        // Everything else is planned (the handler runs `statement.to_string()` the same way).
+        _ => check_sql(&statement.to_string(), ctx).await.err(),
+    }
 }
 
 #[async_trait]
 impl QueryHook for ReadOnly {
-    async fn handle_simple_query(&self, statement: &Statement, _: &SessionContext, _: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
-        refusal(statement).map(Err)
+    async fn handle_simple_query(&self, statement: &Statement, ctx: &SessionContext, _: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+        check_statement(statement, ctx).await.map(Err)
     }
 
-    async fn handle_extended_parse_query(&self, statement: &Statement, _: &SessionContext, _: &(dyn ClientInfo + Send + Sync)) -> Option<PgWireResult<LogicalPlan>> {
-        refusal(statement).map(Err)
+    async fn handle_extended_parse_query(&self, statement: &Statement, ctx: &SessionContext, _: &(dyn ClientInfo + Send + Sync)) -> Option<PgWireResult<LogicalPlan>> {
+        check_statement(statement, ctx).await.map(Err)
     }
 
-    async fn handle_extended_query(&self, statement: &Statement, _: &LogicalPlan, _: &ParamValues, _: &SessionContext, _: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
-        refusal(statement).map(Err)
+    async fn handle_extended_query(&self, statement: &Statement, plan: &LogicalPlan, _: &ParamValues, _: &SessionContext, _: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+        if let Statement::Set(_) = statement {
+            return tonghop_engine::read_only::client_setting(statement).err().map(|e| Err(refused(e)));
+        }
+        if answered_by_hooks(statement) || matches!(statement, Statement::Declare { .. }) {
+            return None;
+        }
+        tonghop_engine::read_only::check_plan(plan).err().map(|e| Err(refused(e)))
     }
 }
 
@@ -124,44 +149,52 @@ impl ErrorHandler for Errors {
     }
 }
 
-/// The handlers of one endpoint: every connection gets the SQL session current when it connects.
+/// The handlers of one endpoint, shared by its connections.
 struct Handlers {
     service: Arc<Service>,
     users: Arc<Users>,
     connections: Arc<ConnectionManager>,
 }
 
-impl Handlers {
-    fn session(&self) -> Arc<DfSessionService> {
-        let ctx = Arc::new(self.service.engine().context().clone());
+/// The handlers of one connection: its own SQL session, made from the service's session current
+/// when it connects (the tables are shared; settings are not), so nothing a client sets is seen
+/// by another.
+struct Connection {
+    shared: Arc<Handlers>,
+    session: Arc<DfSessionService>,
+}
+
+impl Connection {
+    fn new(shared: Arc<Handlers>) -> Connection {
+        let ctx = Arc::new(SessionContext::new_with_state(shared.service.engine().context().state()));
         let hooks: Vec<Arc<dyn QueryHook>> = vec![Arc::new(ReadOnly), Arc::new(CursorStatementHook), Arc::new(SetShowHook), Arc::new(TransactionStatementHook)];
-        Arc::new(DfSessionService::new_with_hooks(ctx, hooks))
+        Connection { shared, session: Arc::new(DfSessionService::new_with_hooks(ctx, hooks)) }
     }
 }
 
-impl PgWireServerHandlers for Handlers {
+impl PgWireServerHandlers for Connection {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        self.session()
+        self.session.clone()
     }
 
     fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        self.session()
+        self.session.clone()
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.default_transaction_read_only = true;
-        let mut scram = ScramAuth::new(self.users.clone());
+        let mut scram = ScramAuth::new(self.shared.users.clone());
         scram.set_iterations(crate::auth::SCRAM_ITERATIONS);
-        Arc::new(SASLAuthStartupHandler::new(Arc::new(parameters)).with_scram(scram).with_connection_manager(self.connections.clone()))
+        Arc::new(SASLAuthStartupHandler::new(Arc::new(parameters)).with_scram(scram).with_connection_manager(self.shared.connections.clone()))
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
-        Arc::new(Errors { service: self.service.clone() })
+        Arc::new(Errors { service: self.shared.service.clone() })
     }
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
-        Arc::new(DefaultCancelHandler::new(self.connections.clone()))
+        Arc::new(DefaultCancelHandler::new(self.shared.connections.clone()))
     }
 }
 
@@ -207,9 +240,9 @@ pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl s
             };
             match accepted {
                 Ok((socket, peer)) => {
-                    let (handlers, tls) = (handlers.clone(), tls.clone());
+                    let (connection, tls) = (Arc::new(Connection::new(handlers.clone())), tls.clone());
                     tokio::spawn(async move {
-                        if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, tls, handlers).await {
+                        if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, tls, connection).await {
                             tracing::debug!(peer = %peer, error = %e, "postgres connection ended with an error");
                         }
                     });

@@ -1,0 +1,95 @@
+//! Hostile and careless input against the real binary (issue 15): statements that would write a
+//! file, change a table or change the shared session, sent over every SQL entry point — psql
+//! (simple protocol), a driver's extended protocol (tokio-postgres), HTTP `/sql` and `tonghop sql`.
+//! Each is refused, no file appears, the reference tables are unchanged, and another connection
+//! sees nothing of it.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::helpers::{make_token, serve, tonghop_raw};
+
+/// Statements that must be refused, with `{dir}` standing for a folder the service can write.
+const HOSTILE: [&str; 12] = [
+    "COPY (SELECT 1 AS a) TO '{dir}/copied.csv'",
+    "EXPLAIN ANALYZE COPY (SELECT 'x' AS crontab) TO '{dir}/explained.csv'",
+    "EXPLAIN ANALYZE COPY (SELECT 1 AS a) TO '{dir}/log.json'",
+    "EXPLAIN ANALYZE INSERT INTO units SELECT * FROM units",
+    "INSERT INTO units SELECT * FROM units",
+    "SELECT 1 AS a INTO t",
+    "CREATE TABLE x AS SELECT 1 AS a",
+    "DROP VIEW units",
+    "SET datafusion.sql_parser.dialect = 'mysql'",
+    "SET \"datafusion\".\"sql_parser\".\"dialect\" = 'mysql'",
+    "SET \"datafusion\".\"runtime\".\"memory_limit\" = '1K'",
+    "SET search_path = elsewhere",
+];
+
+fn statements(dir: &Path) -> Vec<String> {
+    HOSTILE.iter().map(|s| s.replace("{dir}", dir.to_str().unwrap())).collect()
+}
+
+fn psql(port: u16, command: &str) -> std::process::Output {
+    Command::new("psql")
+        .env("PGPASSWORD", "mật-khẩu-dài")
+        .env("PGCONNECT_TIMEOUT", "20")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "analyst", "-d", "tonghop", "-X", "-v", "ON_ERROR_STOP=1", "-c", command])
+        .output()
+        .expect("psql (Debian's postgresql-client) must be installed: .ci/run installs it")
+}
+
+const COMMUNES: &str = "SELECT count(*) FROM units WHERE epoch = 'post2025' AND level = 'commune'";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_sql_entry_point_writes_a_file_changes_a_table_or_another_users_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let target = dir.path().join("target");
+    std::fs::create_dir_all(&target).unwrap();
+    let out = crate::helpers::tonghop_command(&lake, &["passwd", "analyst"]).env("TONGHOP_PG_PASSWORD", "mật-khẩu-dài").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let user = String::from_utf8(out.stdout).unwrap();
+    let (token, entry) = make_token(&lake, "phan-tich", "analyst", None);
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n{entry}\n[postgres]\nlisten = \"127.0.0.1:0\"\n\n{user}"));
+    let port = server.pg_port.unwrap();
+
+    // A second connection, open the whole time: what the first one tries must not reach it.
+    let config = format!("host=127.0.0.1 port={port} user=analyst password='mật-khẩu-dài' dbname=tonghop connect_timeout=20");
+    let (bystander, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.expect("login");
+    tokio::spawn(connection);
+    let communes = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, i64>(0);
+    assert_eq!(communes(bystander.query(COMMUNES, &[]).await.unwrap()), 3321);
+
+    let (driver, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.expect("login");
+    tokio::spawn(connection);
+    let http = reqwest::Client::new();
+    for statement in statements(&target) {
+        // psql: the simple query protocol.
+        let out = psql(port, &statement);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("read-only"), "psql {statement}: {stderr}");
+        // A driver: the simple protocol (batch_execute), then the extended one (prepare, execute).
+        let e = driver.batch_execute(&statement).await.expect_err(&statement);
+        assert!(format!("{e:?}").contains("read-only"), "simple {statement}: {e:?}");
+        let e = driver.query(&statement, &[]).await.expect_err(&statement);
+        assert!(format!("{e:?}").contains("read-only"), "extended {statement}: {e:?}");
+        // HTTP /sql.
+        let r = http.post(format!("{}/sql", server.http)).bearer_auth(&token).body(statement.clone()).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 403, "HTTP {statement}: {}", r.text().await.unwrap());
+        // tonghop sql.
+        let out = tonghop_raw(&lake, &["sql", &statement]);
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("read-only"), "tonghop sql {statement}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let written: Vec<_> = std::fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(written.is_empty(), "no statement wrote a file: {written:?}");
+
+    // The settings a driver sends are accepted, and change nothing for anyone else.
+    driver.batch_execute("SET application_name = 'DBeaver'; SET extra_float_digits = 3; SET search_path = public").await.expect("client settings");
+    assert_eq!(communes(driver.query(COMMUNES, &[]).await.unwrap()), 3321);
+    assert_eq!(communes(bystander.query(COMMUNES, &[]).await.unwrap()), 3321, "the reference table is unchanged for another connection");
+    // A double-quoted identifier still means a column (it would be a string in MySQL's dialect).
+    let row = bystander.query_one("SELECT \"code\" FROM units WHERE epoch = 'post2025' AND level = 'province' AND code = '01'", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "01");
+    let out = psql(port, COMMUNES);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("3321"), "{}", String::from_utf8_lossy(&out.stdout));
+}
