@@ -93,3 +93,45 @@ async fn no_sql_entry_point_writes_a_file_changes_a_table_or_another_users_sessi
     let out = psql(port, COMMUNES);
     assert!(String::from_utf8_lossy(&out.stdout).contains("3321"), "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// A report form with one stray cell at `XFD1048576` (13 KB), which once made the reader allocate
+/// 550 GB and abort the process.
+fn sparse_cell_form() -> Vec<u8> {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet().set_name("202603").unwrap();
+    sheet.write(0, 0, "Kỳ báo cáo:").unwrap().write(0, 1, "202603").unwrap();
+    sheet.write(1, 0, "Mã xã").unwrap().write(1, 1, "DS_TONG").unwrap();
+    sheet.write(2, 0, "00004").unwrap().write(2, 1, 12000).unwrap();
+    sheet.write(1_048_575, 16_383, 1).unwrap();
+    workbook.save_to_buffer().unwrap()
+}
+
+/// In the inbox, the poisoned workbook fails alone (moved to `failed/` with its report) and the
+/// good file beside it is ingested; over HTTP it is answered `failed` and the service keeps
+/// answering.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workbook_with_a_stray_cell_in_the_far_corner_fails_alone_and_nothing_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, inbox) = (dir.path().join("lake"), dir.path().join("inbox"));
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(inbox.join("poison.xlsx"), sparse_cell_form()).unwrap();
+    std::fs::write(inbox.join("good.csv"), "period,org_unit,data_element,value\n202603,00008,DS_TONG,9000\n").unwrap();
+    let out = tonghop_raw(&lake, &["ingest", inbox.to_str().unwrap()]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.code().is_some(), "the process was not killed: {text}");
+    assert!(text.contains("1 failed"), "{text}");
+    assert!(dir.path().join("failed/poison.xlsx").exists(), "moved to failed/: {text}");
+    let report = std::fs::read_to_string(dir.path().join("failed/poison.xlsx.error.txt")).unwrap();
+    assert!(report.contains("XFD1048576"), "{report}");
+    assert_eq!(crate::helpers::sql_rows(&lake, "SELECT org_unit FROM data_values"), [vec!["00008".to_string()]]);
+
+    let (token, entry) = make_token(&lake, "xa-ba-dinh", "commune", Some("post2025:00004"));
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n{entry}"));
+    let http = reqwest::Client::new();
+    let r = http.post(format!("{}/api/submissions?filename=bao_cao.xlsx", server.http)).bearer_auth(&token).body(sparse_cell_form()).send().await.unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("failed") && body.contains("XFD1048576"), "{status}: {body}");
+    let health = http.get(format!("{}/health", server.http)).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200, "the service is alive");
+}

@@ -226,6 +226,8 @@ fn a_run_killed_midway_is_safe_to_run_again_at_once() {
     assert!(started.elapsed() < std::time::Duration::from_secs(300));
     let rows = sql_rows(&lake, "SELECT count(*), count(DISTINCT submission_id) FROM submissions");
     assert_eq!(rows, vec![vec![files.to_string(), files.to_string()]], "every file committed once");
-    let statuses: Vec<String> = sql_rows(&lake, "SELECT status FROM runs ORDER BY started_at").into_iter().map(|r| r[0].clone()).collect();
-    assert_eq!(statuses, vec!["running", "succeeded"], "the killed run stays `running` in the ledger");
+    let runs = sql_rows(&lake, "SELECT status, coalesce(error, '') FROM runs ORDER BY started_at");
+    let statuses: Vec<&str> = runs.iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(statuses, vec!["failed", "succeeded"], "the next run marked the killed one failed: {runs:?}");
+    assert!(runs[0][1].contains("stopped before the run ended"), "{runs:?}");
 }

@@ -37,7 +37,7 @@
 
 use std::io::Cursor;
 
-use calamine::{Data, Range, Reader, SheetType, SheetVisible, Sheets};
+use calamine::{Data, DataRef, Range, Reader, SheetType, SheetVisible, Sheets};
 use tonghop_core::text::nfc;
 use tonghop_core::Period;
 
@@ -81,8 +81,8 @@ pub fn read(bytes: &[u8], name: &str, format: Option<Format>, sink: &mut dyn Sin
     // Seen on the way, for a helpful message when nothing matches what was asked for.
     let mut other_layout: Option<(String, Format)> = None;
     for sheet in &sheets {
-        let range = guarded(|| workbook.worksheet_range(sheet))
-            .and_then(|r| r.map_err(|e| e.to_string()))
+        let range = guarded(|| sheet_range(&mut workbook, sheet))
+            .and_then(|r| r)
             .map_err(|e| unreadable(reported, format!("sheet \"{sheet}\" cannot be read: {e}")))?;
         let grid = Grid { sheet, range: &range };
         if wanted != Some(Format::XlsxForm) {
@@ -154,6 +154,78 @@ fn guarded<T>(parse: impl FnOnce() -> T) -> std::result::Result<T, String> {
     })
 }
 
+/// The most cells a sheet's used area may span (rows × columns from its first to its last
+/// non-empty cell). A report form covers a few thousand; a long layout of a whole province's month
+/// (3,321 communes × 17 data elements × 8 groups × 6 columns) about 2.7 M. Ten million cells take
+/// ~320 MB as the reader holds them; one stray cell at `XFD1048576` would ask for 550 GB.
+pub const MAX_SHEET_CELLS: u64 = 10_000_000;
+
+/// The most distinct shared strings a workbook may declare: the reader reserves room for all of
+/// them when it opens the file. Codes, names and comments of a province's month are far fewer.
+pub const MAX_SHARED_STRINGS: u64 = 5_000_000;
+
+/// A sheet's non-empty cells as a range. An `.xlsx` sheet is read cell by cell and refused, before
+/// anything is allocated for it, once its used area passes [`MAX_SHEET_CELLS`]; the other formats
+/// go through calamine's range (`.xls` cannot pass 65,536 rows × 256 columns).
+fn sheet_range(workbook: &mut Sheets<Cursor<&[u8]>>, sheet: &str) -> std::result::Result<Range<Data>, String> {
+    let Sheets::Xlsx(xlsx) = workbook else {
+        return workbook.worksheet_range(sheet).map_err(|e| e.to_string());
+    };
+    let mut reader = xlsx.worksheet_cells_reader(sheet).map_err(|e| e.to_string())?;
+    let mut cells = Vec::new();
+    let (mut first, mut last) = ((u32::MAX, u32::MAX), (0, 0));
+    while let Some(cell) = reader.next_cell().map_err(|e| e.to_string())? {
+        if matches!(cell.get_value(), DataRef::Empty) {
+            continue;
+        }
+        let (row, col) = cell.get_position();
+        first = (first.0.min(row), first.1.min(col));
+        last = (last.0.max(row), last.1.max(col));
+        let (rows, cols) = (u64::from(last.0 - first.0) + 1, u64::from(last.1 - first.1) + 1);
+        if rows * cols > MAX_SHEET_CELLS {
+            return Err(format!(
+                "its cells span {}:{} ({rows} rows × {cols} columns, the last at {}), more than the {MAX_SHEET_CELLS} cells a submitted sheet may cover; \
+                 delete the stray cells far from the data, or split the file",
+                cell_name(first.0, first.1),
+                cell_name(last.0, last.1),
+                cell_name(row, col)
+            ));
+        }
+        cells.push(calamine::Cell::new((row, col), Data::from(cell.get_value().clone())));
+    }
+    Ok(Range::from_sparse(cells))
+}
+
+/// Refuses a ZIP workbook whose shared-string table declares more than [`MAX_SHARED_STRINGS`]
+/// entries (read from the start of each `sharedStrings.xml` part before the workbook is opened).
+fn check_shared_strings(bytes: &[u8]) -> std::result::Result<(), String> {
+    use std::io::Read;
+    let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else { return Ok(()) };
+    for i in 0..archive.len() {
+        let Ok(entry) = archive.by_index(i) else { continue };
+        if !entry.name().is_ok_and(|n| n.to_ascii_lowercase().ends_with("sharedstrings.xml")) {
+            continue;
+        }
+        let mut head = Vec::new();
+        if entry.take(4096).read_to_end(&mut head).is_err() {
+            continue;
+        }
+        let head = String::from_utf8_lossy(&head);
+        let Some(at) = head.find("uniqueCount=") else { continue };
+        let digits: String = head[at + "uniqueCount=".len()..].chars().skip(1).take_while(char::is_ascii_digit).collect();
+        match digits.parse::<u64>() {
+            Ok(n) if n <= MAX_SHARED_STRINGS => {}
+            _ => {
+                return Err(format!(
+                    "the workbook declares {} distinct shared strings (sharedStrings.xml uniqueCount), more than the {MAX_SHARED_STRINGS} a submission may have",
+                    if digits.is_empty() { "an unreadable number of" } else { digits.as_str() }
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Opens a workbook from its bytes, choosing the parser by the file signature.
 fn open(bytes: &[u8]) -> std::result::Result<Sheets<Cursor<&[u8]>>, String> {
     const ZIP: &[u8] = b"PK\x03\x04";
@@ -165,6 +237,7 @@ fn open(bytes: &[u8]) -> std::result::Result<Sheets<Cursor<&[u8]>>, String> {
     if !bytes.starts_with(ZIP) {
         return Err("not a workbook: neither a ZIP-based .xlsx/.ods file nor an Excel 97-2003 .xls file".to_string());
     }
+    check_shared_strings(bytes)?;
     // .xlsx is by far the most common; .xlsb and .ods are ZIP files too.
     let xlsx_error = match calamine::open_workbook_from_rs(cursor.clone()) {
         Ok(workbook) => return Ok(Sheets::Xlsx(workbook)),

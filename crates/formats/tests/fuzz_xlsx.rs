@@ -49,3 +49,34 @@ proptest! {
         read(&bytes, forced.then_some(Format::XlsxForm));
     }
 }
+
+/// A small long-layout sheet with one more value at (row, col).
+fn with_stray_cell(row: u32, col: u16) -> Vec<u8> {
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    for (c, h) in ["period", "org_unit", "data_element", "value"].iter().enumerate() {
+        sheet.write(0, c as u16, *h).unwrap();
+    }
+    sheet.write(1, 0, "202603").unwrap().write(1, 1, "00004").unwrap().write(1, 2, "DS_TONG").unwrap().write(1, 3, 5).unwrap();
+    sheet.write(row, col, 1).unwrap();
+    workbook.save_to_buffer().unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Stray cells anywhere in the sheet's 17 billion: read when the used area stays within
+    /// `MAX_SHEET_CELLS`, refused otherwise, never an attempt to allocate the whole area.
+    #[test]
+    fn stray_cells_anywhere_are_read_or_refused_by_the_area_they_span(row in 0u32..1_048_576, col in 0u16..16_384) {
+        let mut sink = Collect::default();
+        let result = xlsx::read(&with_stray_cell(row, col), "stray.xlsx", None, &mut sink);
+        let span = (u64::from(row.max(1)) + 1) * (u64::from(col.max(3)) + 1);
+        if span > xlsx::MAX_SHEET_CELLS {
+            let message = result.expect_err("refused").to_string();
+            prop_assert!(message.contains("more than the"), "{}", message);
+        } else {
+            prop_assert!(result.is_ok(), "{:?}", result);
+        }
+    }
+}

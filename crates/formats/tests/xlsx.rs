@@ -451,3 +451,84 @@ fn through_the_crate_entry_point() {
     let r = &sink.records[0];
     assert_eq!((r.org_unit.as_str(), r.data_element.as_str(), r.value.as_str(), r.location.to_string()), ("00004", "DS_TONG", "12000", "Báo cáo!C8".to_string()));
 }
+
+/// A report form with one stray value in the sheet's last cell (`XFD1048576`): a used area of
+/// 17 billion cells, which the reader would once have allocated (550 GB) and aborted on. Refused at
+/// once with the cell named, as is a long layout with a stray cell far below its data.
+#[test]
+fn a_stray_cell_in_the_far_corner_is_refused_before_anything_is_allocated() {
+    let form = workbook(|wb| {
+        let sheet = wb.add_worksheet().set_name("202603")?;
+        sheet.write(0, 0, "Kỳ báo cáo:")?.write(0, 1, "202603")?;
+        sheet.write(1, 0, "Mã xã")?.write(1, 1, "DS_TONG")?.write(1, 2, "DS_BHYT")?;
+        sheet.write(2, 0, "00004")?.write(2, 1, 12000)?.write(2, 2, 11000)?;
+        sheet.write(1_048_575, 16_383, 1)?;
+        Ok(())
+    });
+    let started = std::time::Instant::now();
+    let (result, _) = read(&form, None);
+    let message = result.expect_err("refused").to_string();
+    assert!(message.contains("XFD1048576") && message.contains("more than the 10000000 cells"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "refused without reading a huge grid");
+
+    let long = workbook(|wb| {
+        let sheet = wb.add_worksheet();
+        for (c, h) in ["period", "org_unit", "data_element", "value"].iter().enumerate() {
+            sheet.write(0, c as u16, *h)?;
+        }
+        sheet.write(1, 0, "202603")?.write(1, 1, "00004")?.write(1, 2, "DS_TONG")?.write(1, 3, 5)?;
+        sheet.write(1_048_575, 200, "x")?;
+        Ok(())
+    });
+    let (result, _) = read(&long, None);
+    assert!(result.expect_err("refused").to_string().contains("GS1048576"));
+
+    // The same data without the stray cell is read as usual.
+    let fine = workbook(|wb| {
+        let sheet = wb.add_worksheet().set_name("202603")?;
+        sheet.write(0, 0, "Kỳ báo cáo:")?.write(0, 1, "202603")?;
+        sheet.write(1, 0, "Mã xã")?.write(1, 1, "DS_TONG")?;
+        sheet.write(2, 0, "00004")?.write(2, 1, 12000)?;
+        Ok(())
+    });
+    let (result, sink) = read(&fine, None);
+    assert_eq!(result.unwrap(), Format::XlsxForm);
+    assert_eq!(sink.records.len(), 1);
+}
+
+/// A shared-string table that declares four billion entries (the reader would reserve room for
+/// them all when opening the file) is refused before the workbook is opened.
+#[test]
+fn a_shared_string_table_declaring_billions_of_entries_is_refused() {
+    use std::io::{Read, Write};
+    let honest = workbook(|wb| {
+        let sheet = wb.add_worksheet();
+        for (c, h) in ["period", "org_unit", "data_element", "value"].iter().enumerate() {
+            sheet.write(0, c as u16, *h)?;
+        }
+        Ok(())
+    });
+    let mut archive = zip::ZipArchive::new(Cursor::new(&honest)).unwrap();
+    let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let mut rewritten = false;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let mut text = Vec::new();
+        entry.read_to_end(&mut text).unwrap();
+        let name = entry.name().unwrap().to_string();
+        if name.ends_with("sharedStrings.xml") {
+            let xml = String::from_utf8(text).unwrap();
+            let at = xml.find("uniqueCount=\"").unwrap() + "uniqueCount=\"".len();
+            let end = at + xml[at..].find('"').unwrap();
+            text = format!("{}4000000000{}", &xml[..at], &xml[end..]).into_bytes();
+            rewritten = true;
+        }
+        out.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        out.write_all(&text).unwrap();
+    }
+    assert!(rewritten, "the workbook has a shared-string table");
+    let bomb = out.finish().unwrap().into_inner();
+    let (result, _) = read(&bomb, None);
+    let message = result.expect_err("refused").to_string();
+    assert!(message.contains("4000000000 distinct shared strings"), "{message}");
+}
