@@ -135,3 +135,31 @@ async fn a_workbook_with_a_stray_cell_in_the_far_corner_fails_alone_and_nothing_
     let health = http.get(format!("{}/health", server.http)).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200, "the service is alive");
 }
+
+/// The same file sent again by the province keeps the commune's receipt the commune's: both may
+/// read it; another commune may not.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_stays_readable_by_its_first_sender_after_a_duplicate_resend() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let (commune, commune_entry) = make_token(&lake, "xa-ba-dinh", "commune", Some("post2025:00004"));
+    let (province, province_entry) = make_token(&lake, "so-y-te-ha-noi", "province", Some("post2025:01"));
+    let (other, other_entry) = make_token(&lake, "xa-ngoc-ha", "commune", Some("post2025:00008"));
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n{commune_entry}\n{province_entry}\n{other_entry}"));
+    let http = reqwest::Client::new();
+    let csv = "period,org_unit,data_element,value\n202603,00004,DS_TONG,12000\n";
+    let mut ids = Vec::new();
+    for token in [&commune, &province] {
+        let r = http.post(format!("{}/api/submissions?filename=xa_00004.csv", server.http)).bearer_auth(token).body(csv).send().await.unwrap();
+        let receipt: serde_json::Value = r.json().await.unwrap();
+        ids.push(receipt["submission_id"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(ids[0], ids[1], "the re-send is answered with the first receipt");
+    let read = |token: String| {
+        let (http, url) = (http.clone(), format!("{}/api/submissions/{}", server.http, ids[0]));
+        async move { http.get(url).bearer_auth(token).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(read(commune.clone()).await, 200, "the commune still reads its own receipt");
+    assert_eq!(read(province.clone()).await, 200, "the province, answered with it, reads it too");
+    assert_eq!(read(other.clone()).await, 403, "another commune does not");
+}

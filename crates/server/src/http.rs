@@ -185,8 +185,8 @@ async fn submission(State(service): State<Arc<Service>>, auth: Authed, Path(id):
     if !id.chars().all(|c| c.is_ascii_hexdigit()) || id.len() != 16 {
         return problem(StatusCode::BAD_REQUEST, "a submission id is 16 hex digits", None);
     }
-    if let Some((by, receipt)) = service.recent(&id) {
-        if by != caller.submitted_by() && !caller.role.reads() {
+    if let Some((senders, receipt)) = service.recent(&id) {
+        if !senders.contains(&caller.submitted_by()) && !caller.role.reads() {
             return auth.forbid(&service, format!("submission {id} was sent by another token"), "Tệp này do đơn vị khác gửi.");
         }
         return Json(receipt).into_response();

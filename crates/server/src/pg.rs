@@ -34,19 +34,34 @@ use crate::{Error, Result};
 #[derive(Debug)]
 struct Users {
     by_name: HashMap<String, (Vec<u8>, Vec<u8>)>,
+    /// Random per process: the made-up verifiers of unknown names are derived from it.
+    secret: [u8; 32],
+}
+
+impl Users {
+    /// A verifier no password matches, the same for a name throughout the process: an unknown
+    /// user goes through the whole SCRAM exchange and fails at its end, as a wrong password does
+    /// (PostgreSQL does the same), so a client cannot tell which names exist.
+    fn made_up(&self, user: &str) -> (Vec<u8>, Vec<u8>) {
+        use sha2::{Digest, Sha256};
+        let salt = Sha256::new().chain_update(self.secret).chain_update(b"salt").chain_update(user.as_bytes()).finalize();
+        let salted = Sha256::new().chain_update(self.secret).chain_update(b"key").chain_update(user.as_bytes()).finalize();
+        (salt[..16].to_vec(), salted.to_vec())
+    }
 }
 
 #[async_trait]
 impl AuthSource for Users {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         let user = login.user().unwrap_or_default();
-        match self.by_name.get(user) {
-            Some((salt, salted)) => Ok(Password::new(Some(salt.clone()), salted.clone())),
+        let (salt, salted) = match self.by_name.get(user) {
+            Some(verifier) => verifier.clone(),
             None => {
                 tracing::warn!(user, host = login.host(), "postgres login denied: unknown user");
-                Err(PgWireError::InvalidPassword(user.to_string()))
+                self.made_up(user)
             }
-        }
+        };
+        Ok(Password::new(Some(salt), salted))
     }
 }
 
@@ -139,7 +154,7 @@ impl ErrorHandler for Errors {
         match error {
             PgWireError::InvalidPassword(user) => {
                 self.service.metrics.denied("postgres_password");
-                tracing::warn!(user = %user, peer = %client.socket_addr(), "postgres login denied: wrong password");
+                tracing::warn!(user = %user, peer = %client.socket_addr(), "postgres login denied: wrong password or unknown user");
             }
             other => {
                 self.service.metrics.query("postgres", false);
@@ -225,8 +240,11 @@ pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl s
     };
     let listener = TcpListener::bind(&config.listen).await.map_err(|source| Error::Bind { address: config.listen.clone(), what: "postgres", source })?;
     let address = listener.local_addr().map_err(|source| Error::Bind { address: config.listen.clone(), what: "postgres", source })?;
+    let mut secret = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
     let users = Arc::new(Users {
         by_name: config.users.iter().filter_map(|u: &PgUser| u.verifier().map(|(_, salt, salted)| (u.name.clone(), (salt, salted)))).collect(),
+        secret,
     });
     if users.by_name.is_empty() {
         tracing::warn!("postgres: no users configured, so nobody can log in; add [[postgres.users]] entries made with `tonghop passwd`");

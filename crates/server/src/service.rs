@@ -23,8 +23,9 @@ use crate::{Error, Result};
 /// How many receipts of recent submissions are kept in memory for `GET /api/submissions/{id}`.
 const RECENT_RECEIPTS: usize = 100_000;
 
-/// Receipts by submission id (with who sent each), and their order of arrival.
-type Recent = (HashMap<String, (String, Receipt)>, VecDeque<String>);
+/// Receipts by submission id (with every sender that was answered with it, the first one
+/// first), and their order of arrival.
+type Recent = (HashMap<String, (Vec<String>, Receipt)>, VecDeque<String>);
 
 /// Everything the service's parts share.
 pub struct Service {
@@ -155,12 +156,23 @@ impl Service {
         }
     }
 
-    /// Remembers a submission's receipt (and who sent it) for `GET /api/submissions/{id}`.
+    /// Remembers a submission's receipt (and who sent it) for `GET /api/submissions/{id}`. The
+    /// same file sent again (by its sender, or by a province for its commune) is answered with the
+    /// first receipt: the first sender keeps it, and each later sender may read it too.
     pub fn remember(&self, submitted_by: &str, receipt: &Receipt) {
         let mut guard = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         let (map, order) = &mut *guard;
-        if map.insert(receipt.submission_id.clone(), (submitted_by.to_string(), receipt.clone())).is_none() {
-            order.push_back(receipt.submission_id.clone());
+        match map.entry(receipt.submission_id.clone()) {
+            std::collections::hash_map::Entry::Occupied(mut known) => {
+                let senders = &mut known.get_mut().0;
+                if !senders.iter().any(|s| s == submitted_by) {
+                    senders.push(submitted_by.to_string());
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(new) => {
+                new.insert((vec![submitted_by.to_string()], receipt.clone()));
+                order.push_back(receipt.submission_id.clone());
+            }
         }
         while order.len() > RECENT_RECEIPTS {
             if let Some(old) = order.pop_front() {
@@ -169,8 +181,8 @@ impl Service {
         }
     }
 
-    /// A receipt answered by this process, with who sent it.
-    pub fn recent(&self, submission_id: &str) -> Option<(String, Receipt)> {
+    /// A receipt answered by this process, with who sent it (the first sender first).
+    pub fn recent(&self, submission_id: &str) -> Option<(Vec<String>, Receipt)> {
         self.recent.lock().unwrap_or_else(|e| e.into_inner()).0.get(submission_id).cloned()
     }
 
