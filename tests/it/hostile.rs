@@ -163,3 +163,29 @@ async fn a_receipt_stays_readable_by_its_first_sender_after_a_duplicate_resend()
     assert_eq!(read(province.clone()).await, 200, "the province, answered with it, reads it too");
     assert_eq!(read(other.clone()).await, 403, "another commune does not");
 }
+
+/// A file name of 300 characters after its dot, sent among ordinary submissions, is accepted like
+/// them (stored as `<id>.dat`, the name kept as data) and fails none of the others.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_name_of_three_hundred_characters_fails_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let (admin, entry) = make_token(&lake, "quan-tri", "admin", None);
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n{entry}"));
+    let http = reqwest::Client::new();
+    let long = format!("x.{}", "a".repeat(300));
+    let mut sends = Vec::new();
+    for (i, name) in std::iter::once(long.as_str()).chain(["xa.csv"; 20]).enumerate() {
+        let csv = format!("period,org_unit,data_element,value\n202603,00004,DS_TONG,{}\n", 12000 + i);
+        let request = http.post(format!("{}/api/submissions", server.http)).query(&[("filename", name)]).bearer_auth(&admin).body(csv);
+        sends.push(tokio::spawn(async move {
+            let r = request.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }));
+    }
+    for send in sends {
+        let (status, body) = send.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+        assert!(!body.contains(lake.to_str().unwrap()), "no server path in an answer: {body}");
+    }
+}

@@ -91,7 +91,7 @@ pub enum Refusal {
 #[allow(clippy::too_many_arguments)]
 pub fn check(raw: bytes::Bytes, name: &str, lake: &Lake, caller: &Caller, registry: &UnitRegistry, catalog: &Catalog, today: chrono::NaiveDate, now: DateTime<Utc>) -> Result<Checked, Refusal> {
     let content_hash = hex::encode(Sha256::digest(&raw));
-    let extension = name.rsplit_once('.').map_or("dat", |(_, e)| e).to_ascii_lowercase();
+    let extension = stored_extension(name);
     let stored_path = format!("received/{}/{}.{extension}", now.format("%Y/%m/%d"), &content_hash[..16]);
     let source = lake.root().join(&stored_path).map(|l| l.url().to_string()).unwrap_or_else(|_| stored_path.clone());
     let incoming = Incoming { source, name: name.to_string(), content_hash, received_at: now, submitted_by: Some(caller.submitted_by()) };
@@ -104,6 +104,17 @@ pub fn check(raw: bytes::Bytes, name: &str, lake: &Lake, caller: &Caller, regist
         return Err(Refusal::Forbidden(denied));
     }
     Ok(Checked { outcome, values, raw, stored_path })
+}
+
+/// The extension of the file kept under `received/`: the sent name's, when it is a plain one (1 to
+/// 8 ASCII letters and digits), else `dat`. The name itself is kept as data (`submissions.source`
+/// and the receipt), never in a path: a name of 300 characters, or one with `/` or `..` in it,
+/// must not fail the write of a whole group of submissions.
+fn stored_extension(name: &str) -> String {
+    match name.rsplit_once('.') {
+        Some((_, e)) if (1..=8).contains(&e.len()) && e.bytes().all(|b| b.is_ascii_alphanumeric()) => e.to_ascii_lowercase(),
+        _ => "dat".to_string(),
+    }
 }
 
 fn units_outside(values: &RecordBatch, caller: &Caller, registry: &UnitRegistry) -> Vec<String> {
@@ -366,6 +377,17 @@ mod tests {
     use super::*;
     use crate::auth::Role;
     use std::path::Path;
+
+    #[test]
+    fn only_plain_extensions_reach_the_stored_path() {
+        assert_eq!(stored_extension("bao_cao.XLSX"), "xlsx");
+        assert_eq!(stored_extension("xa 00004.csv"), "csv");
+        assert_eq!(stored_extension(&format!("x.{}", "a".repeat(300))), "dat");
+        assert_eq!(stored_extension("x./../../etc/passwd"), "dat");
+        assert_eq!(stored_extension("bảng.xlsx\u{0}"), "dat");
+        assert_eq!(stored_extension("no_extension"), "dat");
+        assert_eq!(stored_extension("x."), "dat");
+    }
 
     fn checked(lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, commune: &str, value: u32) -> Checked {
         let caller = Caller { name: "quan-tri".into(), role: Role::Admin, unit: None };
