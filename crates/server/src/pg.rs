@@ -97,50 +97,53 @@ fn refused(error: tonghop_engine::Error) -> PgWireError {
     }
 }
 
-/// Plans `sql` as the session would and checks the plan.
-async fn check_sql(sql: &str, ctx: &SessionContext) -> Result<(), PgWireError> {
+/// Plans `sql` as the session would and returns the plan if it only reads.
+async fn checked_plan(sql: &str, ctx: &SessionContext) -> Result<LogicalPlan, PgWireError> {
     let plan = ctx.state().create_logical_plan(sql).await.map_err(|e| refused(e.into()))?;
-    tonghop_engine::read_only::check_plan(&plan).map_err(refused)
+    tonghop_engine::read_only::check_plan(&plan).map_err(refused)?;
+    Ok(plan)
 }
 
 /// `None` when the statement may run (a query, or a statement another hook answers harmlessly).
-async fn check_statement(statement: &Statement, ctx: &SessionContext) -> Option<PgWireError> {
+/// A query is judged on `planned` when the protocol has planned it already, else planned here as
+/// the handler will run it (`statement.to_string()`).
+async fn check_statement(statement: &Statement, ctx: &SessionContext, planned: Option<&LogicalPlan>) -> Option<PgWireError> {
     match statement {
         Statement::Set(_) => tonghop_engine::read_only::client_setting(statement).err().map(refused),
         Statement::Declare { stmts } => {
-            for declare in stmts {
-                if let Some(query) = &declare.for_query {
-                    if let Err(e) = check_sql(&query.to_string(), ctx).await {
-                        return Some(e);
-                    }
+            for query in stmts.iter().filter_map(|d| d.for_query.as_ref()) {
+                if let Err(e) = checked_plan(&query.to_string(), ctx).await {
+                    return Some(e);
                 }
             }
             None
         }
         s if answered_by_hooks(s) => None,
-        // Everything else is planned (the handler runs `statement.to_string()` the same way).
-        _ => check_sql(&statement.to_string(), ctx).await.err(),
+        _ => match planned {
+            Some(plan) => tonghop_engine::read_only::check_plan(plan).err().map(refused),
+            None => checked_plan(&statement.to_string(), ctx).await.err(),
+        },
     }
 }
 
 #[async_trait]
 impl QueryHook for ReadOnly {
     async fn handle_simple_query(&self, statement: &Statement, ctx: &SessionContext, _: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
-        check_statement(statement, ctx).await.map(Err)
+        check_statement(statement, ctx, None).await.map(Err)
     }
 
+    /// A query is planned once, here, and the checked plan handed to the protocol (which would
+    /// otherwise plan it again); other statements are left to the hooks that answer them.
     async fn handle_extended_parse_query(&self, statement: &Statement, ctx: &SessionContext, _: &(dyn ClientInfo + Send + Sync)) -> Option<PgWireResult<LogicalPlan>> {
-        check_statement(statement, ctx).await.map(Err)
+        match statement {
+            Statement::Set(_) | Statement::Declare { .. } => check_statement(statement, ctx, None).await.map(Err),
+            s if answered_by_hooks(s) => None,
+            _ => Some(checked_plan(&statement.to_string(), ctx).await),
+        }
     }
 
-    async fn handle_extended_query(&self, statement: &Statement, plan: &LogicalPlan, _: &ParamValues, _: &SessionContext, _: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
-        if let Statement::Set(_) = statement {
-            return tonghop_engine::read_only::client_setting(statement).err().map(|e| Err(refused(e)));
-        }
-        if answered_by_hooks(statement) || matches!(statement, Statement::Declare { .. }) {
-            return None;
-        }
-        tonghop_engine::read_only::check_plan(plan).err().map(|e| Err(refused(e)))
+    async fn handle_extended_query(&self, statement: &Statement, plan: &LogicalPlan, _: &ParamValues, ctx: &SessionContext, _: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+        check_statement(statement, ctx, Some(plan)).await.map(Err)
     }
 }
 
