@@ -187,6 +187,11 @@ impl Served {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
     /// The server's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -197,6 +202,27 @@ impl Drop for Served {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A `[[postgres.users]]` entry for `user` with `password`, made by `tonghop passwd`.
+pub fn pg_user(lake: &Path, user: &str, password: &str) -> String {
+    let out = tonghop_command(lake, &["passwd", user]).env("TONGHOP_PG_PASSWORD", password).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// psql (Debian's client) set up to run `command` against the service's PostgreSQL endpoint.
+pub fn psql_command(port: u16, user: &str, password: &str, command: &str) -> Command {
+    let mut psql = Command::new("psql");
+    psql.env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "20")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user, "-d", "tonghop", "-X", "-v", "ON_ERROR_STOP=1", "-c", command]);
+    psql
+}
+
+/// Runs `command` with psql and returns what it did.
+pub fn psql(port: u16, user: &str, password: &str, command: &str) -> std::process::Output {
+    psql_command(port, user, password, command).output().expect("psql (Debian's postgresql-client) must be installed: .ci/run installs it")
 }
 
 /// A token and its `[[tokens]]` entry, made by `tonghop token`.

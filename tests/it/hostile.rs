@@ -5,7 +5,6 @@
 //! sees nothing of it.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::helpers::{make_token, serve, tonghop_raw};
 
@@ -30,12 +29,7 @@ fn statements(dir: &Path) -> Vec<String> {
 }
 
 fn psql(port: u16, command: &str) -> std::process::Output {
-    Command::new("psql")
-        .env("PGPASSWORD", "mật-khẩu-dài")
-        .env("PGCONNECT_TIMEOUT", "20")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "analyst", "-d", "tonghop", "-X", "-v", "ON_ERROR_STOP=1", "-c", command])
-        .output()
-        .expect("psql (Debian's postgresql-client) must be installed: .ci/run installs it")
+    crate::helpers::psql(port, "analyst", "mật-khẩu-dài", command)
 }
 
 const COMMUNES: &str = "SELECT count(*) FROM units WHERE epoch = 'post2025' AND level = 'commune'";

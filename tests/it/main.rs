@@ -6,6 +6,7 @@ mod export;
 mod helpers;
 mod hostile;
 mod ingest;
+mod limits;
 mod models;
 mod nightly;
 mod reform;

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::helpers::{make_token, serve, sql_rows, Served};
+use crate::helpers::{make_token, psql, serve, sql_rows, Served};
 
 /// A pipeline that only builds the models (fast on a small lake), optionally scheduled.
 fn build_pipeline(dir: &Path, name: &str, schedule: Option<&str>) -> String {
@@ -191,15 +191,6 @@ async fn two_hundred_concurrent_submissions_are_all_accounted_for() {
     assert_eq!(rows, vec![vec!["200".to_string(), accepted_values.to_string(), rejected_rows.to_string()]]);
     // 180 good files of two values, 15 with one of two, 5 unreadable.
     assert_eq!((accepted_values, rejected_rows), (375, 15));
-}
-
-fn psql(port: u16, user: &str, password: &str, command: &str) -> std::process::Output {
-    Command::new("psql")
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "20")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user, "-d", "tonghop", "-X", "-v", "ON_ERROR_STOP=1", "-c", command])
-        .output()
-        .expect("psql (Debian's postgresql-client) must be installed: .ci/run installs it")
 }
 
 #[test]

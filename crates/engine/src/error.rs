@@ -16,6 +16,12 @@ pub enum Error {
         /// The kind of statement refused.
         statement: String,
     },
+    /// Analyst SQL nests expressions deeper than the engine can plan safely.
+    #[error("the statement nests expressions more than {limit} levels deep (e.g. a chain of {limit} `+` or `OR`, or nested parentheses); split it, or use IN (…) for long lists")]
+    TooDeep {
+        /// [`crate::read_only::MAX_EXPRESSION_DEPTH`].
+        limit: usize,
+    },
     /// A model file is wrong: every problem is listed.
     #[error("the sql/ project has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
     InvalidModels(Vec<String>),

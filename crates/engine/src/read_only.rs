@@ -26,6 +26,135 @@ pub const CLIENT_SETTINGS: [&str; 7] = ["application_name", "extra_float_digits"
 /// Schemas a client may put on its `search_path` (tables live in `public`).
 const SEARCH_PATH: [&str; 3] = ["public", "$user", "pg_catalog"];
 
+/// How deeply expressions may nest (`1+1+…+1` with this many terms, or as many nested
+/// parentheses or `CASE`s). Parts of DataFusion's planning recurse without a guard (naming a
+/// column, for one); deeper expressions would overflow a thread's stack and abort the process.
+pub const MAX_EXPRESSION_DEPTH: usize = 400;
+
+/// Counts expression nesting; at more than [`MAX_EXPRESSION_DEPTH`] it stops (so that the walk
+/// cannot overflow the stack itself) and, when it may, cuts the deep part off for [`dismantle`].
+#[derive(Default)]
+struct Depth {
+    depth: usize,
+    cut: Vec<Expr>,
+}
+
+impl Depth {
+    fn enter(&mut self) -> std::ops::ControlFlow<()> {
+        self.depth += 1;
+        if self.depth > MAX_EXPRESSION_DEPTH { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) }
+    }
+}
+
+impl datafusion::sql::sqlparser::ast::Visitor for Depth {
+    type Break = ();
+    fn pre_visit_expr(&mut self, _: &Expr) -> std::ops::ControlFlow<()> {
+        self.enter()
+    }
+    fn post_visit_expr(&mut self, _: &Expr) -> std::ops::ControlFlow<()> {
+        self.depth -= 1;
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
+impl datafusion::sql::sqlparser::ast::VisitorMut for Depth {
+    type Break = ();
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
+        let flow = self.enter();
+        if flow.is_break() {
+            self.cut.push(std::mem::replace(expr, Expr::value(datafusion::sql::sqlparser::ast::Value::Null)));
+        }
+        flow
+    }
+    fn post_visit_expr(&mut self, _: &mut Expr) -> std::ops::ControlFlow<()> {
+        self.depth -= 1;
+        std::ops::ControlFlow::Continue(())
+    }
+}
+
+/// Drops a deep expression without recursing: the parser builds chains of operators (`1+1+…`,
+/// `a OR b OR …`, `x::t::t…`) in a loop, as deep as the text is long, and dropping such a tree
+/// the usual way recurses once per level. Other nestings are bounded by the parser's own
+/// recursion limit.
+fn dismantle(expr: Expr) {
+    let null = || Expr::value(datafusion::sql::sqlparser::ast::Value::Null);
+    let mut stack = vec![expr];
+    while let Some(mut expr) = stack.pop() {
+        match &mut expr {
+            Expr::BinaryOp { left, right, .. } => {
+                stack.push(std::mem::replace(left.as_mut(), null()));
+                stack.push(std::mem::replace(right.as_mut(), null()));
+            }
+            Expr::UnaryOp { expr: inner, .. }
+            | Expr::Nested(inner)
+            | Expr::Cast { expr: inner, .. }
+            | Expr::IsNull(inner)
+            | Expr::IsNotNull(inner)
+            | Expr::IsTrue(inner)
+            | Expr::IsFalse(inner)
+            | Expr::IsNotTrue(inner)
+            | Expr::IsNotFalse(inner)
+            | Expr::IsUnknown(inner)
+            | Expr::IsNotUnknown(inner)
+            | Expr::Collate { expr: inner, .. } => stack.push(std::mem::replace(inner.as_mut(), null())),
+            _ => {}
+        }
+    }
+}
+
+/// Refuses a parsed statement whose expressions nest deeper than [`MAX_EXPRESSION_DEPTH`]; the
+/// walk stops at that depth, so it cannot overflow itself.
+pub fn check_depth(statement: &Statement) -> Result<()> {
+    use datafusion::sql::sqlparser::ast::Visit;
+    match statement.visit(&mut Depth::default()) {
+        std::ops::ControlFlow::Break(()) => Err(Error::TooDeep { limit: MAX_EXPRESSION_DEPTH }),
+        std::ops::ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// [`check_depth`] on a statement that is then dropped: the part deeper than the limit is cut off
+/// and taken apart without recursion, so that neither the check nor the drop can overflow.
+fn check_depth_owned(mut statement: Statement) -> Result<Statement> {
+    use datafusion::sql::sqlparser::ast::VisitMut;
+    let mut depth = Depth::default();
+    let flow = statement.visit(&mut depth);
+    for expr in depth.cut {
+        dismantle(expr);
+    }
+    match flow {
+        std::ops::ControlFlow::Break(()) => Err(Error::TooDeep { limit: MAX_EXPRESSION_DEPTH }),
+        std::ops::ControlFlow::Continue(()) => Ok(statement),
+    }
+}
+
+/// [`check_depth`] on SQL text, before a parser that would walk the whole tree recursively sees
+/// it (the PostgreSQL endpoint's own parser rewrites every statement that way). Text this parser
+/// cannot read passes: the real parser will report it.
+pub fn check_text_depth(sql: &str) -> Result<()> {
+    let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
+    let Ok(statements) = datafusion::sql::parser::DFParser::parse_sql_with_dialect(sql, &dialect) else { return Ok(()) };
+    for statement in statements {
+        if let datafusion::sql::parser::Statement::Statement(s) = statement {
+            check_depth_owned(*s)?;
+        }
+    }
+    Ok(())
+}
+
+/// Plans `sql` in `ctx` and returns the plan if it only reads (see [`check_plan`]) and its
+/// expressions are not too deep (see [`check_depth`]).
+pub async fn plan_query(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result<LogicalPlan> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = match state.sql_to_statement(sql, &dialect)? {
+        datafusion::sql::parser::Statement::Statement(s) => datafusion::sql::parser::Statement::Statement(Box::new(check_depth_owned(*s)?)),
+        other => other,
+    };
+    let plan = state.statement_to_plan(statement).await?;
+    check_plan(&plan)?;
+    Ok(plan)
+}
+
 /// Refuses a plan that would do anything but read: the first such node found is named.
 pub fn check_plan(plan: &LogicalPlan) -> Result<()> {
     let mut refused: Option<String> = None;
@@ -99,6 +228,25 @@ mod tests {
         let statements = DFParser::parse_sql(sql).unwrap();
         let datafusion::sql::parser::Statement::Statement(statement) = &statements[0] else { panic!("{sql}: not a plain statement") };
         client_setting(statement)
+    }
+
+    #[test]
+    fn expressions_nest_up_to_the_limit_and_deeper_ones_are_refused_before_planning() {
+        // The stack of `tonghop sql`'s main thread (8 MiB); the service's analyst threads have 16.
+        let run = std::thread::Builder::new().stack_size(8 << 20).spawn(|| {
+            tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+                let ctx = SessionContext::new();
+                let chain = |n: usize| format!("SELECT {}", vec!["1"; n].join(" + "));
+                let plan = plan_query(&ctx, &chain(MAX_EXPRESSION_DEPTH)).await.unwrap();
+                assert!(check_plan(&plan).is_ok());
+                // Far deeper than DataFusion's planning, or dropping the parsed tree, would survive.
+                for sql in [chain(MAX_EXPRESSION_DEPTH + 1), chain(1_000_000), format!("SELECT 1 WHERE {}", vec!["TRUE"; 5000].join(" OR "))] {
+                    let e = plan_query(&ctx, &sql).await.unwrap_err();
+                    assert!(matches!(e, Error::TooDeep { .. }), "{e}");
+                }
+            })
+        });
+        run.unwrap().join().unwrap();
     }
 
     #[tokio::test]

@@ -752,8 +752,7 @@ impl Engine {
     /// by the read-only gate ([`crate::read_only::check_plan`]) before it runs.
     #[tracing::instrument(skip(self))]
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let plan = self.ctx.state().create_logical_plan(sql).await?;
-        crate::read_only::check_plan(&plan)?;
+        let plan = crate::read_only::plan_query(&self.ctx, sql).await?;
         Ok(self.ctx.execute_logical_plan(plan).await?.collect().await?)
     }
 }

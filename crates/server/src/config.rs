@@ -31,6 +31,9 @@ pub struct ServerConfig {
     /// How HTTP submissions are committed.
     #[serde(default)]
     pub submissions: SubmissionConfig,
+    /// Limits of analyst SQL (HTTP `/sql` and PostgreSQL); see [`crate::limits`].
+    #[serde(default)]
+    pub queries: QueryLimits,
     /// API tokens (stored as SHA-256 hashes; `tonghop token` makes new ones).
     #[serde(default)]
     pub tokens: Vec<TokenEntry>,
@@ -103,6 +106,33 @@ pub struct SubmissionConfig {
     pub queue: usize,
 }
 
+/// Limits of analyst SQL (HTTP `/sql` and PostgreSQL). The defaults suit a 2-core, 4 GiB service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryLimits {
+    /// Memory of all analyst queries together, in MiB (default 1536).
+    #[serde(default = "default_queries_memory")]
+    pub memory_mb: usize,
+    /// Memory of one query, in MiB (default 512); sorts, aggregates and joins spill past it.
+    #[serde(default = "default_query_memory")]
+    pub query_memory_mb: usize,
+    /// Temporary files of spilling queries, all together, in MiB (default 4096).
+    #[serde(default = "default_spill")]
+    pub spill_mb: usize,
+    /// A statement's longest run, rows sent to the client included, in seconds (default 120).
+    #[serde(default = "default_query_timeout")]
+    pub timeout_seconds: u64,
+    /// Analyst queries running at once (default 4); the next ones wait.
+    #[serde(default = "default_concurrent")]
+    pub max_concurrent: usize,
+    /// How long a query waits for a free slot before it is refused as busy, in seconds (default 10).
+    #[serde(default = "default_queue_seconds")]
+    pub queue_seconds: u64,
+    /// Threads of the analyst thread pool, apart from the HTTP server and the scheduler (default 2).
+    #[serde(default = "default_query_threads")]
+    pub threads: usize,
+}
+
 fn yes() -> bool {
     true
 }
@@ -123,6 +153,27 @@ fn default_body_limit() -> usize {
 }
 fn default_sql_rows() -> usize {
     1_000_000
+}
+fn default_queries_memory() -> usize {
+    1536
+}
+fn default_query_memory() -> usize {
+    512
+}
+fn default_spill() -> usize {
+    4096
+}
+fn default_query_timeout() -> u64 {
+    120
+}
+fn default_concurrent() -> usize {
+    4
+}
+fn default_queue_seconds() -> u64 {
+    10
+}
+fn default_query_threads() -> usize {
+    2
 }
 fn default_group() -> usize {
     256
@@ -150,6 +201,19 @@ impl Default for PostgresConfig {
 impl Default for SchedulerConfig {
     fn default() -> Self {
         SchedulerConfig { enabled: true, pipelines: Vec::new() }
+    }
+}
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            memory_mb: default_queries_memory(),
+            query_memory_mb: default_query_memory(),
+            spill_mb: default_spill(),
+            timeout_seconds: default_query_timeout(),
+            max_concurrent: default_concurrent(),
+            queue_seconds: default_queue_seconds(),
+            threads: default_query_threads(),
+        }
     }
 }
 impl Default for SubmissionConfig {
@@ -225,6 +289,13 @@ impl ServerConfig {
         if self.submissions.max_group == 0 || self.submissions.queue == 0 {
             problems.push("submissions: max_group and queue must be at least 1".into());
         }
+        let q = &self.queries;
+        if q.memory_mb == 0 || q.query_memory_mb == 0 || q.timeout_seconds == 0 || q.max_concurrent == 0 || q.threads == 0 {
+            problems.push("queries: memory_mb, query_memory_mb, timeout_seconds, max_concurrent and threads must be at least 1".into());
+        }
+        if q.query_memory_mb > q.memory_mb {
+            problems.push(format!("queries.query_memory_mb = {} is more than queries.memory_mb = {} (all queries together); lower it or raise memory_mb", q.query_memory_mb, q.memory_mb));
+        }
         let mut names = std::collections::HashSet::new();
         for (i, t) in self.tokens.iter().enumerate() {
             if !names.insert(t.name.as_str()) {
@@ -250,6 +321,9 @@ mod tests {
             listen = "localhost"
             [postgres]
             tls_cert = "cert.pem"
+            [queries]
+            memory_mb = 100
+            query_memory_mb = 200
             [[tokens]]
             name = "a"
             role = "commune"
@@ -266,6 +340,7 @@ mod tests {
         assert!(problems.iter().any(|p| p.contains("used twice")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("tokens[0]") && p.contains("unit")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("tokens[0]") && p.contains("sha256")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("query_memory_mb = 200") && p.contains("memory_mb = 100")), "{problems:?}");
     }
 
     #[test]

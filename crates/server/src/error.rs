@@ -37,6 +37,14 @@ pub enum Error {
     /// A pipeline failed.
     #[error(transparent)]
     Pipeline(#[from] tonghop_pipeline::Error),
+    /// An analyst query was stopped or refused by a limit of `[queries]` (or `http.max_sql_rows`).
+    #[error("{message}")]
+    Limit {
+        /// Which limit.
+        limit: crate::limits::Limit,
+        /// What happened and what to do, for the analyst.
+        message: String,
+    },
     /// Arrow failed (encoding results).
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),

@@ -117,6 +117,7 @@ async fn health(State(service): State<Arc<Service>>) -> Response {
 }
 
 async fn metrics(State(service): State<Arc<Service>>) -> Response {
+    service.metrics.analyst(service.limits.running(), service.limits.reserved());
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], service.metrics.render()).into_response()
 }
 
@@ -300,19 +301,19 @@ async fn sql(State(service): State<Arc<Service>>, auth: Authed, headers: HeaderM
     if !["json", "csv", "arrow"].contains(&format.as_str()) {
         return problem(StatusCode::BAD_REQUEST, format!("format {format:?}: use json, csv or arrow"), None);
     }
-    let batches = match service.query(&query).await {
+    let batches = match service.analyst_query(&query, service.config.http.max_sql_rows).await {
         Ok(b) => b,
         Err(e) => {
             service.metrics.query("http", false);
-            let status = if matches!(e, crate::Error::Engine(tonghop_engine::Error::ReadOnly { .. })) { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+            let status = match &e {
+                crate::Error::Engine(tonghop_engine::Error::ReadOnly { .. }) => StatusCode::FORBIDDEN,
+                crate::Error::Limit { limit, .. } => StatusCode::from_u16(limit.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                _ => StatusCode::BAD_REQUEST,
+            };
             return problem(status, e.to_string(), None);
         }
     };
     service.metrics.query("http", true);
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    if rows > service.config.http.max_sql_rows {
-        return problem(StatusCode::PAYLOAD_TOO_LARGE, format!("the result has {rows} rows, more than http.max_sql_rows = {}; add filters or LIMIT", service.config.http.max_sql_rows), None);
-    }
     match encode(&batches, &format) {
         Ok((content_type, bytes)) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),

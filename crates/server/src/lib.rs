@@ -7,6 +7,7 @@
 //! | [`service`] | the shared state: project, lake, the SQL session (reloaded when the lake changes), runs |
 //! | [`submit`] | HTTP submissions: read, validate, check the unit, group-commit to the lake |
 //! | [`http`] | the HTTP API (axum): submissions, runs, `POST /sql`, `/health`, `/metrics` |
+//! | [`limits`] | limits of analyst SQL: memory pools, statement timeout, cancellation, concurrency, its own thread pool |
 //! | [`pg`] | the PostgreSQL wire endpoint (datafusion-postgres): SCRAM logins, TLS, read-only |
 //! | [`scheduler`] | the cron loop that starts pipeline runs, catching up once after downtime |
 //! | [`metrics`] | Prometheus counters and histograms |
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod config;
 mod error;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod pg;
 pub mod scheduler;

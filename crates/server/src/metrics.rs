@@ -4,6 +4,7 @@
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -21,6 +22,8 @@ pub struct Metrics {
     runs: Family<Labels, Counter>,
     run_seconds: Family<Labels, Histogram>,
     journal: Family<Labels, Counter>,
+    analyst_running: Gauge,
+    analyst_memory: Gauge,
 }
 
 impl Default for Metrics {
@@ -40,7 +43,10 @@ impl Default for Metrics {
         registry.register("pipeline_run_duration_seconds", "Pipeline run durations", run_seconds.clone());
         let journal = Family::<Labels, Counter>::default();
         registry.register("journal_commits", "Commits of journaled submissions into the Delta tables, by outcome", journal.clone());
-        Metrics { registry, submissions, rows, denied, queries, runs, run_seconds, journal }
+        let (analyst_running, analyst_memory) = (Gauge::default(), Gauge::default());
+        registry.register("sql_running", "Analyst queries running now (HTTP and PostgreSQL)", analyst_running.clone());
+        registry.register("sql_memory_bytes", "Memory reserved now by analyst queries", analyst_memory.clone());
+        Metrics { registry, submissions, rows, denied, queries, runs, run_seconds, journal, analyst_running, analyst_memory }
     }
 }
 
@@ -74,6 +80,12 @@ impl Metrics {
     /// Counts a commit of journaled submissions into the Delta tables (`ok` or `failed`).
     pub fn journal_commit(&self, outcome: &str) {
         self.journal.get_or_create(&vec![("outcome", outcome.to_string())]).inc();
+    }
+
+    /// Sets the analyst gauges (read from [`crate::limits::Limits`] when metrics are rendered).
+    pub fn analyst(&self, running: usize, memory_bytes: usize) {
+        self.analyst_running.set(running as i64);
+        self.analyst_memory.set(memory_bytes as i64);
     }
 
     /// The Prometheus text exposition.

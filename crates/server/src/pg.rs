@@ -19,14 +19,22 @@ use datafusion_postgres::pgwire::api::auth::sasl::scram::ScramAuth;
 use datafusion_postgres::pgwire::api::auth::sasl::SASLAuthStartupHandler;
 use datafusion_postgres::pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler};
 use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::results::Response;
-use datafusion_postgres::pgwire::api::{ClientInfo, ConnectionManager, ErrorHandler, PgWireServerHandlers};
+use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
+use datafusion_postgres::pgwire::api::stmt::QueryParser;
+use datafusion_postgres::pgwire::api::store::PortalStore;
+use datafusion_postgres::pgwire::api::Type;
+use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers};
+use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
+use futures::Sink;
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::cancel::CancelRequest;
 use datafusion_postgres::{DfSessionService, QueryHook};
 use tokio::net::TcpListener;
 
 use crate::auth::PgUser;
+use crate::limits::{Cancel, CancelKeys};
 use crate::service::Service;
 use crate::{Error, Result};
 
@@ -68,8 +76,21 @@ impl AuthSource for Users {
 /// The read-only gate on this endpoint (simple and extended protocol): every statement is planned
 /// in the connection's session and judged on its plan by [`tonghop_engine::read_only`], the same
 /// gate as `tonghop sql` and HTTP `/sql`. Refused with SQLSTATE 25006.
-#[derive(Debug)]
-struct ReadOnly;
+///
+/// It also starts each statement's limits: a cancel that came before the statement no longer
+/// applies, and the connection's cancel key is known for CancelRequest.
+struct ReadOnly {
+    cancel: Cancel,
+    keys: Arc<CancelKeys>,
+}
+
+impl ReadOnly {
+    fn start(&self, client: &(dyn ClientInfo + Send + Sync)) {
+        let (pid, secret) = client.pid_and_secret_key();
+        self.keys.register((pid, secret.to_bytes().to_vec()), &self.cancel);
+        self.cancel.reset();
+    }
+}
 
 /// Statements the other hooks answer without touching data: transactions (a no-op on a read-only
 /// lake), cursors (their query is checked) and `SHOW`.
@@ -89,25 +110,29 @@ fn answered_by_hooks(statement: &Statement) -> bool {
 
 fn refused(error: tonghop_engine::Error) -> PgWireError {
     let message = error.to_string();
-    if matches!(error, tonghop_engine::Error::ReadOnly { .. }) {
-        tracing::warn!(error = %message, "postgres: refused a statement that is not a query");
-        PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), "25006".into(), message)))
-    } else {
-        PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), "42601".into(), message)))
-    }
+    let sqlstate = match error {
+        tonghop_engine::Error::ReadOnly { .. } => {
+            tracing::warn!(error = %message, "postgres: refused a statement that is not a query");
+            "25006"
+        }
+        tonghop_engine::Error::TooDeep { .. } => "54001",
+        _ => "42601",
+    };
+    PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), sqlstate.into(), message)))
 }
 
 /// Plans `sql` as the session would and returns the plan if it only reads.
 async fn checked_plan(sql: &str, ctx: &SessionContext) -> Result<LogicalPlan, PgWireError> {
-    let plan = ctx.state().create_logical_plan(sql).await.map_err(|e| refused(e.into()))?;
-    tonghop_engine::read_only::check_plan(&plan).map_err(refused)?;
-    Ok(plan)
+    tonghop_engine::read_only::plan_query(ctx, sql).await.map_err(refused)
 }
 
 /// `None` when the statement may run (a query, or a statement another hook answers harmlessly).
 /// A query is judged on `planned` when the protocol has planned it already, else planned here as
 /// the handler will run it (`statement.to_string()`).
 async fn check_statement(statement: &Statement, ctx: &SessionContext, planned: Option<&LogicalPlan>) -> Option<PgWireError> {
+    if let Err(e) = tonghop_engine::read_only::check_depth(statement) {
+        return Some(refused(e));
+    }
     match statement {
         Statement::Set(_) => tonghop_engine::read_only::client_setting(statement).err().map(refused),
         Statement::Declare { stmts } => {
@@ -128,13 +153,17 @@ async fn check_statement(statement: &Statement, ctx: &SessionContext, planned: O
 
 #[async_trait]
 impl QueryHook for ReadOnly {
-    async fn handle_simple_query(&self, statement: &Statement, ctx: &SessionContext, _: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+    async fn handle_simple_query(&self, statement: &Statement, ctx: &SessionContext, client: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+        self.start(client);
         check_statement(statement, ctx, None).await.map(Err)
     }
 
     /// A query is planned once, here, and the checked plan handed to the protocol (which would
     /// otherwise plan it again); other statements are left to the hooks that answer them.
     async fn handle_extended_parse_query(&self, statement: &Statement, ctx: &SessionContext, _: &(dyn ClientInfo + Send + Sync)) -> Option<PgWireResult<LogicalPlan>> {
+        if let Err(e) = tonghop_engine::read_only::check_depth(statement) {
+            return Some(Err(refused(e)));
+        }
         match statement {
             Statement::Set(_) | Statement::Declare { .. } => check_statement(statement, ctx, None).await.map(Err),
             s if answered_by_hooks(s) => None,
@@ -142,8 +171,77 @@ impl QueryHook for ReadOnly {
         }
     }
 
-    async fn handle_extended_query(&self, statement: &Statement, plan: &LogicalPlan, _: &ParamValues, ctx: &SessionContext, _: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+    async fn handle_extended_query(&self, statement: &Statement, plan: &LogicalPlan, _: &ParamValues, ctx: &SessionContext, client: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+        self.start(client);
         check_statement(statement, ctx, Some(plan)).await.map(Err)
+    }
+}
+
+/// The connection's SQL session behind a depth check of the statement text: the library's parser
+/// rewrites each statement with a recursive walk before any hook sees it, so a chain of a few
+/// hundred thousand `+` would overflow the stack there (see
+/// [`tonghop_engine::read_only::check_text_depth`]).
+struct Guarded(Arc<DfSessionService>);
+
+/// The extended protocol's parser behind the same check.
+struct GuardedParser(Arc<datafusion_postgres::Parser>);
+
+fn too_deep(sql: &str) -> PgWireResult<()> {
+    tonghop_engine::read_only::check_text_depth(sql).map_err(refused)
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Guarded {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        too_deep(query)?;
+        SimpleQueryHandler::do_query(self.0.as_ref(), client, query).await
+    }
+}
+
+#[async_trait]
+impl QueryParser for GuardedParser {
+    type Statement = <datafusion_postgres::Parser as QueryParser>::Statement;
+
+    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        too_deep(sql)?;
+        self.0.parse_sql(client, sql, types).await
+    }
+
+    fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        self.0.get_parameter_types(statement)
+    }
+
+    fn get_result_schema(&self, statement: &Self::Statement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        self.0.get_result_schema(statement, format)
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Guarded {
+    type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
+    type QueryParser = GuardedParser;
+
+    fn query_parser(&self) -> Arc<GuardedParser> {
+        Arc::new(GuardedParser(self.0.query_parser()))
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: std::fmt::Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        ExtendedQueryHandler::do_query(self.0.as_ref(), client, portal, max_rows).await
     }
 }
 
@@ -159,6 +257,14 @@ impl ErrorHandler for Errors {
                 self.service.metrics.denied("postgres_password");
                 tracing::warn!(user = %user, peer = %client.socket_addr(), "postgres login denied: wrong password or unknown user");
             }
+            PgWireError::ApiError(cause) => {
+                self.service.metrics.query("postgres", false);
+                // A query stopped by a limit: PostgreSQL's SQLSTATE and a message saying which.
+                if let Some((limit, message)) = crate::limits::limit_of(cause.as_ref(), self.service.limits.config()) {
+                    *error = PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), limit.sqlstate().into(), message)));
+                }
+                tracing::debug!(error = %error, "postgres error sent to the client");
+            }
             other => {
                 self.service.metrics.query("postgres", false);
                 tracing::debug!(error = %other, "postgres error sent to the client");
@@ -172,6 +278,7 @@ struct Handlers {
     service: Arc<Service>,
     users: Arc<Users>,
     connections: Arc<ConnectionManager>,
+    keys: Arc<CancelKeys>,
 }
 
 /// The handlers of one connection: its own SQL session, made from the service's session current
@@ -179,14 +286,16 @@ struct Handlers {
 /// by another.
 struct Connection {
     shared: Arc<Handlers>,
-    session: Arc<DfSessionService>,
+    session: Arc<Guarded>,
 }
 
 impl Connection {
     fn new(shared: Arc<Handlers>) -> Connection {
-        let ctx = Arc::new(SessionContext::new_with_state(shared.service.engine().context().state()));
-        let hooks: Vec<Arc<dyn QueryHook>> = vec![Arc::new(ReadOnly), Arc::new(CursorStatementHook), Arc::new(SetShowHook), Arc::new(TransactionStatementHook)];
-        Connection { shared, session: Arc::new(DfSessionService::new_with_hooks(ctx, hooks)) }
+        let cancel = Cancel::default();
+        let ctx = Arc::new(shared.service.limits.session(shared.service.engine().context(), cancel.clone()));
+        let gate = ReadOnly { cancel, keys: shared.keys.clone() };
+        let hooks: Vec<Arc<dyn QueryHook>> = vec![Arc::new(gate), Arc::new(CursorStatementHook), Arc::new(SetShowHook), Arc::new(TransactionStatementHook)];
+        Connection { shared, session: Arc::new(Guarded(Arc::new(DfSessionService::new_with_hooks(ctx, hooks)))) }
     }
 }
 
@@ -212,7 +321,23 @@ impl PgWireServerHandlers for Connection {
     }
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
-        Arc::new(DefaultCancelHandler::new(self.shared.connections.clone()))
+        Arc::new(Cancels { keys: self.shared.keys.clone(), protocol: DefaultCancelHandler::new(self.shared.connections.clone()) })
+    }
+}
+
+/// CancelRequest (psql's Ctrl-C): stops the statement of the connection with that key while it
+/// runs and while its rows are sent (pgwire's own handler only interrupts planning).
+struct Cancels {
+    keys: Arc<CancelKeys>,
+    protocol: DefaultCancelHandler,
+}
+
+#[async_trait]
+impl CancelHandler for Cancels {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        let found = self.keys.cancel(&(request.pid, request.secret_key.to_bytes().to_vec()));
+        tracing::info!(pid = request.pid, found, "postgres: cancel request");
+        self.protocol.on_cancel_request(request).await;
     }
 }
 
@@ -252,7 +377,9 @@ pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl s
     if users.by_name.is_empty() {
         tracing::warn!("postgres: no users configured, so nobody can log in; add [[postgres.users]] entries made with `tonghop passwd`");
     }
-    let handlers = Arc::new(Handlers { service: service.clone(), users, connections: Arc::new(ConnectionManager::new()) });
+    let handlers = Arc::new(Handlers { service: service.clone(), users, connections: Arc::new(ConnectionManager::new()), keys: Arc::new(CancelKeys::default()) });
+    // Connections (logins, queries, rows sent) run on the analyst thread pool.
+    let analysts = service.limits.handle();
     let serve = async move {
         loop {
             let accepted = tokio::select! {
@@ -262,7 +389,7 @@ pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl s
             match accepted {
                 Ok((socket, peer)) => {
                     let (connection, tls) = (Arc::new(Connection::new(handlers.clone())), tls.clone());
-                    tokio::spawn(async move {
+                    analysts.spawn(async move {
                         if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, tls, connection).await {
                             tracing::debug!(peer = %peer, error = %e, "postgres connection ended with an error");
                         }

@@ -49,6 +49,8 @@ pub struct Service {
     pub pipelines: HashMap<String, (PathBuf, PipelineSpec)>,
     /// Cancelled on SIGTERM.
     pub shutdown: CancellationToken,
+    /// Limits of analyst SQL, and the thread pool it runs on.
+    pub limits: Arc<crate::limits::Limits>,
     engine: RwLock<Arc<Engine>>,
     lake_changed: Arc<AtomicBool>,
     recent: Mutex<Recent>,
@@ -62,8 +64,10 @@ pub use tonghop_core::period::today_in_vietnam as today;
 /// DBeaver and other tools introspect.
 async fn open_engine(project: &Project, lake: &Lake, registry: &UnitRegistry, catalog: &Catalog) -> Result<Engine> {
     let engine = Engine::open(project, lake, registry, catalog, Mode::Read).await?;
-    let auth = Arc::new(datafusion_postgres::auth::AuthManager::default());
-    if let Err(e) = datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog(engine.context(), "datafusion", auth) {
+    // Not `Arc<AuthManager>`: the library's provider for `Arc<T>` calls itself forever, and
+    // `SELECT * FROM pg_roles` overflowed the stack. Roles live in the configuration, not here.
+    let roles = datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+    if let Err(e) = datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog(engine.context(), "datafusion", roles) {
         tracing::warn!(error = %e, "pg_catalog could not be set up; PostgreSQL clients will not list tables");
     }
     Ok(engine)
@@ -104,6 +108,7 @@ impl Service {
         let (committer, committer_task) = Committer::start(lake.clone(), config.submissions.max_group, config.submissions.queue, metrics.clone(), lake_changed.clone()).await?;
         let engine = open_engine(&project, &lake, &registry, &catalog).await?;
         let tokens = Tokens::new(&config.tokens);
+        let limits = Arc::new(crate::limits::Limits::new(&config.queries, shutdown.clone())?);
         let service = Service {
             config,
             project,
@@ -115,6 +120,7 @@ impl Service {
             committer,
             pipelines,
             shutdown,
+            limits,
             engine: RwLock::new(Arc::new(engine)),
             lake_changed,
             recent: Mutex::new((HashMap::new(), VecDeque::new())),
@@ -128,9 +134,43 @@ impl Service {
         self.engine.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Runs analyst SQL (queries only) on the current session.
+    /// Runs the service's own SQL (receipts, runs) on the current session, without the analyst limits.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         Ok(self.engine().query(sql).await?)
+    }
+
+    /// Runs an analyst's SQL (queries only) under the limits of `[queries]`, on the analyst thread
+    /// pool, collecting at most `max_rows` rows: more is [`Limit::Rows`](crate::limits::Limit::Rows),
+    /// found as soon as the row after the last allowed one arrives. Dropping the returned future
+    /// (the HTTP client went away) stops the query.
+    pub async fn analyst_query(&self, sql: &str, max_rows: usize) -> Result<Vec<RecordBatch>> {
+        use futures::StreamExt;
+        let ctx = self.limits.session(self.engine().context(), crate::limits::Cancel::default());
+        let (sql, config) = (sql.to_string(), self.limits.config().clone());
+        let limited = move |e: datafusion::error::DataFusionError| match crate::limits::limit_of(&e, &config) {
+            Some((limit, message)) => Error::Limit { limit, message },
+            None => Error::Engine(e.into()),
+        };
+        let task = self.limits.handle().spawn(async move {
+            let plan = tonghop_engine::read_only::plan_query(&ctx, &sql).await.map_err(|e| match e {
+                tonghop_engine::Error::DataFusion(e) => limited(e),
+                other => Error::Engine(other),
+            })?;
+            let mut stream = ctx.execute_logical_plan(plan).await.map_err(&limited)?.execute_stream().await.map_err(&limited)?;
+            let (mut batches, mut rows) = (Vec::new(), 0usize);
+            while let Some(batch) = stream.next().await {
+                let batch = batch.map_err(&limited)?;
+                rows += batch.num_rows();
+                if rows > max_rows {
+                    let message = format!("the result has more than {max_rows} rows (http.max_sql_rows); add filters or LIMIT, or use the PostgreSQL endpoint, which streams");
+                    return Err(Error::Limit { limit: crate::limits::Limit::Rows, message });
+                }
+                batches.push(batch);
+            }
+            Ok(batches)
+        });
+        let task = tokio_util::task::AbortOnDropHandle::new(task);
+        task.await.map_err(|e| Error::Limit { limit: crate::limits::Limit::Cancelled, message: format!("the query ended abnormally: {e}") })?
     }
 
     /// Notes that the lake changed; the next reload tick opens a fresh session.
