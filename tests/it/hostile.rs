@@ -183,3 +183,43 @@ async fn a_file_name_of_three_hundred_characters_fails_nothing() {
         assert!(!body.contains(lake.to_str().unwrap()), "no server path in an answer: {body}");
     }
 }
+
+/// Failed logins are throttled per client address (and per PostgreSQL user name): past
+/// `logins.max_failures`, even the right password or token is refused until the window passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_logins_are_throttled_on_both_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let user = crate::helpers::pg_user(&lake, "analyst", "mật-khẩu-dài");
+    let (token, entry) = make_token(&lake, "phan-tich", "analyst", None);
+    let config = format!("[scheduler]\nenabled = false\npipelines = []\n\n[logins]\nmax_failures = 3\nwindow_seconds = 60\n\n{entry}\n[postgres]\nlisten = \"127.0.0.1:0\"\n\n{user}");
+
+    let server = serve(&lake, &config);
+    let port = server.pg_port.unwrap();
+    assert!(psql(port, "SELECT 1").status.success());
+    for _ in 0..3 {
+        let out = crate::helpers::psql(port, "analyst", "sai mật khẩu", "SELECT 1");
+        assert!(String::from_utf8_lossy(&out.stderr).to_lowercase().contains("password authentication failed"), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for (name, password) in [("analyst", "mật-khẩu-dài"), ("nobody", "mật-khẩu-dài")] {
+        let out = crate::helpers::psql(port, name, password, "SELECT 1");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("too many failed logins"), "{name}: {stderr}");
+    }
+    drop(server);
+
+    let server = serve(&lake, &config);
+    let http = reqwest::Client::new();
+    let sql = |token: &str| http.post(format!("{}/sql", server.http)).bearer_auth(token).body("SELECT 1").send();
+    assert_eq!(sql(&token).await.unwrap().status().as_u16(), 200);
+    for _ in 0..3 {
+        assert_eq!(sql("not-a-token").await.unwrap().status().as_u16(), 401);
+    }
+    for t in ["not-a-token", token.as_str()] {
+        let r = sql(t).await.unwrap();
+        assert_eq!(r.status().as_u16(), 429);
+        let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&wait), "{wait}");
+    }
+    assert_eq!(http.get(format!("{}/health", server.http)).send().await.unwrap().status().as_u16(), 200, "anonymous routes still answer");
+}

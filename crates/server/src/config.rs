@@ -34,6 +34,9 @@ pub struct ServerConfig {
     /// Limits of analyst SQL (HTTP `/sql` and PostgreSQL); see [`crate::limits`].
     #[serde(default)]
     pub queries: QueryLimits,
+    /// Throttling of failed logins (unknown HTTP tokens, wrong PostgreSQL passwords); see [`crate::throttle`].
+    #[serde(default)]
+    pub logins: LoginLimits,
     /// API tokens (stored as SHA-256 hashes; `tonghop token` makes new ones).
     #[serde(default)]
     pub tokens: Vec<TokenEntry>,
@@ -131,6 +134,31 @@ pub struct QueryLimits {
     /// Threads of the analyst thread pool, apart from the HTTP server and the scheduler (default 2).
     #[serde(default = "default_query_threads")]
     pub threads: usize,
+}
+
+/// Throttling of failed logins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginLimits {
+    /// Failures allowed per client address, and per PostgreSQL user name, within the window (default 10).
+    #[serde(default = "default_login_failures")]
+    pub max_failures: usize,
+    /// The window, in seconds (default 600).
+    #[serde(default = "default_login_window")]
+    pub window_seconds: u64,
+}
+
+impl Default for LoginLimits {
+    fn default() -> Self {
+        LoginLimits { max_failures: default_login_failures(), window_seconds: default_login_window() }
+    }
+}
+
+fn default_login_failures() -> usize {
+    10
+}
+fn default_login_window() -> u64 {
+    600
 }
 
 fn yes() -> bool {
@@ -292,6 +320,9 @@ impl ServerConfig {
         let q = &self.queries;
         if q.memory_mb == 0 || q.query_memory_mb == 0 || q.timeout_seconds == 0 || q.max_concurrent == 0 || q.threads == 0 {
             problems.push("queries: memory_mb, query_memory_mb, timeout_seconds, max_concurrent and threads must be at least 1".into());
+        }
+        if self.logins.max_failures == 0 {
+            problems.push("logins.max_failures must be at least 1".into());
         }
         if q.query_memory_mb > q.memory_mb {
             problems.push(format!("queries.query_memory_mb = {} is more than queries.memory_mb = {} (all queries together); lower it or raise memory_mb", q.query_memory_mb, q.memory_mb));

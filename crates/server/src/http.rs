@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -67,6 +67,19 @@ impl FromRequestParts<Arc<Service>> for Authed {
     async fn from_request_parts(parts: &mut Parts, service: &Arc<Service>) -> Result<Self, Response> {
         let path = parts.extensions.get::<MatchedPath>().map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
         let route = format!("{} {path}", parts.method);
+        // Tests and embedders may serve the router without connection info: no address, no throttle.
+        let address = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| format!("ip:{}", c.0.ip()));
+        if let Some(wait) = address.as_deref().and_then(|a| service.throttle.blocked([a])) {
+            service.metrics.denied("throttled");
+            tracing::warn!(route, address = ?address, "denied: too many unknown tokens from this address");
+            let mut r = problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many requests with unknown tokens from this address; try again in {} s", wait.as_secs()),
+                Some("Quá nhiều lần dùng mã truy cập không hợp lệ từ địa chỉ này; vui lòng thử lại sau.".into()),
+            );
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+            return Err(r);
+        }
         let token = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         let Some(token) = token else {
             service.metrics.denied("no_token");
@@ -79,7 +92,10 @@ impl FromRequestParts<Arc<Service>> for Authed {
             Some(c) => Ok(Authed { caller: c.clone(), route }),
             None => {
                 service.metrics.denied("unknown_token");
-                tracing::warn!(route, "denied: unknown token");
+                tracing::warn!(route, address = ?address, "denied: unknown token");
+                if let Some(a) = address.as_deref() {
+                    service.throttle.failed([a]);
+                }
                 Err(problem(StatusCode::UNAUTHORIZED, "unknown API token", Some("Mã truy cập không hợp lệ.".into())))
             }
         }

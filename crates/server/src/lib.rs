@@ -9,6 +9,7 @@
 //! | [`http`] | the HTTP API (axum): submissions, runs, `POST /sql`, `/health`, `/metrics` |
 //! | [`limits`] | limits of analyst SQL: memory pools, statement timeout, cancellation, concurrency, its own thread pool |
 //! | [`pg`] | the PostgreSQL wire endpoint (datafusion-postgres): SCRAM logins, TLS, read-only |
+//! | [`throttle`] | failed logins throttled per client address and per PostgreSQL user name |
 //! | [`scheduler`] | the cron loop that starts pipeline runs, catching up once after downtime |
 //! | [`metrics`] | Prometheus counters and histograms |
 //!
@@ -29,6 +30,7 @@ pub mod pg;
 pub mod scheduler;
 pub mod service;
 pub mod submit;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,7 +70,7 @@ pub async fn start(config: ServerConfig) -> Result<Running> {
     };
     let router = http::router(service.clone());
     let stop = shutdown.clone();
-    let http_task = tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await });
+    let http_task = tokio::spawn(async move { axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move { stop.cancelled().await }).await });
     if service.config.scheduler.enabled {
         tasks.extend(scheduler::start(service.clone()));
     }

@@ -39,11 +39,17 @@ use crate::service::Service;
 use crate::{Error, Result};
 
 /// Looks up SCRAM verifiers of the configured users.
-#[derive(Debug)]
 struct Users {
     by_name: HashMap<String, (Vec<u8>, Vec<u8>)>,
     /// Random per process: the made-up verifiers of unknown names are derived from it.
     secret: [u8; 32],
+    service: Arc<Service>,
+}
+
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Users").field("names", &self.by_name.len()).finish()
+    }
 }
 
 impl Users {
@@ -62,6 +68,13 @@ impl Users {
 impl AuthSource for Users {
     async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
         let user = login.user().unwrap_or_default();
+        let keys = [format!("ip:{}", login.host()), format!("user:{user}")];
+        if let Some(wait) = self.service.throttle.blocked(keys.iter().map(String::as_str)) {
+            self.service.metrics.denied("throttled");
+            tracing::warn!(user, host = login.host(), "postgres login refused: too many failed logins");
+            let message = format!("too many failed logins from this address or for this user; try again in {} s", wait.as_secs());
+            return Err(PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), "28000".into(), message))));
+        }
         let (salt, salted) = match self.by_name.get(user) {
             Some(verifier) => verifier.clone(),
             None => {
@@ -253,8 +266,12 @@ struct Errors {
 impl ErrorHandler for Errors {
     fn on_error<C: ClientInfo>(&self, client: &C, error: &mut PgWireError) {
         match error {
-            PgWireError::InvalidPassword(user) => {
+            PgWireError::InvalidPassword(_) => {
                 self.service.metrics.denied("postgres_password");
+                // The startup message's user (SCRAM's own user name is usually left empty).
+                let user = client.metadata().get(datafusion_postgres::pgwire::api::METADATA_USER).cloned().unwrap_or_default();
+                let keys = [format!("ip:{}", client.socket_addr().ip()), format!("user:{user}")];
+                self.service.throttle.failed(keys.iter().map(String::as_str));
                 tracing::warn!(user = %user, peer = %client.socket_addr(), "postgres login denied: wrong password or unknown user");
             }
             PgWireError::ApiError(cause) => {
@@ -373,6 +390,7 @@ pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl s
     let users = Arc::new(Users {
         by_name: config.users.iter().filter_map(|u: &PgUser| u.verifier().map(|(_, salt, salted)| (u.name.clone(), (salt, salted)))).collect(),
         secret,
+        service: service.clone(),
     });
     if users.by_name.is_empty() {
         tracing::warn!("postgres: no users configured, so nobody can log in; add [[postgres.users]] entries made with `tonghop passwd`");

@@ -51,6 +51,8 @@ pub struct Service {
     pub shutdown: CancellationToken,
     /// Limits of analyst SQL, and the thread pool it runs on.
     pub limits: Arc<crate::limits::Limits>,
+    /// Recent failed logins.
+    pub throttle: crate::throttle::Throttle,
     engine: RwLock<Arc<Engine>>,
     lake_changed: Arc<AtomicBool>,
     recent: Mutex<Recent>,
@@ -109,6 +111,7 @@ impl Service {
         let engine = open_engine(&project, &lake, &registry, &catalog).await?;
         let tokens = Tokens::new(&config.tokens);
         let limits = Arc::new(crate::limits::Limits::new(&config.queries, shutdown.clone())?);
+        let throttle = crate::throttle::Throttle::new(config.logins.max_failures, std::time::Duration::from_secs(config.logins.window_seconds));
         let service = Service {
             config,
             project,
@@ -121,6 +124,7 @@ impl Service {
             pipelines,
             shutdown,
             limits,
+            throttle,
             engine: RwLock::new(Arc::new(engine)),
             lake_changed,
             recent: Mutex::new((HashMap::new(), VecDeque::new())),

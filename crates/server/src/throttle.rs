@@ -1,0 +1,87 @@
+//! Failed logins, throttled: after `logins.max_failures` failures within `logins.window_seconds`
+//! from one client address, or for one PostgreSQL user name, further attempts are refused until
+//! the oldest failure leaves the window (HTTP 429 with `Retry-After`; PostgreSQL SQLSTATE 28000).
+//! Unknown and known user names are counted alike, so the refusal tells nothing about which names
+//! exist. Held in memory (a restart forgets), bounded to [`MAX_KEYS`] addresses and names.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Most addresses and names remembered at once; past it, the least recently failed are forgotten.
+pub const MAX_KEYS: usize = 100_000;
+
+/// Recent failures by key (`ip:…`, `user:…`).
+pub struct Throttle {
+    max_failures: usize,
+    window: Duration,
+    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl Throttle {
+    /// A throttle allowing `max_failures` failures per key within `window`.
+    pub fn new(max_failures: usize, window: Duration) -> Throttle {
+        Throttle { max_failures: max_failures.max(1), window, failures: Mutex::new(HashMap::new()) }
+    }
+
+    /// How long the first of `keys` that is blocked stays blocked, or `None` when none is.
+    pub fn blocked<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> Option<Duration> {
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for key in keys {
+            if let Some(times) = map.get_mut(key) {
+                while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+                    times.pop_front();
+                }
+                if times.len() >= self.max_failures {
+                    let oldest = *times.front().expect("at least max_failures");
+                    return Some(self.window.saturating_sub(now.duration_since(oldest)).max(Duration::from_secs(1)));
+                }
+            }
+        }
+        None
+    }
+
+    /// Records a failure under each of `keys`.
+    pub fn failed<'a>(&self, keys: impl IntoIterator<Item = &'a str>) {
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        for key in keys {
+            let times = map.entry(key.to_string()).or_default();
+            times.push_back(now);
+            while times.len() > self.max_failures {
+                times.pop_front();
+            }
+        }
+        if map.len() > MAX_KEYS {
+            map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < self.window));
+            while map.len() > MAX_KEYS {
+                let oldest = map.iter().min_by_key(|(_, times)| times.back().copied()).map(|(k, _)| k.clone());
+                match oldest {
+                    Some(key) => map.remove(&key),
+                    None => break,
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_blocked_after_its_failures_and_freed_when_they_leave_the_window() {
+        let throttle = Throttle::new(3, Duration::from_millis(300));
+        for _ in 0..2 {
+            throttle.failed(["ip:10.0.0.1", "user:a"]);
+        }
+        assert_eq!(throttle.blocked(["ip:10.0.0.1", "user:a"]), None);
+        throttle.failed(["ip:10.0.0.1", "user:a"]);
+        assert!(throttle.blocked(["ip:10.0.0.1"]).is_some());
+        assert!(throttle.blocked(["ip:10.0.0.2", "user:a"]).is_some(), "the name is blocked from another address too");
+        assert_eq!(throttle.blocked(["ip:10.0.0.2", "user:b"]), None);
+        std::thread::sleep(Duration::from_millis(350));
+        assert_eq!(throttle.blocked(["ip:10.0.0.1", "user:a"]), None);
+    }
+}
