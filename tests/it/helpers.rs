@@ -128,13 +128,15 @@ pub struct Served {
     pub log: PathBuf,
 }
 
-/// Writes `config` (TOML; ports 0 are added unless it sets them) beside the lake and starts
-/// `tonghop serve` with it; waits for its "listening" line.
+/// Writes `config` (TOML; ports 0 are added unless it sets them, after its top-level keys) beside
+/// the lake and starts `tonghop serve` with it; waits for its "listening" line.
 pub fn serve(lake: &Path, config: &str) -> Served {
     let dir = lake.parent().unwrap();
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(format!("tonghop-{}.toml", std::process::id()));
-    let mut text = String::new();
+    let tables = config.find("\n[").map_or(config.len(), |i| i + 1);
+    let (top, config) = if config.starts_with('[') { ("", config) } else { config.split_at(tables) };
+    let mut text = top.to_string();
     if !config.contains("[http]") {
         text.push_str("[http]\nlisten = \"127.0.0.1:0\"\n");
     }

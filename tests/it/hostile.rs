@@ -1,10 +1,16 @@
-//! Hostile and careless input against the real binary (issue 15): statements that would write a
-//! file, change a table or change the shared session, sent over every SQL entry point — psql
-//! (simple protocol), a driver's extended protocol (tokio-postgres), HTTP `/sql` and `tonghop sql`.
-//! Each is refused, no file appears, the reference tables are unchanged, and another connection
-//! sees nothing of it.
+//! Hostile and careless input against the real binary (issue 15):
+//! - statements that would write a file, change a table or change the shared session, sent over
+//!   every SQL entry point — psql (simple protocol), a driver's extended protocol
+//!   (tokio-postgres), HTTP `/sql` and `tonghop sql` — each refused, no file appearing, the
+//!   reference tables unchanged, another connection seeing nothing of it;
+//! - a workbook with a stray cell in the far corner, a receipt re-sent by another token, a file
+//!   name of 300 characters, a file of half a million bad rows, stalled uploads, a submission that
+//!   cannot be stored, and password or token guessing.
+//!
+//! Runaway queries are in `limits.rs`.
 
 use std::path::Path;
+use std::process::Command;
 
 use crate::helpers::{make_token, serve, tonghop_raw};
 
@@ -222,4 +228,191 @@ async fn failed_logins_are_throttled_on_both_endpoints() {
         assert!((1..=60).contains(&wait), "{wait}");
     }
     assert_eq!(http.get(format!("{}/health", server.http)).send().await.unwrap().status().as_u16(), 200, "anonymous routes still answer");
+}
+
+/// A 20 MB file of bad rows: the answer stays small (counts and the first refused rows), the lake
+/// keeps the first 10,000 with one row counting the rest, every one is pageable, and the service
+/// does not hold the whole list (it held ~1.8 GB before).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_of_half_a_million_bad_rows_gets_a_small_answer_and_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let (commune, entry) = make_token(&lake, "xa-ba-dinh", "commune", Some("post2025:00004"));
+    let server = serve(&lake, &format!("reload_seconds = 1\n[scheduler]\nenabled = false\npipelines = []\n\n{entry}"));
+    let rows = 450_000;
+    let mut csv = String::from("period,org_unit,data_element,value\n");
+    for i in 0..rows {
+        csv.push_str(&format!("202603,00004,KHONG_CO_{i},{i}\n"));
+    }
+    assert!(csv.len() > 15 << 20 && csv.len() < 20 << 20, "{}", csv.len());
+    let http = reqwest::Client::new();
+    let r = http.post(format!("{}/api/submissions?filename=xa.csv", server.http)).bearer_auth(&commune).body(csv).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let body = r.bytes().await.unwrap();
+    assert!(body.len() < 64 << 10, "the answer has {} bytes", body.len());
+    let receipt: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(receipt["rejected"], rows);
+    assert_eq!(receipt["rejections"].as_array().unwrap().len(), 50);
+    assert_eq!(receipt["rejections_not_listed"], rows - 50);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let peak: u64 = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(peak / 1024 < 600, "peak resident memory {} MiB", peak / 1024);
+
+    // The last page: rows 9,991 to 10,000 (lines 9,992 to 10,001), then the row counting the rest.
+    let id = receipt["submission_id"].as_str().unwrap();
+    let url = format!("{}/api/submissions/{id}?offset=9990&limit=20", server.http);
+    let start = std::time::Instant::now();
+    let page = loop {
+        let page: serde_json::Value = http.get(&url).bearer_auth(&commune).send().await.unwrap().json().await.unwrap();
+        if page["rejections"].as_array().is_some_and(|a| !a.is_empty()) {
+            break page;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let listed = page["rejections"].as_array().unwrap();
+    assert_eq!(listed.len(), 11, "{page}");
+    assert_eq!(listed[0]["row"], 9992);
+    assert_eq!(listed[10]["reason"], "more_rejections");
+    assert!(listed[10]["message_vi"].as_str().unwrap().contains(&format!("còn {} dòng lỗi khác", rows - 10_000)), "{}", listed[10]);
+    assert_eq!(page["rows_rejected"], rows);
+}
+
+/// Uploads that stall: at most `max_concurrent_uploads` are held (the next waits, its body unread),
+/// and each is dropped after `body_timeout_seconds`; then the waiting submission goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_uploads_are_bounded_and_timed_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let (commune, entry) = make_token(&lake, "xa-ba-dinh", "commune", Some("post2025:00004"));
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n[submissions]\nmax_concurrent_uploads = 2\nbody_timeout_seconds = 2\n\n{entry}"));
+    let address = server.http.trim_start_matches("http://").to_string();
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!("POST /api/submissions?filename=xa.csv HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {commune}\r\nContent-Length: 10000000\r\n\r\nperiod,org");
+        socket.write_all(head.as_bytes()).await.unwrap();
+        stalled.push(socket);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let http = reqwest::Client::new();
+    let submit = |value: u32| http.post(format!("{}/api/submissions?filename=xa.csv", server.http)).bearer_auth(&commune).body(format!("period,org_unit,data_element,value\n202603,00004,DS_TONG,{value}\n")).send();
+    let start = std::time::Instant::now();
+    let waiting = tokio::spawn(submit(12000));
+    for mut socket in stalled {
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read_to_end(&mut answer)).await.expect("the stalled upload is dropped");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 4"), "{answer}");
+    }
+    assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
+    let r = waiting.await.unwrap().unwrap();
+    assert_eq!(r.status().as_u16(), 201, "the waiting submission goes through once a slot is free");
+    assert!(start.elapsed() > std::time::Duration::from_millis(1500), "it waited for a slot: {:?}", start.elapsed());
+}
+
+/// A submission whose raw file cannot be stored fails alone: the others of its group are
+/// answered 201, and the failure's answer names no server path.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_submission_that_cannot_be_stored_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let (admin, entry) = make_token(&lake, "quan-tri", "admin", None);
+    let csv = |value: u32| format!("period,org_unit,data_element,value\n202603,00004,DS_TONG,{value}\n");
+    // A folder where the one file would be stored.
+    let blocked = csv(55555);
+    let mut sha = Command::new("sha256sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::io::Write::write_all(sha.stdin.as_mut().unwrap(), blocked.as_bytes()).unwrap();
+    let hash = String::from_utf8(sha.wait_with_output().unwrap().stdout).unwrap()[..16].to_string();
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n{entry}"));
+    std::fs::create_dir_all(lake.join(format!("received/{}/{hash}.csv/in-the-way", chrono::Utc::now().format("%Y/%m/%d")))).unwrap();
+    let http = reqwest::Client::new();
+    let mut sends = Vec::new();
+    for value in std::iter::once(55555).chain(12000..12019) {
+        let request = http.post(format!("{}/api/submissions?filename=xa.csv", server.http)).bearer_auth(&admin).body(csv(value));
+        sends.push(tokio::spawn(async move {
+            let r = request.send().await.unwrap();
+            (value, r.status().as_u16(), r.text().await.unwrap())
+        }));
+    }
+    for send in sends {
+        let (value, status, body) = send.await.unwrap();
+        if value == 55555 {
+            assert_eq!(status, 500, "{body}");
+            assert!(body.contains("incident") && !body.contains(lake.to_str().unwrap()), "{body}");
+        } else {
+            assert_eq!(status, 201, "{value}: {body}");
+        }
+    }
+}
+
+/// Logs in over SCRAM-SHA-256 with a hand-made client that proves knowledge of `salted` (the
+/// SaltedPassword); true when the server accepts the proof.
+async fn scram_login(port: u16, user: &str, salted: &[u8]) -> bool {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use ring::{digest, hmac};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hmac = |key: &[u8], message: &[u8]| hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message).as_ref().to_vec();
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut startup = 196608i32.to_be_bytes().to_vec();
+    for part in ["user", user, "database", "tonghop"] {
+        startup.extend_from_slice(part.as_bytes());
+        startup.push(0);
+    }
+    startup.push(0);
+    socket.write_all(&[&((startup.len() + 4) as i32).to_be_bytes()[..], &startup].concat()).await.unwrap();
+    // Reads one message: (type, body).
+    async fn read(socket: &mut tokio::net::TcpStream) -> (u8, Vec<u8>) {
+        let kind = socket.read_u8().await.unwrap();
+        let length = socket.read_i32().await.unwrap() as usize;
+        let mut body = vec![0; length - 4];
+        socket.read_exact(&mut body).await.unwrap();
+        (kind, body)
+    }
+    let (kind, body) = read(&mut socket).await;
+    assert_eq!((kind, &body[..4]), (b'R', &10i32.to_be_bytes()[..]), "AuthenticationSASL");
+    let bare = "n=,r=tonghop-test-nonce";
+    let first = format!("n,,{bare}");
+    let mut message = b"SCRAM-SHA-256\0".to_vec();
+    message.extend_from_slice(&(first.len() as i32).to_be_bytes());
+    message.extend_from_slice(first.as_bytes());
+    socket.write_all(&[&[b'p'][..], &((message.len() + 4) as i32).to_be_bytes(), &message].concat()).await.unwrap();
+    let (kind, body) = read(&mut socket).await;
+    assert_eq!((kind, &body[..4]), (b'R', &11i32.to_be_bytes()[..]), "AuthenticationSASLContinue");
+    let server_first = String::from_utf8(body[4..].to_vec()).unwrap();
+    let nonce = server_first.split(',').find_map(|a| a.strip_prefix("r=")).unwrap();
+    let without_proof = format!("c=biws,r={nonce}");
+    let auth_message = format!("{bare},{server_first},{without_proof}");
+    let client_key = hmac(salted, b"Client Key");
+    let stored_key = digest::digest(&digest::SHA256, &client_key);
+    let signature = hmac(stored_key.as_ref(), auth_message.as_bytes());
+    let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+    let last = format!("{without_proof},p={}", STANDARD.encode(proof));
+    socket.write_all(&[&[b'p'][..], &((last.len() + 4) as i32).to_be_bytes(), last.as_bytes()].concat()).await.unwrap();
+    let (kind, body) = read(&mut socket).await;
+    kind == b'R' && body[..4] == 12i32.to_be_bytes()
+}
+
+/// The configuration's `scram` line cannot be replayed: a client holding it, using any key in it
+/// as the salted password, is refused; the same client with the password logs in.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configured_scram_line_cannot_be_replayed_to_log_in() {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let user = crate::helpers::pg_user(&lake, "analyst", "mật-khẩu-dài");
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n[postgres]\nlisten = \"127.0.0.1:0\"\n\n{user}"));
+    let port = server.pg_port.unwrap();
+    let line = user.split('"').nth(3).unwrap().to_string();
+    let parts: Vec<&str> = line.trim_start_matches("SCRAM-SHA-256$").split(['$', ':']).collect();
+    let (iterations, salt): (u32, Vec<u8>) = (parts[0].parse().unwrap(), STANDARD.decode(parts[1]).unwrap());
+    let mut salted = [0u8; 32];
+    ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, std::num::NonZeroU32::new(iterations).unwrap(), &salt, "mật-khẩu-dài".as_bytes(), &mut salted);
+    assert!(scram_login(port, "analyst", &salted).await, "the hand-made client logs in with the password");
+    for key in &parts[2..] {
+        assert!(!scram_login(port, "analyst", &STANDARD.decode(key).unwrap()).await, "a key of the line logged in");
+    }
 }

@@ -200,7 +200,7 @@ fn psql_logs_in_lists_tables_queries_and_is_refused_ddl_and_a_wrong_password() {
     let out = crate::helpers::tonghop_command(&lake, &["passwd", "analyst"]).env("TONGHOP_PG_PASSWORD", "mật-khẩu-dài").output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let user = String::from_utf8(out.stdout).unwrap();
-    assert!(!user.contains("mật-khẩu-dài"), "only the salted hash is stored");
+    assert!(!user.contains("mật-khẩu-dài"), "only StoredKey and ServerKey are stored");
     let mut server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n[postgres]\nlisten = \"127.0.0.1:0\"\n\n{user}"));
     let port = server.pg_port.unwrap();
 

@@ -154,7 +154,10 @@ pub struct FileOutcome {
     pub submitted_by: Option<String>,
     /// Values accepted.
     pub accepted: usize,
-    /// Refused rows.
+    /// Rows refused, all counted.
+    pub rejected: usize,
+    /// Refused rows with their reasons: the first [`crate::submission::MAX_REJECTIONS_KEPT`], then
+    /// one row counting the rest when there were more.
     pub rejections: Vec<Rejection>,
     /// Why the file could not be read at all.
     pub error: Option<String>,
@@ -312,7 +315,7 @@ fn submissions_batch(files: &[FileOutcome], now: i64) -> Result<RecordBatch> {
         received.append_value(f.received_at.timestamp_micros());
         ingested.append_value(now);
         accepted.append_value(if f.refused { 0 } else { f.accepted as i64 });
-        rejected.append_value(f.rejections.len() as i64);
+        rejected.append_value(f.rejected as i64);
         error.append_option(f.error.as_deref());
         by.append_option(f.submitted_by.as_deref());
     }

@@ -96,14 +96,14 @@ impl IngestSummary {
         self.files_failed += usize::from(f.error.is_some());
         self.files_refused += usize::from(f.refused);
         self.rows_accepted += if f.refused { 0 } else { f.accepted };
-        self.rows_rejected += f.rejections.len();
+        self.rows_rejected += f.rejected;
         self.files.push(FileReport {
             source: f.source.clone(),
             submission_id: f.submission_id.clone(),
             format: f.format.clone(),
             status: f.status().to_string(),
             accepted: if f.refused { 0 } else { f.accepted },
-            rejected: f.rejections.len(),
+            rejected: f.rejected,
             by_reason,
             error: f.error.clone(),
             moved_to: None,

@@ -41,6 +41,14 @@ impl Incoming {
     }
 }
 
+/// Refused rows kept, with their reasons, per file: a file of half a million bad rows must not
+/// hold (or answer) half a million messages. The rest are counted ([`FileOutcome::rejected`]) and
+/// one more row, reason [`MORE_REJECTIONS`], says how many were left out.
+pub const MAX_REJECTIONS_KEPT: usize = 10_000;
+
+/// The reason code of the row that counts the rejections left out of a file's list.
+pub const MORE_REJECTIONS: &str = "more_rejections";
+
 /// Reads one file into `values` (its accepted values, appended) and returns what else was learnt.
 /// When `values` reaches `flush_rows` in the middle of the file, `flush` is called with the
 /// columns to append them to the lake (only for line-based formats: other formats are read
@@ -65,6 +73,7 @@ pub fn read_submission(
         flushed: 0,
         seq: 0,
         rejections: Vec::new(),
+        omitted: 0,
         submission_id: incoming.submission_id(),
         received_at: incoming.received_at.timestamp_micros(),
         flush_rows,
@@ -80,6 +89,7 @@ pub fn read_submission(
         received_at: incoming.received_at,
         submitted_by: incoming.submitted_by.clone(),
         accepted: 0,
+        rejected: 0,
         rejections: Vec::new(),
         error: None,
         refused: false,
@@ -101,7 +111,7 @@ pub fn read_submission(
         }
     }
     let accepted_total = sink.seq as usize;
-    let SubmissionSink { validator, mut rejections, start, flushed, values, .. } = sink;
+    let SubmissionSink { validator, mut rejections, mut omitted, start, flushed, values, .. } = sink;
     let taken_back = validator.finish();
     let mut delete_locations = Vec::new();
     for (seq, rejection) in taken_back.iter() {
@@ -114,8 +124,26 @@ pub fn read_submission(
         }
     }
     let accepted = accepted_total - taken_back.len();
-    rejections.extend(taken_back.into_iter().map(|(_, r)| r));
+    for (_, r) in taken_back {
+        if rejections.len() < MAX_REJECTIONS_KEPT {
+            rejections.push(r);
+        } else {
+            omitted += 1;
+        }
+    }
     rejections.sort_by_key(|r| r.location.row());
+    outcome.rejected = rejections.len() + omitted;
+    if omitted > 0 {
+        let last = rejections.last().map(|r| r.location.clone()).unwrap_or(tonghop_formats::Location::Line(0));
+        rejections.push(Rejection {
+            field: "*".into(),
+            value: None,
+            reason: MORE_REJECTIONS,
+            message_vi: format!("Sau {}: còn {omitted} dòng lỗi khác không được liệt kê (chỉ giữ {MAX_REJECTIONS_KEPT} dòng đầu). Hãy sửa các lỗi trên rồi gửi lại tệp.", last.vi()),
+            message_en: format!("after {}: {omitted} more refused rows are not listed (only the first {MAX_REJECTIONS_KEPT} are kept); fix the ones above and send the file again", last.en()),
+            location: last,
+        });
+    }
     outcome.accepted = accepted;
     if settings.strict && !rejections.is_empty() {
         outcome.refused = true;
@@ -138,10 +166,22 @@ struct SubmissionSink<'s, 'v, 'f> {
     /// Accepted values so far (the next seq).
     seq: u32,
     rejections: Vec<Rejection>,
+    /// Rejections past [`MAX_REJECTIONS_KEPT`], counted only.
+    omitted: usize,
     submission_id: &'s str,
     received_at: i64,
     flush_rows: usize,
     flush: &'f mut dyn FnMut(&mut ValueColumns),
+}
+
+impl SubmissionSink<'_, '_, '_> {
+    fn reject(&mut self, rejection: Rejection) {
+        if self.rejections.len() < MAX_REJECTIONS_KEPT {
+            self.rejections.push(rejection);
+        } else {
+            self.omitted += 1;
+        }
+    }
 }
 
 impl Sink for SubmissionSink<'_, '_, '_> {
@@ -156,11 +196,11 @@ impl Sink for SubmissionSink<'_, '_, '_> {
                     self.start = 0;
                 }
             }
-            Err(rejection) => self.rejections.push(rejection),
+            Err(rejection) => self.reject(rejection),
         }
     }
 
     fn problem(&mut self, problem: Problem) {
-        self.rejections.push(problem);
+        self.reject(problem);
     }
 }

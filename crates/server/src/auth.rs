@@ -1,5 +1,5 @@
 //! Who may do what: API tokens (stored as SHA-256 hashes) with a role and a unit, and the
-//! PostgreSQL users (stored as SCRAM-SHA-256 salted passwords).
+//! PostgreSQL users (stored as SCRAM-SHA-256 StoredKey and ServerKey).
 //!
 //! | role | submit | read (`/sql`, runs, any submission) | trigger runs |
 //! |---|---|---|---|
@@ -173,43 +173,33 @@ pub fn new_token(name: &str, role: Role, unit: Option<String>) -> (String, Token
     (token, entry)
 }
 
-/// One PostgreSQL user: SCRAM-SHA-256 with the salted password stored, never the password.
+/// One PostgreSQL user: SCRAM-SHA-256 with StoredKey and ServerKey kept, as PostgreSQL keeps them
+/// (see [`crate::scram`]); neither the password nor anything that logs in without it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PgUser {
     /// Login name.
     pub name: String,
-    /// `SCRAM-SHA-256$<iterations>:<salt hex>$<salted password hex>` (from `tonghop passwd`).
+    /// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` (base64; from `tonghop passwd`).
     pub scram: String,
 }
-
-/// SCRAM iterations used by `tonghop passwd` (PostgreSQL's default).
-pub const SCRAM_ITERATIONS: usize = 4096;
 
 impl PgUser {
     /// A user entry for `password`, with a fresh random salt.
     pub fn new(name: &str, password: &str) -> PgUser {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
-        let salted = datafusion_postgres::pgwire::api::auth::sasl::scram::gen_salted_password(password, &salt, SCRAM_ITERATIONS);
-        PgUser { name: name.to_string(), scram: format!("SCRAM-SHA-256${SCRAM_ITERATIONS}:{}${}", hex::encode(salt), hex::encode(salted)) }
+        PgUser { name: name.to_string(), scram: crate::scram::Verifier::new(password, &salt, crate::scram::ITERATIONS).line() }
     }
 
-    /// (iterations, salt, salted password), when well formed.
-    pub fn verifier(&self) -> Option<(usize, Vec<u8>, Vec<u8>)> {
-        let rest = self.scram.strip_prefix("SCRAM-SHA-256$")?;
-        let (params, salted) = rest.split_once('$')?;
-        let (iterations, salt) = params.split_once(':')?;
-        Some((iterations.parse().ok()?, hex::decode(salt).ok()?, hex::decode(salted).ok()?))
+    /// The verifier, or what is wrong with the line (with the fix).
+    pub fn verifier(&self) -> Result<crate::scram::Verifier, String> {
+        crate::scram::Verifier::parse(&self.scram)
     }
 
     /// Problems with this entry.
     pub fn problems(&self) -> Vec<String> {
-        match self.verifier() {
-            Some((SCRAM_ITERATIONS, salt, salted)) if !salt.is_empty() && salted.len() == 32 => Vec::new(),
-            Some((n, ..)) if n != SCRAM_ITERATIONS => vec![format!("scram: {n} iterations; make the entry with `tonghop passwd` ({SCRAM_ITERATIONS})")],
-            _ => vec!["scram must be SCRAM-SHA-256$4096:<salt hex>$<salted password hex>: make the entry with `tonghop passwd`".into()],
-        }
+        self.verifier().err().into_iter().collect()
     }
 }
 
@@ -229,14 +219,14 @@ mod tests {
     }
 
     #[test]
-    fn a_scram_entry_round_trips_and_checks_the_password() {
+    fn a_scram_entry_keeps_neither_the_password_nor_the_salted_password() {
         let user = PgUser::new("analyst", "mật khẩu");
         assert!(user.problems().is_empty(), "{:?}", user.problems());
-        let (n, salt, salted) = user.verifier().unwrap();
-        let again = datafusion_postgres::pgwire::api::auth::sasl::scram::gen_salted_password("mật khẩu", &salt, n);
-        assert_eq!(again, salted);
-        let wrong = datafusion_postgres::pgwire::api::auth::sasl::scram::gen_salted_password("mat khau", &salt, n);
-        assert_ne!(wrong, salted);
+        let verifier = user.verifier().unwrap();
+        let salt = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, user.scram.split(['$', ':']).nth(2).unwrap()).unwrap();
+        assert_eq!(verifier, crate::scram::Verifier::new("mật khẩu", &salt, crate::scram::ITERATIONS));
+        let salted = datafusion_postgres::pgwire::api::auth::sasl::scram::gen_salted_password("mật khẩu", &salt, 4096);
+        assert!(!user.scram.contains(&base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &salted)));
         assert!(!PgUser { name: "x".into(), scram: "plain".into() }.problems().is_empty());
     }
 }

@@ -107,6 +107,20 @@ pub struct SubmissionConfig {
     /// submissions get 503 (default 4096).
     #[serde(default = "default_queue")]
     pub queue: usize,
+    /// Uploads read and checked at once (default 16); the next wait, their body not yet read, up to
+    /// `body_timeout_seconds`, then get 503: stalled uploads cannot hold more than this many bodies.
+    #[serde(default = "default_uploads")]
+    pub max_concurrent_uploads: usize,
+    /// Longest time to receive a request's body, in seconds (default 300: 20 MiB at ~0.6 Mbit/s).
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_seconds: u64,
+}
+
+fn default_uploads() -> usize {
+    16
+}
+fn default_body_timeout() -> u64 {
+    300
 }
 
 /// Limits of analyst SQL (HTTP `/sql` and PostgreSQL). The defaults suit a 2-core, 4 GiB service.
@@ -246,7 +260,7 @@ impl Default for QueryLimits {
 }
 impl Default for SubmissionConfig {
     fn default() -> Self {
-        SubmissionConfig { max_group: default_group(), queue: default_queue() }
+        SubmissionConfig { max_group: default_group(), queue: default_queue(), max_concurrent_uploads: default_uploads(), body_timeout_seconds: default_body_timeout() }
     }
 }
 
@@ -314,8 +328,9 @@ impl ServerConfig {
         if self.postgres.tls_cert.is_some() != self.postgres.tls_key.is_some() {
             problems.push("postgres: set both tls_cert and tls_key, or neither".into());
         }
-        if self.submissions.max_group == 0 || self.submissions.queue == 0 {
-            problems.push("submissions: max_group and queue must be at least 1".into());
+        let sub = &self.submissions;
+        if sub.max_group == 0 || sub.queue == 0 || sub.max_concurrent_uploads == 0 || sub.body_timeout_seconds == 0 {
+            problems.push("submissions: max_group, queue, max_concurrent_uploads and body_timeout_seconds must be at least 1".into());
         }
         let q = &self.queries;
         if q.memory_mb == 0 || q.query_memory_mb == 0 || q.timeout_seconds == 0 || q.max_concurrent == 0 || q.threads == 0 {

@@ -33,16 +33,40 @@ use crate::submit::{self, Refusal};
 /// The API's router.
 pub fn router(service: Arc<Service>) -> Router {
     let limit = service.config.http.max_body_bytes;
+    let body_timeout = std::time::Duration::from_secs(service.config.submissions.body_timeout_seconds);
+    let uploads = (service.clone(), Arc::new(tokio::sync::Semaphore::new(service.config.submissions.max_concurrent_uploads)));
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/api/submissions", post(submit))
+        .route("/api/submissions", post(submit).layer(axum::middleware::from_fn(move |request, next| limit_uploads(uploads.clone(), request, next))))
         .route("/api/submissions/{id}", get(submission))
         .route("/api/runs", get(runs))
         .route("/api/runs/{pipeline}", post(trigger))
         .route("/sql", post(sql))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .with_state(service)
+}
+
+/// At most `submissions.max_concurrent_uploads` submissions with a known token are received and
+/// checked at once; the next waits for a slot (its body not yet read) up to
+/// `submissions.body_timeout_seconds`, then is answered 503. (A request without a known token
+/// takes no slot: it is answered 401 before its body is read.)
+async fn limit_uploads((service, uploads): (Arc<Service>, Arc<tokio::sync::Semaphore>), request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let token = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if token.and_then(|t| service.tokens.caller(t)).is_none() {
+        return next.run(request).await;
+    }
+    let wait = std::time::Duration::from_secs(service.config.submissions.body_timeout_seconds);
+    match tokio::time::timeout(wait, uploads.acquire_owned()).await {
+        Ok(Ok(_permit)) => next.run(request).await,
+        _ => {
+            tracing::warn!("submission refused: every upload slot is taken (submissions.max_concurrent_uploads)");
+            let mut r = problem(StatusCode::SERVICE_UNAVAILABLE, "too many submissions are being received at once; send again in a minute", Some("Hệ thống đang nhận nhiều tệp cùng lúc, vui lòng gửi lại sau ít phút.".into()));
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            r
+        }
+    }
 }
 
 /// An error answer: JSON with an English `error` and, for reporting units, a Vietnamese `message_vi`.
@@ -52,6 +76,18 @@ fn problem(status: StatusCode, error: impl Into<String>, message_vi: Option<Stri
         body["message_vi"] = vi.into();
     }
     (status, Json(body)).into_response()
+}
+
+/// A 500 answer that says no more than that something failed: the cause (which may name server
+/// paths) goes to the log under an incident id that the answer gives.
+fn internal_error(what: &str, error: &dyn std::fmt::Display) -> Response {
+    let incident = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    tracing::error!(incident, what, error = %error, "internal error");
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("internal error while {what} (incident {incident}; the details are in the service log)"),
+        Some(format!("Lỗi hệ thống (mã sự cố {incident}); vui lòng thử lại hoặc báo quản trị viên.")),
+    )
 }
 
 /// A request's caller, from its bearer token, with the route it called (for logs). Extracting it
@@ -190,23 +226,34 @@ async fn submit(State(service): State<Arc<Service>>, auth: Authed, headers: Head
             )
         }
         Err(Refusal::Unavailable(why)) => problem(StatusCode::SERVICE_UNAVAILABLE, why, Some("Hệ thống đang bận, vui lòng gửi lại sau ít phút.".into())),
-        Err(Refusal::Failed(why)) => {
-            tracing::error!(error = %why, "submission not committed");
-            problem(StatusCode::INTERNAL_SERVER_ERROR, why, Some("Lỗi hệ thống: tệp chưa được ghi nhận, vui lòng gửi lại.".into()))
-        }
+        Err(Refusal::Failed(why)) => internal_error("storing the submission (nothing of it was recorded; send it again)", &why),
     }
 }
 
-async fn submission(State(service): State<Arc<Service>>, auth: Authed, Path(id): Path<String>) -> Response {
+/// Which refused rows `GET /api/submissions/{id}` lists.
+#[derive(Deserialize)]
+struct PageParams {
+    /// Refused rows to skip (default 0).
+    offset: Option<usize>,
+    /// Refused rows to list (default 50, at most 1,000).
+    limit: Option<usize>,
+}
+
+async fn submission(State(service): State<Arc<Service>>, auth: Authed, Path(id): Path<String>, Query(page): Query<PageParams>) -> Response {
     let caller = &auth.caller;
     if !id.chars().all(|c| c.is_ascii_hexdigit()) || id.len() != 16 {
         return problem(StatusCode::BAD_REQUEST, "a submission id is 16 hex digits", None);
     }
+    let (offset, limit) = (page.offset.unwrap_or(0), page.limit.unwrap_or(submit::RECEIPT_REJECTIONS).min(1000));
     if let Some((senders, receipt)) = service.recent(&id) {
         if !senders.contains(&caller.submitted_by()) && !caller.role.reads() {
             return auth.forbid(&service, format!("submission {id} was sent by another token"), "Tệp này do đơn vị khác gửi.");
         }
-        return Json(receipt).into_response();
+        // The receipt as answered, unless another page of its refused rows is asked for (those are
+        // read from the lake, where they are a moment after the answer).
+        if offset == 0 && limit <= receipt.rejections.len().max(submit::RECEIPT_REJECTIONS) {
+            return Json(receipt).into_response();
+        }
     }
     // Older submissions (before this process started): from the lake.
     let sql = format!(
@@ -214,7 +261,7 @@ async fn submission(State(service): State<Arc<Service>>, auth: Authed, Path(id):
     );
     let rows = match service.query(&sql).await.and_then(|b| Ok(batches_to_json(&b)?)) {
         Ok(rows) => rows,
-        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+        Err(e) => return internal_error("reading a submission", &e),
     };
     let Some(row) = rows.as_array().and_then(|a| a.first()).cloned() else {
         return problem(StatusCode::NOT_FOUND, format!("no submission {id} (a submission just sent may take a few seconds to appear here after a restart)"), Some("Không tìm thấy tệp này.".into()));
@@ -223,12 +270,17 @@ async fn submission(State(service): State<Arc<Service>>, auth: Authed, Path(id):
         return auth.forbid(&service, format!("submission {id} was sent by another token"), "Tệp này do đơn vị khác gửi.");
     }
     let rejections = service
-        .query(&format!("SELECT row, location, field, value, reason, message_vi, message_en FROM rejections WHERE submission_id = '{id}' ORDER BY row, location"))
+        .query(&format!(
+            "SELECT row, location, field, value, reason, message_vi, message_en FROM rejections WHERE submission_id = '{id}' \
+             ORDER BY reason = '{}', row, location LIMIT {limit} OFFSET {offset}",
+            tonghop_ingest::submission::MORE_REJECTIONS
+        ))
         .await
         .and_then(|b| Ok(batches_to_json(&b)?))
         .unwrap_or_else(|_| json!([]));
     let mut row = row;
     row["rejections"] = rejections;
+    row["offset"] = offset.into();
     Json(row).into_response()
 }
 
@@ -250,7 +302,7 @@ async fn runs(State(service): State<Arc<Service>>, auth: Authed, Query(params): 
     );
     match service.query(&sql).await.and_then(|b| Ok(batches_to_json(&b)?)) {
         Ok(rows) => Json(rows).into_response(),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+        Err(e) => internal_error("reading the runs", &e),
     }
 }
 
@@ -332,7 +384,7 @@ async fn sql(State(service): State<Arc<Service>>, auth: Authed, headers: HeaderM
     service.metrics.query("http", true);
     match encode(&batches, &format) {
         Ok((content_type, bytes)) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+        Err(e) => internal_error("encoding the answer", &e),
     }
 }
 

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`config`] | the TOML configuration, environment overrides, all problems reported at once |
 //! | [`auth`] | API tokens (hashed) with roles and units; PostgreSQL users (SCRAM-SHA-256) |
+//! | [`scram`] | the SCRAM-SHA-256 login exchange against StoredKey and ServerKey, as PostgreSQL keeps passwords |
 //! | [`service`] | the shared state: project, lake, the SQL session (reloaded when the lake changes), runs |
 //! | [`submit`] | HTTP submissions: read, validate, check the unit, group-commit to the lake |
 //! | [`http`] | the HTTP API (axum): submissions, runs, `POST /sql`, `/health`, `/metrics` |
@@ -28,6 +29,7 @@ pub mod limits;
 pub mod metrics;
 pub mod pg;
 pub mod scheduler;
+pub mod scram;
 pub mod service;
 pub mod submit;
 pub mod throttle;

@@ -1,5 +1,5 @@
 //! The PostgreSQL wire endpoint for analysts (datafusion-postgres on pgwire): SCRAM-SHA-256
-//! password logins, optional TLS, the `pg_catalog` tables clients introspect (`psql \dt`,
+//! password logins against StoredKey and ServerKey ([`crate::scram`]), throttled, optional TLS, the `pg_catalog` tables clients introspect (`psql \dt`,
 //! DBeaver's browser), and read-only: anything but queries is refused with SQLSTATE 25006 by the
 //! engine's read-only gate; each connection has its own session settings.
 
@@ -15,17 +15,15 @@ use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::hooks::HookClient;
-use datafusion_postgres::pgwire::api::auth::sasl::scram::ScramAuth;
-use datafusion_postgres::pgwire::api::auth::sasl::SASLAuthStartupHandler;
-use datafusion_postgres::pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler};
-use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use datafusion_postgres::pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler};
+use datafusion_postgres::pgwire::api::cancel::CancelHandler;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
 use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::Type;
-use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers};
+use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, ErrorHandler, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use futures::Sink;
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
@@ -35,54 +33,37 @@ use tokio::net::TcpListener;
 
 use crate::auth::PgUser;
 use crate::limits::{Cancel, CancelKeys};
+use crate::scram::{ScramStartup, Verifier, Verifiers};
 use crate::service::Service;
 use crate::{Error, Result};
 
-/// Looks up SCRAM verifiers of the configured users.
+/// The SCRAM verifiers of the configured users, behind the login throttle.
 struct Users {
-    by_name: HashMap<String, (Vec<u8>, Vec<u8>)>,
+    by_name: HashMap<String, Verifier>,
     /// Random per process: the made-up verifiers of unknown names are derived from it.
     secret: [u8; 32],
     service: Arc<Service>,
 }
 
-impl std::fmt::Debug for Users {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Users").field("names", &self.by_name.len()).finish()
-    }
-}
-
-impl Users {
-    /// A verifier no password matches, the same for a name throughout the process: an unknown
-    /// user goes through the whole SCRAM exchange and fails at its end, as a wrong password does
-    /// (PostgreSQL does the same), so a client cannot tell which names exist.
-    fn made_up(&self, user: &str) -> (Vec<u8>, Vec<u8>) {
-        use sha2::{Digest, Sha256};
-        let salt = Sha256::new().chain_update(self.secret).chain_update(b"salt").chain_update(user.as_bytes()).finalize();
-        let salted = Sha256::new().chain_update(self.secret).chain_update(b"key").chain_update(user.as_bytes()).finalize();
-        (salt[..16].to_vec(), salted.to_vec())
-    }
-}
-
-#[async_trait]
-impl AuthSource for Users {
-    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
-        let user = login.user().unwrap_or_default();
-        let keys = [format!("ip:{}", login.host()), format!("user:{user}")];
+impl Verifiers for Users {
+    /// An unknown user goes through the whole SCRAM exchange against a made-up verifier and fails
+    /// at its end, as a wrong password does (PostgreSQL does the same), so a client cannot tell
+    /// which names exist.
+    fn verifier(&self, user: &str, host: &str) -> PgWireResult<Verifier> {
+        let keys = [format!("ip:{host}"), format!("user:{user}")];
         if let Some(wait) = self.service.throttle.blocked(keys.iter().map(String::as_str)) {
             self.service.metrics.denied("throttled");
-            tracing::warn!(user, host = login.host(), "postgres login refused: too many failed logins");
+            tracing::warn!(user, host, "postgres login refused: too many failed logins");
             let message = format!("too many failed logins from this address or for this user; try again in {} s", wait.as_secs());
             return Err(PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), "28000".into(), message))));
         }
-        let (salt, salted) = match self.by_name.get(user) {
+        Ok(match self.by_name.get(user) {
             Some(verifier) => verifier.clone(),
             None => {
-                tracing::warn!(user, host = login.host(), "postgres login denied: unknown user");
-                self.made_up(user)
+                tracing::warn!(user, host, "postgres login denied: unknown user");
+                Verifier::made_up(&self.secret, user)
             }
-        };
-        Ok(Password::new(Some(salt), salted))
+        })
     }
 }
 
@@ -294,7 +275,8 @@ impl ErrorHandler for Errors {
 struct Handlers {
     service: Arc<Service>,
     users: Arc<Users>,
-    connections: Arc<ConnectionManager>,
+    /// Process ids and cancel secrets of new connections.
+    pids: Arc<dyn PidSecretKeyGenerator>,
     keys: Arc<CancelKeys>,
 }
 
@@ -328,9 +310,7 @@ impl PgWireServerHandlers for Connection {
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.default_transaction_read_only = true;
-        let mut scram = ScramAuth::new(self.shared.users.clone());
-        scram.set_iterations(crate::auth::SCRAM_ITERATIONS);
-        Arc::new(SASLAuthStartupHandler::new(Arc::new(parameters)).with_scram(scram).with_connection_manager(self.shared.connections.clone()))
+        Arc::new(ScramStartup::new(self.shared.users.clone(), Arc::new(parameters), self.shared.pids.clone()))
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
@@ -338,15 +318,14 @@ impl PgWireServerHandlers for Connection {
     }
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
-        Arc::new(Cancels { keys: self.shared.keys.clone(), protocol: DefaultCancelHandler::new(self.shared.connections.clone()) })
+        Arc::new(Cancels { keys: self.shared.keys.clone() })
     }
 }
 
 /// CancelRequest (psql's Ctrl-C): stops the statement of the connection with that key while it
-/// runs and while its rows are sent (pgwire's own handler only interrupts planning).
+/// runs and while its rows are sent.
 struct Cancels {
     keys: Arc<CancelKeys>,
-    protocol: DefaultCancelHandler,
 }
 
 #[async_trait]
@@ -354,7 +333,6 @@ impl CancelHandler for Cancels {
     async fn on_cancel_request(&self, request: CancelRequest) {
         let found = self.keys.cancel(&(request.pid, request.secret_key.to_bytes().to_vec()));
         tracing::info!(pid = request.pid, found, "postgres: cancel request");
-        self.protocol.on_cancel_request(request).await;
     }
 }
 
@@ -388,14 +366,15 @@ pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl s
     let mut secret = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
     let users = Arc::new(Users {
-        by_name: config.users.iter().filter_map(|u: &PgUser| u.verifier().map(|(_, salt, salted)| (u.name.clone(), (salt, salted)))).collect(),
+        by_name: config.users.iter().filter_map(|u: &PgUser| u.verifier().ok().map(|v| (u.name.clone(), v))).collect(),
         secret,
         service: service.clone(),
     });
     if users.by_name.is_empty() {
         tracing::warn!("postgres: no users configured, so nobody can log in; add [[postgres.users]] entries made with `tonghop passwd`");
     }
-    let handlers = Arc::new(Handlers { service: service.clone(), users, connections: Arc::new(ConnectionManager::new()), keys: Arc::new(CancelKeys::default()) });
+    let pids: Arc<dyn PidSecretKeyGenerator> = Arc::new(RandomPidSecretKeyGenerator::default());
+    let handlers = Arc::new(Handlers { service: service.clone(), users, pids, keys: Arc::new(CancelKeys::default()) });
     // Connections (logins, queries, rows sent) run on the analyst thread pool.
     let analysts = service.limits.handle();
     let serve = async move {

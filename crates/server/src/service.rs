@@ -20,8 +20,9 @@ use crate::metrics::Metrics;
 use crate::submit::{Committer, Receipt};
 use crate::{Error, Result};
 
-/// How many receipts of recent submissions are kept in memory for `GET /api/submissions/{id}`.
-const RECENT_RECEIPTS: usize = 100_000;
+/// How many receipts of recent submissions are kept in memory for `GET /api/submissions/{id}`
+/// (each lists at most [`crate::submit::RECEIPT_REJECTIONS`] refused rows: ~200 MB at worst).
+const RECENT_RECEIPTS: usize = 10_000;
 
 /// Receipts by submission id (with every sender that was answered with it, the first one
 /// first), and their order of arrival.

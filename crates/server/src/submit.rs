@@ -27,6 +27,10 @@ use tonghop_lake::Lake;
 use crate::auth::Caller;
 use crate::metrics::Metrics;
 
+/// Refused rows listed in an answer (and in the receipts kept in memory): the answer to a file of
+/// half a million bad rows stays a few kilobytes.
+pub const RECEIPT_REJECTIONS: usize = 50;
+
 /// One refused row, as the caller sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RejectionOut {
@@ -59,8 +63,12 @@ pub struct Receipt {
     pub accepted: usize,
     /// Rows refused.
     pub rejected: usize,
-    /// The refused rows, each with its reason.
+    /// The first refused rows ([`RECEIPT_REJECTIONS`] at most), each with its reason.
     pub rejections: Vec<RejectionOut>,
+    /// Refused rows not in `rejections`: page through all of them with
+    /// `GET /api/submissions/{id}?offset=…&limit=…` (a file keeps at most
+    /// `tonghop_ingest::submission::MAX_REJECTIONS_KEPT` of them, then one row counting the rest).
+    pub rejections_not_listed: usize,
     /// Why the file could not be read at all.
     pub error: Option<String>,
     /// Where the file is kept on the lake.
@@ -208,10 +216,12 @@ fn receipt(outcome: &FileOutcome, duplicate: bool, stored_at: &str) -> Receipt {
         status: outcome.status().to_string(),
         duplicate,
         accepted: outcome.accepted,
-        rejected: outcome.rejections.len(),
+        rejected: outcome.rejected,
+        rejections_not_listed: outcome.rejected.saturating_sub(RECEIPT_REJECTIONS),
         rejections: outcome
             .rejections
             .iter()
+            .take(RECEIPT_REJECTIONS)
             .map(|r| RejectionOut {
                 row: r.location.row(),
                 location: r.location.to_string(),
@@ -252,6 +262,21 @@ async fn journal_group(lake: &Lake, flusher: &mpsc::Sender<ToFlusher>, group: Ve
     if fresh.is_empty() {
         return;
     }
+    // Each raw file is stored on its own: one that cannot be stored fails alone.
+    let stored = futures::future::join_all(fresh.iter().map(|w| lake.root().put(&w.checked.stored_path, w.checked.raw.to_vec()))).await;
+    let mut kept = Vec::with_capacity(fresh.len());
+    for (w, put) in fresh.into_iter().zip(stored) {
+        match put {
+            Ok(()) => kept.push(w),
+            Err(e) => {
+                let _ = w.reply.send(Err(Refusal::Failed(format!("storing a submitted file: {e}"))));
+            }
+        }
+    }
+    let fresh = kept;
+    if fresh.is_empty() {
+        return;
+    }
     let started = std::time::Instant::now();
     let result = match write_group(lake, &fresh).await {
         // Queued for Delta before anyone is answered, so that a flush after the answers covers them.
@@ -273,12 +298,8 @@ async fn journal_group(lake: &Lake, flusher: &mpsc::Sender<ToFlusher>, group: Ve
     }
 }
 
-/// Stores the raw files, then journals the group (one put): after this, it is durable.
+/// Journals the group (one put; its raw files are stored already): after this, it is durable.
 async fn write_group(lake: &Lake, group: &[Waiting]) -> Result<Pending, String> {
-    let puts = group.iter().map(|w| lake.root().put(&w.checked.stored_path, w.checked.raw.to_vec()));
-    for r in futures::future::join_all(puts).await {
-        r.map_err(|e| format!("storing a submitted file: {e}"))?;
-    }
     let batches: Vec<&RecordBatch> = group.iter().map(|w| &w.checked.values).filter(|b| b.num_rows() > 0).collect();
     let values = match batches.first() {
         Some(first) => Some(arrow::compute::concat_batches(&first.schema(), batches.iter().copied()).map_err(|e| e.to_string())?),
