@@ -279,15 +279,19 @@ async fn a_file_of_half_a_million_bad_rows_gets_a_small_answer_and_bounded_memor
 }
 
 /// Uploads that stall: at most `max_concurrent_uploads` are held (the next waits, its body unread),
-/// and each is dropped after `body_timeout_seconds`; then the waiting submission goes through.
+/// and each is dropped after `body_timeout_seconds`; then the waiting submission goes through. A
+/// connection that sends its headers slowly is closed after `http.header_timeout_seconds`.
 #[tokio::test(flavor = "multi_thread")]
 async fn stalled_uploads_are_bounded_and_timed_out() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let (commune, entry) = make_token(&lake, "xa-ba-dinh", "commune", Some("post2025:00004"));
-    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n[submissions]\nmax_concurrent_uploads = 2\nbody_timeout_seconds = 2\n\n{entry}"));
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n\n[http]\nlisten = \"127.0.0.1:0\"\nheader_timeout_seconds = 2\n\n[submissions]\nmax_concurrent_uploads = 2\nbody_timeout_seconds = 2\n\n{entry}"));
     let address = server.http.trim_start_matches("http://").to_string();
+    // Headers sent slowly (slowloris): the connection is closed after the header timeout.
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"POST /api/submissions HTTP/1.1\r\nHost: x\r\n").await.unwrap();
     let mut stalled = Vec::new();
     for _ in 0..2 {
         let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
@@ -307,6 +311,9 @@ async fn stalled_uploads_are_bounded_and_timed_out() {
         assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 4"), "{answer}");
     }
     assert!(start.elapsed() < std::time::Duration::from_secs(5), "{:?}", start.elapsed());
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "a connection that never finishes its headers is closed");
     let r = waiting.await.unwrap().unwrap();
     assert_eq!(r.status().as_u16(), 201, "the waiting submission goes through once a slot is free");
     assert!(start.elapsed() > std::time::Duration::from_millis(1500), "it waited for a slot: {:?}", start.elapsed());

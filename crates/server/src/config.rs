@@ -61,6 +61,14 @@ pub struct HttpConfig {
     /// Largest result of `POST /sql`, in rows (default 1,000,000).
     #[serde(default = "default_sql_rows")]
     pub max_sql_rows: usize,
+    /// Longest time to receive a request's headers, in seconds (default 30); a connection that
+    /// sends them slower is closed.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_seconds: u64,
+}
+
+fn default_header_timeout() -> u64 {
+    30
 }
 
 /// The PostgreSQL wire endpoint.
@@ -232,7 +240,7 @@ fn default_reload() -> u64 {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: default_http_listen(), max_body_bytes: default_body_limit(), max_sql_rows: default_sql_rows() }
+        HttpConfig { listen: default_http_listen(), max_body_bytes: default_body_limit(), max_sql_rows: default_sql_rows(), header_timeout_seconds: default_header_timeout() }
     }
 }
 impl Default for PostgresConfig {
@@ -327,6 +335,9 @@ impl ServerConfig {
         }
         if self.postgres.tls_cert.is_some() != self.postgres.tls_key.is_some() {
             problems.push("postgres: set both tls_cert and tls_key, or neither".into());
+        }
+        if self.http.header_timeout_seconds == 0 {
+            problems.push("http.header_timeout_seconds must be at least 1".into());
         }
         let sub = &self.submissions;
         if sub.max_group == 0 || sub.queue == 0 || sub.max_concurrent_uploads == 0 || sub.body_timeout_seconds == 0 {

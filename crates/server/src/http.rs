@@ -48,6 +48,38 @@ pub fn router(service: Arc<Service>) -> Router {
         .with_state(service)
 }
 
+/// Serves the router until `stop`: hyper's HTTP/1 server with a header read timeout (axum's own
+/// `serve` sets none), each request carrying its client's address (for the login throttle), and
+/// a graceful shutdown that lets requests in flight be answered.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, stop: tokio_util::sync::CancellationToken, header_timeout: std::time::Duration) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "http: accept failed");
+                    continue;
+                }
+            },
+        };
+        let app = router.clone().layer(axum::Extension(ConnectInfo(peer)));
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(app)));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(peer = %peer, error = %e, "http connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
 /// At most `submissions.max_concurrent_uploads` submissions with a known token are received and
 /// checked at once; the next waits for a slot (its body not yet read) up to
 /// `submissions.body_timeout_seconds`, then is answered 503. (A request without a known token

@@ -72,7 +72,8 @@ pub async fn start(config: ServerConfig) -> Result<Running> {
     };
     let router = http::router(service.clone());
     let stop = shutdown.clone();
-    let http_task = tokio::spawn(async move { axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(async move { stop.cancelled().await }).await });
+    let header_timeout = std::time::Duration::from_secs(service.config.http.header_timeout_seconds);
+    let http_task = tokio::spawn(http::serve(listener, router, stop, header_timeout));
     if service.config.scheduler.enabled {
         tasks.extend(scheduler::start(service.clone()));
     }
