@@ -32,7 +32,7 @@ const SEARCH_PATH: [&str; 3] = ["public", "$user", "pg_catalog"];
 pub const MAX_EXPRESSION_DEPTH: usize = 400;
 
 /// Counts expression nesting; at more than [`MAX_EXPRESSION_DEPTH`] it stops (so that the walk
-/// cannot overflow the stack itself) and, when it may, cuts the deep part off for [`dismantle`].
+/// cannot overflow the stack itself) and cuts the deep part off for [`dismantle`].
 #[derive(Default)]
 struct Depth {
     depth: usize,
@@ -43,17 +43,6 @@ impl Depth {
     fn enter(&mut self) -> std::ops::ControlFlow<()> {
         self.depth += 1;
         if self.depth > MAX_EXPRESSION_DEPTH { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) }
-    }
-}
-
-impl datafusion::sql::sqlparser::ast::Visitor for Depth {
-    type Break = ();
-    fn pre_visit_expr(&mut self, _: &Expr) -> std::ops::ControlFlow<()> {
-        self.enter()
-    }
-    fn post_visit_expr(&mut self, _: &Expr) -> std::ops::ControlFlow<()> {
-        self.depth -= 1;
-        std::ops::ControlFlow::Continue(())
     }
 }
 
@@ -102,19 +91,10 @@ fn dismantle(expr: Expr) {
     }
 }
 
-/// Refuses a parsed statement whose expressions nest deeper than [`MAX_EXPRESSION_DEPTH`]; the
-/// walk stops at that depth, so it cannot overflow itself.
-pub fn check_depth(statement: &Statement) -> Result<()> {
-    use datafusion::sql::sqlparser::ast::Visit;
-    match statement.visit(&mut Depth::default()) {
-        std::ops::ControlFlow::Break(()) => Err(Error::TooDeep { limit: MAX_EXPRESSION_DEPTH }),
-        std::ops::ControlFlow::Continue(()) => Ok(()),
-    }
-}
-
-/// [`check_depth`] on a statement that is then dropped: the part deeper than the limit is cut off
-/// and taken apart without recursion, so that neither the check nor the drop can overflow.
-fn check_depth_owned(mut statement: Statement) -> Result<Statement> {
+/// Refuses a statement whose expressions nest deeper than [`MAX_EXPRESSION_DEPTH`]. The walk stops
+/// at that depth, and the part deeper than the limit is cut off and taken apart without recursion,
+/// so that neither the check nor dropping the statement can overflow the stack.
+fn check_depth(mut statement: Statement) -> Result<Statement> {
     use datafusion::sql::sqlparser::ast::VisitMut;
     let mut depth = Depth::default();
     let flow = statement.visit(&mut depth);
@@ -127,7 +107,7 @@ fn check_depth_owned(mut statement: Statement) -> Result<Statement> {
     }
 }
 
-/// [`check_depth`] on SQL text, before a parser that would walk the whole tree recursively sees
+/// The depth check of [`plan_query`] on SQL text, before a parser that would walk the whole tree recursively sees
 /// it (the PostgreSQL endpoint's own parser rewrites every statement that way). Text this parser
 /// cannot read passes: the real parser will report it.
 pub fn check_text_depth(sql: &str) -> Result<()> {
@@ -135,19 +115,19 @@ pub fn check_text_depth(sql: &str) -> Result<()> {
     let Ok(statements) = datafusion::sql::parser::DFParser::parse_sql_with_dialect(sql, &dialect) else { return Ok(()) };
     for statement in statements {
         if let datafusion::sql::parser::Statement::Statement(s) = statement {
-            check_depth_owned(*s)?;
+            check_depth(*s)?;
         }
     }
     Ok(())
 }
 
 /// Plans `sql` in `ctx` and returns the plan if it only reads (see [`check_plan`]) and its
-/// expressions are not too deep (see [`check_depth`]).
+/// expressions nest at most [`MAX_EXPRESSION_DEPTH`] levels deep.
 pub async fn plan_query(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result<LogicalPlan> {
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
     let statement = match state.sql_to_statement(sql, &dialect)? {
-        datafusion::sql::parser::Statement::Statement(s) => datafusion::sql::parser::Statement::Statement(Box::new(check_depth_owned(*s)?)),
+        datafusion::sql::parser::Statement::Statement(s) => datafusion::sql::parser::Statement::Statement(Box::new(check_depth(*s)?)),
         other => other,
     };
     let plan = state.statement_to_plan(statement).await?;

@@ -1,7 +1,9 @@
 //! The PostgreSQL wire endpoint for analysts (datafusion-postgres on pgwire): SCRAM-SHA-256
-//! password logins against StoredKey and ServerKey ([`crate::scram`]), throttled, optional TLS, the `pg_catalog` tables clients introspect (`psql \dt`,
-//! DBeaver's browser), and read-only: anything but queries is refused with SQLSTATE 25006 by the
-//! engine's read-only gate; each connection has its own session settings.
+//! password logins against StoredKey and ServerKey ([`crate::scram`]), throttled; optional TLS;
+//! the `pg_catalog` tables clients introspect (`psql \dt`, DBeaver's browser); read-only: anything
+//! but queries is refused with SQLSTATE 25006 by the engine's read-only gate; each connection has
+//! its own session settings, and its statements run under [`crate::limits`]. Statement text is
+//! checked for depth (`Guarded`) before the library's parser sees it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +39,11 @@ use crate::scram::{ScramStartup, Verifier, Verifiers};
 use crate::service::Service;
 use crate::{Error, Result};
 
+/// The throttle's keys of a PostgreSQL login: its address and its user name.
+fn login_keys(host: &str, user: &str) -> [String; 2] {
+    [format!("ip:{host}"), format!("user:{user}")]
+}
+
 /// The SCRAM verifiers of the configured users, behind the login throttle.
 struct Users {
     by_name: HashMap<String, Verifier>,
@@ -50,8 +57,7 @@ impl Verifiers for Users {
     /// at its end, as a wrong password does (PostgreSQL does the same), so a client cannot tell
     /// which names exist.
     fn verifier(&self, user: &str, host: &str) -> PgWireResult<Verifier> {
-        let keys = [format!("ip:{host}"), format!("user:{user}")];
-        if let Some(wait) = self.service.throttle.blocked(keys.iter().map(String::as_str)) {
+        if let Some(wait) = self.service.throttle.blocked(login_keys(host, user).iter().map(String::as_str)) {
             self.service.metrics.denied("throttled");
             tracing::warn!(user, host, "postgres login refused: too many failed logins");
             let message = format!("too many failed logins from this address or for this user; try again in {} s", wait.as_secs());
@@ -124,9 +130,6 @@ async fn checked_plan(sql: &str, ctx: &SessionContext) -> Result<LogicalPlan, Pg
 /// A query is judged on `planned` when the protocol has planned it already, else planned here as
 /// the handler will run it (`statement.to_string()`).
 async fn check_statement(statement: &Statement, ctx: &SessionContext, planned: Option<&LogicalPlan>) -> Option<PgWireError> {
-    if let Err(e) = tonghop_engine::read_only::check_depth(statement) {
-        return Some(refused(e));
-    }
     match statement {
         Statement::Set(_) => tonghop_engine::read_only::client_setting(statement).err().map(refused),
         Statement::Declare { stmts } => {
@@ -155,9 +158,6 @@ impl QueryHook for ReadOnly {
     /// A query is planned once, here, and the checked plan handed to the protocol (which would
     /// otherwise plan it again); other statements are left to the hooks that answer them.
     async fn handle_extended_parse_query(&self, statement: &Statement, ctx: &SessionContext, _: &(dyn ClientInfo + Send + Sync)) -> Option<PgWireResult<LogicalPlan>> {
-        if let Err(e) = tonghop_engine::read_only::check_depth(statement) {
-            return Some(Err(refused(e)));
-        }
         match statement {
             Statement::Set(_) | Statement::Declare { .. } => check_statement(statement, ctx, None).await.map(Err),
             s if answered_by_hooks(s) => None,
@@ -251,8 +251,7 @@ impl ErrorHandler for Errors {
                 self.service.metrics.denied("postgres_password");
                 // The startup message's user (SCRAM's own user name is usually left empty).
                 let user = client.metadata().get(datafusion_postgres::pgwire::api::METADATA_USER).cloned().unwrap_or_default();
-                let keys = [format!("ip:{}", client.socket_addr().ip()), format!("user:{user}")];
-                self.service.throttle.failed(keys.iter().map(String::as_str));
+                self.service.throttle.failed(login_keys(&client.socket_addr().ip().to_string(), &user).iter().map(String::as_str));
                 tracing::warn!(user = %user, peer = %client.socket_addr(), "postgres login denied: wrong password or unknown user");
             }
             PgWireError::ApiError(cause) => {
