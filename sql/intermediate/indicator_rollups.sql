@@ -18,6 +18,14 @@
 -- null_reason 'no_main_predecessor'. The horizon of a period in today's units counts the months
 -- reported in either epoch.
 WITH rolled AS (
+    -- A commune's own figures are its terms (one row per commune, period and indicator); the
+    -- levels above add up their communes' terms (an aggregate of a few hundred thousand groups,
+    -- not one of every commune's rows).
+    SELECT
+        epoch, period, 'commune' AS level, org_unit AS unit_code, indicator, numerator, denominator,
+        1 AS communes_reporting, remapped, estimated
+    FROM commune_terms
+    UNION ALL
     SELECT
         t.epoch, t.period, a.level, a.unit_code, t.indicator,
         SUM(t.numerator) AS numerator,
@@ -25,9 +33,10 @@ WITH rolled AS (
         -- commune_terms has one row per commune, period and indicator: counting rows counts communes.
         COUNT(*) AS communes_reporting,
         bool_or(t.remapped) AS remapped,
-        bool_or(CASE WHEN a.level = 'commune' THEN t.estimated ELSE t.estimated_above END) AS estimated
+        bool_or(t.estimated_above) AS estimated
     FROM unit_ancestors AS a
     JOIN commune_terms AS t ON t.epoch = a.epoch AND t.org_unit = a.commune_code
+    WHERE a.level <> 'commune'
     GROUP BY t.epoch, t.period, a.level, a.unit_code, t.indicator
 ),
 horizon_periods AS (

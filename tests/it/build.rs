@@ -13,6 +13,9 @@ pub(crate) fn snapshot(lake: &Path) -> Vec<(String, Vec<Vec<String>>)> {
         ("indicator_values", "epoch, period, level, unit_code, indicator"),
         ("completeness", "epoch, period, level, unit_code"),
         ("monthly_values", "epoch, period, org_unit, data_element"),
+        ("monthly_terms", "epoch, period, org_unit, indicator"),
+        ("commune_months", "epoch, period, org_unit"),
+        ("rule_breaks", "rule, epoch, period, org_unit"),
         ("quality_issues", "check_type, subject, epoch, period, org_unit"),
     ];
     tables.iter().map(|(t, order)| (t.to_string(), sql_rows(lake, &format!("SELECT * FROM {t} ORDER BY {order}")))).collect()

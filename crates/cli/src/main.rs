@@ -687,12 +687,14 @@ async fn run(cli: Cli) -> Result<()> {
             let root = ctx.project.root();
             for (i, m) in engine.models().iter().enumerate() {
                 let file = m.path.strip_prefix(root).unwrap_or(&m.path).display().to_string();
-                let kind = match (m.materialized, m.in_memory, m.incremental) {
-                    (true, _, Some(tonghop_engine::models::Incremental::Month)) => "table, incremental by month",
-                    (true, _, Some(tonghop_engine::models::Incremental::Period)) => "table, incremental by period",
-                    (true, _, None) => "table",
-                    (false, true, _) => "memory",
-                    (false, false, _) => "view",
+                use tonghop_engine::models::{Incremental, Materialized};
+                let kind = match (m.materialized, m.incremental) {
+                    (Materialized::Table, Some(Incremental::Month)) => "table, incremental by month",
+                    (Materialized::Table, Some(Incremental::Period)) => "table, incremental by period",
+                    (Materialized::Table, None) => "table",
+                    (Materialized::Memory, _) => "memory",
+                    (Materialized::Chunk, _) => "view, held in memory per chunk while a table is built",
+                    (Materialized::View, _) => "view",
                 };
                 println!("{:>2}. {} [{kind}] {file}", i + 1, m.name);
                 println!("    grain: {}", m.grain);

@@ -9,7 +9,10 @@
 //! ```
 //!
 //! `materialized` is `view` (the default: computed when read), `memory` (computed once per build and
-//! held in memory for the models after it: small intermediates only) or `table` (a Delta table
+//! held in memory for the models after it: small intermediates only), `chunk` (a view with refresh
+//! macros that an incremental model reads more than once: while such a model is built, it is
+//! computed once per chunk and held in memory for that chunk; DataFusion would otherwise compute it
+//! again at every reference) or `table` (a Delta table
 //! under `models/<name>` on the lake). A table may be `incremental: month` (one row set per month
 //! in its `period` column) or `incremental: period` (rows of every period type in `period`): a build
 //! then recomputes only the periods touched since the last build (only the months for `month`), a
@@ -81,6 +84,20 @@ struct ModelDoc {
     tests: ModelTests,
 }
 
+/// How a model is computed and kept: the `materialized:` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Materialized {
+    /// `view` (the default): computed when read.
+    View,
+    /// `chunk`: a view everywhere, except while an incremental table reading it is built, when
+    /// each chunk computes it once and holds its rows in memory.
+    Chunk,
+    /// `memory`: computed once per build and held in memory for the models after it.
+    Memory,
+    /// `table`: a Delta table under `models/<name>` on the lake.
+    Table,
+}
+
 /// One SQL model.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -92,10 +109,8 @@ pub struct Model {
     pub sql: String,
     /// The `grain:` header.
     pub grain: String,
-    /// True when the header says `materialized: table`.
-    pub materialized: bool,
-    /// True when the header says `materialized: memory`.
-    pub in_memory: bool,
+    /// How it is computed and kept (`materialized:` header).
+    pub materialized: Materialized,
     /// How a materialised model is refreshed (`incremental:` header); None: rebuilt whole.
     pub incremental: Option<Incremental>,
     /// The order its rows are written in (`order_by:` header, SQL `ORDER BY` terms).
@@ -223,15 +238,22 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
         if grain.is_empty() {
             problems.push(format!("{}: no `-- grain:` header; say what one row means", path.display()));
         }
-        let (materialized, in_memory) = match header("materialized").as_deref() {
-            None | Some("view") => (false, false),
-            Some("memory") => (false, true),
-            Some("table") => (true, false),
+        let materialized = match header("materialized").as_deref() {
+            None | Some("view") => Materialized::View,
+            Some("chunk") => Materialized::Chunk,
+            Some("memory") => Materialized::Memory,
+            Some("table") => Materialized::Table,
             Some(other) => {
-                problems.push(format!("{}: `-- materialized: {other}` must be view, memory or table", path.display()));
-                (false, false)
+                problems.push(format!("{}: `-- materialized: {other}` must be view, memory, chunk or table", path.display()));
+                Materialized::View
             }
         };
+        if materialized == Materialized::Chunk && !sql.contains("{{") {
+            problems.push(format!(
+                "{}: a `materialized: chunk` model is computed per chunk of a refresh, but it uses no refresh macro (every chunk would compute the same rows): use `materialized: memory`",
+                path.display()
+            ));
+        }
         let incremental = match header("incremental").as_deref() {
             None => None,
             Some("month") => Some(Incremental::Month),
@@ -242,7 +264,7 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
             }
         };
         let order_by = header("order_by").filter(|o| !o.is_empty());
-        if order_by.is_some() && !materialized {
+        if order_by.is_some() && materialized != Materialized::Table {
             problems.push(format!("{}: `-- order_by:` orders a table's files; it needs `-- materialized: table`", path.display()));
         }
         let join_order_as_written = match header("join_order").as_deref() {
@@ -253,13 +275,13 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
                 false
             }
         };
-        if join_order_as_written && !materialized {
+        if join_order_as_written && materialized != Materialized::Table {
             problems.push(format!("{}: `-- join_order:` applies while a table is built; it needs `-- materialized: table`", path.display()));
         }
-        if in_memory && sql.contains("{{") {
+        if materialized == Materialized::Memory && sql.contains("{{") {
             problems.push(format!("{}: a `materialized: memory` model is computed once per build; refresh macros have no meaning there", path.display()));
         }
-        if incremental.is_some() && !materialized {
+        if incremental.is_some() && materialized != Materialized::Table {
             problems.push(format!("{}: `-- incremental:` needs `-- materialized: table`", path.display()));
         }
         let full_sql = match expand(&sql, None) {
@@ -292,7 +314,6 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
             sql,
             grain,
             materialized,
-            in_memory,
             incremental,
             order_by,
             join_order_as_written,
@@ -336,6 +357,16 @@ fn order(mut pending: Vec<Model>) -> Result<Vec<Model>> {
 }
 
 impl Model {
+    /// A Delta table on the lake (`materialized: table`).
+    pub fn is_table(&self) -> bool {
+        self.materialized == Materialized::Table
+    }
+
+    /// Computed where it is read (`view`, or `chunk` outside the chunks of a build).
+    pub fn is_view(&self) -> bool {
+        matches!(self.materialized, Materialized::View | Materialized::Chunk)
+    }
+
     /// The SQL of each declared test: a query returning the offending rows, with a label.
     pub fn test_queries(&self) -> Vec<(String, String)> {
         self.test_queries_over(&self.name)
@@ -395,13 +426,13 @@ mod tests {
 
     #[test]
     fn the_shipped_project_loads_in_dependency_order() {
-        let models = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql")).unwrap();
+        let models = load(&Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../sql")).unwrap();
         let pos = |n: &str| models.iter().position(|m| m.name == n).unwrap_or_else(|| panic!("model {n} missing"));
         assert!(pos("stg_data_values") < pos("indicator_terms"));
         assert!(pos("indicator_terms") < pos("indicator_values"));
         assert!(pos("indicator_values") < pos("province_indicators"));
         assert!(models.iter().all(|m| !m.grain.is_empty()));
-        assert!(models.iter().find(|m| m.name == "indicator_values").unwrap().materialized);
+        assert!(models.iter().find(|m| m.name == "indicator_values").unwrap().is_table());
     }
 
     #[test]
@@ -419,7 +450,7 @@ mod tests {
 
     #[test]
     fn write_order_and_join_order_headers_are_read_and_checked() {
-        let models = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql")).unwrap();
+        let models = load(&Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../sql")).unwrap();
         let find = |n: &str| models.iter().find(|m| m.name == n).unwrap();
         assert_eq!(find("indicator_values").order_by.as_deref(), Some("period, province_code"));
         assert!(find("monthly_values").join_order_as_written && !find("indicator_rollups").join_order_as_written);
@@ -428,6 +459,23 @@ mod tests {
         let err = load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("v.sql: `-- order_by:` orders a table's files"), "{err}");
         assert!(err.contains("v.sql: `-- join_order: sideways` must be as_written or optimizer"), "{err}");
+    }
+
+    #[test]
+    fn chunk_models_are_views_held_per_chunk_and_need_refresh_macros() {
+        let models = load(&Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../sql")).unwrap();
+        let find = |n: &str| models.iter().find(|m| m.name == n).unwrap();
+        let terms = find("commune_terms");
+        assert_eq!(terms.materialized, Materialized::Chunk);
+        assert!(terms.is_view() && !terms.is_table());
+        assert!(find("indicator_rollups").is_table());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("w.sql"), "-- grain: x\n-- materialized: chunk\nSELECT 1 AS a").unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("w.sql: a `materialized: chunk` model") && err.contains("use `materialized: memory`"), "{err}");
+        std::fs::write(dir.path().join("w.sql"), "-- grain: x\n-- materialized: often\nSELECT 1 AS a").unwrap();
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("must be view, memory, chunk or table"), "{err}");
     }
 
     #[test]

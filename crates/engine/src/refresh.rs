@@ -3,7 +3,7 @@
 //! Visible data changes only when a submission commits (rows of uncommitted submissions are never
 //! read, see [`tonghop_lake`]). So a build compares the `submissions` table with the version the last
 //! successful build read, and the months holding values of the newly committed submissions are
-//! **dirty**. Three more things make a month dirty:
+//! **dirty**. Four more things make a month dirty:
 //!
 //! - it enters or leaves the reporting horizon (the `reporting_months` model: months every commune
 //!   owes a report for), e.g. the first report of a new month makes the months before it that
@@ -24,8 +24,9 @@
 //! The periods to recompute are every period containing a dirty month (the month, its quarter,
 //! half year, nine months, year, and the years to date from that month on) and, when the next year
 //! has reports, the same periods a year later (their previous-year comparison changed). Nothing
-//! else is recomputed. Incremental models are computed in chunks of one calendar year (see [`Chunk`]) and written
-//! in one commit per model ([`tonghop_lake::ModelWriter`]).
+//! else is recomputed. Incremental models are computed in chunks (two per calendar year for
+//! `period`, one per year's months for `month`, see [`Scope::chunks`]) and written in one commit
+//! per model ([`tonghop_lake::ModelWriter`]).
 //!
 //! A build is full when asked (`tonghop build --full`), on the first build, when the project
 //! (`sql/`, `catalog/`, `reference/`) or tonghop's version changed since the last build (see

@@ -16,7 +16,7 @@ use arrow::array::AsArray;
 use futures::StreamExt;
 use tonghop_lake::Replace;
 
-use crate::models::Incremental;
+use crate::models::{Incremental, Materialized};
 use crate::refresh::{self, BuildState, Chunk, Scope, STATE_PATH};
 use crate::{models, reference, Error, Model, Result};
 
@@ -260,7 +260,7 @@ impl Engine {
         if mode == Mode::Read {
             for i in 0..engine.models.len() {
                 let model = engine.models[i].clone();
-                if !(model.materialized && engine.register_stored(&model).await?) {
+                if !(model.is_table() && engine.register_stored(&model).await?) {
                     engine.create_view(&model, None).await?;
                 }
             }
@@ -288,8 +288,34 @@ impl Engine {
     /// (Re)creates a model as a view, with its refresh macros expanded for `chunk` (or to `TRUE`).
     async fn create_view(&self, model: &Model, chunk: Option<&Chunk>) -> Result<()> {
         let sql = self.model_sql(model, chunk)?;
+        if model.materialized == Materialized::Chunk {
+            // It may be held in memory from the last chunk: a view replaces only a view.
+            self.ctx.deregister_table(model.name.as_str())?;
+        }
         self.ctx.sql(&format!("CREATE OR REPLACE VIEW {} AS {sql}", model.name)).await.map_err(|e| model_error(model, e.into()))?;
         Ok(())
+    }
+
+    /// Computes a `materialized: chunk` view for one chunk and holds its rows in memory under
+    /// the view's name (in DataFusion's partitions, so the models reading it stay parallel).
+    #[tracing::instrument(skip_all, fields(model = %model.name, periods = chunk.periods.len()))]
+    async fn compute_for_chunk(&self, model: &Model, chunk: &Chunk) -> Result<()> {
+        let df = self.ctx.sql(&self.model_sql(model, Some(chunk))?).await.map_err(|e| model_error(model, e.into()))?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let partitions = df.collect_partitioned().await.map_err(|e| model_error(model, e.into()))?;
+        let rows: usize = partitions.iter().flatten().map(|b| b.num_rows()).sum();
+        self.ctx.deregister_table(model.name.as_str())?;
+        self.ctx.register_table(model.name.as_str(), Arc::new(MemTable::try_new(schema, partitions)?))?;
+        tracing::debug!(rows, "chunk held in memory");
+        Ok(())
+    }
+
+    /// Whether computing `model` reads the model `name`, directly or through views (a table or
+    /// memory model in between is read as stored, not recomputed).
+    fn reads(&self, model: &Model, name: &str) -> bool {
+        model.depends_on.iter().any(|d| {
+            d == name || self.models.iter().find(|m| &m.name == d).is_some_and(|m| m.is_view() && self.reads(m, name))
+        })
     }
 
     fn model_sql(&self, model: &Model, chunk: Option<&Chunk>) -> Result<String> {
@@ -369,7 +395,7 @@ impl Engine {
 
         let state = self.load_state().await?;
         let mut missing_tables = Vec::new();
-        for model in models.iter().filter(|m| m.materialized) {
+        for model in models.iter().filter(|m| m.is_table()) {
             if self.lake.open_table("models", &model.name).await?.is_none() {
                 missing_tables.push(model.name.clone());
             }
@@ -412,7 +438,7 @@ impl Engine {
 
         // The horizon and the deadlines decide what to refresh: compute them first.
         for name in [HORIZON_MODEL, DEADLINES_MODEL, COVERAGE_MODEL] {
-            if let Some(model) = models.iter().find(|m| m.name == name && !m.materialized) {
+            if let Some(model) = models.iter().find(|m| m.name == name && !m.is_table()) {
                 self.compute_in_memory(model, &mut summary).await?;
                 done.insert(model.name.clone());
             }
@@ -443,9 +469,9 @@ impl Engine {
             if done.contains(&model.name) {
                 continue;
             }
-            if model.materialized {
+            if model.is_table() {
                 self.build_materialized(model, &scope, summary.full, &mut summary).await?;
-            } else if model.in_memory {
+            } else if model.materialized == Materialized::Memory {
                 self.compute_in_memory(model, &mut summary).await?;
             } else {
                 self.create_view(model, None).await?;
@@ -498,7 +524,7 @@ impl Engine {
                 }
             }
         }
-        self.models.iter().filter(|m| m.materialized && wanted.contains(m.name.as_str())).cloned().collect()
+        self.models.iter().filter(|m| m.is_table() && wanted.contains(m.name.as_str())).cloned().collect()
     }
 
     /// Whether DataFusion may swap a join's inputs by their estimated sizes (see the model header
@@ -526,7 +552,7 @@ impl Engine {
     async fn materialize(&self, model: &Model, scope: &Scope, full: bool) -> Result<(usize, i64)> {
         // The views built before this model (the ones it can read), in order.
         let position = self.models.iter().position(|m| m.name == model.name).unwrap_or(0);
-        let views: Vec<&Model> = self.models[..position].iter().filter(|m| !m.materialized && !m.in_memory).collect();
+        let views: Vec<&Model> = self.models[..position].iter().filter(|m| m.is_view()).collect();
         let Some(kind) = model.incremental else {
             let df = self.ctx.sql(&format!("SELECT * FROM ({}) AS model{}", self.model_sql(model, None)?, order_by(model))).await?;
             let schema = Arc::new(df.schema().as_arrow().clone());
@@ -538,9 +564,15 @@ impl Engine {
         let chunks = scope.chunks(kind);
         let mut writer = None;
         for chunk in &chunks {
-            // Views the model reads see this chunk's months and periods.
+            // Views the model reads see this chunk's months and periods; those marked
+            // `materialized: chunk` that it reads are computed once for the chunk (in dependency
+            // order, so a view reading one sees the rows held in memory).
             for view in &views {
-                self.create_view(view, Some(chunk)).await?;
+                if view.materialized == Materialized::Chunk && self.reads(model, &view.name) {
+                    self.compute_for_chunk(view, chunk).await?;
+                } else {
+                    self.create_view(view, Some(chunk)).await?;
+                }
             }
             let sql = format!(
                 "SELECT * FROM ({}) AS chunk WHERE period IN ({}){}",
@@ -673,7 +705,7 @@ impl Engine {
     /// [`models::MACROS`]). A view reading any of them is computed over all of history when read
     /// whole, so its tests run chunk by chunk; one reading only `refresh_months` is keyed by month.
     fn view_reads(&self, model: &Model, macros: &[&str]) -> bool {
-        if model.materialized || model.in_memory {
+        if !model.is_view() {
             return false;
         }
         macros.iter().any(|m| model.sql.contains(m))
@@ -721,7 +753,7 @@ impl Engine {
             }
             for (chunk, tests) in runs {
                 if let Some(c) = chunk.filter(|_| model.incremental.is_none()) {
-                    for view in self.models[..=position].iter().filter(|m| !m.materialized && !m.in_memory) {
+                    for view in self.models[..=position].iter().filter(|m| m.is_view()) {
                         self.create_view(view, Some(c)).await?;
                     }
                 }
@@ -740,7 +772,7 @@ impl Engine {
                 }
             }
             if chunked && model.incremental.is_none() {
-                for view in self.models[..=position].iter().filter(|m| !m.materialized && !m.in_memory) {
+                for view in self.models[..=position].iter().filter(|m| m.is_view()) {
                     self.create_view(view, None).await?;
                 }
             }
