@@ -398,7 +398,7 @@ mod tests {
     use super::*;
 
     fn catalog() -> Catalog {
-        Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog")).unwrap()
+        Catalog::load(&Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../catalog")).unwrap()
     }
 
     #[test]

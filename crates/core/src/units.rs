@@ -310,7 +310,7 @@ mod tests {
     use super::*;
 
     fn registry() -> UnitRegistry {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference/admin-units");
+        let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../reference/admin-units");
         UnitRegistry::load(&dir).unwrap()
     }
 

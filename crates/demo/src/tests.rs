@@ -12,12 +12,12 @@ use super::*;
 
 fn registry() -> &'static UnitRegistry {
     static R: OnceLock<UnitRegistry> = OnceLock::new();
-    R.get_or_init(|| UnitRegistry::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference/admin-units")).unwrap())
+    R.get_or_init(|| UnitRegistry::load(&Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../reference/admin-units")).unwrap())
 }
 
 fn catalog() -> &'static Catalog {
     static C: OnceLock<Catalog> = OnceLock::new();
-    C.get_or_init(|| Catalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../catalog")).unwrap())
+    C.get_or_init(|| Catalog::load(&Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../catalog")).unwrap())
 }
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {

@@ -12,7 +12,7 @@ use tonghop_formats::{template, xlsx, Collect, Format};
 fn form() -> &'static [u8] {
     static FORM: OnceLock<Vec<u8>> = OnceLock::new();
     FORM.get_or_init(|| {
-        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../..");
         let registry = UnitRegistry::load(&root.join("reference/admin-units")).expect("registry");
         let catalog = Catalog::load(&root.join("catalog")).expect("catalog");
         let period = "202603".parse().expect("period");

@@ -15,7 +15,7 @@ const DHIS2_JSON: &[u8] = include_bytes!("data/dhis2/dataValueSetCreateDate.json
 const DHIS2_ADX: &[u8] = include_bytes!("data/dhis2/importC.adx.xml");
 
 fn mapping() -> IdMapping {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/dhis2/mapping.csv");
+    let path = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("tests/data/dhis2/mapping.csv");
     IdMapping::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 

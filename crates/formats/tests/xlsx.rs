@@ -13,8 +13,10 @@ use tonghop_core::catalog::ValueType;
 use tonghop_core::{Catalog, Epoch, Level, Period, UnitRegistry};
 use tonghop_formats::{template, xlsx, Collect, Error, Format, Location, OwnedRecord};
 
+/// The repository root (read at run time: a test binary may be reused from a checkout elsewhere).
 fn root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+    static ROOT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 fn registry() -> &'static UnitRegistry {

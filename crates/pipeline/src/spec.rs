@@ -374,12 +374,12 @@ mod tests {
 
     #[test]
     fn the_shipped_nightly_pipeline_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/nightly.toml");
+        let path = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../pipelines/nightly.toml");
         let spec = PipelineSpec::load(&path).unwrap();
         assert_eq!(spec.name, "nightly");
         assert_eq!(spec.timezone, "Asia/Ho_Chi_Minh");
         let known = vec!["province_indicators".to_string()];
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../..");
         assert!(spec.problems(&path, &known, &root).is_empty(), "{:?}", spec.problems(&path, &known, &root));
         assert!(matches!(&spec.steps[0].kind, StepKind::Ingest(i) if i.source == "inbox" && !i.keep));
     }
@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn the_shipped_exports_example_is_valid() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../..");
         let path = root.join("pipelines/exports.toml");
         let spec = PipelineSpec::load(&path).unwrap();
         assert!(spec.schedule.is_none(), "the example needs a network: it must not be scheduled");
@@ -477,7 +477,7 @@ mod tests {
 
     #[test]
     fn export_steps_are_read_and_every_problem_named() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../..");
         let spec: PipelineSpec = toml::from_str(
             r#"name = "x"
             [[steps]]

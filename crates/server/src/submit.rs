@@ -427,7 +427,7 @@ mod tests {
     /// commits each submission exactly once.
     #[tokio::test(flavor = "multi_thread")]
     async fn the_journal_of_a_killed_service_is_committed_once_at_the_next_start() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../..");
         let registry = UnitRegistry::load(&root.join("reference/admin-units")).unwrap();
         let catalog = Catalog::load(&root.join("catalog")).unwrap();
         let dir = tempfile::tempdir().unwrap();

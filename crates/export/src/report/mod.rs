@@ -447,7 +447,7 @@ pub(crate) mod tests {
 
     /// The vendored unit lists (also used by the DHIS2 tests).
     pub(crate) fn registry() -> UnitRegistry {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference/admin-units");
+        let dir = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../reference/admin-units");
         UnitRegistry::load(&dir).expect("the vendored unit lists")
     }
 
