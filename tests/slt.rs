@@ -53,12 +53,20 @@ fn cell(array: &dyn Array, row: usize) -> String {
             let v = array.as_primitive::<Float64Type>().value(row);
             let text = format!("{v:.4}");
             let text = text.trim_end_matches('0').trim_end_matches('.');
-            if text == "-0" { "0".into() } else { text.to_string() }
+            if text == "-0" {
+                "0".into()
+            } else {
+                text.to_string()
+            }
         }
         _ => {
             let options = FormatOptions::default();
             let text = ArrayFormatter::try_new(array, &options).unwrap().value(row).to_string();
-            if text.is_empty() { "(empty)".into() } else { text }
+            if text.is_empty() {
+                "(empty)".into()
+            } else {
+                text
+            }
         }
     }
 }
@@ -154,11 +162,7 @@ async fn slt_files_over_seed_data() {
     let mut engine = Engine::open(&project, &lake, &registry, &catalog, Mode::Build).await.unwrap();
     engine.build(true).await.unwrap_or_else(|e| panic!("build: {e}"));
 
-    let mut slt: Vec<PathBuf> = std::fs::read_dir(here())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "slt"))
-        .collect();
+    let mut slt: Vec<PathBuf> = std::fs::read_dir(here()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "slt")).collect();
     slt.sort();
     assert!(!slt.is_empty(), "no .slt files in {}", here().display());
     let complete = std::env::var("TONGHOP_SLT_COMPLETE").is_ok_and(|v| v == "1");

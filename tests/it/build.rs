@@ -66,7 +66,8 @@ fn incremental_refresh_equals_a_full_rebuild() {
     // (YTD04 on are already in); 202606 → 202606; 202607 → 202607, Q3, S2: 21 periods, not 2026's 32.
     assert_eq!(recomputed(&out), 21, "{out}");
     let incremental = snapshot(&lake);
-    let corrected = sql_rows(&lake, &format!("SELECT value FROM stg_data_values WHERE period = '202603' AND org_unit = '{commune}' AND data_element = 'DS_BHYT'"));
+    let corrected =
+        sql_rows(&lake, &format!("SELECT value FROM stg_data_values WHERE period = '202603' AND org_unit = '{commune}' AND data_element = 'DS_BHYT'"));
     assert_eq!(corrected, vec![vec!["10.0".to_string()]], "the correction is current");
     let deleted = sql_rows(&lake, &format!("SELECT * FROM stg_data_values WHERE period = '202604' AND org_unit = '{other}' AND data_element = 'NCC_TONG'"));
     assert!(deleted.is_empty(), "the deleted value is gone");

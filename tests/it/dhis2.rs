@@ -15,7 +15,8 @@ use crate::helpers::{q1_demo_lake, sql_rows, tonghop, tonghop_command, tonghop_r
 /// `DE_<code>` except those in `leave_out`.
 fn write_mapping(lake: &Path, path: &Path, leave_out: &[&str]) {
     let mut text = String::from("kind,dhis2,tonghop\n# test mapping\n");
-    for row in sql_rows(lake, "SELECT code FROM units WHERE epoch = 'post2025' AND (code = '04' OR (level = 'commune' AND province_code = '04')) ORDER BY code") {
+    for row in sql_rows(lake, "SELECT code FROM units WHERE epoch = 'post2025' AND (code = '04' OR (level = 'commune' AND province_code = '04')) ORDER BY code")
+    {
         text.push_str(&format!("org_unit,OU{0},{0}\n", row[0]));
     }
     for row in sql_rows(lake, "SELECT code FROM data_elements ORDER BY code") {
@@ -30,7 +31,8 @@ fn write_mapping(lake: &Path, path: &Path, leave_out: &[&str]) {
 /// aggregation (sum, last month with a value, average), then summed for the province. Keyed by
 /// (DHIS2 org unit, DHIS2 data element).
 fn expected_q1(lake: &Path) -> HashMap<(String, String), f64> {
-    let aggregation: HashMap<String, String> = sql_rows(lake, "SELECT code, time_aggregation FROM data_elements").into_iter().map(|r| (r[0].clone(), r[1].clone())).collect();
+    let aggregation: HashMap<String, String> =
+        sql_rows(lake, "SELECT code, time_aggregation FROM data_elements").into_iter().map(|r| (r[0].clone(), r[1].clone())).collect();
     let mut months: HashMap<(String, String), Vec<(String, f64)>> = HashMap::new();
     for r in sql_rows(lake, "SELECT org_unit, data_element, period, value FROM monthly_values WHERE epoch = 'post2025' AND period IN ('202601', '202602', '202603') AND value IS NOT NULL") {
         months.entry((r[0].clone(), r[1].clone())).or_default().push((r[2].clone(), r[3].parse().unwrap()));
@@ -64,7 +66,8 @@ fn dhis2_exports_pushes_and_pipeline_steps() {
     let partial = dir.path().join("partial.csv");
     write_mapping(&lake, &partial, &["KCB_TONG"]);
     let args = |mapping: &Path, extra: &[&str]| {
-        let mut a: Vec<String> = ["export", "dhis2", "--period", "2026Q1", "--unit", "04", "--level", "commune,province", "--mapping"].iter().map(|s| s.to_string()).collect();
+        let mut a: Vec<String> =
+            ["export", "dhis2", "--period", "2026Q1", "--unit", "04", "--level", "commune,province", "--mapping"].iter().map(|s| s.to_string()).collect();
         a.push(mapping.to_str().unwrap().to_string());
         a.extend(extra.iter().map(|s| s.to_string()));
         a
@@ -94,7 +97,10 @@ fn dhis2_exports_pushes_and_pipeline_steps() {
         let got: f64 = v["value"].as_str().unwrap().parse().unwrap();
         let want = expected.get(&key).unwrap_or_else(|| panic!("unexpected value {v}"));
         assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "{key:?}: exported {got}, computed {want}");
-        assert_eq!((v["period"].as_str(), v["categoryOptionCombo"].as_str(), v["attributeOptionCombo"].as_str()), (Some("2026Q1"), Some("HllvX50cXC0"), Some("HllvX50cXC0")));
+        assert_eq!(
+            (v["period"].as_str(), v["categoryOptionCombo"].as_str(), v["attributeOptionCombo"].as_str()),
+            (Some("2026Q1"), Some("HllvX50cXC0"), Some("HllvX50cXC0"))
+        );
     }
     let skipped = data_values(&std::fs::read(dir.path().join("skipped.json")).unwrap());
     assert_eq!(skipped.len(), values.len() - values.iter().filter(|v| v["dataElement"] == "DE_KCB_TONG").count());
@@ -104,16 +110,38 @@ fn dhis2_exports_pushes_and_pipeline_steps() {
     // Rebuilt from the recorded versions: the same bytes.
     let again = dir.path().join("again.json");
     let sidecar_path = dir.path().join("q1.json.versions.json");
-    tonghop(&lake, &args(&mapping, &["--to", again.to_str().unwrap(), "--data-set", "BfMAe6Itzgt", "--as-of-versions", sidecar_path.to_str().unwrap()]).iter().map(String::as_str).collect::<Vec<_>>());
+    tonghop(
+        &lake,
+        &args(&mapping, &["--to", again.to_str().unwrap(), "--data-set", "BfMAe6Itzgt", "--as-of-versions", sidecar_path.to_str().unwrap()])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(std::fs::read(&again).unwrap(), bytes, "--as-of-versions rebuilds the same payload");
 
     // March's commune values, read back by ingest's own DHIS2 reader through the same mapping into a
     // second lake, are the monthly values they came from.
     let march = dir.path().join("march.json");
-    tonghop(&lake, &["export", "dhis2", "--period", "202603", "--unit", "04", "--level", "commune", "--mapping", mapping.to_str().unwrap(), "--to", march.to_str().unwrap()]);
+    tonghop(
+        &lake,
+        &[
+            "export",
+            "dhis2",
+            "--period",
+            "202603",
+            "--unit",
+            "04",
+            "--level",
+            "commune",
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--to",
+            march.to_str().unwrap(),
+        ],
+    );
     let other = dir.path().join("other/lake");
     let out = tonghop(&other, &["ingest", march.to_str().unwrap(), "--mapping", mapping.to_str().unwrap()]);
-    assert!(out.contains("accepted") && !out.contains("rejected (") , "{out}");
+    assert!(out.contains("accepted") && !out.contains("rejected ("), "{out}");
     let query = |table: &str| format!("SELECT org_unit, data_element, value FROM {table} WHERE epoch = 'post2025' AND period = '202603' ORDER BY 1, 2");
     let back = sql_rows(&other, &query("data_values"));
     assert!(!back.is_empty());
@@ -123,17 +151,38 @@ fn dhis2_exports_pushes_and_pipeline_steps() {
     let csv_path = dir.path().join("q1.csv");
     tonghop(&lake, &args(&mapping, &["--format", "csv", "--to", csv_path.to_str().unwrap()]).iter().map(String::as_str).collect::<Vec<_>>());
     let mut reader = csv::Reader::from_path(&csv_path).unwrap();
-    assert_eq!(reader.headers().unwrap().iter().collect::<Vec<_>>(), ["dataelement", "period", "orgunit", "categoryoptioncombo", "attributeoptioncombo", "value", "storedby", "lastupdated", "comment", "followup"]);
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["dataelement", "period", "orgunit", "categoryoptioncombo", "attributeoptioncombo", "value", "storedby", "lastupdated", "comment", "followup"]
+    );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), values.len());
-    assert_eq!((&rows[0][0], &rows[0][2], &rows[0][5]), (values[0]["dataElement"].as_str().unwrap(), values[0]["orgUnit"].as_str().unwrap(), values[0]["value"].as_str().unwrap()));
+    assert_eq!(
+        (&rows[0][0], &rows[0][2], &rows[0][5]),
+        (values[0]["dataElement"].as_str().unwrap(), values[0]["orgUnit"].as_str().unwrap(), values[0]["value"].as_str().unwrap())
+    );
 
     // Push to DHIS2 with basic auth; the first answer is a 503.
     let server = Server::start();
     server.require_authorization(Some(&basic("admin", "district")));
     server.fail_next(1);
     let push = |extra: &[&str]| {
-        let mut a = vec!["export", "dhis2", "--period", "2026Q1", "--unit", "04", "--mapping", mapping.to_str().unwrap(), "--push", server.url(), "--user", "admin", "--retry-delay-ms", "50"];
+        let mut a = vec![
+            "export",
+            "dhis2",
+            "--period",
+            "2026Q1",
+            "--unit",
+            "04",
+            "--mapping",
+            mapping.to_str().unwrap(),
+            "--push",
+            server.url(),
+            "--user",
+            "admin",
+            "--retry-delay-ms",
+            "50",
+        ];
         a.extend_from_slice(extra);
         tonghop_command(&lake, &a).env("TONGHOP_DHIS2_PASSWORD", "district").output().unwrap()
     };
@@ -148,7 +197,10 @@ fn dhis2_exports_pushes_and_pipeline_steps() {
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("repeat"), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(server.requests().len(), 2, "a repeat is not sent");
     // No password in the environment: said so, nothing sent.
-    let out = tonghop_raw(&lake, &["export", "dhis2", "--period", "2026Q1", "--unit", "04", "--mapping", mapping.to_str().unwrap(), "--push", server.url(), "--user", "admin"]);
+    let out = tonghop_raw(
+        &lake,
+        &["export", "dhis2", "--period", "2026Q1", "--unit", "04", "--mapping", mapping.to_str().unwrap(), "--push", server.url(), "--user", "admin"],
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("TONGHOP_DHIS2_PASSWORD"), "{}", String::from_utf8_lossy(&out.stderr));
 
     let log = sql_rows(&lake, "SELECT kind, status, attempts, http_status, imported, versions, repeat_of IS NOT NULL FROM export_log ORDER BY started_at");

@@ -195,14 +195,20 @@ fn report_extracts_and_as_of() {
     close(number(completeness, last, 2), get_f64(want, "reports_expected"), "reports expected");
     close(number(completeness, last, 3), get_f64(want, "reports_received"), "reports received");
     close(number(completeness, last, 6), get_f64(want, "reports_missing"), "reports missing");
-    let missing = json_rows(&lake, "SELECT count(*) AS n FROM missing_reports WHERE epoch = 'post2025' AND period IN ('202601', '202602', '202603') AND province_code = '04'");
+    let missing = json_rows(
+        &lake,
+        "SELECT count(*) AS n FROM missing_reports WHERE epoch = 'post2025' AND period IN ('202601', '202602', '202603') AND province_code = '04'",
+    );
     let listed = completeness.used_cells().filter(|(r, c, _)| *r as u32 >= last + 6 && *c == 0).count();
     let n = get_f64(&missing[0], "n").unwrap() as usize;
     assert_eq!(listed, n.max(1), "missing reports listed (or one line saying none is missing)");
 
     // Sheet 4: one row per finding.
     let quality = sheet(&book, "Chất lượng số liệu");
-    let findings = json_rows(&lake, "SELECT count(*) AS n FROM quality_issues WHERE epoch = 'post2025' AND period IN ('202601', '202602', '202603') AND province_code = '04'");
+    let findings = json_rows(
+        &lake,
+        "SELECT count(*) AS n FROM quality_issues WHERE epoch = 'post2025' AND period IN ('202601', '202602', '202603') AND province_code = '04'",
+    );
     assert_eq!(data_rows(quality) as usize, (get_f64(&findings[0], "n").unwrap() as usize).max(1));
 
     // A correction arrives and is built: the latest report changes, the as-of ones do not.
@@ -222,7 +228,10 @@ fn report_extracts_and_as_of() {
     assert_ne!(bhyt(&latest), bhyt(&first), "the correction changed the coverage");
 
     let by_versions = dir.path().join("by_versions.xlsx");
-    tonghop(&lake, &["export", "report", "--unit", "04", "--period", "2026Q1", "--out", by_versions.to_str().unwrap(), "--as-of-versions", sidecar.to_str().unwrap()]);
+    tonghop(
+        &lake,
+        &["export", "report", "--unit", "04", "--period", "2026Q1", "--out", by_versions.to_str().unwrap(), "--as-of-versions", sidecar.to_str().unwrap()],
+    );
     let at = record["produced_at"].as_str().unwrap();
     let by_time = dir.path().join("by_time.xlsx");
     let out = tonghop(&lake, &["export", "report", "--unit", "04", "--period", "2026Q1", "--out", by_time.to_str().unwrap(), "--as-of", at]);
@@ -293,8 +302,12 @@ fn check_breakdown(lake: &Path, book: &[(String, Range<Data>)], epoch: &str, per
     );
     assert!(!units.is_empty());
     assert_eq!(data_rows(breakdown) as usize, units.len() + 1, "one row per {child_level} and the totals row");
-    let values = json_rows(lake, &format!("SELECT unit_code, indicator, value FROM indicator_values WHERE epoch = '{epoch}' AND period = '{period}' AND level = '{child_level}'"));
-    let value: HashMap<(String, String), Option<f64>> = values.iter().map(|r| ((get_str(r, "unit_code"), get_str(r, "indicator")), get_f64(r, "value"))).collect();
+    let values = json_rows(
+        lake,
+        &format!("SELECT unit_code, indicator, value FROM indicator_values WHERE epoch = '{epoch}' AND period = '{period}' AND level = '{child_level}'"),
+    );
+    let value: HashMap<(String, String), Option<f64>> =
+        values.iter().map(|r| ((get_str(r, "unit_code"), get_str(r, "indicator")), get_f64(r, "value"))).collect();
     for (i, unit) in units.iter().enumerate() {
         let r = HEADER_ROW + 1 + i as u32;
         let code = get_str(unit, "code");

@@ -216,9 +216,21 @@ pub fn pg_user(lake: &Path, user: &str, password: &str) -> String {
 /// psql (Debian's client) set up to run `command` against the service's PostgreSQL endpoint.
 pub fn psql_command(port: u16, user: &str, password: &str, command: &str) -> Command {
     let mut psql = Command::new("psql");
-    psql.env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "20")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", user, "-d", "tonghop", "-X", "-v", "ON_ERROR_STOP=1", "-c", command]);
+    psql.env("PGPASSWORD", password).env("PGCONNECT_TIMEOUT", "20").args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-U",
+        user,
+        "-d",
+        "tonghop",
+        "-X",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        command,
+    ]);
     psql
 }
 

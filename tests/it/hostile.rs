@@ -78,7 +78,11 @@ async fn no_sql_entry_point_writes_a_file_changes_a_table_or_another_users_sessi
         assert_eq!(r.status().as_u16(), 403, "HTTP {statement}: {}", r.text().await.unwrap());
         // tonghop sql.
         let out = tonghop_raw(&lake, &["sql", &statement]);
-        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("read-only"), "tonghop sql {statement}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("read-only"),
+            "tonghop sql {statement}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let written: Vec<_> = std::fs::read_dir(&target).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(written.is_empty(), "no statement wrote a file: {written:?}");
@@ -301,7 +305,12 @@ async fn stalled_uploads_are_bounded_and_timed_out() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let http = reqwest::Client::new();
-    let submit = |value: u32| http.post(format!("{}/api/submissions?filename=xa.csv", server.http)).bearer_auth(&commune).body(format!("period,org_unit,data_element,value\n202603,00004,DS_TONG,{value}\n")).send();
+    let submit = |value: u32| {
+        http.post(format!("{}/api/submissions?filename=xa.csv", server.http))
+            .bearer_auth(&commune)
+            .body(format!("period,org_unit,data_element,value\n202603,00004,DS_TONG,{value}\n"))
+            .send()
+    };
     let start = std::time::Instant::now();
     let waiting = tokio::spawn(submit(12000));
     for mut socket in stalled {

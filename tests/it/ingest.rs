@@ -61,7 +61,8 @@ fn every_format_ingests_and_files_move_to_the_archive() {
     })
     .unwrap();
     write(&inbox.join("forms/cao_bang_202603.xlsx"), form);
-    let communes_04 = registry.at_level(tonghop_core::Epoch::Post2025, tonghop_core::Level::Commune).filter(|u| u.province_code.as_deref() == Some("04")).count();
+    let communes_04 =
+        registry.at_level(tonghop_core::Epoch::Post2025, tonghop_core::Level::Commune).filter(|u| u.province_code.as_deref() == Some("04")).count();
 
     let mapping = formats_data("dhis2/mapping.csv");
     let out = tonghop(&lake, &["ingest", inbox.to_str().unwrap(), "--mapping", mapping.to_str().unwrap()]);
@@ -91,7 +92,10 @@ fn every_format_ingests_and_files_move_to_the_archive() {
     let comments = sql_rows(&lake, "SELECT DISTINCT comment FROM data_values WHERE comment LIKE 'Tăng do%'");
     assert_eq!(comments, [vec!["Tăng do đợt cúm tháng 3".to_string()]]);
     // Disaggregations from the ADX mapping.
-    let dis = sql_rows(&lake, "SELECT DISTINCT disaggregation FROM data_values WHERE submission_id IN (SELECT submission_id FROM submissions WHERE format = 'adx') ORDER BY 1");
+    let dis = sql_rows(
+        &lake,
+        "SELECT DISTINCT disaggregation FROM data_values WHERE submission_id IN (SELECT submission_id FROM submissions WHERE format = 'adx') ORDER BY 1",
+    );
     assert!(dis.iter().any(|d| d[0] == "nu_duoi_5"), "{dis:?}");
 
     // The inbox is empty; every file is in archive/YYYY/MM/DD/ beside it.
@@ -160,7 +164,8 @@ period,org_unit,data_element,value
     assert!(out.contains("2 files seen, 2 ingested"), "{out}");
     // A line that is not UTF-8 when the file is declared UTF-8 cannot be read (undeclared, such a
     // file would be read as Windows-1258).
-    let broken = write(&dir.path().join("other/broken.csv"), b"period,org_unit,data_element,value\n202603,00008,THON_TONG,5\n202603,00008,THON_NVYT,\xff\xfe\n");
+    let broken =
+        write(&dir.path().join("other/broken.csv"), b"period,org_unit,data_element,value\n202603,00008,THON_TONG,5\n202603,00008,THON_NVYT,\xff\xfe\n");
     let out = tonghop(&lake, &["ingest", broken.to_str().unwrap(), "--encoding", "utf-8"]);
     assert!(out.contains("1 accepted, 1 rejected (row_unreadable: 1)"), "{out}");
 
@@ -245,7 +250,10 @@ fn corrections_supersede_deletions_remove_and_history_keeps_every_version() {
     assert_eq!(current, [vec!["DS_TONG".to_string(), "12500.0".to_string()]]);
     let history = sql_rows(&lake, "SELECT data_element, version, is_current, value, deleted, stored_by, source FROM data_value_history ORDER BY 1, 2");
     let short: Vec<String> = history.iter().map(|r| format!("{} v{} {} {} {} {}", r[0], r[1], r[2], r[3], r[4], r[5])).collect();
-    assert_eq!(short, ["DS_TONG v1 true 12500.0 false ", "DS_TONG v2 false 12000.0 false ", "KCB_TONG v1 false 800.0 true tram_y_te_00004", "KCB_TONG v2 false 800.0 false "]);
+    assert_eq!(
+        short,
+        ["DS_TONG v1 true 12500.0 false ", "DS_TONG v2 false 12000.0 false ", "KCB_TONG v1 false 800.0 true tram_y_te_00004", "KCB_TONG v2 false 800.0 false "]
+    );
     assert!(history[0][6].ends_with("v2.csv") && history[1][6].ends_with("v1.csv"), "{history:?}");
 
     // A corrected file under a name already archived today: both copies are kept.
@@ -261,7 +269,10 @@ fn corrections_supersede_deletions_remove_and_history_keeps_every_version() {
 fn the_sender_gets_the_refused_rows_as_a_workbook() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let file = write(&dir.path().join("xa_00004_202603.csv"), "period,org_unit,data_element,value\n202603,00004,DS_TONG,12000\n202603,00004,KCB_TONG,mười\n202603,00004,TYT_HS,3\n");
+    let file = write(
+        &dir.path().join("xa_00004_202603.csv"),
+        "period,org_unit,data_element,value\n202603,00004,DS_TONG,12000\n202603,00004,KCB_TONG,mười\n202603,00004,TYT_HS,3\n",
+    );
     let report = dir.path().join("tu_choi.xlsx");
     let out = tonghop(&lake, &["ingest", file.to_str().unwrap(), "--rejections", report.to_str().unwrap()]);
     assert!(out.contains("partly_accepted: 1 accepted, 2 rejected (value_not_boolean: 1, value_not_numeric: 1)"), "{out}");
@@ -331,7 +342,10 @@ fn an_ingest_killed_midway_finishes_on_the_next_run_without_loss_or_duplicates()
     let rej = "SELECT count(*), count(DISTINCT submission_id || ':' || location) FROM rejections";
     assert_eq!(sql_rows(&lake, rej), sql_rows(&reference_lake, rej));
     // Nothing uncommitted is left in the raw tables either.
-    let raw = tonghop_raw(&lake, &["sql", "SELECT count(*) FROM lake.data_values WHERE submission_id NOT IN (SELECT submission_id FROM lake.submissions)", "--format", "csv"]);
+    let raw = tonghop_raw(
+        &lake,
+        &["sql", "SELECT count(*) FROM lake.data_values WHERE submission_id NOT IN (SELECT submission_id FROM lake.submissions)", "--format", "csv"],
+    );
     assert!(String::from_utf8_lossy(&raw.stdout).lines().nth(1) == Some("0"), "{raw:?}");
 }
 
@@ -342,7 +356,8 @@ fn values_taken_back_after_a_large_file_was_partly_written_are_deleted() {
     // 40 communes' populations first, then one commune's insured count above its population: the
     // population row went to the lake in an early part (commits of 10 rows) and must come out.
     let mut text = String::from("period,org_unit,data_element,value\n");
-    let units: Vec<String> = registry_and_catalog().0.at_level(tonghop_core::Epoch::Post2025, tonghop_core::Level::Commune).take(40).map(|u| u.code.clone()).collect();
+    let units: Vec<String> =
+        registry_and_catalog().0.at_level(tonghop_core::Epoch::Post2025, tonghop_core::Level::Commune).take(40).map(|u| u.code.clone()).collect();
     for u in &units {
         text.push_str(&format!("202603,{u},DS_TONG,1000\n"));
     }

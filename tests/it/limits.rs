@@ -16,7 +16,8 @@ const LIMITS: &str = "[queries]\nmemory_mb = 256\nquery_memory_mb = 128\ntimeout
 const SPIN: &str = "SELECT count(*) FROM range(100000000000)";
 
 /// Builds a hash table of 13,356² keys: ~10 GB unless stopped.
-const HOG: &str = "SELECT count(*) FROM (SELECT a.code || b.code AS k FROM units a, units b) x JOIN (SELECT a.code || b.code AS k FROM units a, units b) y ON x.k = y.k";
+const HOG: &str =
+    "SELECT count(*) FROM (SELECT a.code || b.code AS k FROM units a, units b) x JOIN (SELECT a.code || b.code AS k FROM units a, units b) y ON x.k = y.k";
 
 fn peak_rss_mib(server: &Served) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();

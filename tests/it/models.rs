@@ -32,8 +32,13 @@ fn a_model_reading_a_missing_model_is_reported_with_file_and_name() {
     for part in ["catalog", "reference"] {
         std::os::unix::fs::symlink(repo_root().join(part), project.join(part)).unwrap();
     }
-    std::fs::write(project.join("sql/reports/top.sql"), "-- grain: one row per indicator\nSELECT indicator, max(value) AS best FROM indicator_value GROUP BY indicator\n").unwrap();
-    std::fs::write(project.join("sql/indicator_values.sql"), "-- grain: one row per indicator\nSELECT code AS indicator, 1.0 AS value FROM indicators\n").unwrap();
+    std::fs::write(
+        project.join("sql/reports/top.sql"),
+        "-- grain: one row per indicator\nSELECT indicator, max(value) AS best FROM indicator_value GROUP BY indicator\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("sql/indicator_values.sql"), "-- grain: one row per indicator\nSELECT code AS indicator, 1.0 AS value FROM indicators\n")
+        .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_tonghop"))
         .current_dir(dir.path())
         .args(["-q", "--project"])

@@ -50,7 +50,8 @@ fn indicator(lake: &Path, epoch: &str, period: &str, level: &str, unit: &str, co
 /// crate (independent of deltalake).
 fn delta_rows_by_parquet(table: &Path) -> (usize, usize) {
     let mut live: HashSet<String> = HashSet::new();
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(table.join("_delta_log")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    let mut logs: Vec<PathBuf> =
+        std::fs::read_dir(table.join("_delta_log")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
     logs.sort();
     for log in &logs {
         for line in std::fs::read_to_string(log).unwrap().lines() {
@@ -120,14 +121,21 @@ fn nightly_pipeline_end_to_end() {
     close(indicator(&lake, "pre2025", "2024", "province", "02", "QLSK_BAO_PHU"), ratio(&rows, &year2024, "DS_QLSK", "DS_TONG", true), "QLSK 2024");
     close(indicator(&lake, "pre2025", "2024", "province", "02", "KCB_BHYT_TY_LE"), ratio(&rows, &year2024, "KCB_BHYT", "KCB_TONG", false), "KCB 2024");
     // With one province per epoch in the data, the nation is that province.
-    close(indicator(&lake, "pre2025", "2024", "national", "VN", "BHYT_BAO_PHU"), indicator(&lake, "pre2025", "2024", "province", "02", "BHYT_BAO_PHU"), "national");
+    close(
+        indicator(&lake, "pre2025", "2024", "national", "VN", "BHYT_BAO_PHU"),
+        indicator(&lake, "pre2025", "2024", "province", "02", "BHYT_BAO_PHU"),
+        "national",
+    );
 
     // Completeness: every commune-month with at least one valid row in the files is received.
     let received: HashSet<(&str, &str)> = rows.iter().filter(|r| q1.contains(&r.period.as_str())).map(|r| (r.unit.as_str(), r.period.as_str())).collect();
     let communes = count("SELECT count(*) FROM units WHERE epoch = 'post2025' AND level = 'commune' AND province_code = '04'");
     let completeness = sql_rows(&lake, "SELECT reports_expected, reports_received, reports_on_time + reports_late, reports_missing + reports_pending FROM completeness WHERE epoch = 'post2025' AND period = '2026Q1' AND level = 'province' AND unit_code = '04'");
     assert_eq!(completeness[0], [3 * communes, received.len(), received.len(), 3 * communes - received.len()].map(|n| n.to_string()));
-    assert!(count("SELECT count(*) FROM missing_reports WHERE epoch = 'post2025' AND province_code = '04' AND period IN ('202601', '202602', '202603')") <= 3 * communes - received.len());
+    assert!(
+        count("SELECT count(*) FROM missing_reports WHERE epoch = 'post2025' AND province_code = '04' AND period IN ('202601', '202602', '202603')")
+            <= 3 * communes - received.len()
+    );
 
     // Districts exist only in the old epoch, and their numerators add up to the province's.
     let sums = sql_rows(&lake, "SELECT level, sum(numerator), sum(denominator) FROM indicator_values WHERE epoch = 'pre2025' AND period = '202406' AND indicator = 'TYT_CO_BS' AND level IN ('district', 'province') GROUP BY level ORDER BY level");
@@ -170,7 +178,10 @@ fn two_runs_of_one_pipeline_never_overlap() {
     let again = tonghop(&lake, &["run", nightly]);
     assert!(again.contains("0 ingested"), "{again}");
     // The ledger: both runs that ran, each with its steps; the refused one never started a run.
-    let runs = sql_rows(&lake, "SELECT pipeline, trigger, status, finished_at >= started_at, steps LIKE '%\"step\":\"ingest_inbox\"%', error IS NULL FROM runs ORDER BY started_at");
+    let runs = sql_rows(
+        &lake,
+        "SELECT pipeline, trigger, status, finished_at >= started_at, steps LIKE '%\"step\":\"ingest_inbox\"%', error IS NULL FROM runs ORDER BY started_at",
+    );
     let expected = vec!["nightly", "cli", "succeeded", "true", "true", "true"];
     assert_eq!(runs, vec![expected.clone(), expected], "{runs:?}");
     assert_eq!(sql_rows(&lake, "SELECT count(*) FROM lake.runs")[0][0], "4", "a start row and an end row per run");

@@ -232,7 +232,8 @@ fn the_year_2025_of_a_merged_province_matches_a_computation_from_the_files() {
         assert!((n - n2).abs() <= 1e-9 * n.abs().max(1.0) && (d - d2).abs() <= 1e-9 * d.abs().max(1.0), "{key:?}: old units {n}/{d}, today's {n2}/{d2}");
     }
     // Province figures are exact (never estimated); commune figures of split old communes are.
-    let flags = sql_rows(&lake, "SELECT level, bool_or(estimated) FROM indicator_values WHERE epoch = 'post2025' AND period = '2025Q1' GROUP BY level ORDER BY level");
+    let flags =
+        sql_rows(&lake, "SELECT level, bool_or(estimated) FROM indicator_values WHERE epoch = 'post2025' AND period = '2025Q1' GROUP BY level ORDER BY level");
     assert_eq!(flags, [["commune", "true"], ["national", "false"], ["province", "false"]]);
 }
 
@@ -278,7 +279,12 @@ fn a_late_correction_and_new_weights_refresh_exactly_like_a_full_build() {
     assert!(out.starts_with("incremental build") && out.contains("reform weights changed"), "{out}");
     let refreshed = snapshot(&lake);
     assert_ne!(refreshed, after_correction, "the weights moved commune figures");
-    let edge = run(&["sql", &format!("SELECT new_code, weight, estimated, weight_source FROM unit_mapping WHERE old_code = '{split}' ORDER BY new_code"), "--format", "csv"]);
+    let edge = run(&[
+        "sql",
+        &format!("SELECT new_code, weight, estimated, weight_source FROM unit_mapping WHERE old_code = '{split}' ORDER BY new_code"),
+        "--format",
+        "csv",
+    ]);
     assert!(edge.contains(&format!("{},0.8,false,test", targets[0])) && edge.contains(&format!("{},0.2,false,test", targets[1])), "{edge}");
 
     run(&["build", "--full"]);
@@ -295,7 +301,12 @@ fn a_late_correction_and_new_weights_refresh_exactly_like_a_full_build() {
     let out = tonghop_in(&project, dir.path(), lake.to_str().unwrap(), &["validate"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
-    for expected in ["reform_weights.csv", "not an edge of the 2025 mapping", "source is empty", &format!("weights are given for {}, 99999 but not for {}", targets[0], targets[1])] {
+    for expected in [
+        "reform_weights.csv",
+        "not an edge of the 2025 mapping",
+        "source is empty",
+        &format!("weights are given for {}, 99999 but not for {}", targets[0], targets[1]),
+    ] {
         assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
     }
 }

@@ -49,11 +49,18 @@ impl SeaweedFs {
         // gateway accepts any credentials).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
         loop {
-            let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", &format!("http://127.0.0.1:{}/tonghop", server.s3_port)]).output().unwrap();
+            let out = Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", &format!("http://127.0.0.1:{}/tonghop", server.s3_port)])
+                .output()
+                .unwrap();
             if String::from_utf8_lossy(&out.stdout) == "200" {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "SeaweedFS did not start:\n{}", std::fs::read_to_string(dir.join("seaweedfs.log")).unwrap_or_default());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "SeaweedFS did not start:\n{}",
+                std::fs::read_to_string(dir.join("seaweedfs.log")).unwrap_or_default()
+            );
             std::thread::sleep(std::time::Duration::from_millis(300));
         }
         server
@@ -71,7 +78,10 @@ impl SeaweedFs {
     }
 
     fn object_status(&self, key: &str) -> String {
-        let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{}/tonghop/{key}", self.s3_port)]).output().unwrap();
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{}/tonghop/{key}", self.s3_port)])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 }

@@ -21,13 +21,7 @@ fn client() -> reqwest::Client {
 }
 
 async fn post_csv(server: &Served, token: &str, csv: &str) -> (u16, Value) {
-    let r = client()
-        .post(format!("{}/api/submissions?filename=bao_cao.csv", server.http))
-        .bearer_auth(token)
-        .body(csv.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = client().post(format!("{}/api/submissions?filename=bao_cao.csv", server.http)).bearer_auth(token).body(csv.to_string()).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap())
 }
@@ -101,17 +95,51 @@ async fn a_commune_submits_over_http_and_after_the_run_its_values_are_in_sql() {
     let status = r.status().as_u16();
     let run: Value = r.json().await.unwrap();
     assert_eq!(status, 200, "{run}");
-    let (status, rows) = sql_json(&server, &analyst, "SELECT org_unit, data_element, value FROM stg_data_values WHERE period = '202609' ORDER BY org_unit, data_element").await;
+    let (status, rows) =
+        sql_json(&server, &analyst, "SELECT org_unit, data_element, value FROM stg_data_values WHERE period = '202609' ORDER BY org_unit, data_element").await;
     assert_eq!(status, 200, "{rows}");
-    let got: Vec<(String, String, f64)> = rows.as_array().unwrap().iter().map(|r| (r["org_unit"].as_str().unwrap().into(), r["data_element"].as_str().unwrap().into(), r["value"].as_f64().unwrap())).collect();
-    assert_eq!(got, vec![("00004".into(), "DS_BHYT".into(), 22100.0), ("00004".into(), "DS_TONG".into(), 23500.0), ("00008".into(), "DS_TONG".into(), 18000.0)]);
+    let got: Vec<(String, String, f64)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["org_unit"].as_str().unwrap().into(), r["data_element"].as_str().unwrap().into(), r["value"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("00004".into(), "DS_BHYT".into(), 22100.0), ("00004".into(), "DS_TONG".into(), 23500.0), ("00008".into(), "DS_TONG".into(), 18000.0)]
+    );
 
     // CSV and Arrow IPC answers.
-    let csv = client().post(format!("{}/sql?format=csv", server.http)).bearer_auth(&analyst).body("SELECT count(*) AS n FROM submissions").send().await.unwrap().text().await.unwrap();
+    let csv = client()
+        .post(format!("{}/sql?format=csv", server.http))
+        .bearer_auth(&analyst)
+        .body("SELECT count(*) AS n FROM submissions")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(csv.trim(), "n\n2");
-    let arrow_bytes = client().post(format!("{}/sql", server.http)).bearer_auth(&analyst).header("accept", "application/vnd.apache.arrow.stream").body("SELECT org_unit FROM submissions_by_unit_dummy").send().await.unwrap();
+    let arrow_bytes = client()
+        .post(format!("{}/sql", server.http))
+        .bearer_auth(&analyst)
+        .header("accept", "application/vnd.apache.arrow.stream")
+        .body("SELECT org_unit FROM submissions_by_unit_dummy")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(arrow_bytes.status().as_u16(), 400, "an unknown table is a 400 with DataFusion's message");
-    let bytes = client().post(format!("{}/sql?format=arrow", server.http)).bearer_auth(&analyst).body("SELECT submission_id FROM submissions ORDER BY submission_id").send().await.unwrap().bytes().await.unwrap();
+    let bytes = client()
+        .post(format!("{}/sql?format=arrow", server.http))
+        .bearer_auth(&analyst)
+        .body("SELECT submission_id FROM submissions ORDER BY submission_id")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None).unwrap();
     let n: usize = reader.map(|b| b.unwrap().num_rows()).sum();
     assert_eq!(n, 2);
@@ -163,7 +191,8 @@ async fn two_hundred_concurrent_submissions_are_all_accounted_for() {
     let tasks: Vec<_> = files
         .iter()
         .map(|(code, body)| {
-            let (client, url, token, body, code) = (client.clone(), format!("{}/api/submissions?filename={code}.csv", server.http), admin.clone(), body.clone(), code.clone());
+            let (client, url, token, body, code) =
+                (client.clone(), format!("{}/api/submissions?filename={code}.csv", server.http), admin.clone(), body.clone(), code.clone());
             tokio::spawn(async move {
                 let r = client.post(url).bearer_auth(token).body(body).send().await.unwrap();
                 let status = r.status().as_u16();
@@ -175,7 +204,13 @@ async fn two_hundred_concurrent_submissions_are_all_accounted_for() {
     let mut ids = std::collections::HashSet::new();
     for (i, t) in tasks.into_iter().enumerate() {
         let (code, status, receipt) = t.await.unwrap();
-        let expected = if i % 40 == 39 { (422, "failed") } else if i % 10 == 9 { (201, "partly_accepted") } else { (201, "accepted") };
+        let expected = if i % 40 == 39 {
+            (422, "failed")
+        } else if i % 10 == 9 {
+            (201, "partly_accepted")
+        } else {
+            (201, "accepted")
+        };
         assert_eq!((status, receipt["status"].as_str().unwrap()), expected, "{code}: {receipt}");
         if expected.1 == "partly_accepted" {
             assert_eq!(receipt["rejections"][0]["reason"], "value_not_numeric", "{receipt}");
@@ -187,7 +222,10 @@ async fn two_hundred_concurrent_submissions_are_all_accounted_for() {
     assert_eq!(ids.len(), 200);
     drop(server);
     // From another process: 200 submissions, every accepted value, every rejection.
-    let rows = sql_rows(&lake, "SELECT (SELECT count(DISTINCT submission_id) FROM submissions) AS s, (SELECT count(*) FROM data_values) AS v, (SELECT count(*) FROM rejections) AS r");
+    let rows = sql_rows(
+        &lake,
+        "SELECT (SELECT count(DISTINCT submission_id) FROM submissions) AS s, (SELECT count(*) FROM data_values) AS v, (SELECT count(*) FROM rejections) AS r",
+    );
     assert_eq!(rows, vec![vec!["200".to_string(), accepted_values.to_string(), rejected_rows.to_string()]]);
     // 180 good files of two values, 15 with one of two, 5 unreadable.
     assert_eq!((accepted_values, rejected_rows), (375, 15));
@@ -261,7 +299,8 @@ async fn a_postgres_driver_prepares_binds_and_browses_the_catalog() {
     assert_eq!(rows[0].get::<_, i64>(0), 3321);
 
     // A browser's view of the database: schemas, tables, columns.
-    let schemas: Vec<String> = client.query("SELECT nspname FROM pg_catalog.pg_namespace ORDER BY nspname", &[]).await.expect("pg_namespace").iter().map(|r| r.get(0)).collect();
+    let schemas: Vec<String> =
+        client.query("SELECT nspname FROM pg_catalog.pg_namespace ORDER BY nspname", &[]).await.expect("pg_namespace").iter().map(|r| r.get(0)).collect();
     assert!(schemas.contains(&"public".to_string()), "{schemas:?}");
     let tables: Vec<String> = client
         .query("SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' ORDER BY c.relname", &[])
@@ -298,7 +337,11 @@ fn the_scheduler_runs_on_its_slots_and_catches_up_once_after_downtime() {
     let pipeline = build_pipeline(dir.path(), "every_5s", Some("*/5 * * * * *"));
     let config = format!("[scheduler]\npipelines = [\"{pipeline}\"]\n[postgres]\nenabled = false\n");
     let mut server = serve(&lake, &config);
-    let runs = |lake: &Path| sql_rows(lake, "SELECT count(*) FROM runs WHERE pipeline = 'every_5s' AND trigger = 'schedule' AND status = 'succeeded'")[0][0].parse::<usize>().unwrap();
+    let runs = |lake: &Path| {
+        sql_rows(lake, "SELECT count(*) FROM runs WHERE pipeline = 'every_5s' AND trigger = 'schedule' AND status = 'succeeded'")[0][0]
+            .parse::<usize>()
+            .unwrap()
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while runs(&lake) < 1 {
         assert!(std::time::Instant::now() < deadline, "no scheduled run within 120 s:\n{}", server.log_text());
@@ -372,7 +415,11 @@ async fn the_configuration_file_names_the_project() {
     let lake = dir.path().join("lake");
     std::fs::write(
         &config,
-        format!("project = \"{}\"\nlake = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[scheduler]\nenabled = false\npipelines = []\n", project.display(), lake.display()),
+        format!(
+            "project = \"{}\"\nlake = \"{}\"\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n[scheduler]\nenabled = false\npipelines = []\n",
+            project.display(),
+            lake.display()
+        ),
     )
     .unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_tonghop"));

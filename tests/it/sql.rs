@@ -30,10 +30,16 @@ fn reused_codes_are_keyed_by_epoch_and_names_are_nfc_vietnamese() {
 fn straddling_periods_are_in_todays_units_and_analyst_sql_is_read_only() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let rows = sql_rows(&lake, "SELECT period, epoch, straddles_reform FROM periods WHERE year = 2025 AND period_type IN ('year', 'nine_months', 'half_year') ORDER BY period");
+    let rows = sql_rows(
+        &lake,
+        "SELECT period, epoch, straddles_reform FROM periods WHERE year = 2025 AND period_type IN ('year', 'nine_months', 'half_year') ORDER BY period",
+    );
     assert_eq!(rows, [["2025", "post2025", "true"], ["2025N9", "post2025", "true"], ["2025S1", "pre2025", "false"], ["2025S2", "post2025", "false"]]);
     // A period before the reform has its months in both epochs' units, a straddling one in today's only.
-    let rows = sql_rows(&lake, "SELECT period, epoch, count(*), sum(CAST(remapped AS INT)) FROM period_months WHERE period IN ('2024Q1', '2025') GROUP BY 1, 2 ORDER BY 1, 2");
+    let rows = sql_rows(
+        &lake,
+        "SELECT period, epoch, count(*), sum(CAST(remapped AS INT)) FROM period_months WHERE period IN ('2024Q1', '2025') GROUP BY 1, 2 ORDER BY 1, 2",
+    );
     assert_eq!(rows, [["2024Q1", "post2025", "3", "3"], ["2024Q1", "pre2025", "3", "0"], ["2025", "post2025", "12", "6"]]);
     for statement in ["DROP TABLE units", "CREATE TABLE x AS SELECT 1", "INSERT INTO units SELECT * FROM units", "CREATE VIEW v AS SELECT 1"] {
         let out = tonghop_raw(&lake, &["sql", statement]);

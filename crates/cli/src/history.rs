@@ -55,7 +55,15 @@ fn short_hash(text: &str) -> String {
 }
 
 /// Writes the history; returns (months written, months skipped, rows written).
-pub async fn write(lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, seed: u64, months: &[Period], disaggregations: usize, bar: &ProgressBar) -> Result<(usize, usize, usize)> {
+pub async fn write(
+    lake: &Lake,
+    registry: &UnitRegistry,
+    catalog: &Catalog,
+    seed: u64,
+    months: &[Period],
+    disaggregations: usize,
+    bar: &ProgressBar,
+) -> Result<(usize, usize, usize)> {
     if !(1..=DISAGGREGATIONS.len()).contains(&disaggregations) {
         bail!("--disaggregations must be 1 to {}", DISAGGREGATIONS.len());
     }
@@ -89,7 +97,13 @@ pub async fn write(lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, seed
                 let n = disaggregations.len() as u64;
                 for (d, code) in disaggregations.iter().enumerate() {
                     let part = match element.value_type {
-                        ValueType::Boolean => if d == 0 { *v } else { 0 },
+                        ValueType::Boolean => {
+                            if d == 0 {
+                                *v
+                            } else {
+                                0
+                            }
+                        }
                         ValueType::Count => v / n + u64::from((d as u64) < v % n),
                     };
                     org_unit.push(m.unit.code.clone());
@@ -104,21 +118,24 @@ pub async fn write(lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, seed
             }
         })?;
         let n = org_unit.len();
-        let batch = RecordBatch::try_new(tables::DATA_VALUES.schema.clone(), vec![
-            strings(vec![epoch.as_str().to_string(); n]),
-            strings(vec![month.to_string(); n]),
-            strings(org_unit),
-            strings(data_element),
-            strings(disaggregation),
-            Arc::new(Float64Array::from(value)),
-            Arc::new(BooleanArray::from(vec![false; n])),
-            Arc::new(StringArray::from(vec![None::<&str>; n])),
-            Arc::new(StringArray::from(vec![Some("demo-history"); n])),
-            strings(submission_id),
-            strings(location),
-            times(received),
-            times(vec![ingested_at; n]),
-        ])?;
+        let batch = RecordBatch::try_new(
+            tables::DATA_VALUES.schema.clone(),
+            vec![
+                strings(vec![epoch.as_str().to_string(); n]),
+                strings(vec![month.to_string(); n]),
+                strings(org_unit),
+                strings(data_element),
+                strings(disaggregation),
+                Arc::new(Float64Array::from(value)),
+                Arc::new(BooleanArray::from(vec![false; n])),
+                Arc::new(StringArray::from(vec![None::<&str>; n])),
+                Arc::new(StringArray::from(vec![Some("demo-history"); n])),
+                strings(submission_id),
+                strings(location),
+                times(received),
+                times(vec![ingested_at; n]),
+            ],
+        )?;
         lake.append(&tables::DATA_VALUES, vec![batch], "demo-history").await?;
         // One row per province, and a marker row for the month (what a re-run looks for). They commit
         // together; a crash before this commit leaves invisible rows that the next ingest cleans.
@@ -136,19 +153,22 @@ pub async fn write(lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, seed
             counts.push(*count as i64);
         }
         let k = ids.len();
-        let submissions = RecordBatch::try_new(tables::SUBMISSIONS.schema.clone(), vec![
-            strings(ids),
-            strings(hashes),
-            strings(sources),
-            strings(vec!["demo-history".into(); k]),
-            strings(vec!["accepted".into(); k]),
-            times(receipts),
-            times(vec![ingested_at; k]),
-            Arc::new(Int64Array::from(counts)),
-            Arc::new(Int64Array::from(vec![0i64; k])),
-            Arc::new(StringArray::from(vec![None::<&str>; k])),
-            Arc::new(StringArray::from(vec![Some("demo-history"); k])),
-        ])?;
+        let submissions = RecordBatch::try_new(
+            tables::SUBMISSIONS.schema.clone(),
+            vec![
+                strings(ids),
+                strings(hashes),
+                strings(sources),
+                strings(vec!["demo-history".into(); k]),
+                strings(vec!["accepted".into(); k]),
+                times(receipts),
+                times(vec![ingested_at; k]),
+                Arc::new(Int64Array::from(counts)),
+                Arc::new(Int64Array::from(vec![0i64; k])),
+                Arc::new(StringArray::from(vec![None::<&str>; k])),
+                Arc::new(StringArray::from(vec![Some("demo-history"); k])),
+            ],
+        )?;
         lake.append(&tables::SUBMISSIONS, vec![submissions], "demo-history").await?;
         written += 1;
         rows += n;

@@ -463,7 +463,14 @@ async fn run(cli: Cli) -> Result<()> {
             bar.finish_and_clear();
             println!(
                 "demo: {} files ({} rows) for {} communes over {} months in {}; {} invalid rows, {} late files, {} reports missing",
-                summary.files, summary.rows, summary.communes, summary.months, inbox.display(), summary.invalid_rows, summary.late_files, summary.missing_reports
+                summary.files,
+                summary.rows,
+                summary.communes,
+                summary.months,
+                inbox.display(),
+                summary.invalid_rows,
+                summary.late_files,
+                summary.missing_reports
             );
         }
         Command::DemoHistory { months, disaggregations, seed } => {
@@ -473,10 +480,7 @@ async fn run(cli: Cli) -> Result<()> {
             let started = std::time::Instant::now();
             let (written, skipped, rows) = history::write(&lake, &ctx.registry, &ctx.catalog, seed, &months, disaggregations, &bar).await?;
             bar.finish_and_clear();
-            println!(
-                "demo-history: {written} month(s) written ({rows} rows), {skipped} already there, in {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
+            println!("demo-history: {written} month(s) written ({rows} rows), {skipped} already there, in {:.1} s", started.elapsed().as_secs_f64());
         }
         Command::Build { full } => {
             let lake = Lake::open(&cli.lake)?;
@@ -624,11 +628,7 @@ async fn run(cli: Cli) -> Result<()> {
             let runner = Runner::new(ctx.project.clone(), lake, ctx.registry, ctx.catalog, today());
             let known = runner.known_tables().await?;
             let root = ctx.project.root().to_path_buf();
-            let files = if pipelines.is_empty() {
-                ctx.project.pipeline_files()
-            } else {
-                pipelines
-            };
+            let files = if pipelines.is_empty() { ctx.project.pipeline_files() } else { pipelines };
             let mut problems = Vec::new();
             for file in &files {
                 match PipelineSpec::load(file) {
@@ -753,7 +753,8 @@ fn resolve_as_of(args: &AsOfArgs) -> Result<(AsOf, Option<String>)> {
 /// folder or an object-store prefix; default: `default_name` in the current folder). Returns the URL.
 async fn store_export(out: Option<&str>, default_name: &str, bytes: Vec<u8>, record: &tonghop_export::ExportRecord) -> Result<String> {
     let out = out.unwrap_or(default_name);
-    let is_folder = out.ends_with('/') || std::path::Path::new(out).is_dir() || (out.contains("://") && !out.rsplit('/').next().is_some_and(|n| n.contains('.')));
+    let is_folder =
+        out.ends_with('/') || std::path::Path::new(out).is_dir() || (out.contains("://") && !out.rsplit('/').next().is_some_and(|n| n.contains('.')));
     let (folder, name) = if is_folder {
         (out.to_string(), default_name.to_string())
     } else {
@@ -848,7 +849,8 @@ async fn export(ctx: &Loaded, lake: &str, what: ExportCommand) -> Result<()> {
             if let Some(target) = &push.push {
                 let auth = match user {
                     Some(user) => {
-                        let password = std::env::var("TONGHOP_DHIS2_PASSWORD").context("--user needs the password in the environment variable TONGHOP_DHIS2_PASSWORD")?;
+                        let password =
+                            std::env::var("TONGHOP_DHIS2_PASSWORD").context("--user needs the password in the environment variable TONGHOP_DHIS2_PASSWORD")?;
                         tonghop_export::Auth::Basic { user, password }
                     }
                     None => std::env::var("TONGHOP_DHIS2_TOKEN").ok().filter(|t| !t.is_empty()).map(tonghop_export::Auth::ApiToken).unwrap_or_default(),

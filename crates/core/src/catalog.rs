@@ -341,7 +341,11 @@ impl Catalog {
             // Across the reform a count of stations takes the main predecessor's station, a ratio
             // of split figures splits both sides: the elements must agree.
             let (wanted, why, sides): (_, _, Vec<&String>) = if i.counts_stations() {
-                (ReformRemap::MainPredecessor, "it counts stations (num_test or a count denominator)", [Some(&i.num_element), i.num_per.as_ref()].into_iter().flatten().collect())
+                (
+                    ReformRemap::MainPredecessor,
+                    "it counts stations (num_test or a count denominator)",
+                    [Some(&i.num_element), i.num_per.as_ref()].into_iter().flatten().collect(),
+                )
             } else {
                 (ReformRemap::Split, "it is a ratio of split figures", vec![&i.num_element, &i.den_element])
             };

@@ -40,14 +40,8 @@ pub enum PeriodType {
 
 impl PeriodType {
     /// Every period type, shortest first.
-    pub const ALL: [PeriodType; 6] = [
-        PeriodType::Month,
-        PeriodType::Quarter,
-        PeriodType::HalfYear,
-        PeriodType::NineMonths,
-        PeriodType::Year,
-        PeriodType::YearToDate,
-    ];
+    pub const ALL: [PeriodType; 6] =
+        [PeriodType::Month, PeriodType::Quarter, PeriodType::HalfYear, PeriodType::NineMonths, PeriodType::Year, PeriodType::YearToDate];
 
     /// The stable name used in tables.
     pub fn as_str(self) -> &'static str {
@@ -118,11 +112,7 @@ impl Period {
     /// The last day of the period.
     pub fn end(&self) -> NaiveDate {
         let last = self.month_span().1;
-        let next = if last == 12 {
-            NaiveDate::from_ymd_opt(self.year + 1, 1, 1)
-        } else {
-            NaiveDate::from_ymd_opt(self.year, last + 1, 1)
-        };
+        let next = if last == 12 { NaiveDate::from_ymd_opt(self.year + 1, 1, 1) } else { NaiveDate::from_ymd_opt(self.year, last + 1, 1) };
         next.expect("valid date").pred_opt().expect("valid date")
     }
 
@@ -288,8 +278,25 @@ mod tests {
     #[test]
     fn malformed_codes_are_refused() {
         for code in [
-            "", "2026M3", "202613", "202600", "2026Q5", "2026Q0", "2026S3", "2026N8", "26Q1", "2026Q", "2026Q1x", "ÂĂĂĂ", "2026YTD00",
-            "2026YTD13", "2026YTD3", "2026YTD003", "2026YTD", "2026ytd03", "2026YT03",
+            "",
+            "2026M3",
+            "202613",
+            "202600",
+            "2026Q5",
+            "2026Q0",
+            "2026S3",
+            "2026N8",
+            "26Q1",
+            "2026Q",
+            "2026Q1x",
+            "ÂĂĂĂ",
+            "2026YTD00",
+            "2026YTD13",
+            "2026YTD3",
+            "2026YTD003",
+            "2026YTD",
+            "2026ytd03",
+            "2026YT03",
         ] {
             assert!(code.parse::<Period>().is_err(), "{code} should be refused");
         }
@@ -359,8 +366,12 @@ mod tests {
         // Every period of both epochs' years has a name, and distinct periods of one year distinct names
         // (apart from YTD01, which is January).
         for year in [2024, 2026] {
-            let names: std::collections::HashSet<String> =
-                PeriodType::ALL.iter().flat_map(|k| Period::all_in_year(*k, year)).filter(|p| p.to_string() != format!("{year}YTD01")).map(|p| p.name_vi()).collect();
+            let names: std::collections::HashSet<String> = PeriodType::ALL
+                .iter()
+                .flat_map(|k| Period::all_in_year(*k, year))
+                .filter(|p| p.to_string() != format!("{year}YTD01"))
+                .map(|p| p.name_vi())
+                .collect();
             assert_eq!(names.len(), 12 + 4 + 2 + 1 + 1 + 11);
         }
     }
@@ -370,7 +381,23 @@ mod tests {
         let codes = |m: &str| p(m).containing().iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(
             codes("202603"),
-            ["202603", "2026Q1", "2026S1", "2026N9", "2026", "2026YTD03", "2026YTD04", "2026YTD05", "2026YTD06", "2026YTD07", "2026YTD08", "2026YTD09", "2026YTD10", "2026YTD11", "2026YTD12"]
+            [
+                "202603",
+                "2026Q1",
+                "2026S1",
+                "2026N9",
+                "2026",
+                "2026YTD03",
+                "2026YTD04",
+                "2026YTD05",
+                "2026YTD06",
+                "2026YTD07",
+                "2026YTD08",
+                "2026YTD09",
+                "2026YTD10",
+                "2026YTD11",
+                "2026YTD12"
+            ]
         );
         assert_eq!(codes("202611"), ["202611", "2026Q4", "2026S2", "2026", "2026YTD11", "2026YTD12"]);
         // every containing period really contains the month

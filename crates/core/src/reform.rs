@@ -123,7 +123,11 @@ impl ReformWeights {
             let Some(new) = targets.get(old) else { continue };
             let missing: Vec<&str> = new.iter().copied().filter(|n| !rows.iter().any(|(r, _)| r == n)).collect();
             if !missing.is_empty() {
-                problems.push(format!("old {old}: weights are given for {} but not for {}; give every new commune of {old} a weight", rows.iter().map(|r| r.0).collect::<Vec<_>>().join(", "), missing.join(", ")));
+                problems.push(format!(
+                    "old {old}: weights are given for {} but not for {}; give every new commune of {old} a weight",
+                    rows.iter().map(|r| r.0).collect::<Vec<_>>().join(", "),
+                    missing.join(", ")
+                ));
                 continue;
             }
             let sum: f64 = rows.iter().map(|r| r.1).sum();

@@ -237,9 +237,7 @@ fn months_since(first: Period, period: Period) -> i64 {
 /// day is before `until`.
 fn epoch_months(epoch: Epoch, until: NaiveDate) -> Vec<Period> {
     let last = last_month(epoch);
-    std::iter::successors(Some(first_month(epoch)), |p| Some(next_month(*p)))
-        .take_while(|p| p.end() < until && last.is_none_or(|last| *p <= last))
-        .collect()
+    std::iter::successors(Some(first_month(epoch)), |p| Some(next_month(*p))).take_while(|p| p.end() < until && last.is_none_or(|last| *p <= last)).collect()
 }
 
 /// The kinds of invalid row, picked uniformly.
@@ -252,20 +250,13 @@ enum Invalid {
     UnknownElement,
 }
 
-const INVALID_KINDS: [Invalid; 5] =
-    [Invalid::NotApplicable, Invalid::Malformed, Invalid::Negative, Invalid::BooleanTwo, Invalid::UnknownElement];
+const INVALID_KINDS: [Invalid; 5] = [Invalid::NotApplicable, Invalid::Malformed, Invalid::Negative, Invalid::BooleanTwo, Invalid::UnknownElement];
 
 /// Writes the demo inbox into `out_dir` (see the crate docs) and returns what was written.
 ///
 /// `progress(n)` is called with the number of files written since the previous call, every
 /// few hundred files and once at the end.
-pub fn generate(
-    registry: &UnitRegistry,
-    catalog: &Catalog,
-    config: &DemoConfig,
-    out_dir: &Path,
-    progress: &dyn Fn(u64),
-) -> Result<DemoSummary> {
+pub fn generate(registry: &UnitRegistry, catalog: &Catalog, config: &DemoConfig, out_dir: &Path, progress: &dyn Fn(u64)) -> Result<DemoSummary> {
     let span = tracing::info_span!("demo_generate", seed = config.seed, until = %config.until, out_dir = %out_dir.display());
     let _entered = span.enter();
 
@@ -289,10 +280,8 @@ pub fn generate(
 
     for epoch in Epoch::ALL {
         let province_of = |u: &AdminUnit| u.province_code.clone().unwrap_or_default();
-        let communes: Vec<&AdminUnit> = registry
-            .at_level(epoch, Level::Commune)
-            .filter(|u| wanted.as_ref().is_none_or(|w| w.contains(&(epoch, province_of(u).as_str()))))
-            .collect();
+        let communes: Vec<&AdminUnit> =
+            registry.at_level(epoch, Level::Commune).filter(|u| wanted.as_ref().is_none_or(|w| w.contains(&(epoch, province_of(u).as_str())))).collect();
         let first = first_month(epoch);
         let months = epoch_months(epoch, config.until);
         if communes.is_empty() {
@@ -309,9 +298,7 @@ pub fn generate(
             .iter()
             .map(|u| {
                 let province = province_of(u);
-                let profile = profiles
-                    .entry(province.clone())
-                    .or_insert_with(|| ProvinceProfile::draw(config.seed, epoch, &province));
+                let profile = profiles.entry(province.clone()).or_insert_with(|| ProvinceProfile::draw(config.seed, epoch, &province));
                 CommuneModel::draw(config.seed, u, profile, elements, EVENT_SPAN)
             })
             .collect();
@@ -383,9 +370,7 @@ pub fn generate(
                         }
                     }
                 }
-                let path = month_dir
-                    .join(unit.province_code.as_deref().unwrap_or_default())
-                    .join(format!("{}_{period_code}.csv", unit.code));
+                let path = month_dir.join(unit.province_code.as_deref().unwrap_or_default()).join(format!("{}_{period_code}.csv", unit.code));
                 write_file(&path, buffer.as_bytes(), mtime)?;
                 summary.files += 1;
                 summary.rows += elements.len();

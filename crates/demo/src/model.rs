@@ -69,7 +69,15 @@ impl Flag {
         let present = rng.random_bool(p.clamp(0.0, 1.0));
         let gained = rng.random_bool(0.125);
         let month = event_month(rng, span);
-        Flag { from: if present { Some(0) } else if gained { Some(month) } else { None } }
+        Flag {
+            from: if present {
+                Some(0)
+            } else if gained {
+                Some(month)
+            } else {
+                None
+            },
+        }
     }
 
     fn at(self, t: u32) -> u64 {

@@ -12,7 +12,10 @@ use super::*;
 
 fn registry() -> &'static UnitRegistry {
     static R: OnceLock<UnitRegistry> = OnceLock::new();
-    R.get_or_init(|| UnitRegistry::load(&Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../reference/admin-units")).unwrap())
+    R.get_or_init(|| {
+        UnitRegistry::load(&Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../reference/admin-units"))
+            .unwrap()
+    })
 }
 
 fn catalog() -> &'static Catalog {

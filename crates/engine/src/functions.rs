@@ -92,9 +92,9 @@ impl ScalarUDFImpl for AcrossReform {
         let at = |array: &Float64Array, i: usize| array.is_valid(i).then(|| array.value(i));
         let kind = |i: usize| if aggregation.is_valid(i) { aggregation.value(i) } else { "" };
         let out: ArrayRef = if self.arity == 5 {
-            Arc::new(Float64Array::from_iter((0..rows).map(|i| {
-                across_reform(kind(i), at(numbers[0], i), at(numbers[1], i), at(numbers[2], i), at(numbers[3], i))
-            })))
+            Arc::new(Float64Array::from_iter(
+                (0..rows).map(|i| across_reform(kind(i), at(numbers[0], i), at(numbers[1], i), at(numbers[2], i), at(numbers[3], i))),
+            ))
         } else {
             Arc::new(BooleanArray::from_iter((0..rows).map(|i| Some(uses_carried(kind(i), at(numbers[0], i), at(numbers[1], i))))))
         };

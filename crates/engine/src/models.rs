@@ -152,7 +152,10 @@ pub fn expand(sql: &str, lists: Option<[&[String]; 3]>) -> std::result::Result<S
         let after = &rest[start + 2..];
         let end = after.find("}}").ok_or_else(|| "a `{{` without its `}}`".to_string())?;
         let call = after[..end].trim();
-        let open = call.find('(').filter(|_| call.ends_with(')')).ok_or_else(|| format!("`{{{{ {call} }}}}` is not a macro call such as {{{{ refresh_months(period) }}}}"))?;
+        let open = call
+            .find('(')
+            .filter(|_| call.ends_with(')'))
+            .ok_or_else(|| format!("`{{{{ {call} }}}}` is not a macro call such as {{{{ refresh_months(period) }}}}"))?;
         let (name, expr) = (call[..open].trim(), call[open + 1..call.len() - 1].trim());
         let index = MACROS.iter().position(|m| *m == name).ok_or_else(|| format!("unknown macro {name}; known: {}", MACROS.join(", ")))?;
         if expr.is_empty() {
@@ -230,9 +233,9 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         let sql = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
         let header = |key: &str| {
-            sql.lines().take_while(|l| l.trim_start().starts_with("--")).find_map(|l| {
-                l.trim_start().trim_start_matches('-').trim().strip_prefix(&format!("{key}:")).map(|v| v.trim().to_string())
-            })
+            sql.lines()
+                .take_while(|l| l.trim_start().starts_with("--"))
+                .find_map(|l| l.trim_start().trim_start_matches('-').trim().strip_prefix(&format!("{key}:")).map(|v| v.trim().to_string()))
         };
         let grain = header("grain").unwrap_or_default();
         if grain.is_empty() {
@@ -343,8 +346,7 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
 fn order(mut pending: Vec<Model>) -> Result<Vec<Model>> {
     let mut done: Vec<Model> = Vec::new();
     while !pending.is_empty() {
-        let ready: Vec<usize> =
-            (0..pending.len()).filter(|&i| pending[i].depends_on.iter().all(|d| done.iter().any(|m| &m.name == d))).collect();
+        let ready: Vec<usize> = (0..pending.len()).filter(|&i| pending[i].depends_on.iter().all(|d| done.iter().any(|m| &m.name == d))).collect();
         if ready.is_empty() {
             let cycle = pending.iter().map(|m| format!("{} ({})", m.name, m.path.display())).collect::<Vec<_>>().join(", ");
             return Err(Error::InvalidModels(vec![format!("dependency cycle among: {cycle}")]));
@@ -414,10 +416,7 @@ mod tests {
         assert_eq!(expand(sql, None).unwrap(), "SELECT * FROM t WHERE TRUE AND TRUE");
         let months = vec!["202603".to_string(), "2026'x".to_string()];
         let none: Vec<String> = vec![];
-        assert_eq!(
-            expand(sql, Some([&months, &none, &none])).unwrap(),
-            "SELECT * FROM t WHERE (v.period) IN ('202603', '2026''x') AND FALSE"
-        );
+        assert_eq!(expand(sql, Some([&months, &none, &none])).unwrap(), "SELECT * FROM t WHERE (v.period) IN ('202603', '2026''x') AND FALSE");
         assert!(expand("{{ refresh_month(p) }}", None).unwrap_err().contains("unknown macro refresh_month"));
         assert!(expand("{{ refresh_months() }}", None).unwrap_err().contains("needs the column"));
         assert!(expand("{{ refresh_months(p)", None).unwrap_err().contains("without its"));

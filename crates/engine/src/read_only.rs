@@ -21,7 +21,8 @@ use crate::{Error, Result};
 /// The `SET name = value` a PostgreSQL client may send: presentation settings kept per
 /// connection by the PostgreSQL endpoint (they never reach the engine's configuration).
 /// `SET TIME ZONE` is accepted too, and `search_path` only to the one schema there is.
-pub const CLIENT_SETTINGS: [&str; 7] = ["application_name", "extra_float_digits", "datestyle", "intervalstyle", "bytea_output", "client_encoding", "search_path"];
+pub const CLIENT_SETTINGS: [&str; 7] =
+    ["application_name", "extra_float_digits", "datestyle", "intervalstyle", "bytea_output", "client_encoding", "search_path"];
 
 /// Schemas a client may put on its `search_path` (tables live in `public`).
 const SEARCH_PATH: [&str; 3] = ["public", "$user", "pg_catalog"];
@@ -42,7 +43,11 @@ struct Depth {
 impl Depth {
     fn enter(&mut self) -> std::ops::ControlFlow<()> {
         self.depth += 1;
-        if self.depth > MAX_EXPRESSION_DEPTH { std::ops::ControlFlow::Break(()) } else { std::ops::ControlFlow::Continue(()) }
+        if self.depth > MAX_EXPRESSION_DEPTH {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
     }
 }
 
@@ -231,7 +236,13 @@ mod tests {
 
     #[tokio::test]
     async fn queries_pass_and_anything_that_writes_is_refused_however_it_is_wrapped() {
-        for sql in ["SELECT * FROM units", "WITH t AS (SELECT 1 AS a) SELECT a FROM t", "EXPLAIN SELECT 1", "EXPLAIN ANALYZE SELECT count(*) FROM units", "SELECT * FROM units WHERE column1 IN (SELECT 1)"] {
+        for sql in [
+            "SELECT * FROM units",
+            "WITH t AS (SELECT 1 AS a) SELECT a FROM t",
+            "EXPLAIN SELECT 1",
+            "EXPLAIN ANALYZE SELECT count(*) FROM units",
+            "SELECT * FROM units WHERE column1 IN (SELECT 1)",
+        ] {
             plan(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
         for (sql, named) in [
@@ -258,7 +269,15 @@ mod tests {
 
     #[test]
     fn only_presentation_settings_of_a_client_are_accepted() {
-        for sql in ["SET application_name = 'psql'", "SET extra_float_digits = 3", "SET DateStyle = 'ISO, MDY'", "SET client_encoding = 'UTF8'", "SET search_path = public", "SET search_path = '\"$user\", public'", "SET TIME ZONE 'Asia/Ho_Chi_Minh'"] {
+        for sql in [
+            "SET application_name = 'psql'",
+            "SET extra_float_digits = 3",
+            "SET DateStyle = 'ISO, MDY'",
+            "SET client_encoding = 'UTF8'",
+            "SET search_path = public",
+            "SET search_path = '\"$user\", public'",
+            "SET TIME ZONE 'Asia/Ho_Chi_Minh'",
+        ] {
             setting(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
         for sql in [

@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int32Array, RecordBatch, StringArray};
 use arrow::datatypes::{Field, Schema};
+use chrono::Datelike;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use chrono::Datelike;
 use serde::Deserialize;
 use tonghop_core::{Catalog, Epoch, Period, PeriodType, UnitRegistry};
 
@@ -50,36 +50,44 @@ fn days(d: chrono::NaiveDate) -> i32 {
 /// Registers `units` and `unit_mapping`.
 pub fn register_units(ctx: &SessionContext, r: &UnitRegistry) -> Result<()> {
     let u = r.units();
-    table(ctx, "units", vec![
-        ("epoch", req(u.iter().map(|u| u.epoch.as_str()))),
-        ("level", req(u.iter().map(|u| u.level.as_str()))),
-        ("code", req(u.iter().map(|u| u.code.as_str()))),
-        ("name", req(u.iter().map(|u| u.name.as_str()))),
-        ("full_name", req(u.iter().map(|u| u.full_name.as_str()))),
-        ("name_en", req(u.iter().map(|u| u.name_en.as_str()))),
-        ("full_name_en", req(u.iter().map(|u| u.full_name_en.as_str()))),
-        ("unit_type", req(u.iter().map(|u| u.unit_type.as_str()))),
-        ("parent_code", s(u.iter().map(|u| u.parent_code().map(str::to_string)))),
-        ("province_code", s(u.iter().map(|u| u.province_code.clone()))),
-        ("district_code", s(u.iter().map(|u| u.district_code.clone()))),
-    ])?;
+    table(
+        ctx,
+        "units",
+        vec![
+            ("epoch", req(u.iter().map(|u| u.epoch.as_str()))),
+            ("level", req(u.iter().map(|u| u.level.as_str()))),
+            ("code", req(u.iter().map(|u| u.code.as_str()))),
+            ("name", req(u.iter().map(|u| u.name.as_str()))),
+            ("full_name", req(u.iter().map(|u| u.full_name.as_str()))),
+            ("name_en", req(u.iter().map(|u| u.name_en.as_str()))),
+            ("full_name_en", req(u.iter().map(|u| u.full_name_en.as_str()))),
+            ("unit_type", req(u.iter().map(|u| u.unit_type.as_str()))),
+            ("parent_code", s(u.iter().map(|u| u.parent_code().map(str::to_string)))),
+            ("province_code", s(u.iter().map(|u| u.province_code.clone()))),
+            ("district_code", s(u.iter().map(|u| u.district_code.clone()))),
+        ],
+    )?;
     let m = r.mapping();
-    table(ctx, "unit_mapping", vec![
-        ("old_epoch", req(m.iter().map(|_| Epoch::Pre2025.as_str()))),
-        ("old_level", req(m.iter().map(|e| e.old_level.as_str()))),
-        ("old_code", req(m.iter().map(|e| e.old_code.as_str()))),
-        ("old_full_name", req(m.iter().map(|e| e.old_full_name.as_str()))),
-        ("old_province_code", req(m.iter().map(|e| e.old_province_code.as_str()))),
-        ("new_epoch", req(m.iter().map(|_| Epoch::Post2025.as_str()))),
-        ("new_code", req(m.iter().map(|e| e.new_code.as_str()))),
-        ("new_full_name", req(m.iter().map(|e| e.new_full_name.as_str()))),
-        ("new_province_code", req(m.iter().map(|e| e.new_province_code.as_str()))),
-        ("merge_type", req(m.iter().map(|e| e.merge_type.as_str()))),
-        ("weight", Arc::new(Float64Array::from_iter_values(m.iter().map(|e| e.weight)))),
-        ("weight_source", req(m.iter().map(|e| e.weight_source.as_str()))),
-        ("estimated", Arc::new(BooleanArray::from_iter(m.iter().map(|e| Some(e.estimated))))),
-        ("main_predecessor", Arc::new(BooleanArray::from_iter(m.iter().map(|e| Some(e.main_predecessor))))),
-    ])
+    table(
+        ctx,
+        "unit_mapping",
+        vec![
+            ("old_epoch", req(m.iter().map(|_| Epoch::Pre2025.as_str()))),
+            ("old_level", req(m.iter().map(|e| e.old_level.as_str()))),
+            ("old_code", req(m.iter().map(|e| e.old_code.as_str()))),
+            ("old_full_name", req(m.iter().map(|e| e.old_full_name.as_str()))),
+            ("old_province_code", req(m.iter().map(|e| e.old_province_code.as_str()))),
+            ("new_epoch", req(m.iter().map(|_| Epoch::Post2025.as_str()))),
+            ("new_code", req(m.iter().map(|e| e.new_code.as_str()))),
+            ("new_full_name", req(m.iter().map(|e| e.new_full_name.as_str()))),
+            ("new_province_code", req(m.iter().map(|e| e.new_province_code.as_str()))),
+            ("merge_type", req(m.iter().map(|e| e.merge_type.as_str()))),
+            ("weight", Arc::new(Float64Array::from_iter_values(m.iter().map(|e| e.weight)))),
+            ("weight_source", req(m.iter().map(|e| e.weight_source.as_str()))),
+            ("estimated", Arc::new(BooleanArray::from_iter(m.iter().map(|e| Some(e.estimated))))),
+            ("main_predecessor", Arc::new(BooleanArray::from_iter(m.iter().map(|e| Some(e.main_predecessor))))),
+        ],
+    )
 }
 
 /// Registers `periods` (every period of every type in [`PERIOD_YEARS`], one row each) and
@@ -100,33 +108,39 @@ pub fn register_periods(ctx: &SessionContext) -> Result<()> {
             periods.extend(Period::all_in_year(kind, year));
         }
     }
-    table(ctx, "periods", vec![
-        ("period", s(periods.iter().map(|p| Some(p.to_string())))),
-        ("period_type", req(periods.iter().map(|p| p.kind().as_str()))),
-        ("year", Arc::new(Int32Array::from_iter_values(periods.iter().map(|p| p.year())))),
-        ("start_date", Arc::new(Date32Array::from_iter_values(periods.iter().map(|p| days(p.start()))))),
-        ("end_date", Arc::new(Date32Array::from_iter_values(periods.iter().map(|p| days(p.end()))))),
-        ("epoch", req(periods.iter().map(|p| Epoch::of_units_for(p).as_str()))),
-        ("straddles_reform", Arc::new(BooleanArray::from_iter(periods.iter().map(|p| Some(Epoch::straddles(p)))))),
-        ("months", Arc::new(Int32Array::from_iter_values(periods.iter().map(|p| p.months().count() as i32)))),
-        ("last_month", s(periods.iter().map(|p| p.months().last().map(|m| m.to_string())))),
-        ("previous_year_period", s(periods.iter().map(|p| p.previous_year().map(|q| q.to_string())))),
-    ])?;
+    table(
+        ctx,
+        "periods",
+        vec![
+            ("period", s(periods.iter().map(|p| Some(p.to_string())))),
+            ("period_type", req(periods.iter().map(|p| p.kind().as_str()))),
+            ("year", Arc::new(Int32Array::from_iter_values(periods.iter().map(|p| p.year())))),
+            ("start_date", Arc::new(Date32Array::from_iter_values(periods.iter().map(|p| days(p.start()))))),
+            ("end_date", Arc::new(Date32Array::from_iter_values(periods.iter().map(|p| days(p.end()))))),
+            ("epoch", req(periods.iter().map(|p| Epoch::of_units_for(p).as_str()))),
+            ("straddles_reform", Arc::new(BooleanArray::from_iter(periods.iter().map(|p| Some(Epoch::straddles(p)))))),
+            ("months", Arc::new(Int32Array::from_iter_values(periods.iter().map(|p| p.months().count() as i32)))),
+            ("last_month", s(periods.iter().map(|p| p.months().last().map(|m| m.to_string())))),
+            ("previous_year_period", s(periods.iter().map(|p| p.previous_year().map(|q| q.to_string())))),
+        ],
+    )?;
     // (period, month, epoch of the units, epoch of the month)
     let rows: Vec<(&Period, Period, Epoch, Epoch)> = periods
         .iter()
-        .flat_map(|p| {
-            Epoch::ALL.into_iter().filter(|e| e.expresses(p)).flat_map(move |e| p.months().map(move |m| (p, m, e, Epoch::on(m.start()))))
-        })
+        .flat_map(|p| Epoch::ALL.into_iter().filter(|e| e.expresses(p)).flat_map(move |e| p.months().map(move |m| (p, m, e, Epoch::on(m.start())))))
         .collect();
-    table(ctx, "period_months", vec![
-        ("period", s(rows.iter().map(|r| Some(r.0.to_string())))),
-        ("period_type", req(rows.iter().map(|r| r.0.kind().as_str()))),
-        ("month", s(rows.iter().map(|r| Some(r.1.to_string())))),
-        ("epoch", req(rows.iter().map(|r| r.2.as_str()))),
-        ("month_epoch", req(rows.iter().map(|r| r.3.as_str()))),
-        ("remapped", Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.2 != r.3))))),
-    ])
+    table(
+        ctx,
+        "period_months",
+        vec![
+            ("period", s(rows.iter().map(|r| Some(r.0.to_string())))),
+            ("period_type", req(rows.iter().map(|r| r.0.kind().as_str()))),
+            ("month", s(rows.iter().map(|r| Some(r.1.to_string())))),
+            ("epoch", req(rows.iter().map(|r| r.2.as_str()))),
+            ("month_epoch", req(rows.iter().map(|r| r.3.as_str()))),
+            ("remapped", Arc::new(BooleanArray::from_iter(rows.iter().map(|r| Some(r.2 != r.3))))),
+        ],
+    )
 }
 
 /// Registers `calendar`: every day of [`PERIOD_YEARS`] and the year after (deadlines of December
@@ -136,12 +150,16 @@ pub fn register_calendar(ctx: &SessionContext) -> Result<()> {
     let first = chrono::NaiveDate::from_ymd_opt(*PERIOD_YEARS.start(), 1, 1).expect("valid date");
     let last = chrono::NaiveDate::from_ymd_opt(*PERIOD_YEARS.end() + 1, 12, 31).expect("valid date");
     let dates: Vec<chrono::NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
-    table(ctx, "calendar", vec![
-        ("date", Arc::new(Date32Array::from_iter_values(dates.iter().map(|d| days(*d))))),
-        ("month", s(dates.iter().map(|d| Some(format!("{}{:02}", d.year(), d.month()))))),
-        ("weekday", Arc::new(Int32Array::from_iter_values(dates.iter().map(|d| d.weekday().number_from_monday() as i32)))),
-        ("is_weekend", Arc::new(BooleanArray::from_iter(dates.iter().map(|d| Some(d.weekday().number_from_monday() >= 6))))),
-    ])
+    table(
+        ctx,
+        "calendar",
+        vec![
+            ("date", Arc::new(Date32Array::from_iter_values(dates.iter().map(|d| days(*d))))),
+            ("month", s(dates.iter().map(|d| Some(format!("{}{:02}", d.year(), d.month()))))),
+            ("weekday", Arc::new(Int32Array::from_iter_values(dates.iter().map(|d| d.weekday().number_from_monday() as i32)))),
+            ("is_weekend", Arc::new(BooleanArray::from_iter(dates.iter().map(|d| Some(d.weekday().number_from_monday() >= 6))))),
+        ],
+    )
 }
 
 /// Registers `holidays` from `reference/holidays/vn_public_holidays_2020-2030.csv`.
@@ -159,71 +177,83 @@ pub fn register_holidays(ctx: &SessionContext, reference_dir: &Path) -> Result<(
         dates.push(days(date));
         names.push(name.trim().trim_matches('"').to_string());
     }
-    table(ctx, "holidays", vec![
-        ("date", Arc::new(Date32Array::from(dates))),
-        ("name_en", req(names.iter().map(String::as_str))),
-    ])
+    table(ctx, "holidays", vec![("date", Arc::new(Date32Array::from(dates))), ("name_en", req(names.iter().map(String::as_str)))])
 }
 
 /// Registers `data_elements`, `indicators` and `targets` from the catalog.
 pub fn register_catalog(ctx: &SessionContext, c: &Catalog) -> Result<()> {
     let lower = |d: &dyn std::fmt::Debug| format!("{d:?}").to_lowercase();
     let e = &c.data_elements;
-    table(ctx, "data_elements", vec![
-        ("code", req(e.iter().map(|e| e.code.as_str()))),
-        ("name_vi", req(e.iter().map(|e| e.name_vi.as_str()))),
-        ("name_en", req(e.iter().map(|e| e.name_en.as_str()))),
-        ("kind", s(e.iter().map(|e| Some(lower(&e.kind))))),
-        ("value_type", s(e.iter().map(|e| Some(lower(&e.value_type))))),
-        ("time_aggregation", s(e.iter().map(|e| Some(lower(&e.time_aggregation))))),
-        ("reform_remap", req(e.iter().map(|e| e.reform_remap.as_str()))),
-    ])?;
+    table(
+        ctx,
+        "data_elements",
+        vec![
+            ("code", req(e.iter().map(|e| e.code.as_str()))),
+            ("name_vi", req(e.iter().map(|e| e.name_vi.as_str()))),
+            ("name_en", req(e.iter().map(|e| e.name_en.as_str()))),
+            ("kind", s(e.iter().map(|e| Some(lower(&e.kind))))),
+            ("value_type", s(e.iter().map(|e| Some(lower(&e.value_type))))),
+            ("time_aggregation", s(e.iter().map(|e| Some(lower(&e.time_aggregation))))),
+            ("reform_remap", req(e.iter().map(|e| e.reform_remap.as_str()))),
+        ],
+    )?;
     let i = &c.indicators;
-    table(ctx, "indicators", vec![
-        ("code", req(i.iter().map(|i| i.code.as_str()))),
-        ("name_vi", req(i.iter().map(|i| i.name_vi.as_str()))),
-        ("name_en", req(i.iter().map(|i| i.name_en.as_str()))),
-        ("num_element", req(i.iter().map(|i| i.num_element.as_str()))),
-        ("num_per", s(i.iter().map(|i| i.num_per.clone()))),
-        ("num_test", s(i.iter().map(|i| i.num_test.clone()))),
-        ("num_threshold", Arc::new(Float64Array::from_iter(i.iter().map(|i| i.num_threshold)))),
-        ("den_element", req(i.iter().map(|i| i.den_element.as_str()))),
-        ("den_test", s(i.iter().map(|i| i.den_test.clone()))),
-        ("factor", Arc::new(Float64Array::from_iter_values(i.iter().map(|i| i.factor)))),
-        ("counts_stations", Arc::new(BooleanArray::from_iter(i.iter().map(|i| Some(i.counts_stations()))))),
-    ])?;
+    table(
+        ctx,
+        "indicators",
+        vec![
+            ("code", req(i.iter().map(|i| i.code.as_str()))),
+            ("name_vi", req(i.iter().map(|i| i.name_vi.as_str()))),
+            ("name_en", req(i.iter().map(|i| i.name_en.as_str()))),
+            ("num_element", req(i.iter().map(|i| i.num_element.as_str()))),
+            ("num_per", s(i.iter().map(|i| i.num_per.clone()))),
+            ("num_test", s(i.iter().map(|i| i.num_test.clone()))),
+            ("num_threshold", Arc::new(Float64Array::from_iter(i.iter().map(|i| i.num_threshold)))),
+            ("den_element", req(i.iter().map(|i| i.den_element.as_str()))),
+            ("den_test", s(i.iter().map(|i| i.den_test.clone()))),
+            ("factor", Arc::new(Float64Array::from_iter_values(i.iter().map(|i| i.factor)))),
+            ("counts_stations", Arc::new(BooleanArray::from_iter(i.iter().map(|i| Some(i.counts_stations()))))),
+        ],
+    )?;
     let r = &c.validation_rules;
-    table(ctx, "validation_rules", vec![
-        ("code", req(r.iter().map(|r| r.code.as_str()))),
-        ("name_vi", req(r.iter().map(|r| r.name_vi.as_str()))),
-        ("name_en", req(r.iter().map(|r| r.name_en.as_str()))),
-        ("left", req(r.iter().map(|r| r.left.as_str()))),
-        ("operator", req(r.iter().map(|r| r.operator.as_str()))),
-        ("right", req(r.iter().map(|r| r.right.as_str()))),
-        ("importance", s(r.iter().map(|r| Some(lower(&r.importance))))),
-        ("on_ingest", Arc::new(BooleanArray::from_iter(r.iter().map(|r| Some(r.on_ingest))))),
-    ])?;
+    table(
+        ctx,
+        "validation_rules",
+        vec![
+            ("code", req(r.iter().map(|r| r.code.as_str()))),
+            ("name_vi", req(r.iter().map(|r| r.name_vi.as_str()))),
+            ("name_en", req(r.iter().map(|r| r.name_en.as_str()))),
+            ("left", req(r.iter().map(|r| r.left.as_str()))),
+            ("operator", req(r.iter().map(|r| r.operator.as_str()))),
+            ("right", req(r.iter().map(|r| r.right.as_str()))),
+            ("importance", s(r.iter().map(|r| Some(lower(&r.importance))))),
+            ("on_ingest", Arc::new(BooleanArray::from_iter(r.iter().map(|r| Some(r.on_ingest))))),
+        ],
+    )?;
     let sides: Vec<(&str, &str, &str)> = r
         .iter()
         .flat_map(|r| r.left_elements().map(move |e| (r.code.as_str(), "left", e)).chain(r.right_elements().map(move |e| (r.code.as_str(), "right", e))))
         .collect();
-    table(ctx, "validation_rule_elements", vec![
-        ("rule", req(sides.iter().map(|x| x.0))),
-        ("side", req(sides.iter().map(|x| x.1))),
-        ("data_element", req(sides.iter().map(|x| x.2))),
-    ])?;
+    table(
+        ctx,
+        "validation_rule_elements",
+        vec![("rule", req(sides.iter().map(|x| x.0))), ("side", req(sides.iter().map(|x| x.1))), ("data_element", req(sides.iter().map(|x| x.2)))],
+    )?;
     let t = &c.targets;
-    table(ctx, "targets", vec![
-        ("indicator", req(t.iter().map(|t| t.indicator.as_str()))),
-        ("epoch", s(t.iter().map(|t| t.epoch.clone()))),
-        ("unit_code", s(t.iter().map(|t| t.unit_code.clone()))),
-        ("target_year", Arc::new(Int32Array::from_iter_values(t.iter().map(|t| t.target_year)))),
-        ("comparison", req(t.iter().map(|t| t.comparison.as_str()))),
-        ("target_value", Arc::new(Float64Array::from_iter_values(t.iter().map(|t| t.target_value)))),
-        ("source", req(t.iter().map(|t| t.source.as_str()))),
-    ])
+    table(
+        ctx,
+        "targets",
+        vec![
+            ("indicator", req(t.iter().map(|t| t.indicator.as_str()))),
+            ("epoch", s(t.iter().map(|t| t.epoch.clone()))),
+            ("unit_code", s(t.iter().map(|t| t.unit_code.clone()))),
+            ("target_year", Arc::new(Int32Array::from_iter_values(t.iter().map(|t| t.target_year)))),
+            ("comparison", req(t.iter().map(|t| t.comparison.as_str()))),
+            ("target_value", Arc::new(Float64Array::from_iter_values(t.iter().map(|t| t.target_value)))),
+            ("source", req(t.iter().map(|t| t.source.as_str()))),
+        ],
+    )
 }
-
 
 fn read_rows<T: serde::de::DeserializeOwned>(path: &Path, problems: &mut Vec<String>) -> Vec<T> {
     let mut reader = match csv::Reader::from_path(path) {
@@ -313,17 +343,25 @@ pub fn register_catalog_settings(ctx: &SessionContext, catalog_dir: &Path, c: &C
     if !problems.is_empty() {
         return Err(Error::InvalidCatalog(problems));
     }
-    table(ctx, "reporting_deadlines", vec![
-        ("level", req(deadlines.iter().map(|d| d.level.as_str()))),
-        ("working_days", Arc::new(Int32Array::from_iter_values(deadlines.iter().map(|d| d.working_days)))),
-        ("name_vi", s(deadlines.iter().map(|d| Some(tonghop_core::text::nfc(&d.name_vi).into_owned())))),
-        ("name_en", req(deadlines.iter().map(|d| d.name_en.as_str()))),
-    ])?;
-    table(ctx, "quality_settings", vec![
-        ("setting", req(settings.iter().map(|r| r.setting.as_str()))),
-        ("data_element", s(settings.iter().map(|r| r.data_element.clone()))),
-        ("value", Arc::new(Float64Array::from_iter_values(settings.iter().map(|r| r.value)))),
-        ("name_vi", s(settings.iter().map(|r| Some(tonghop_core::text::nfc(&r.name_vi).into_owned())))),
-        ("name_en", req(settings.iter().map(|r| r.name_en.as_str()))),
-    ])
+    table(
+        ctx,
+        "reporting_deadlines",
+        vec![
+            ("level", req(deadlines.iter().map(|d| d.level.as_str()))),
+            ("working_days", Arc::new(Int32Array::from_iter_values(deadlines.iter().map(|d| d.working_days)))),
+            ("name_vi", s(deadlines.iter().map(|d| Some(tonghop_core::text::nfc(&d.name_vi).into_owned())))),
+            ("name_en", req(deadlines.iter().map(|d| d.name_en.as_str()))),
+        ],
+    )?;
+    table(
+        ctx,
+        "quality_settings",
+        vec![
+            ("setting", req(settings.iter().map(|r| r.setting.as_str()))),
+            ("data_element", s(settings.iter().map(|r| r.data_element.clone()))),
+            ("value", Arc::new(Float64Array::from_iter_values(settings.iter().map(|r| r.value)))),
+            ("name_vi", s(settings.iter().map(|r| Some(tonghop_core::text::nfc(&r.name_vi).into_owned())))),
+            ("name_en", req(settings.iter().map(|r| r.name_en.as_str()))),
+        ],
+    )
 }

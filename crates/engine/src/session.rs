@@ -231,9 +231,8 @@ impl Engine {
         }
         // The views list the spec's columns (partition columns are plain strings, see
         // `tonghop_lake::scan_provider`, so `period IN (…)` prunes partitions).
-        let columns = |spec: &tonghop_lake::TableSpec, alias: &str| {
-            spec.schema.fields().iter().map(|f| format!("{alias}{}", f.name())).collect::<Vec<_>>().join(", ")
-        };
+        let columns =
+            |spec: &tonghop_lake::TableSpec, alias: &str| spec.schema.fields().iter().map(|f| format!("{alias}{}", f.name())).collect::<Vec<_>>().join(", ");
         ctx.sql(&format!("CREATE VIEW submissions AS SELECT {} FROM lake.submissions", columns(&tables::SUBMISSIONS, ""))).await?;
         // Each run's latest row: its end if it ended, else its start.
         ctx.sql(&format!(
@@ -313,9 +312,7 @@ impl Engine {
     /// Whether computing `model` reads the model `name`, directly or through views (a table or
     /// memory model in between is read as stored, not recomputed).
     fn reads(&self, model: &Model, name: &str) -> bool {
-        model.depends_on.iter().any(|d| {
-            d == name || self.models.iter().find(|m| &m.name == d).is_some_and(|m| m.is_view() && self.reads(m, name))
-        })
+        model.depends_on.iter().any(|d| d == name || self.models.iter().find(|m| &m.name == d).is_some_and(|m| m.is_view() && self.reads(m, name)))
     }
 
     fn model_sql(&self, model: &Model, chunk: Option<&Chunk>) -> Result<String> {
@@ -355,11 +352,7 @@ impl Engine {
                 }
                 let closest = known.iter().min_by_key(|k| models::edit_distance(k, reference)).filter(|k| models::edit_distance(k, reference) <= 3);
                 let hint = closest.map(|k| format!(" (did you mean {k}?)")).unwrap_or_default();
-                out.push(format!(
-                    "{}: model {} reads {reference}, which is neither a model in sql/ nor a table{hint}",
-                    model.path.display(),
-                    model.name
-                ));
+                out.push(format!("{}: model {} reads {reference}, which is neither a model in sql/ nor a table{hint}", model.path.display(), model.name));
             }
         }
         out
@@ -603,11 +596,7 @@ impl Engine {
         };
         writer.flush().await?;
         let rows = writer.rows();
-        let replace = if full {
-            Replace::All
-        } else {
-            Replace::Partitions(chunks.iter().flat_map(|c| c.periods.iter().cloned()).collect())
-        };
+        let replace = if full { Replace::All } else { Replace::Partitions(chunks.iter().flat_map(|c| c.periods.iter().cloned()).collect()) };
         Ok((rows, writer.commit(&replace).await?))
     }
 
@@ -626,7 +615,10 @@ impl Engine {
         let months: BTreeSet<String> = if ids.is_empty() {
             BTreeSet::new()
         } else {
-            self.strings(&format!("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values WHERE submission_id IN ({filter})")).await?.into_iter().collect()
+            self.strings(&format!("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values WHERE submission_id IN ({filter})"))
+                .await?
+                .into_iter()
+                .collect()
         };
         ctx.deregister_table("submissions_at_last_build")?;
         Ok(Some((months, ids.len())))
@@ -671,7 +663,9 @@ impl Engine {
         let changed_epochs: BTreeSet<String> = coverage.symmetric_difference(&state.reporting_provinces).map(epoch_of).collect();
         let before_reform = |month: &String| month.parse::<tonghop_core::Period>().is_ok_and(|p| tonghop_core::Epoch::Pre2025.expresses(&p));
         for month in horizon {
-            if changed_epochs.contains(tonghop_core::Epoch::Post2025.as_str()) || (changed_epochs.contains(tonghop_core::Epoch::Pre2025.as_str()) && before_reform(month)) {
+            if changed_epochs.contains(tonghop_core::Epoch::Post2025.as_str())
+                || (changed_epochs.contains(tonghop_core::Epoch::Pre2025.as_str()) && before_reform(month))
+            {
                 dirty.insert(month.clone());
             }
         }
@@ -727,11 +721,7 @@ impl Engine {
             // A view narrowed by months only is tested over the dirty months: its other months
             // read nothing that changed since they were last tested.
             let kind = model.incremental.unwrap_or(if self.view_reads(model, &models::MACROS[1..]) { Incremental::Period } else { Incremental::Month });
-            let chunks: Vec<Option<Chunk>> = if chunked {
-                scope.chunks(kind).into_iter().map(Some).collect()
-            } else {
-                vec![None]
-            };
+            let chunks: Vec<Option<Chunk>> = if chunked { scope.chunks(kind).into_iter().map(Some).collect() } else { vec![None] };
             // Tests of an incremental model: the unique ones (a hash table of the grain) a year at
             // a time, the others (filters) in one pass over the refreshed periods.
             let all_periods = for_periods(&model.name, &scope.periods);
@@ -777,7 +767,11 @@ impl Engine {
                 }
             }
         }
-        if failures.is_empty() { Ok(passed) } else { Err(Error::TestsFailed(failures)) }
+        if failures.is_empty() {
+            Ok(passed)
+        } else {
+            Err(Error::TestsFailed(failures))
+        }
     }
 
     /// Runs analyst SQL: queries only; anything that writes or changes the session is refused

@@ -42,11 +42,7 @@ pub fn to_csv(batches: &[RecordBatch]) -> Result<Vec<u8>> {
     if let Some(first) = batches.first() {
         for field in first.schema().fields() {
             if field.data_type().is_nested() {
-                return Err(Error::UnsupportedType {
-                    column: field.name().clone(),
-                    data_type: field.data_type().clone(),
-                    format: "CSV",
-                });
+                return Err(Error::UnsupportedType { column: field.name().clone(), data_type: field.data_type().clone(), format: "CSV" });
             }
         }
     }

@@ -224,7 +224,14 @@ impl Dhis2Export {
     /// [`Error::Query`] when the view fails; [`Error::Unmapped`] listing every unit and data element
     /// without a DHIS2 id (unless `skip_unmapped`); [`Error::NoData`] when the scope has no value.
     #[tracing::instrument(skip_all, fields(scope = %scope.label()))]
-    pub async fn gather(engine: &Engine, scope: &Dhis2Scope, mapping: &IdMapping, mapping_name: &str, data_set: Option<String>, skip_unmapped: bool) -> Result<Dhis2Export> {
+    pub async fn gather(
+        engine: &Engine,
+        scope: &Dhis2Scope,
+        mapping: &IdMapping,
+        mapping_name: &str,
+        data_set: Option<String>,
+        skip_unmapped: bool,
+    ) -> Result<Dhis2Export> {
         let sql = format!(
             "SELECT period, level, unit_code, data_element, value FROM dhis2_data_values WHERE {} AND value IS NOT NULL ORDER BY period, level, unit_code, data_element",
             scope.predicate()
@@ -237,7 +244,8 @@ impl Dhis2Export {
         let (mut unmapped_units, mut unmapped_elements) = (BTreeSet::new(), BTreeSet::new());
         let mut skipped = 0;
         for batch in &batches {
-            let (periods, levels, units, elements) = (strings(batch, "period")?, strings(batch, "level")?, strings(batch, "unit_code")?, strings(batch, "data_element")?);
+            let (periods, levels, units, elements) =
+                (strings(batch, "period")?, strings(batch, "level")?, strings(batch, "unit_code")?, strings(batch, "data_element")?);
             let numbers = numbers(batch, "value")?;
             for i in 0..batch.num_rows() {
                 let (Some(period), Some(unit), Some(element), Some(value)) = (&periods[i], &units[i], &elements[i], numbers[i]) else { continue };
@@ -279,7 +287,15 @@ impl Dhis2Export {
     }
 
     /// The push of this value set's JSON to the DHIS2 instance at `base_url`.
-    pub fn push_request(&self, scope: &Dhis2Scope, base_url: &str, auth: crate::Auth, retry: crate::RetryPolicy, force: bool, record: &crate::ExportRecord) -> crate::Push {
+    pub fn push_request(
+        &self,
+        scope: &Dhis2Scope,
+        base_url: &str,
+        auth: crate::Auth,
+        retry: crate::RetryPolicy,
+        force: bool,
+        record: &crate::ExportRecord,
+    ) -> crate::Push {
         crate::Push {
             kind: crate::PushKind::Dhis2,
             export: scope.label(),
@@ -320,7 +336,18 @@ impl Dhis2Export {
         let mut writer = csv::Writer::from_writer(Vec::new());
         let csv_error = |e: csv::Error| Error::Dhis2Csv(e.to_string());
         writer
-            .write_record(["dataelement", "period", "orgunit", "categoryoptioncombo", "attributeoptioncombo", "value", "storedby", "lastupdated", "comment", "followup"])
+            .write_record([
+                "dataelement",
+                "period",
+                "orgunit",
+                "categoryoptioncombo",
+                "attributeoptioncombo",
+                "value",
+                "storedby",
+                "lastupdated",
+                "comment",
+                "followup",
+            ])
             .map_err(csv_error)?;
         for v in &self.set.data_values {
             writer

@@ -66,7 +66,8 @@ pub fn table_names(engine: &Engine) -> Vec<String> {
 pub async fn extract(engine: &Engine, table: &str, predicate: Option<&str>, format: ExtractFormat) -> Result<(Vec<u8>, usize)> {
     let known = table_names(engine);
     if !known.iter().any(|k| k == table) {
-        let closest = known.iter().min_by_key(|k| tonghop_engine::models::edit_distance(k, table)).filter(|k| tonghop_engine::models::edit_distance(k, table) <= 3);
+        let closest =
+            known.iter().min_by_key(|k| tonghop_engine::models::edit_distance(k, table)).filter(|k| tonghop_engine::models::edit_distance(k, table) <= 3);
         return Err(Error::UnknownTable { table: table.to_string(), hint: closest.map(|c| format!(" (did you mean {c}?)")).unwrap_or_default() });
     }
     let mut sql = match predicate.map(str::trim).filter(|p| !p.is_empty()) {

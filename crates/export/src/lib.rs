@@ -82,8 +82,8 @@ mod xlsx;
 pub use arrow::array::RecordBatch;
 
 pub use crate::csv::{to_csv, UTF8_BOM};
-pub use crate::error::{Error, Result};
 pub use crate::dhis2::{DataValue, DataValueSet, Dhis2Export, Dhis2Format, Dhis2Scope};
+pub use crate::error::{Error, Result};
 pub use crate::extract::{extract, to_parquet, ExtractFormat};
 pub use crate::push::{push, Auth, ExportLogEntry, ImportSummary, Push, PushKind, RetryPolicy};
 pub use crate::record::ExportRecord;
@@ -101,27 +101,15 @@ fn check_same_schema(batches: &[RecordBatch]) -> Result<()> {
     for (index, batch) in batches.iter().enumerate().skip(1) {
         let found = batch.schema();
         let same = expected.fields().len() == found.fields().len()
-            && expected
-                .fields()
-                .iter()
-                .zip(found.fields().iter())
-                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+            && expected.fields().iter().zip(found.fields().iter()).all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
         if !same {
-            return Err(Error::SchemaMismatch {
-                batch: index,
-                expected: describe_schema(&expected),
-                found: describe_schema(&found),
-            });
+            return Err(Error::SchemaMismatch { batch: index, expected: describe_schema(&expected), found: describe_schema(&found) });
         }
     }
     Ok(())
 }
 
 fn describe_schema(schema: &arrow::datatypes::Schema) -> String {
-    let columns: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| format!("{}: {}", f.name(), f.data_type()))
-        .collect();
+    let columns: Vec<String> = schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect();
     format!("({})", columns.join(", "))
 }

@@ -399,7 +399,10 @@ async fn earlier_success(lake: &Lake, target: &str, sha: &str) -> Result<Option<
         literal(sha)
     );
     let batches = lake.query_table(&EXPORT_LOG, &sql).await.map_err(|source| Error::Lake { what: "reading export_log".into(), source: Box::new(source) })?;
-    Ok(tonghop_lake::first_column_strings(&batches).map_err(|source| Error::Convert { column: "export_id".into(), data_type: arrow::datatypes::DataType::Utf8, source })?.into_iter().next())
+    Ok(tonghop_lake::first_column_strings(&batches)
+        .map_err(|source| Error::Convert { column: "export_id".into(), data_type: arrow::datatypes::DataType::Utf8, source })?
+        .into_iter()
+        .next())
 }
 
 /// Pushes (or recognises a repeat), appends the row to `export_log` and returns it.
@@ -463,7 +466,9 @@ pub async fn push(lake: &Lake, push: &Push) -> Result<ExportLogEntry> {
         }
         entry.finished_at = Utc::now();
     }
-    lake.append(&EXPORT_LOG, vec![entry.to_batch()?], "export push").await.map_err(|source| Error::Lake { what: "appending to export_log".into(), source: Box::new(source) })?;
+    lake.append(&EXPORT_LOG, vec![entry.to_batch()?], "export push")
+        .await
+        .map_err(|source| Error::Lake { what: "appending to export_log".into(), source: Box::new(source) })?;
     tracing::info!(status = %entry.status, attempts = entry.attempts, http_status = ?entry.http_status, "pushed");
     Ok(entry)
 }
@@ -536,7 +541,8 @@ mod tests {
         assert_eq!(classify(PushKind::Dhis2, Some(503), None), "failed");
         assert_eq!(classify(PushKind::Portal, Some(201), None), "accepted");
         assert_eq!(classify(PushKind::Portal, None, None), "failed");
-        let policy = RetryPolicy { attempts: 9, first_delay: Duration::from_millis(100), max_delay: Duration::from_millis(500), timeout: Duration::from_secs(1) };
+        let policy =
+            RetryPolicy { attempts: 9, first_delay: Duration::from_millis(100), max_delay: Duration::from_millis(500), timeout: Duration::from_secs(1) };
         assert_eq!([1, 2, 3, 4, 5].map(|n| policy.delay(n).as_millis()), [100, 200, 400, 500, 500]);
         assert_eq!(idempotency_key(PushKind::Portal, b"{}"), idempotency_key(PushKind::Portal, b"{}"));
         assert_ne!(idempotency_key(PushKind::Portal, b"{}"), idempotency_key(PushKind::Portal, b"[]"));

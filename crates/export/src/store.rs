@@ -3,8 +3,8 @@
 use object_store::path::Path;
 use object_store::{ObjectStore, PutOptions, PutPayload};
 
-use crate::{ExportRecord, Result};
 use crate::Error;
+use crate::{ExportRecord, Result};
 
 /// Writes `bytes` to `path` in `store` in one put.
 ///
@@ -21,14 +21,11 @@ use crate::Error;
 /// [`Error::Store`] naming the path and the store.
 #[tracing::instrument(skip(store, bytes), fields(store = %store, path = %path, bytes = bytes.len()))]
 pub async fn write_object(store: &dyn ObjectStore, path: &Path, bytes: Vec<u8>) -> Result<()> {
-    store
-        .put_opts(path, PutPayload::from(bytes), PutOptions::default())
-        .await
-        .map_err(|source| Error::Store {
-            path: path.to_string(),
-            store: store.to_string(),
-            source,
-        })?;
+    store.put_opts(path, PutPayload::from(bytes), PutOptions::default()).await.map_err(|source| Error::Store {
+        path: path.to_string(),
+        store: store.to_string(),
+        source,
+    })?;
     tracing::debug!("stored");
     Ok(())
 }

@@ -85,10 +85,7 @@ pub struct SheetSpec {
 impl SheetSpec {
     /// A sheet named `sheet_name`, without title, subtitle, labels or formats.
     pub fn new(sheet_name: impl Into<String>) -> Self {
-        Self {
-            sheet_name: sheet_name.into(),
-            ..Self::default()
-        }
+        Self { sheet_name: sheet_name.into(), ..Self::default() }
     }
 
     /// Sets the title row.
@@ -130,11 +127,7 @@ impl SheetSpec {
     }
 
     /// Gives column `column` the Excel number format `format` (replacing an earlier one).
-    pub fn with_number_format(
-        mut self,
-        column: impl Into<String>,
-        format: impl Into<String>,
-    ) -> Self {
+    pub fn with_number_format(mut self, column: impl Into<String>, format: impl Into<String>) -> Self {
         let column = column.into();
         self.number_formats.retain(|(c, _)| *c != column);
         self.number_formats.push((column, format.into()));
@@ -155,19 +148,11 @@ impl SheetSpec {
 
     /// The header label of column `column`.
     pub fn label<'a>(&'a self, column: &'a str) -> &'a str {
-        self.headers
-            .iter()
-            .rev()
-            .find(|(c, _)| c == column)
-            .map_or(column, |(_, label)| label.as_str())
+        self.headers.iter().rev().find(|(c, _)| c == column).map_or(column, |(_, label)| label.as_str())
     }
 
     fn number_format(&self, column: &str) -> Option<&str> {
-        self.number_formats
-            .iter()
-            .rev()
-            .find(|(c, _)| c == column)
-            .map(|(_, f)| f.as_str())
+        self.number_formats.iter().rev().find(|(c, _)| c == column).map(|(_, f)| f.as_str())
     }
 }
 
@@ -185,16 +170,7 @@ impl SheetSpec {
 /// Text is not otherwise changed; pass NFC text so that a Vietnamese letter
 /// counts as one character.
 pub fn sanitize_sheet_name(name: &str) -> String {
-    let replaced: Vec<char> = name
-        .chars()
-        .map(|c| {
-            if matches!(c, '[' | ']' | ':' | '*' | '?' | '/' | '\\') || c.is_control() {
-                '-'
-            } else {
-                c
-            }
-        })
-        .collect();
+    let replaced: Vec<char> = name.chars().map(|c| if matches!(c, '[' | ']' | ':' | '*' | '?' | '/' | '\\') || c.is_control() { '-' } else { c }).collect();
     let trimmed = trim_name(&replaced);
 
     let mut cut = 0;
@@ -221,10 +197,7 @@ pub fn sanitize_sheet_name(name: &str) -> String {
 fn trim_name(chars: &[char]) -> &[char] {
     let strip = |c: &char| c.is_whitespace() || *c == '\'';
     let start = chars.iter().position(|c| !strip(c)).unwrap_or(chars.len());
-    let end = chars
-        .iter()
-        .rposition(|c| !strip(c))
-        .map_or(start, |i| i + 1);
+    let end = chars.iter().rposition(|c| !strip(c)).map_or(start, |i| i + 1);
     &chars[start..end.max(start)]
 }
 
@@ -254,15 +227,9 @@ enum Kind {
 fn kind_of(data_type: &DataType) -> Option<Kind> {
     use DataType::*;
     Some(match data_type {
-        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => {
-            Kind::Number { integer: true }
-        }
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 => Kind::Number { integer: true },
         Float16 | Float32 | Float64 => Kind::Number { integer: false },
-        Decimal32(_, scale) | Decimal64(_, scale) | Decimal128(_, scale) | Decimal256(_, scale) => {
-            Kind::Number {
-                integer: *scale <= 0,
-            }
-        }
+        Decimal32(_, scale) | Decimal64(_, scale) | Decimal128(_, scale) | Decimal256(_, scale) => Kind::Number { integer: *scale <= 0 },
         Utf8 | LargeUtf8 | Utf8View => Kind::Text,
         Boolean => Kind::Bool,
         Date32 | Date64 => Kind::Date,
@@ -386,20 +353,11 @@ pub(crate) fn write_table(sheet: &mut Worksheet, top: u32, batches: &[RecordBatc
     let header_row = top + spec.header_row();
     let at = |what: &str| format!("sheet {sheet_name:?}, {what}");
     if top == 0 {
-        sheet.set_name(&sheet_name).map_err(|source| Error::Xlsx {
-            context: at("sheet name"),
-            source,
-        })?;
+        sheet.set_name(&sheet_name).map_err(|source| Error::Xlsx { context: at("sheet name"), source })?;
     }
 
     write_titles(sheet, top, spec, &at)?;
-    let mut placed = Placed {
-        sheet_name: sheet_name.clone(),
-        header_row,
-        last_row: header_row,
-        columns: Vec::new(),
-        widths: Vec::new(),
-    };
+    let mut placed = Placed { sheet_name: sheet_name.clone(), header_row, last_row: header_row, columns: Vec::new(), widths: Vec::new() };
 
     if let Some(first) = batches.first() {
         let schema = first.schema();
@@ -421,12 +379,7 @@ pub(crate) fn write_table(sheet: &mut Worksheet, top: u32, batches: &[RecordBatc
         let last_col = (columns.len() as u16).saturating_sub(1);
         let last_row = row - 1;
         if !columns.is_empty() && top == 0 {
-            sheet
-                .autofilter(header_row, 0, last_row, last_col)
-                .map_err(|source| Error::Xlsx {
-                    context: at("autofilter"),
-                    source,
-                })?;
+            sheet.autofilter(header_row, 0, last_row, last_col).map_err(|source| Error::Xlsx { context: at("autofilter"), source })?;
         }
         placed.last_row = last_row;
         placed.columns = columns.iter().map(|c| c.name.clone()).collect();
@@ -441,26 +394,11 @@ pub(crate) fn write_table(sheet: &mut Worksheet, top: u32, batches: &[RecordBatc
 pub(crate) fn finish_sheet(sheet: &mut Worksheet, table: &Placed) -> Result<()> {
     for (index, width) in table.widths.iter().enumerate() {
         let width = (width + 2).clamp(MIN_WIDTH, MAX_WIDTH);
-        sheet
-            .set_column_width(index as u16, width as f64)
-            .map_err(|source| Error::Xlsx {
-                context: table.at(&format!("width of column {index}")),
-                source,
-            })?;
+        sheet.set_column_width(index as u16, width as f64).map_err(|source| Error::Xlsx { context: table.at(&format!("width of column {index}")), source })?;
     }
     if !table.columns.is_empty() {
-        sheet
-            .set_freeze_panes(table.header_row + 1, 0)
-            .map_err(|source| Error::Xlsx {
-                context: table.at("freeze panes"),
-                source,
-            })?;
-        sheet
-            .set_repeat_rows(table.header_row, table.header_row)
-            .map_err(|source| Error::Xlsx {
-                context: table.at("print titles"),
-                source,
-            })?;
+        sheet.set_freeze_panes(table.header_row + 1, 0).map_err(|source| Error::Xlsx { context: table.at("freeze panes"), source })?;
+        sheet.set_repeat_rows(table.header_row, table.header_row).map_err(|source| Error::Xlsx { context: table.at("print titles"), source })?;
     }
     page_setup(sheet);
     Ok(())
@@ -468,18 +406,12 @@ pub(crate) fn finish_sheet(sheet: &mut Worksheet, table: &Placed) -> Result<()> 
 
 /// A4 landscape, one page wide, as tall as needed.
 pub(crate) fn page_setup(sheet: &mut Worksheet) {
-    sheet
-        .set_paper_size(PAPER_A4)
-        .set_landscape()
-        .set_print_fit_to_pages(1, 0);
+    sheet.set_paper_size(PAPER_A4).set_landscape().set_print_fit_to_pages(1, 0);
 }
 
 /// Assembles the workbook.
 pub(crate) fn save(workbook: &mut Workbook, sheet_name: &str) -> Result<Vec<u8>> {
-    workbook.save_to_buffer().map_err(|source| Error::Xlsx {
-        context: format!("sheet {sheet_name:?}, assembling the file"),
-        source,
-    })
+    workbook.save_to_buffer().map_err(|source| Error::Xlsx { context: format!("sheet {sheet_name:?}, assembling the file"), source })
 }
 
 /// The header cells' format: bold, light blue fill, wrapped, thin borders, centred.
@@ -493,12 +425,7 @@ pub(crate) fn header_format() -> Format {
         .set_align(FormatAlign::VerticalCenter)
 }
 
-fn write_titles(
-    sheet: &mut Worksheet,
-    top: u32,
-    spec: &SheetSpec,
-    at: &dyn Fn(&str) -> String,
-) -> Result<()> {
+fn write_titles(sheet: &mut Worksheet, top: u32, spec: &SheetSpec, at: &dyn Fn(&str) -> String) -> Result<()> {
     let bold = Format::new().set_bold().set_font_size(14);
     let italic = Format::new().set_italic();
     let plain = Format::new();
@@ -509,30 +436,17 @@ fn write_titles(
         .chain(spec.subtitle.iter().map(|t| (t, &italic, "subtitle")))
         .chain(spec.lines.iter().map(|t| (t, &plain, "line")));
     for (row, (text, format, what)) in (top..).zip(lines) {
-        sheet
-            .write_string_with_format(row, 0, text, format)
-            .map_err(|source| Error::Xlsx {
-                context: at(what),
-                source,
-            })?;
+        sheet.write_string_with_format(row, 0, text, format).map_err(|source| Error::Xlsx { context: at(what), source })?;
     }
     Ok(())
 }
 
 fn check_size(rows: u64, cols: u64) -> Result<()> {
     if rows > MAX_ROWS {
-        return Err(Error::TooLarge {
-            what: "rows (title, header and data)",
-            count: rows,
-            limit: MAX_ROWS,
-        });
+        return Err(Error::TooLarge { what: "rows (title, header and data)", count: rows, limit: MAX_ROWS });
     }
     if cols > MAX_COLS {
-        return Err(Error::TooLarge {
-            what: "columns",
-            count: cols,
-            limit: MAX_COLS,
-        });
+        return Err(Error::TooLarge { what: "columns", count: cols, limit: MAX_COLS });
     }
     Ok(())
 }
@@ -574,27 +488,17 @@ fn plan_columns(fields: &arrow::datatypes::Fields, spec: &SheetSpec) -> Result<V
 
 /// Decimal places a number format shows: the `0`/`#` after the first `.`.
 fn decimals_of(code: &str) -> usize {
-    code.split_once('.').map_or(0, |(_, after)| {
-        after.chars().take_while(|c| matches!(c, '0' | '#')).count()
-    })
+    code.split_once('.').map_or(0, |(_, after)| after.chars().take_while(|c| matches!(c, '0' | '#')).count())
 }
 
-fn write_header(
-    sheet: &mut Worksheet,
-    row: u32,
-    columns: &mut [Column],
-    at: &dyn Fn(&str) -> String,
-) -> Result<()> {
+fn write_header(sheet: &mut Worksheet, row: u32, columns: &mut [Column], at: &dyn Fn(&str) -> String) -> Result<()> {
     let format = header_format();
     for (index, column) in columns.iter_mut().enumerate() {
         let label = column.label.clone();
         column.width = column.width.max(text_width(&label));
         sheet
             .write_string_with_format(row, index as u16, label, &format)
-            .map_err(|source| Error::Xlsx {
-                context: at(&format!("header of column {:?}", column.name)),
-                source,
-            })?;
+            .map_err(|source| Error::Xlsx { context: at(&format!("header of column {:?}", column.name)), source })?;
     }
     Ok(())
 }
@@ -607,13 +511,7 @@ fn text_width(text: &str) -> usize {
 /// Approximate characters of a number shown with thousands separators and
 /// `decimals` decimal places.
 fn number_width(value: f64, decimals: usize) -> usize {
-    let digits = if value.abs() < 1.0 {
-        1
-    } else {
-        (value.abs().log10().floor() as usize)
-            .saturating_add(1)
-            .min(309)
-    };
+    let digits = if value.abs() < 1.0 { 1 } else { (value.abs().log10().floor() as usize).saturating_add(1).min(309) };
     let separators = (digits - 1) / 3;
     let sign = usize::from(value < 0.0);
     let fraction = if decimals > 0 { decimals + 1 } else { 0 };
@@ -621,11 +519,7 @@ fn number_width(value: f64, decimals: usize) -> usize {
 }
 
 fn convert_error(column: &Column) -> impl Fn(arrow::error::ArrowError) -> Error + '_ {
-    move |source| Error::Convert {
-        column: column.name.clone(),
-        data_type: column.data_type.clone(),
-        source,
-    }
+    move |source| Error::Convert { column: column.name.clone(), data_type: column.data_type.clone(), source }
 }
 
 /// Turns one column of one batch into cell values.
@@ -650,22 +544,13 @@ fn prepare(array: &ArrayRef, column: &Column) -> Result<Cells> {
         Kind::Date => {
             let days = cast(&array, &DataType::Date32).map_err(&err)?;
             let days = days.as_primitive::<Date32Type>();
-            let serials = days
-                .iter()
-                .map(|d| d.map(|d| f64::from(d) + UNIX_EPOCH_SERIAL))
-                .collect();
+            let serials = days.iter().map(|d| d.map(|d| f64::from(d) + UNIX_EPOCH_SERIAL)).collect();
             Cells::Temporal(with_text_fallback(&array, serials, &err)?)
         }
         Kind::Timestamp => {
-            let DataType::Timestamp(_, tz) = array.data_type() else {
-                unreachable!("kind_of gives Timestamp only for timestamps")
-            };
+            let DataType::Timestamp(_, tz) = array.data_type() else { unreachable!("kind_of gives Timestamp only for timestamps") };
             let tz = tz.clone();
-            let micros = cast(
-                &array,
-                &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
-            )
-            .map_err(&err)?;
+            let micros = cast(&array, &DataType::Timestamp(TimeUnit::Microsecond, tz.clone())).map_err(&err)?;
             let micros = micros.as_primitive::<TimestampMicrosecondType>();
             let wall: Vec<Option<i64>> = match &tz {
                 None => micros.iter().collect(),
@@ -675,10 +560,8 @@ fn prepare(array: &ArrayRef, column: &Column) -> Result<Cells> {
                         .iter()
                         .map(|v| {
                             v.and_then(|v| {
-                                arrow::array::temporal_conversions::as_datetime_with_timezone::<
-                                    TimestampMicrosecondType,
-                                >(v, tz)
-                                .map(|t| t.naive_local().and_utc().timestamp_micros())
+                                arrow::array::temporal_conversions::as_datetime_with_timezone::<TimestampMicrosecondType>(v, tz)
+                                    .map(|t| t.naive_local().and_utc().timestamp_micros())
                             })
                         })
                         .collect()
@@ -686,35 +569,20 @@ fn prepare(array: &ArrayRef, column: &Column) -> Result<Cells> {
             };
             let serials = wall
                 .into_iter()
-                .map(|v| {
-                    v.map(|v| {
-                        v.div_euclid(MICROS_PER_DAY) as f64
-                            + UNIX_EPOCH_SERIAL
-                            + v.rem_euclid(MICROS_PER_DAY) as f64 / MICROS_PER_DAY as f64
-                    })
-                })
+                .map(|v| v.map(|v| v.div_euclid(MICROS_PER_DAY) as f64 + UNIX_EPOCH_SERIAL + v.rem_euclid(MICROS_PER_DAY) as f64 / MICROS_PER_DAY as f64))
                 .collect();
             Cells::Temporal(with_text_fallback(&array, serials, &err)?)
         }
         Kind::Time => {
             let micros = cast(&array, &DataType::Time64(TimeUnit::Microsecond)).map_err(&err)?;
             let micros = micros.as_primitive::<Time64MicrosecondType>();
-            Cells::Temporal(
-                micros
-                    .iter()
-                    .map(|v| v.map(|v| Temporal::Serial(v as f64 / MICROS_PER_DAY as f64)))
-                    .collect(),
-            )
+            Cells::Temporal(micros.iter().map(|v| v.map(|v| Temporal::Serial(v as f64 / MICROS_PER_DAY as f64))).collect())
         }
     })
 }
 
 /// Keeps serial numbers Excel shows as dates; formats the others as text.
-fn with_text_fallback(
-    array: &ArrayRef,
-    serials: Vec<Option<f64>>,
-    err: &dyn Fn(arrow::error::ArrowError) -> Error,
-) -> Result<Vec<Option<Temporal>>> {
+fn with_text_fallback(array: &ArrayRef, serials: Vec<Option<f64>>, err: &dyn Fn(arrow::error::ArrowError) -> Error) -> Result<Vec<Option<Temporal>>> {
     let options = FormatOptions::new()
         .with_date_format(Some("%d/%m/%Y"))
         .with_datetime_format(Some("%d/%m/%Y %H:%M"))
@@ -730,15 +598,9 @@ fn with_text_fallback(
                 Some(s) if (FIRST_SERIAL..END_SERIAL).contains(&s) => Some(Temporal::Serial(s)),
                 Some(_) => {
                     if formatter.is_none() {
-                        formatter =
-                            Some(ArrayFormatter::try_new(array.as_ref(), &options).map_err(err)?);
+                        formatter = Some(ArrayFormatter::try_new(array.as_ref(), &options).map_err(err)?);
                     }
-                    let text = formatter
-                        .as_ref()
-                        .expect("set above")
-                        .value(i)
-                        .try_to_string()
-                        .map_err(err)?;
+                    let text = formatter.as_ref().expect("set above").value(i).try_to_string().map_err(err)?;
                     Some(Temporal::Text(text))
                 }
             })
@@ -746,24 +608,10 @@ fn with_text_fallback(
         .collect()
 }
 
-fn write_cells(
-    sheet: &mut Worksheet,
-    first_row: u32,
-    col: u16,
-    column: &mut Column,
-    cells: &Cells,
-    at: &dyn Fn(&str) -> String,
-) -> Result<()> {
+fn write_cells(sheet: &mut Worksheet, first_row: u32, col: u16, column: &mut Column, cells: &Cells, at: &dyn Fn(&str) -> String) -> Result<()> {
     let plain = Format::new();
     let format = column.format.as_ref().unwrap_or(&plain);
-    let fail = |offset: usize, source| Error::Xlsx {
-        context: at(&format!(
-            "column {:?}, row {}",
-            column.name,
-            first_row as usize + offset + 1
-        )),
-        source,
-    };
+    let fail = |offset: usize, source| Error::Xlsx { context: at(&format!("column {:?}, row {}", column.name, first_row as usize + offset + 1)), source };
     match cells {
         Cells::Null => {}
         Cells::Number(values) => {
@@ -771,9 +619,7 @@ fn write_cells(
                 let Some(value) = value.filter(|v| v.is_finite()) else {
                     continue;
                 };
-                sheet
-                    .write_number_with_format(first_row + i as u32, col, value, format)
-                    .map_err(|e| fail(i, e))?;
+                sheet.write_number_with_format(first_row + i as u32, col, value, format).map_err(|e| fail(i, e))?;
                 column.width = column.width.max(number_width(value, column.decimals));
             }
         }
@@ -812,9 +658,7 @@ fn write_cells(
                 match value {
                     None => continue,
                     Some(Temporal::Serial(serial)) => {
-                        sheet
-                            .write_number_with_format(row, col, *serial, format)
-                            .map_err(|e| fail(i, e))?;
+                        sheet.write_number_with_format(row, col, *serial, format).map_err(|e| fail(i, e))?;
                         column.width = column.width.max(shown);
                     }
                     Some(Temporal::Text(text)) => {
@@ -862,13 +706,7 @@ mod tests {
         assert_eq!(SheetSpec::new("s").header_row(), 0);
         assert_eq!(SheetSpec::new("s").with_title("t").header_row(), 2);
         assert_eq!(SheetSpec::new("s").with_subtitle("t").header_row(), 2);
-        assert_eq!(
-            SheetSpec::new("s")
-                .with_title("t")
-                .with_subtitle("u")
-                .header_row(),
-            3
-        );
+        assert_eq!(SheetSpec::new("s").with_title("t").with_subtitle("u").header_row(), 3);
     }
 
     #[test]

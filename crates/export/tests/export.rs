@@ -9,9 +9,8 @@ use std::io::Cursor;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Date32Array, DictionaryArray, Float64Array, Int32Array,
-    Int64Array, LargeStringArray, ListArray, RecordBatch, StringArray, StringViewArray,
-    TimestampMillisecondArray, TimestampSecondArray, UInt32Array,
+    Array, ArrayRef, BooleanArray, Date32Array, DictionaryArray, Float64Array, Int32Array, Int64Array, LargeStringArray, ListArray, RecordBatch, StringArray,
+    StringViewArray, TimestampMillisecondArray, TimestampSecondArray, UInt32Array,
 };
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
 use calamine::{open_workbook_from_rs, Data, Range, Reader, Xlsx};
@@ -85,9 +84,7 @@ fn spec() -> SheetSpec {
 fn read_xlsx(bytes: Vec<u8>) -> (Vec<String>, Range<Data>) {
     let mut workbook: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).expect("a valid xlsx");
     let names = workbook.sheet_names();
-    let range = workbook
-        .worksheet_range(&names[0])
-        .expect("the first sheet");
+    let range = workbook.worksheet_range(&names[0]).expect("the first sheet");
     (names, range)
 }
 
@@ -107,10 +104,7 @@ fn number(range: &Range<Data>, row: u32, col: u32) -> f64 {
 fn date_serial(range: &Range<Data>, row: u32, col: u32) -> f64 {
     match cell(range, row, col) {
         Data::DateTime(dt) => {
-            assert!(
-                dt.is_datetime(),
-                "({row}, {col}) is a date-time, not a duration"
-            );
+            assert!(dt.is_datetime(), "({row}, {col}) is a date-time, not a duration");
             dt.as_f64()
         }
         other => panic!("cell ({row}, {col}) should be a date, is {other:?}"),
@@ -124,31 +118,14 @@ fn xlsx_round_trips_through_calamine() {
     let (names, range) = read_xlsx(bytes);
 
     assert_eq!(names, vec!["Chỉ tiêu tỉnh".to_string()]);
-    assert_eq!(
-        cell(&range, 0, 0),
-        Data::String("BÁO CÁO CHỈ TIÊU Y TẾ CƠ SỞ THEO CHỈ THỊ 25-CT/TW".into())
-    );
-    assert_eq!(
-        cell(&range, 1, 0),
-        Data::String("Kỳ báo cáo: Tháng 3 năm 2026 · Lập ngày 23/11/2026".into())
-    );
+    assert_eq!(cell(&range, 0, 0), Data::String("BÁO CÁO CHỈ TIÊU Y TẾ CƠ SỞ THEO CHỈ THỊ 25-CT/TW".into()));
+    assert_eq!(cell(&range, 1, 0), Data::String("Kỳ báo cáo: Tháng 3 năm 2026 · Lập ngày 23/11/2026".into()));
     assert_eq!(cell(&range, 2, 0), Data::Empty, "spacer row");
 
     let header = spec.header_row();
     assert_eq!(header, 3);
     let labels: Vec<Data> = (0..6).map(|c| cell(&range, header, c)).collect();
-    assert_eq!(
-        labels,
-        [
-            "Mã tỉnh",
-            "Tỉnh/Thành phố",
-            "Tử số",
-            "Giá trị (%)",
-            "Ngày bắt đầu kỳ",
-            "complete"
-        ]
-        .map(|s| Data::String(s.into()))
-    );
+    assert_eq!(labels, ["Mã tỉnh", "Tỉnh/Thành phố", "Tử số", "Giá trị (%)", "Ngày bắt đầu kỳ", "complete"].map(|s| Data::String(s.into())));
 
     let first = header + 1;
     // Text: byte-identical, codes stay text.
@@ -195,23 +172,11 @@ fn xlsx_handles_every_string_layout_and_more_numbers() {
         Field::new("utf8", DataType::Utf8, true),
         Field::new("large", DataType::LargeUtf8, true),
         Field::new("view", DataType::Utf8View, true),
-        Field::new(
-            "dict",
-            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-            true,
-        ),
+        Field::new("dict", DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), true),
         Field::new("small", DataType::Int32, true),
         Field::new("unsigned", DataType::UInt32, true),
-        Field::new(
-            "reported_at",
-            DataType::Timestamp(TimeUnit::Millisecond, None),
-            true,
-        ),
-        Field::new(
-            "reported_at_local",
-            DataType::Timestamp(TimeUnit::Second, Some("+07:00".into())),
-            true,
-        ),
+        Field::new("reported_at", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        Field::new("reported_at_local", DataType::Timestamp(TimeUnit::Second, Some("+07:00".into())), true),
         Field::new("nothing", DataType::Null, true),
     ]));
     let dict: DictionaryArray<Int32Type> = vec![Some(CAO_BANG), None].into_iter().collect();
@@ -226,10 +191,7 @@ fn xlsx_handles_every_string_layout_and_more_numbers() {
             Arc::new(dict),
             Arc::new(Int32Array::from(vec![Some(7), None])),
             Arc::new(UInt32Array::from(vec![Some(4_000_000_000), Some(0)])),
-            Arc::new(TimestampMillisecondArray::from(vec![
-                Some(instant * 1000),
-                None,
-            ])),
+            Arc::new(TimestampMillisecondArray::from(vec![Some(instant * 1000), None])),
             Arc::new(TimestampSecondArray::from(vec![Some(instant), None]).with_timezone("+07:00")),
             Arc::new(arrow::array::NullArray::new(2)),
         ],
@@ -257,11 +219,7 @@ fn xlsx_handles_every_string_layout_and_more_numbers() {
 fn xlsx_writes_dates_excel_cannot_show_as_text() {
     let schema = Arc::new(Schema::new(vec![Field::new("d", DataType::Date32, true)]));
     // 1899-12-31
-    let batch = RecordBatch::try_new(
-        schema,
-        vec![Arc::new(Date32Array::from(vec![Some(-25_568), Some(MARCH_1)])) as ArrayRef],
-    )
-    .unwrap();
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(Date32Array::from(vec![Some(-25_568), Some(MARCH_1)])) as ArrayRef]).unwrap();
     let (_, range) = read_xlsx(to_xlsx(&[batch], &SheetSpec::new("x")).unwrap());
     assert_eq!(cell(&range, 1, 0), Data::String("31/12/1899".into()));
     assert_eq!(date_serial(&range, 2, 0), MARCH_1_SERIAL);
@@ -276,53 +234,28 @@ fn xlsx_with_no_batches_has_only_the_titles() {
 
 fn list_batch() -> RecordBatch {
     let tags = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1)])]);
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("name", DataType::Utf8, false),
-        Field::new("tags", tags.data_type().clone(), true),
-    ]));
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(StringArray::from(vec![HA_NOI])) as ArrayRef,
-            Arc::new(tags),
-        ],
-    )
-    .unwrap()
+    let schema = Arc::new(Schema::new(vec![Field::new("name", DataType::Utf8, false), Field::new("tags", tags.data_type().clone(), true)]));
+    RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec![HA_NOI])) as ArrayRef, Arc::new(tags)]).unwrap()
 }
 
 #[test]
 fn unsupported_types_are_errors_naming_the_column() {
     let err = to_xlsx(&[list_batch()], &SheetSpec::new("x")).unwrap_err();
-    assert!(
-        matches!(&err, Error::UnsupportedType { column, format: "XLSX", .. } if column == "tags"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, Error::UnsupportedType { column, format: "XLSX", .. } if column == "tags"), "{err:?}");
     let message = err.to_string();
-    assert!(
-        message.contains("\"tags\"") && message.contains("List"),
-        "{message}"
-    );
+    assert!(message.contains("\"tags\"") && message.contains("List"), "{message}");
 
     let err = to_csv(&[list_batch()]).unwrap_err();
-    assert!(
-        matches!(&err, Error::UnsupportedType { column, format: "CSV", .. } if column == "tags"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, Error::UnsupportedType { column, format: "CSV", .. } if column == "tags"), "{err:?}");
 }
 
 #[test]
 fn batches_with_different_columns_are_rejected() {
     let other = list_batch();
     let err = to_xlsx(&[batches().remove(0), other.clone()], &spec()).unwrap_err();
-    assert!(
-        matches!(err, Error::SchemaMismatch { batch: 1, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::SchemaMismatch { batch: 1, .. }), "{err:?}");
     let err = to_csv(&[batches().remove(0), other]).unwrap_err();
-    assert!(
-        matches!(err, Error::SchemaMismatch { batch: 1, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, Error::SchemaMismatch { batch: 1, .. }), "{err:?}");
 }
 
 #[test]
@@ -340,20 +273,9 @@ fn csv_has_a_bom_and_exact_rfc4180_text() {
 
     // Quoting.
     let schema = Arc::new(Schema::new(vec![Field::new("note", DataType::Utf8, true)]));
-    let batch = RecordBatch::try_new(
-        schema,
-        vec![Arc::new(StringArray::from(vec![
-            Some("Xã \"A\", huyện B"),
-            Some("hai\ndòng"),
-            None,
-        ])) as ArrayRef],
-    )
-    .unwrap();
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(vec![Some("Xã \"A\", huyện B"), Some("hai\ndòng"), None])) as ArrayRef]).unwrap();
     let bytes = to_csv(&[batch]).unwrap();
-    assert_eq!(
-        std::str::from_utf8(&bytes[3..]).unwrap(),
-        "note\r\n\"Xã \"\"A\"\", huyện B\"\r\n\"hai\ndòng\"\r\n\"\"\r\n"
-    );
+    assert_eq!(std::str::from_utf8(&bytes[3..]).unwrap(), "note\r\n\"Xã \"\"A\"\", huyện B\"\r\n\"hai\ndòng\"\r\n\"\"\r\n");
 }
 
 #[test]
@@ -361,10 +283,7 @@ fn csv_parses_back_to_the_same_batches() {
     let input = batches();
     let bytes = to_csv(&input).unwrap();
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").expect("a BOM");
-    let reader = arrow::csv::ReaderBuilder::new(schema())
-        .with_header(true)
-        .build(Cursor::new(body.to_vec()))
-        .unwrap();
+    let reader = arrow::csv::ReaderBuilder::new(schema()).with_header(true).build(Cursor::new(body.to_vec())).unwrap();
     let read: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
     let expected = arrow::compute::concat_batches(&schema(), &input).unwrap();
     let actual = arrow::compute::concat_batches(&schema(), &read).unwrap();
@@ -381,14 +300,8 @@ struct TempDir(std::path::PathBuf);
 
 impl TempDir {
     fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "tonghop-export-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let dir = std::env::temp_dir().join(format!("tonghop-export-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
     }
@@ -422,10 +335,7 @@ async fn write_object_stores_the_bytes() {
     assert_eq!(back.as_ref(), csv.as_slice());
 
     // No staging files are left behind.
-    let left: Vec<_> = std::fs::read_dir(dir.0.join("exports/2026-03"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let left: Vec<_> = std::fs::read_dir(dir.0.join("exports/2026-03")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("chi_tieu_tinh.xlsx")]);
 }
 

@@ -34,12 +34,7 @@ const REQUIRED: [&str; 4] = ["period", "org_unit", "data_element", "value"];
 /// csv_long::read(&mut csv.as_bytes(), "x.csv", None, &mut sink).unwrap();
 /// assert_eq!(sink.records[0].org_unit, "00004");
 /// ```
-pub fn read(
-    source: &mut dyn BufRead,
-    name: &str,
-    encoding: Option<&'static encoding_rs::Encoding>,
-    sink: &mut dyn Sink,
-) -> Result<()> {
+pub fn read(source: &mut dyn BufRead, name: &str, encoding: Option<&'static encoding_rs::Encoding>, sink: &mut dyn Sink) -> Result<()> {
     let unreadable = |reason: String| Error::Unreadable { name: name.to_string(), format: Format::Csv, reason };
     let mut rows = text::open(source, name, Format::Csv, encoding, None)?;
     let Some((_, header)) = rows.next(sink)? else {
@@ -95,11 +90,7 @@ impl Columns {
             ));
         }
         if !duplicates.is_empty() {
-            return Err(format!(
-                "column {} appears more than once in the header line {}",
-                duplicates.join(", "),
-                found()
-            ));
+            return Err(format!("column {} appears more than once in the header line {}", duplicates.join(", "), found()));
         }
         let [Some(period), Some(org_unit), Some(data_element), Some(value)] = required else {
             return Err(format!("the header line {} lacks a required column", found()));
@@ -176,10 +167,7 @@ mod tests {
         let r = &sink.records;
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].location, Location::Line(2));
-        assert_eq!(
-            (r[0].period.as_str(), r[0].org_unit.as_str(), r[0].data_element.as_str(), r[0].value.as_str()),
-            ("202603", "00004", "DS_TONG", "12000")
-        );
+        assert_eq!((r[0].period.as_str(), r[0].org_unit.as_str(), r[0].data_element.as_str(), r[0].value.as_str()), ("202603", "00004", "DS_TONG", "12000"));
         assert_eq!((r[0].comment.as_deref(), r[0].disaggregation.as_deref()), (None, None));
         assert_eq!(r[1].location, Location::Line(5));
         assert_eq!(r[1].value, "350");
@@ -189,9 +177,7 @@ mod tests {
 
     #[test]
     fn semicolon_and_crlf() {
-        let sink =
-            ok("\u{FEFF}period;org_unit;data_element;value;comment\r\n202603;00004;DS_TONG;12,5;Trạm y tế\r\n"
-                .as_bytes());
+        let sink = ok("\u{FEFF}period;org_unit;data_element;value;comment\r\n202603;00004;DS_TONG;12,5;Trạm y tế\r\n".as_bytes());
         assert_eq!(sink.records.len(), 1);
         assert_eq!(sink.records[0].value, "12,5");
         assert_eq!(sink.records[0].comment.as_deref(), Some("Trạm y tế"));
@@ -227,16 +213,14 @@ mod tests {
         assert_eq!(sink.records[1].disaggregation.as_deref(), Some("nữ"));
         assert_eq!(sink.records[1].comment.as_deref(), Some("Hoà Bình"));
         // Forced, even though the head is plain ASCII.
-        let mut late =
-            b"period,org_unit,data_element,value,comment\n202603,00004,DS_TONG,1,x\n202603,00004,DS_TONG,1,".to_vec();
+        let mut late = b"period,org_unit,data_element,value,comment\n202603,00004,DS_TONG,1,x\n202603,00004,DS_TONG,1,".to_vec();
         late.extend_from_slice(TRAM_Y_TE_1258);
         let forced = read_bytes(&late, Some(encoding_rs::WINDOWS_1258)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(forced.records[1].comment.as_deref(), Some("Trạm y tế"));
         // Not forced, and the head (the first 32 bytes here) is valid UTF-8: the late
         // Windows-1258 line is unreadable.
         let mut sniffed = Collect::default();
-        read(&mut BufReader::with_capacity(32, &late[..]), "t.csv", None, &mut sniffed)
-            .unwrap_or_else(|e| panic!("{e}"));
+        read(&mut BufReader::with_capacity(32, &late[..]), "t.csv", None, &mut sniffed).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(reasons(&sniffed.problems), vec![(3, "row_unreadable")]);
         assert_eq!(sniffed.records.len(), 1);
         assert!(sniffed.problems[0].message_vi.starts_with("Dòng 3: không đọc được dòng này"));

@@ -54,9 +54,7 @@ pub fn detect(head: &[u8], name: &str) -> Result<Format> {
     let extension = extension(name);
     match content.as_bytes()[0] {
         b'<' => match root_element(content) {
-            Some(root) if root.rsplit(':').next().is_some_and(|local| local.eq_ignore_ascii_case("adx")) => {
-                Ok(Format::Adx)
-            }
+            Some(root) if root.rsplit(':').next().is_some_and(|local| local.eq_ignore_ascii_case("adx")) => Ok(Format::Adx),
             Some(root) => Err(unknown(format!("XML whose root element is <{root}>, not ADX <adx>"))),
             None if matches!(extension.as_deref(), Some("adx" | "xml")) => Ok(Format::Adx),
             None => Err(unknown("XML without a root element in its first bytes".to_string())),
@@ -71,8 +69,7 @@ pub fn detect(head: &[u8], name: &str) -> Result<Format> {
         _ => {
             let line = content.lines().next().unwrap_or("");
             let delimiter = char::from(text::delimiter(line.as_bytes()));
-            let fields: Vec<String> =
-                line.split(delimiter).map(|f| f.trim().trim_matches('"').trim().to_ascii_lowercase()).collect();
+            let fields: Vec<String> = line.split(delimiter).map(|f| f.trim().trim_matches('"').trim().to_ascii_lowercase()).collect();
             let has = |n: &str| fields.iter().any(|f| f == n);
             let has_norm = |n: &str| fields.iter().any(|f| normalise(f) == n);
             if has("dataelement") && fields.iter().all(|f| f.is_empty() || DHIS2_COLUMNS.contains(&f.as_str())) {
@@ -174,10 +171,7 @@ mod tests {
     #[test]
     fn by_content() {
         assert_eq!(ok(b"PK\x03\x04rest", "a.csv"), Format::XlsxLong);
-        assert_eq!(
-            ok(b"\xEF\xBB\xBF<?xml version=\"1.0\"?>\n<!-- c --><adx xmlns=\"urn:ihe:qrph:adx:2015\">", "a"),
-            Format::Adx
-        );
+        assert_eq!(ok(b"\xEF\xBB\xBF<?xml version=\"1.0\"?>\n<!-- c --><adx xmlns=\"urn:ihe:qrph:adx:2015\">", "a"), Format::Adx);
         assert_eq!(ok(b"  <adx:adx xmlns:adx=\"urn:ihe:qrph:adx:2015\">", "a"), Format::Adx);
         assert_eq!(ok(b"{\"period\":\"202603\",\"values\":[]}", "a.txt"), Format::Json);
         assert_eq!(ok(b"[{\"period\":\"202603\"", "a"), Format::Json);
@@ -185,24 +179,14 @@ mod tests {
         assert_eq!(ok(b"period,org_unit,data_element,value\n202603,00004,DS_TONG,1", "a.bin"), Format::Csv);
         assert_eq!(ok(b"Data_Element;Org Unit;PERIOD;Value;comment\n", "a"), Format::Csv);
         assert_eq!(ok(b"\"dataelement\",\"period\",\"orgunit\",\"categoryoptioncombo\"\n", "a"), Format::Dhis2Csv);
-        assert_eq!(
-            ok(b"DataElement,Period,OrgUnit,CategoryOptionCombo,AttributeOptionCombo,Value\n", "a"),
-            Format::Dhis2Csv
-        );
-        assert_eq!(
-            ok(b"f7n9E0hX8qk,201201,DiszpKrYNg8,,,10001,john,2012-01-01,comment,false\n", "a"),
-            Format::Dhis2Csv
-        );
+        assert_eq!(ok(b"DataElement,Period,OrgUnit,CategoryOptionCombo,AttributeOptionCombo,Value\n", "a"), Format::Dhis2Csv);
+        assert_eq!(ok(b"f7n9E0hX8qk,201201,DiszpKrYNg8,,,10001,john,2012-01-01,comment,false\n", "a"), Format::Dhis2Csv);
         assert_eq!(ok(b"\"f7n9E0hX8qk\",\"201201\",\"DiszpKrYNg8\",\"\",\"\",\"10001\"", "a"), Format::Dhis2Csv);
     }
 
     #[test]
     fn utf16_and_windows_1258_heads() {
-        let utf16: Vec<u8> = b"\xFF\xFE"
-            .iter()
-            .copied()
-            .chain("period\torg_unit\tdata_element\tvalue\r\n".encode_utf16().flat_map(u16::to_le_bytes))
-            .collect();
+        let utf16: Vec<u8> = b"\xFF\xFE".iter().copied().chain("period\torg_unit\tdata_element\tvalue\r\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
         assert_eq!(ok(&utf16, "a.txt"), Format::Csv);
         // Cut in the middle of a UTF-16 code unit.
         assert_eq!(ok(&utf16[..utf16.len() - 1], "a.txt"), Format::Csv);

@@ -49,8 +49,7 @@ pub enum IdKind {
 
 impl IdKind {
     /// Every kind.
-    pub const ALL: [IdKind; 4] =
-        [IdKind::OrgUnit, IdKind::DataElement, IdKind::CategoryOptionCombo, IdKind::AttributeOptionCombo];
+    pub const ALL: [IdKind; 4] = [IdKind::OrgUnit, IdKind::DataElement, IdKind::CategoryOptionCombo, IdKind::AttributeOptionCombo];
 
     /// The name in the `kind` column of a mapping file.
     pub fn as_str(self) -> &'static str {
@@ -122,13 +121,7 @@ impl IdMapping {
                 header_seen = true;
                 let header: Vec<String> = fields.iter().map(|f| f.to_ascii_lowercase()).collect();
                 if header != ["kind", "dhis2", "tonghop"] {
-                    mistakes.push((
-                        line,
-                        format!(
-                            "the first line must be the header \"kind,dhis2,tonghop\", not \"{}\"",
-                            fields.join(",")
-                        ),
-                    ));
+                    mistakes.push((line, format!("the first line must be the header \"kind,dhis2,tonghop\", not \"{}\"", fields.join(","))));
                 }
                 continue;
             }
@@ -138,10 +131,7 @@ impl IdMapping {
             }
             let (kind, from, to) = (&*fields[0], &*fields[1], &*fields[2]);
             let Some(kind) = IdKind::ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(kind)) else {
-                mistakes.push((
-                    line,
-                    format!("unknown kind \"{kind}\" (expected one of {})", IdKind::ALL.map(IdKind::as_str).join(", ")),
-                ));
+                mistakes.push((line, format!("unknown kind \"{kind}\" (expected one of {})", IdKind::ALL.map(IdKind::as_str).join(", "))));
                 continue;
             };
             if from.is_empty() || to.is_empty() {
@@ -152,13 +142,7 @@ impl IdMapping {
             match mapping.maps[kind.index()].get(from) {
                 Some(existing) if existing != to => {
                     let first = first_seen.get(&(kind, from.to_string())).copied().unwrap_or(0);
-                    mistakes.push((
-                        line,
-                        format!(
-                            "{} \"{from}\" is mapped to \"{to}\" here but to \"{existing}\" on line {first}; keep one",
-                            kind.as_str()
-                        ),
-                    ));
+                    mistakes.push((line, format!("{} \"{from}\" is mapped to \"{to}\" here but to \"{existing}\" on line {first}; keep one", kind.as_str())));
                 }
                 Some(_) => {}
                 None => {
@@ -168,10 +152,7 @@ impl IdMapping {
             }
         }
         for p in unreadable.problems {
-            mistakes.push((
-                p.location.row().max(0) as u64,
-                "not valid text; save the mapping file as CSV UTF-8".to_string(),
-            ));
+            mistakes.push((p.location.row().max(0) as u64, "not valid text; save the mapping file as CSV UTF-8".to_string()));
         }
         mistakes.sort_by_key(|(line, _)| *line);
         if !header_seen && mistakes.is_empty() {
@@ -325,11 +306,7 @@ fn csv_field(s: &str) -> String {
 /// `period`, `orgUnit` and `attributeOptionCombo` apply to values that lack them. Locations are
 /// `$.dataValues[i]`.
 pub fn read_json(bytes: &[u8], name: &str, mapping: Option<&IdMapping>, sink: &mut dyn Sink) -> Result<()> {
-    let unreadable = |reason: &str| Error::Unreadable {
-        name: name.to_string(),
-        format: Format::Dhis2Json,
-        reason: reason.to_string(),
-    };
+    let unreadable = |reason: &str| Error::Unreadable { name: name.to_string(), format: Format::Dhis2Json, reason: reason.to_string() };
     let doc = json::parse(bytes, name, Format::Dhis2Json)?;
     let Value::Object(set) = &doc else {
         return Err(unreadable("expected a data value set object {\"dataValues\": [...]}"));
@@ -347,8 +324,7 @@ pub fn read_json(bytes: &[u8], name: &str, mapping: Option<&IdMapping>, sink: &m
             continue;
         };
         let location = Location::Path(path);
-        let keys =
-            ["dataElement", "period", "orgUnit", "categoryOptionCombo", "attributeOptionCombo", "value", "storedBy"];
+        let keys = ["dataElement", "period", "orgUnit", "categoryOptionCombo", "attributeOptionCombo", "value", "storedBy"];
         let mut fields: [std::borrow::Cow<'_, str>; 7] = Default::default();
         let mut ok = true;
         for (key, field) in keys.iter().zip(fields.iter_mut()) {
@@ -375,8 +351,7 @@ pub fn read_json(bytes: &[u8], name: &str, mapping: Option<&IdMapping>, sink: &m
                 own.to_string()
             }
         };
-        let (period, org_unit, attribute) =
-            (or(period, &set_period), or(org_unit, &set_org_unit), or(attribute, &set_attribute));
+        let (period, org_unit, attribute) = (or(period, &set_period), or(org_unit, &set_org_unit), or(attribute, &set_attribute));
         if !ids.attribute_ok(&attribute) {
             sink.problem(attribute_unsupported(location, &attribute));
             continue;
@@ -462,11 +437,7 @@ pub fn read_csv(
         });
     }
     if first {
-        return Err(Error::Unreadable {
-            name: name.to_string(),
-            format: Format::Dhis2Csv,
-            reason: "the file is empty".to_string(),
-        });
+        return Err(Error::Unreadable { name: name.to_string(), format: Format::Dhis2Csv, reason: "the file is empty".to_string() });
     }
     Ok(())
 }
@@ -847,10 +818,7 @@ mod tests {
                 let shown = e.to_string();
                 assert!(shown.starts_with("m.csv, line 2: unknown kind \"orgunit\" (expected one of org_unit, data_element, category_option_combo, attribute_option_combo) (4 mistakes in all)"), "{shown}");
                 assert!(shown.contains("line 3: the dhis2 field is empty"), "{shown}");
-                assert!(
-                    shown.contains("line 5: org_unit \"B\" is mapped to \"3\" here but to \"1\" on line 4; keep one"),
-                    "{shown}"
-                );
+                assert!(shown.contains("line 5: org_unit \"B\" is mapped to \"3\" here but to \"1\" on line 4; keep one"), "{shown}");
                 assert!(shown.contains("line 6: expected 3 fields (kind,dhis2,tonghop), found 2"), "{shown}");
             }
             other => panic!("{other:?}"),
@@ -862,20 +830,13 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // UTF-16 (Excel's "Unicode text"), tab-separated, with Vietnamese names.
-        let utf16: Vec<u8> = [0xFF, 0xFE]
-            .into_iter()
-            .chain(
-                "kind\tdhis2\ttonghop\r\norg_unit\tTrạm Y tế xã A\t00004\r\n".encode_utf16().flat_map(u16::to_le_bytes),
-            )
-            .collect();
+        let utf16: Vec<u8> =
+            [0xFF, 0xFE].into_iter().chain("kind\tdhis2\ttonghop\r\norg_unit\tTrạm Y tế xã A\t00004\r\n".encode_utf16().flat_map(u16::to_le_bytes)).collect();
         let m = IdMapping::from_csv_bytes(&utf16, "m.txt").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(m.org_unit("Trạm Y tế xã A"), Some("00004"));
         assert!(matches!(IdMapping::from_csv_bytes(b"a,b,c\n", "m.csv"), Err(Error::Mapping { line: 1, .. })));
         assert!(matches!(IdMapping::from_csv_bytes(b"", "m.csv"), Err(Error::Mapping { line: 1, .. })));
-        assert!(matches!(
-            IdMapping::from_csv_bytes(b"kind,dhis2,tonghop\norg_unit,A\n\xFF\xFE", "m.csv"),
-            Err(Error::Mapping { line: 2, .. })
-        ));
+        assert!(matches!(IdMapping::from_csv_bytes(b"kind,dhis2,tonghop\norg_unit,A\n\xFF\xFE", "m.csv"), Err(Error::Mapping { line: 2, .. })));
         assert!(matches!(IdMapping::load(Path::new("/nonexistent/mapping.csv")), Err(Error::Io { .. })));
     }
 
@@ -897,18 +858,9 @@ mod tests {
         read_json(doc.as_bytes(), "d.json", Some(&m), &mut sink).unwrap_or_else(|e| panic!("{e}"));
         let r = &sink.records;
         assert_eq!(r.len(), 4);
-        assert_eq!(
-            (r[0].period.as_str(), r[0].org_unit.as_str(), r[0].data_element.as_str(), r[0].value.as_str()),
-            ("202603", "00004", "DS_TONG", "12000")
-        );
-        assert_eq!(
-            (r[0].stored_by.as_deref(), r[0].comment.as_deref(), r[0].disaggregation.as_deref()),
-            (Some("admin"), None, None)
-        );
-        assert_eq!(
-            (r[1].period.as_str(), r[1].org_unit.as_str(), r[1].disaggregation.as_deref()),
-            ("202602", "OU2", Some("nam"))
-        );
+        assert_eq!((r[0].period.as_str(), r[0].org_unit.as_str(), r[0].data_element.as_str(), r[0].value.as_str()), ("202603", "00004", "DS_TONG", "12000"));
+        assert_eq!((r[0].stored_by.as_deref(), r[0].comment.as_deref(), r[0].disaggregation.as_deref()), (Some("admin"), None, None));
+        assert_eq!((r[1].period.as_str(), r[1].org_unit.as_str(), r[1].disaggregation.as_deref()), ("202602", "OU2", Some("nam")));
         assert_eq!(r[1].comment.as_deref(), Some("Trạm"));
         assert!(r[2].deleted && r[3].deleted && !r[0].deleted);
         assert_eq!((r[2].disaggregation.as_deref(), r[3].disaggregation.as_deref()), (None, None));
@@ -928,13 +880,16 @@ mod tests {
             "at $.dataValues[4]: attribute option combo \"AOC2\" is not supported: tonghop has no attribute dimension. \
              If these values belong to the default combo, add the line \"attribute_option_combo,AOC2,default\" to the mapping file"
         );
-        assert!(sink.problems[0].message_vi.starts_with(
-            "Vị trí $.dataValues[4]: tổ hợp thuộc tính (attributeOptionCombo) \"AOC2\" không được hỗ trợ"
-        ));
+        assert!(sink.problems[0].message_vi.starts_with("Vị trí $.dataValues[4]: tổ hợp thuộc tính (attributeOptionCombo) \"AOC2\" không được hỗ trợ"));
         // A set-level attribute option combo applies to every value.
         let mut sink = Collect::default();
-        read_json(br#"{"attributeOptionCombo": "AOC9", "dataValues": [{"dataElement": "DE1", "period": "202603", "orgUnit": "OU1", "value": "1"}]}"#, "d.json", Some(&m), &mut sink)
-            .unwrap_or_else(|e| panic!("{e}"));
+        read_json(
+            br#"{"attributeOptionCombo": "AOC9", "dataValues": [{"dataElement": "DE1", "period": "202603", "orgUnit": "OU1", "value": "1"}]}"#,
+            "d.json",
+            Some(&m),
+            &mut sink,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((sink.records.len(), sink.problems.len()), (0, 1));
     }
 
@@ -942,18 +897,13 @@ mod tests {
     fn json_file_level_errors() {
         let mut sink = Collect::default();
         for bad in [&b"[1]"[..], b"{\"dataValues\": 3}", b"{\"dataValues\": [", b""] {
-            assert!(matches!(
-                read_json(bad, "d.json", None, &mut sink),
-                Err(Error::Unreadable { format: Format::Dhis2Json, .. })
-            ));
+            assert!(matches!(read_json(bad, "d.json", None, &mut sink), Err(Error::Unreadable { format: Format::Dhis2Json, .. })));
         }
     }
 
     #[test]
     fn csv_without_header_semicolons_deleted_and_short_rows() {
-        let m = mapping(
-            "kind,dhis2,tonghop\norg_unit,OU1,00004\ndata_element,DE1,DS_TONG\nattribute_option_combo,AOC1,default\n",
-        );
+        let m = mapping("kind,dhis2,tonghop\norg_unit,OU1,00004\ndata_element,DE1,DS_TONG\nattribute_option_combo,AOC1,default\n");
         let text = "DE1;202603;OU1;;;12;admin;2026-04-01;Tra\u{0323}m y te\u{0302}\u{0301};false\n\
                     DE1;202603;OU1;COC1;AOC1;13;;;;;true\n\
                     DE1;202603;OU1\n\
@@ -962,19 +912,10 @@ mod tests {
         read_csv(&mut text.as_bytes(), "d.csv", None, Some(&m), &mut sink).unwrap_or_else(|e| panic!("{e}"));
         let r = &sink.records;
         assert_eq!(r.len(), 2);
-        assert_eq!(
-            (r[0].data_element.as_str(), r[0].org_unit.as_str(), r[0].value.as_str()),
-            ("DS_TONG", "00004", "12")
-        );
-        assert_eq!(
-            (r[0].stored_by.as_deref(), r[0].comment.as_deref(), r[0].deleted),
-            (Some("admin"), Some("Trạm y tế"), false)
-        );
+        assert_eq!((r[0].data_element.as_str(), r[0].org_unit.as_str(), r[0].value.as_str()), ("DS_TONG", "00004", "12"));
+        assert_eq!((r[0].stored_by.as_deref(), r[0].comment.as_deref(), r[0].deleted), (Some("admin"), Some("Trạm y tế"), false));
         assert_eq!(r[0].location, Location::Line(1));
-        assert_eq!(
-            (r[1].disaggregation.as_deref(), r[1].stored_by.as_deref(), r[1].deleted),
-            (Some("COC1"), None, true)
-        );
+        assert_eq!((r[1].disaggregation.as_deref(), r[1].stored_by.as_deref(), r[1].deleted), (Some("COC1"), None, true));
         let p: Vec<(u64, &str)> = sink.problems.iter().map(|p| (p.location.row() as u64, p.reason)).collect();
         assert_eq!(p, vec![(3, "row_too_short"), (4, "attribute_option_combo_unsupported")]);
         assert_eq!(sink.problems[0].message_vi, "Dòng 3: thiếu cột (có 3 cột, cần 6)");
@@ -1011,10 +952,7 @@ mod tests {
         let r = &sink.records;
         assert_eq!(r.len(), 3);
         assert_eq!(r[0].location, Location::Path("/adx/group[1]/dataValue[1]".to_string()));
-        assert_eq!(
-            (r[0].period.as_str(), r[0].org_unit.as_str(), r[0].data_element.as_str(), r[0].value.as_str()),
-            ("2026N9", "00004", "KCB_TONG", "7")
-        );
+        assert_eq!((r[0].period.as_str(), r[0].org_unit.as_str(), r[0].data_element.as_str(), r[0].value.as_str()), ("2026N9", "00004", "KCB_TONG", "7"));
         assert_eq!(r[0].disaggregation.as_deref(), Some("nu_duoi5"));
         assert_eq!(r[0].comment.as_deref(), Some("Trạm y tế & x<y"));
         assert_eq!(r[1].disaggregation, None);
@@ -1030,9 +968,7 @@ mod tests {
                 ("/adx/group[5]/dataValue[1]".to_string(), "period_malformed"),
             ]
         );
-        assert!(sink.problems[1]
-            .message_vi
-            .starts_with("Vị trí /adx/group[2]/dataValue[1]: kỳ báo cáo ADX \"2026-02-01/P3M\" không chuyển được"));
+        assert!(sink.problems[1].message_vi.starts_with("Vị trí /adx/group[2]/dataValue[1]: kỳ báo cáo ADX \"2026-02-01/P3M\" không chuyển được"));
         assert!(sink.problems[4].message_en.contains("(missing)"));
     }
 
@@ -1043,8 +979,7 @@ mod tests {
             Err(Error::Unreadable { reason, format: Format::Adx, .. }) => reason,
             other => panic!("{other:?}"),
         };
-        assert!(reason("<adx>\n<group period=\"2026-01-01/P1M\">\n</grp></adx>", &mut sink)
-            .starts_with("invalid XML at line 3"));
+        assert!(reason("<adx>\n<group period=\"2026-01-01/P1M\">\n</grp></adx>", &mut sink).starts_with("invalid XML at line 3"));
         assert!(reason("<adx><group period=\"2026-01-01/P1M\" orgUnit=\"A\">", &mut sink).contains("cut short"));
         assert!(reason("<html/>", &mut sink).contains("<html>"));
         assert!(reason("", &mut sink).contains("no <adx>"));

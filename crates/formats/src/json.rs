@@ -43,8 +43,7 @@ pub fn read(bytes: &[u8], name: &str, sink: &mut dyn Sink) -> Result<()> {
             return Err(Error::Unreadable {
                 name: name.to_string(),
                 format: Format::Json,
-                reason: "expected an object {\"period\", \"org_unit\", \"values\": [...]} or an array of such objects"
-                    .to_string(),
+                reason: "expected an object {\"period\", \"org_unit\", \"values\": [...]} or an array of such objects".to_string(),
             })
         }
     }
@@ -86,12 +85,7 @@ fn submission(object: &Map<String, Value>, path: &str, sink: &mut dyn Sink) {
             continue;
         };
         let location = Location::Path(path);
-        let mut fields = [
-            ("period", Cow::Borrowed("")),
-            ("org_unit", Cow::Borrowed("")),
-            ("data_element", Cow::Borrowed("")),
-            ("value", Cow::Borrowed("")),
-        ];
+        let mut fields = [("period", Cow::Borrowed("")), ("org_unit", Cow::Borrowed("")), ("data_element", Cow::Borrowed("")), ("value", Cow::Borrowed(""))];
         let mut ok = true;
         for (key, field) in &mut fields {
             match scalar(entry.get(*key)) {
@@ -129,11 +123,7 @@ fn submission(object: &Map<String, Value>, path: &str, sink: &mut dyn Sink) {
 /// Parses a whole JSON document: a UTF-8 BOM is skipped, UTF-16 (by BOM) decoded.
 pub(crate) fn parse(bytes: &[u8], name: &str, format: Format) -> Result<Value> {
     let bytes = utf8(bytes);
-    serde_json::from_slice(&bytes).map_err(|e| Error::Unreadable {
-        name: name.to_string(),
-        format,
-        reason: format!("invalid JSON: {e}"),
-    })
+    serde_json::from_slice(&bytes).map_err(|e| Error::Unreadable { name: name.to_string(), format, reason: format!("invalid JSON: {e}") })
 }
 
 /// The bytes as UTF-8: a UTF-8 BOM skipped, UTF-16 by its BOM decoded.
@@ -184,14 +174,7 @@ pub(crate) fn not_an_object(path: String, item: &Value) -> Problem {
 
 /// `item_malformed`: `field` is missing or empty.
 pub(crate) fn missing(location: Location, field: &str, vi_name: &str) -> Problem {
-    problem(
-        location,
-        field,
-        None,
-        "item_malformed",
-        format!("thiếu \"{field}\" ({vi_name})"),
-        format!("\"{field}\" is missing"),
-    )
+    problem(location, field, None, "item_malformed", format!("thiếu \"{field}\" ({vi_name})"), format!("\"{field}\" is missing"))
 }
 
 /// `item_malformed`: `field` is an array or object where text or a number belongs.
@@ -261,8 +244,7 @@ mod tests {
         assert_eq!(sink.records[0].period, "202603");
         assert_eq!(sink.records[1].location, Location::Path("$[2].values[3]".to_string()));
         assert_eq!(sink.records[1].disaggregation.as_deref(), Some("nu"));
-        let p: Vec<(String, &str, &str)> =
-            sink.problems.iter().map(|p| (p.location.to_string(), p.field.as_str(), p.reason)).collect();
+        let p: Vec<(String, &str, &str)> = sink.problems.iter().map(|p| (p.location.to_string(), p.field.as_str(), p.reason)).collect();
         assert_eq!(
             p,
             vec![

@@ -18,8 +18,8 @@ pub mod dhis2;
 mod error;
 pub mod json;
 mod record;
-mod text;
 pub mod template;
+mod text;
 pub mod xlsx;
 
 use std::io::BufRead;
@@ -50,8 +50,7 @@ pub enum Format {
 
 impl Format {
     /// Every format, in the order `--format` lists them.
-    pub const ALL: [Format; 7] =
-        [Format::Csv, Format::XlsxLong, Format::XlsxForm, Format::Json, Format::Dhis2Json, Format::Dhis2Csv, Format::Adx];
+    pub const ALL: [Format; 7] = [Format::Csv, Format::XlsxLong, Format::XlsxForm, Format::Json, Format::Dhis2Json, Format::Dhis2Csv, Format::Adx];
 
     /// The name used on the command line and in the `submissions.format` column.
     pub fn as_str(self) -> &'static str {
@@ -76,9 +75,10 @@ impl std::fmt::Display for Format {
 impl std::str::FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Format::ALL.into_iter().find(|f| f.as_str() == s).ok_or_else(|| {
-            format!("unknown format \"{s}\"; expected one of {}", Format::ALL.map(Format::as_str).join(", "))
-        })
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| format!("unknown format \"{s}\"; expected one of {}", Format::ALL.map(Format::as_str).join(", ")))
     }
 }
 

@@ -25,9 +25,7 @@ impl Location {
     pub fn row(&self) -> i64 {
         match self {
             Location::Line(n) => *n as i64,
-            Location::Cell { cell, .. } => {
-                cell.trim_start_matches(|c: char| c.is_ascii_alphabetic()).parse().unwrap_or(0)
-            }
+            Location::Cell { cell, .. } => cell.trim_start_matches(|c: char| c.is_ascii_alphabetic()).parse().unwrap_or(0),
             Location::Path(_) => 0,
         }
     }

@@ -26,8 +26,8 @@
 //! lists the data elements with their codes and value types.
 
 use rust_xlsxwriter::{
-    Color, DataValidation, DataValidationErrorStyle, DataValidationRule, DocProperties, Format, FormatAlign, FormatBorder,
-    ProtectionOptions, Workbook, Worksheet,
+    Color, DataValidation, DataValidationErrorStyle, DataValidationRule, DocProperties, Format, FormatAlign, FormatBorder, ProtectionOptions, Workbook,
+    Worksheet,
 };
 use tonghop_core::catalog::ValueType;
 use tonghop_core::{AdminUnit, Catalog, DataElement, Epoch, Level, Period, PeriodType, UnitRegistry};
@@ -79,9 +79,8 @@ pub fn write_filled(
     province: &str,
     values: &dyn Fn(&str, &str) -> Option<f64>,
 ) -> Result<Vec<u8>> {
-    let epoch = Epoch::for_period(period).map_err(|e| {
-        Error::Template(format!("{e}; make one form for the months before 2025-07-01 and one for the months from it"))
-    })?;
+    let epoch = Epoch::for_period(period)
+        .map_err(|e| Error::Template(format!("{e}; make one form for the months before 2025-07-01 and one for the months from it")))?;
     let province_unit = registry.get(epoch, province).filter(|u| u.level == Level::Province).ok_or_else(|| {
         let count = registry.at_level(epoch, Level::Province).count();
         Error::Template(format!(
@@ -89,10 +88,7 @@ pub fn write_filled(
              province codes changed on 2025-07-01"
         ))
     })?;
-    let mut communes: Vec<&AdminUnit> = registry
-        .at_level(epoch, Level::Commune)
-        .filter(|u| u.province_code.as_deref() == Some(province))
-        .collect();
+    let mut communes: Vec<&AdminUnit> = registry.at_level(epoch, Level::Commune).filter(|u| u.province_code.as_deref() == Some(province)).collect();
     communes.sort_by(|a, b| (&a.district_code, &a.code).cmp(&(&b.district_code, &b.code)));
     if communes.is_empty() {
         return Err(Error::Template(format!("province {province} ({}) has no communes in the {epoch} epoch", province_unit.full_name)));
@@ -226,8 +222,7 @@ impl Form<'_> {
             sheet.write_string_with_format(row, 1, &commune.full_name, &unit)?;
             if self.with_districts() {
                 let district_code = commune.district_code.as_deref().unwrap_or_default();
-                let district_name =
-                    self.registry.get(self.epoch, district_code).map(|d| d.full_name.as_str()).unwrap_or_default();
+                let district_name = self.registry.get(self.epoch, district_code).map(|d| d.full_name.as_str()).unwrap_or_default();
                 sheet.write_string_with_format(row, 2, district_code, &unit)?;
                 sheet.write_string_with_format(row, 3, district_name, &unit)?;
             }
@@ -251,11 +246,7 @@ impl Form<'_> {
         sheet.set_repeat_rows(NAMES_ROW, CODE_ROW)?;
         sheet.set_paper_size(PAPER_A4).set_landscape().set_print_fit_to_pages(1, 0);
         sheet.set_footer("&C&P / &N");
-        sheet.protect_with_options(&ProtectionOptions {
-            format_columns: true,
-            format_rows: true,
-            ..ProtectionOptions::default()
-        });
+        sheet.protect_with_options(&ProtectionOptions { format_columns: true, format_rows: true, ..ProtectionOptions::default() });
         sheet.set_active(true);
         Ok(())
     }
@@ -289,8 +280,7 @@ impl Form<'_> {
             "7. Lưu tệp dưới dạng Excel (.xlsx), giữ nguyên tên trang, rồi gửi cho đơn vị tổng hợp số liệu (Trung tâm Y tế, Sở Y tế) \
              theo kênh đã được hướng dẫn. Có thể gửi lại tệp đã sửa: số liệu nhận sau cùng được dùng."
                 .to_string(),
-            "8. Mỗi ô sai sẽ được báo lại kèm vị trí (ví dụ “Ô E12 (trang Báo cáo)”) và lý do bằng tiếng Việt; các ô đúng vẫn được nhận."
-                .to_string(),
+            "8. Mỗi ô sai sẽ được báo lại kèm vị trí (ví dụ “Ô E12 (trang Báo cáo)”) và lý do bằng tiếng Việt; các ô đúng vẫn được nhận.".to_string(),
         ];
         sheet.write_string_with_format(0, 0, "HƯỚNG DẪN ĐIỀN BIỂU MẪU", &title)?;
         let mut row = 2;
@@ -332,11 +322,9 @@ fn validation(element: &DataElement) -> Result<DataValidation> {
             "Nhập số nguyên từ 0 trở lên.",
             "Chỉ nhập số nguyên từ 0 trở lên (0, 1, 2, …), không nhập chữ hay số thập phân.",
         ),
-        ValueType::Boolean => (
-            DataValidation::new().allow_list_strings(&["0", "1"])?,
-            "Nhập 1 = có (đạt), 0 = không (không đạt).",
-            "Chỉ nhập 1 (có) hoặc 0 (không).",
-        ),
+        ValueType::Boolean => {
+            (DataValidation::new().allow_list_strings(&["0", "1"])?, "Nhập 1 = có (đạt), 0 = không (không đạt).", "Chỉ nhập 1 (có) hoặc 0 (không).")
+        }
     };
     let message = format!("{}\n{rule_vi} Để trống nếu chưa có số liệu.", element.name_vi);
     Ok(base

@@ -178,13 +178,7 @@ impl std::fmt::Debug for Rows<'_> {
 /// Opens a delimited text file for reading rows: encoding from the first bytes (or `forced`),
 /// transcoded to UTF-8 as it streams when it is not UTF-8; delimiter from the header line.
 /// Lines starting with `comment` are skipped when it is given.
-pub(crate) fn open<'s>(
-    source: &'s mut dyn BufRead,
-    name: &str,
-    format: Format,
-    forced: Option<&'static Encoding>,
-    comment: Option<u8>,
-) -> Result<Rows<'s>> {
+pub(crate) fn open<'s>(source: &'s mut dyn BufRead, name: &str, format: Format, forced: Option<&'static Encoding>, comment: Option<u8>) -> Result<Rows<'s>> {
     let io_err = |source| Error::Io { name: name.to_string(), source };
     let head = source.fill_buf().map_err(io_err)?;
     let sniffed = sniff(head, forced);
@@ -248,8 +242,7 @@ impl Rows<'_> {
                         "*",
                         Some(text),
                         "row_unreadable",
-                        "không đọc được dòng này vì không phải văn bản UTF-8 hợp lệ (hãy lưu tệp dưới dạng CSV UTF-8)"
-                            .to_string(),
+                        "không đọc được dòng này vì không phải văn bản UTF-8 hợp lệ (hãy lưu tệp dưới dạng CSV UTF-8)".to_string(),
                         "the row cannot be read: it is not valid UTF-8 text (save the file as CSV UTF-8)".to_string(),
                     ));
                     self.record = Some(csv::StringRecord::from_byte_record_lossy(bytes));
@@ -268,14 +261,7 @@ impl Rows<'_> {
 }
 
 /// A [`Problem`] whose messages start with the location (`Dòng 7: ...`, `line 7: ...`).
-pub(crate) fn problem(
-    location: Location,
-    field: &str,
-    value: Option<String>,
-    reason: &'static str,
-    message_vi: String,
-    message_en: String,
-) -> Problem {
+pub(crate) fn problem(location: Location, field: &str, value: Option<String>, reason: &'static str, message_vi: String, message_en: String) -> Problem {
     Problem {
         message_vi: format!("{}: {message_vi}", location.vi()),
         message_en: format!("{}: {message_en}", location.en()),
@@ -372,10 +358,7 @@ mod line_tests {
         let expected = |v: &[(u64, &str)]| v.iter().map(|(l, s)| (*l, s.to_string())).collect::<Vec<_>>();
         assert_eq!(lines("a,b\r\nc,d\r\n\r\ne,f\r\n"), expected(&[(1, "a|b"), (2, "c|d"), (4, "e|f")]));
         assert_eq!(lines("a\tb\n\n\nc\td"), expected(&[(1, "a|b"), (4, "c|d")]));
-        assert_eq!(
-            lines("a,\"x\r\ny\"\r\nc,\"1\n2\n3\"\nd,e"),
-            expected(&[(1, "a|x\r\ny"), (3, "c|1\n2\n3"), (6, "d|e")])
-        );
+        assert_eq!(lines("a,\"x\r\ny\"\r\nc,\"1\n2\n3\"\nd,e"), expected(&[(1, "a|x\r\ny"), (3, "c|1\n2\n3"), (6, "d|e")]));
         assert_eq!(lines("\n\na,b\n"), expected(&[(3, "a|b")]));
         assert_eq!(lines("a,b\r c,d\r"), expected(&[(1, "a|b"), (1, " c|d")]));
     }

@@ -71,12 +71,8 @@ pub fn read(bytes: &[u8], name: &str, format: Option<Format>, sink: &mut dyn Sin
     let unreadable = |format: Format, reason: String| Error::Unreadable { name: name.to_string(), format, reason };
 
     let mut workbook = guarded(|| open(bytes)).and_then(|r| r).map_err(|reason| unreadable(reported, reason))?;
-    let sheets: Vec<String> = workbook
-        .sheets_metadata()
-        .iter()
-        .filter(|s| s.typ == SheetType::WorkSheet && s.visible == SheetVisible::Visible)
-        .map(|s| s.name.clone())
-        .collect();
+    let sheets: Vec<String> =
+        workbook.sheets_metadata().iter().filter(|s| s.typ == SheetType::WorkSheet && s.visible == SheetVisible::Visible).map(|s| s.name.clone()).collect();
 
     // Seen on the way, for a helpful message when nothing matches what was asked for.
     let mut other_layout: Option<(String, Format)> = None;
@@ -215,12 +211,10 @@ fn check_shared_strings(bytes: &[u8]) -> std::result::Result<(), String> {
         let digits: String = head[at + "uniqueCount=".len()..].chars().skip(1).take_while(char::is_ascii_digit).collect();
         match digits.parse::<u64>() {
             Ok(n) if n <= MAX_SHARED_STRINGS => {}
-            _ => {
-                return Err(format!(
-                    "the workbook declares {} distinct shared strings (sharedStrings.xml uniqueCount), more than the {MAX_SHARED_STRINGS} a submission may have",
-                    if digits.is_empty() { "an unreadable number of" } else { digits.as_str() }
-                ))
-            }
+            _ => return Err(format!(
+                "the workbook declares {} distinct shared strings (sharedStrings.xml uniqueCount), more than the {MAX_SHARED_STRINGS} a submission may have",
+                if digits.is_empty() { "an unreadable number of" } else { digits.as_str() }
+            )),
         }
     }
     Ok(())
@@ -314,9 +308,7 @@ impl Grid<'_> {
         }
         let row = (first_row..=last_row.min(HEADER_SEARCH_ROWS - 1)).find(|&r| !self.row_is_empty(r, first_col, last_col))?;
         let column = |wanted: &str| {
-            (first_col..=last_col).find(|&c| {
-                self.text(row, c).is_some_and(|t| t.trim_start_matches('\u{feff}').trim().eq_ignore_ascii_case(wanted))
-            })
+            (first_col..=last_col).find(|&c| self.text(row, c).is_some_and(|t| t.trim_start_matches('\u{feff}').trim().eq_ignore_ascii_case(wanted)))
         };
         let [period, org_unit, data_element, value] = LONG_REQUIRED.map(column);
         Some(LongHeader {
@@ -338,10 +330,8 @@ impl Grid<'_> {
             let Some(unit_col) = (first_col..=last_col).find(|&c| self.text(row, c).is_some_and(|t| is_unit_header(&t))) else {
                 continue;
             };
-            let elements: Vec<(u32, String)> = (first_col..=last_col)
-                .filter(|&c| c != unit_col)
-                .filter_map(|c| self.text(row, c).filter(|t| is_code(t)).map(|t| (c, t)))
-                .collect();
+            let elements: Vec<(u32, String)> =
+                (first_col..=last_col).filter(|&c| c != unit_col).filter_map(|c| self.text(row, c).filter(|t| is_code(t)).map(|t| (c, t))).collect();
             if elements.is_empty() || best.as_ref().is_some_and(|b| b.elements.len() > elements.len()) {
                 continue;
             }
@@ -508,14 +498,8 @@ impl Grid<'_> {
                 let location = self.location(row, col);
                 let shown = date_text(d);
                 Err(Box::new(Problem {
-                    message_vi: format!(
-                        "{}: ô chứa ngày tháng ({shown}), không phải số; hãy định dạng ô là Số (Number) rồi nhập lại giá trị",
-                        location.vi()
-                    ),
-                    message_en: format!(
-                        "{}: the cell holds a date ({shown}), not a number; format the cell as Number and type the value again",
-                        location.en()
-                    ),
+                    message_vi: format!("{}: ô chứa ngày tháng ({shown}), không phải số; hãy định dạng ô là Số (Number) rồi nhập lại giá trị", location.vi()),
+                    message_en: format!("{}: the cell holds a date ({shown}), not a number; format the cell as Number and type the value again", location.en()),
                     location,
                     field: "value".into(),
                     value: Some(shown),
@@ -609,15 +593,8 @@ pub(crate) fn cell_name(row: u32, col: u32) -> String {
 /// Lower case, Vietnamese diacritics removed (`Mã Xã` → `ma xa`), inner spaces collapsed, a
 /// trailing `:` dropped.
 pub(crate) fn fold(text: &str) -> String {
-    const TABLE: [(&str, char); 7] = [
-        ("àáảãạăằắẳẵặâầấẩẫậ", 'a'),
-        ("èéẻẽẹêềếểễệ", 'e'),
-        ("ìíỉĩị", 'i'),
-        ("òóỏõọôồốổỗộơờớởỡợ", 'o'),
-        ("ùúủũụưừứửữự", 'u'),
-        ("ỳýỷỹỵ", 'y'),
-        ("đ", 'd'),
-    ];
+    const TABLE: [(&str, char); 7] =
+        [("àáảãạăằắẳẵặâầấẩẫậ", 'a'), ("èéẻẽẹêềếểễệ", 'e'), ("ìíỉĩị", 'i'), ("òóỏõọôồốổỗộơờớởỡợ", 'o'), ("ùúủũụưừứửữự", 'u'), ("ỳýỷỹỵ", 'y'), ("đ", 'd')];
     let lower = nfc(text).to_lowercase();
     let folded: String = lower
         .chars()

@@ -27,9 +27,7 @@ fn mapping() -> IdMapping {
 /// Reads `bytes` through a reader whose buffer holds `capacity` bytes (so detection and encoding
 /// sniffing see a head of that size), detecting the format unless `format` is given.
 fn read_through(bytes: &[u8], name: &str, capacity: usize, format: Option<Format>, mapping: &IdMapping) {
-    if format.is_none()
-        && matches!(detect(&bytes[..bytes.len().min(capacity)], name), Ok(Format::XlsxLong | Format::XlsxForm))
-    {
+    if format.is_none() && matches!(detect(&bytes[..bytes.len().min(capacity)], name), Ok(Format::XlsxLong | Format::XlsxForm)) {
         return; // the workbook reader has its own fuzz test
     }
     let options = ReadOptions { format, encoding: None, mapping: Some(mapping) };

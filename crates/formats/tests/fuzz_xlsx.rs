@@ -16,10 +16,7 @@ fn form() -> &'static [u8] {
         let registry = UnitRegistry::load(&root.join("reference/admin-units")).expect("registry");
         let catalog = Catalog::load(&root.join("catalog")).expect("catalog");
         let period = "202603".parse().expect("period");
-        template::write_filled(&registry, &catalog, &period, "04", &|unit, element| {
-            Some((unit.len() * 7 + element.len()) as f64)
-        })
-        .expect("template")
+        template::write_filled(&registry, &catalog, &period, "04", &|unit, element| Some((unit.len() * 7 + element.len()) as f64)).expect("template")
     })
 }
 

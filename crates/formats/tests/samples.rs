@@ -32,16 +32,7 @@ type Row<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, &'a str, Option<&'a 
 fn rows(records: &[OwnedRecord]) -> Vec<Row<'_>> {
     records
         .iter()
-        .map(|r| {
-            (
-                r.period.as_str(),
-                r.org_unit.as_str(),
-                r.data_element.as_str(),
-                r.disaggregation.as_deref(),
-                r.value.as_str(),
-                r.comment.as_deref(),
-            )
-        })
+        .map(|r| (r.period.as_str(), r.org_unit.as_str(), r.data_element.as_str(), r.disaggregation.as_deref(), r.value.as_str(), r.comment.as_deref()))
         .collect()
 }
 
@@ -56,11 +47,7 @@ const LONG_ROWS: [Row<'static>; 6] = [
 
 #[test]
 fn long_csv_in_three_encodings_comes_out_the_same_and_nfc() {
-    for (bytes, name) in [
-        (UTF8_CSV, "bao_cao_202603_utf8.csv"),
-        (UNICODE_TXT, "bao_cao_202603_unicode.txt"),
-        (CP1258_CSV, "bao_cao_202603_cp1258.csv"),
-    ] {
+    for (bytes, name) in [(UTF8_CSV, "bao_cao_202603_utf8.csv"), (UNICODE_TXT, "bao_cao_202603_unicode.txt"), (CP1258_CSV, "bao_cao_202603_cp1258.csv")] {
         let (format, sink) = read_file(bytes, name, None);
         assert_eq!(format, Format::Csv, "{name}");
         assert!(sink.problems.is_empty(), "{name}: {:?}", sink.problems);
@@ -114,8 +101,7 @@ fn dhis2_csv_sample_all_twelve_values_mapped() {
             }
         }
     }
-    let got: Vec<_> =
-        rows(&sink.records).into_iter().map(|(p, u, e, d, v, c)| (p, u, e, d, v.to_string(), c)).collect();
+    let got: Vec<_> = rows(&sink.records).into_iter().map(|(p, u, e, d, v, c)| (p, u, e, d, v.to_string(), c)).collect();
     assert_eq!(got, expected);
     for (i, r) in sink.records.iter().enumerate() {
         assert_eq!(r.location, Location::Line(i as u64 + 2));
@@ -124,10 +110,7 @@ fn dhis2_csv_sample_all_twelve_values_mapped() {
     }
     // Without a mapping, DHIS2 uids pass through for the validator to reject.
     let (_, raw) = read_file(DHIS2_CSV, "dataValueSetB.csv", None);
-    assert_eq!(
-        (raw.records[0].org_unit.as_str(), raw.records[0].data_element.as_str()),
-        ("DiszpKrYNg8", "f7n9E0hX8qk")
-    );
+    assert_eq!((raw.records[0].org_unit.as_str(), raw.records[0].data_element.as_str()), ("DiszpKrYNg8", "f7n9E0hX8qk"));
 }
 
 #[test]
@@ -183,9 +166,7 @@ fn adx_sample_without_mapping_reports_the_mechanisms() {
             ("attribute_option_combo_unsupported", Some("coc_McDonalds")),
         ]
     );
-    assert!(sink.problems[2]
-        .message_en
-        .contains("add the line \"attribute_option_combo,coc_McDonalds,default\" to the mapping file"));
+    assert!(sink.problems[2].message_en.contains("add the line \"attribute_option_combo,coc_McDonalds,default\" to the mapping file"));
 }
 
 /// Throughput of the long CSV reader on generated rows, streamed (never held in memory).
@@ -215,8 +196,7 @@ fn long_csv_throughput() {
                         self.line.extend_from_slice(b"period,org_unit,data_element,value,disaggregation,comment\n");
                     }
                     let unit = self.next % 10_000;
-                    self.line
-                        .extend_from_slice(format!("202603,{unit:05},KCB_TONG,{},,\n", self.next % 977).as_bytes());
+                    self.line.extend_from_slice(format!("202603,{unit:05},KCB_TONG,{},,\n", self.next % 977).as_bytes());
                     self.next += 1;
                     self.pos = 0;
                 }

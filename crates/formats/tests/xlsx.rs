@@ -76,11 +76,8 @@ fn round_trip(code: &str, province: &str) {
     assert_eq!(result.unwrap(), Format::XlsxForm);
     assert!(sink.problems.is_empty(), "{:?}", sink.problems);
 
-    let communes: Vec<&str> = registry()
-        .at_level(epoch, Level::Commune)
-        .filter(|u| u.province_code.as_deref() == Some(province))
-        .map(|u| u.code.as_str())
-        .collect();
+    let communes: Vec<&str> =
+        registry().at_level(epoch, Level::Commune).filter(|u| u.province_code.as_deref() == Some(province)).map(|u| u.code.as_str()).collect();
     assert!(!communes.is_empty());
     let mut expected = BTreeMap::new();
     for unit in &communes {
@@ -286,11 +283,8 @@ fn form_with_period_in_the_sheet_name_only() {
     });
     let (result, sink) = read(&bytes, None);
     assert_eq!(result.unwrap(), Format::XlsxForm);
-    let rows: Vec<_> = sink
-        .records
-        .iter()
-        .map(|r| (r.location.to_string(), r.period.as_str(), r.org_unit.as_str(), r.data_element.as_str(), r.value.as_str()))
-        .collect();
+    let rows: Vec<_> =
+        sink.records.iter().map(|r| (r.location.to_string(), r.period.as_str(), r.org_unit.as_str(), r.data_element.as_str(), r.value.as_str())).collect();
     assert_eq!(
         rows,
         [
@@ -367,14 +361,10 @@ fn cell_problems() {
     assert_eq!(result.unwrap(), Format::XlsxForm);
     let values: Vec<_> = sink.records.iter().map(|r| (r.location.to_string(), r.value.as_str())).collect();
     assert_eq!(values, [("202603!C2".to_string(), "12000"), ("202603!B3".to_string(), "không rõ")]);
-    let problems: Vec<_> =
-        sink.problems.iter().map(|p| (p.location.to_string(), p.reason, p.value.as_deref(), p.field.as_str())).collect();
+    let problems: Vec<_> = sink.problems.iter().map(|p| (p.location.to_string(), p.reason, p.value.as_deref(), p.field.as_str())).collect();
     assert_eq!(
         problems,
-        [
-            ("202603!B2".to_string(), "cell_error", Some("#DIV/0!"), "value"),
-            ("202603!D2".to_string(), "cell_not_numeric", Some("2026-03-01"), "value"),
-        ]
+        [("202603!B2".to_string(), "cell_error", Some("#DIV/0!"), "value"), ("202603!D2".to_string(), "cell_not_numeric", Some("2026-03-01"), "value"),]
     );
     assert!(sink.problems[0].message_vi.contains("lỗi công thức"), "{}", sink.problems[0].message_vi);
     assert!(sink.problems[1].message_en.starts_with("cell D2 of sheet 202603: "), "{}", sink.problems[1].message_en);
@@ -441,17 +431,19 @@ fn broken_files_are_errors_not_panics() {
 
 #[test]
 fn through_the_crate_entry_point() {
-    let bytes = template::write_filled(registry(), catalog(), &period("202603"), "01", &|unit, element| {
-        (unit == "00004" && element == "DS_TONG").then_some(12000.0)
-    })
-    .unwrap();
+    let bytes =
+        template::write_filled(registry(), catalog(), &period("202603"), "01", &|unit, element| (unit == "00004" && element == "DS_TONG").then_some(12000.0))
+            .unwrap();
     let mut sink = Collect::default();
     let options = tonghop_formats::ReadOptions { format: Some(Format::XlsxForm), ..Default::default() };
     let format = tonghop_formats::read(&mut Cursor::new(bytes), "ha_noi.xlsx", &options, &mut sink).unwrap();
     assert_eq!(format, Format::XlsxForm);
     assert_eq!(sink.records.len(), 1);
     let r = &sink.records[0];
-    assert_eq!((r.org_unit.as_str(), r.data_element.as_str(), r.value.as_str(), r.location.to_string()), ("00004", "DS_TONG", "12000", "Báo cáo!C8".to_string()));
+    assert_eq!(
+        (r.org_unit.as_str(), r.data_element.as_str(), r.value.as_str(), r.location.to_string()),
+        ("00004", "DS_TONG", "12000", "Báo cáo!C8".to_string())
+    );
 }
 
 /// A report form with one stray value in the sheet's last cell (`XFD1048576`): a used area of

@@ -8,9 +8,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BooleanBufferBuilder, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
-};
+use arrow::array::{ArrayRef, BooleanBufferBuilder, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder};
 use chrono::{DateTime, Utc};
 use tonghop_core::sql::{literal, literal_list};
 use tonghop_lake::{journal::Entry, tables, Appender, Lake};
@@ -276,8 +274,16 @@ pub fn journal_entry(values: Option<RecordBatch>, files: &[FileOutcome], ingeste
 
 fn rejections_batch(files: &[FileOutcome], now: i64) -> Result<RecordBatch> {
     let (mut sub, mut source, mut row, mut location, mut field, mut val, mut reason, mut vi, mut en, mut ingested) = (
-        StringBuilder::new(), StringBuilder::new(), Int64Builder::new(), StringBuilder::new(), StringBuilder::new(),
-        StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), timestamps(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        Int64Builder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+        timestamps(),
     );
     for f in files {
         for r in &f.rejections {
@@ -294,9 +300,16 @@ fn rejections_batch(files: &[FileOutcome], now: i64) -> Result<RecordBatch> {
         }
     }
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(sub.finish()), Arc::new(source.finish()), Arc::new(row.finish()), Arc::new(location.finish()),
-        Arc::new(field.finish()), Arc::new(val.finish()), Arc::new(reason.finish()), Arc::new(vi.finish()),
-        Arc::new(en.finish()), Arc::new(ingested.finish()),
+        Arc::new(sub.finish()),
+        Arc::new(source.finish()),
+        Arc::new(row.finish()),
+        Arc::new(location.finish()),
+        Arc::new(field.finish()),
+        Arc::new(val.finish()),
+        Arc::new(reason.finish()),
+        Arc::new(vi.finish()),
+        Arc::new(en.finish()),
+        Arc::new(ingested.finish()),
     ];
     Ok(RecordBatch::try_new(tables::REJECTIONS.schema.clone(), columns)?)
 }
@@ -320,9 +333,17 @@ fn submissions_batch(files: &[FileOutcome], now: i64) -> Result<RecordBatch> {
         by.append_option(f.submitted_by.as_deref());
     }
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(id.finish()), Arc::new(hash.finish()), Arc::new(source.finish()), Arc::new(format.finish()),
-        Arc::new(status.finish()), Arc::new(received.finish()), Arc::new(ingested.finish()),
-        Arc::new(accepted.finish()), Arc::new(rejected.finish()), Arc::new(error.finish()), Arc::new(by.finish()),
+        Arc::new(id.finish()),
+        Arc::new(hash.finish()),
+        Arc::new(source.finish()),
+        Arc::new(format.finish()),
+        Arc::new(status.finish()),
+        Arc::new(received.finish()),
+        Arc::new(ingested.finish()),
+        Arc::new(accepted.finish()),
+        Arc::new(rejected.finish()),
+        Arc::new(error.finish()),
+        Arc::new(by.finish()),
     ];
     Ok(RecordBatch::try_new(tables::SUBMISSIONS.schema.clone(), columns)?)
 }

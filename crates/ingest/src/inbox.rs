@@ -298,7 +298,15 @@ impl Ingestor {
     }
 
     /// Moves a handled file out of the inbox, if the options say where.
-    async fn move_file(&self, inbox: &Location, rel: &str, submission_id: &str, error: Option<&str>, options: &IngestOptions, day: &str) -> Result<Option<String>> {
+    async fn move_file(
+        &self,
+        inbox: &Location,
+        rel: &str,
+        submission_id: &str,
+        error: Option<&str>,
+        options: &IngestOptions,
+        day: &str,
+    ) -> Result<Option<String>> {
         let target = match error {
             Some(_) => options.failed.as_ref().map(|loc| (loc, rel.to_string())),
             None => options.archive.as_ref().map(|loc| (loc, format!("{day}/{rel}"))),
@@ -347,10 +355,8 @@ fn parse_all(
     options: &IngestOptions,
     ingested_at: DateTime<Utc>,
 ) -> Result<()> {
-    let settings = ReadSettings {
-        read: ReadOptions { format: options.format, encoding: options.encoding, mapping: options.mapping.as_deref() },
-        strict: options.strict,
-    };
+    let settings =
+        ReadSettings { read: ReadOptions { format: options.format, encoding: options.encoding, mapping: options.mapping.as_deref() }, strict: options.strict };
     let mut values = ValueColumns::new(ingested_at);
     let mut pending: Vec<(String, FileOutcome)> = Vec::new();
     let mut pending_rows = 0usize;

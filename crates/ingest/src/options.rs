@@ -115,7 +115,10 @@ impl InboxConfig {
         };
         let format = self.format.as_deref().map(str::parse).transpose().map_err(invalid)?;
         let encoding = match &self.encoding {
-            Some(e) => Some(encoding_rs::Encoding::for_label(e.as_bytes()).ok_or_else(|| invalid(format!("unknown encoding {e:?}; use e.g. utf-8, utf-16le or windows-1258")))?),
+            Some(e) => Some(
+                encoding_rs::Encoding::for_label(e.as_bytes())
+                    .ok_or_else(|| invalid(format!("unknown encoding {e:?}; use e.g. utf-8, utf-16le or windows-1258")))?,
+            ),
             None => None,
         };
         let mapping = match &self.mapping {

@@ -96,8 +96,7 @@ pub struct Validator<'a> {
 impl<'a> Validator<'a> {
     /// A validator for one submission; `today` decides which periods are in the future.
     pub fn new(registry: &'a UnitRegistry, catalog: &'a Catalog, today: chrono::NaiveDate) -> Self {
-        let elements: HashMap<&str, (u16, &DataElement)> =
-            catalog.data_elements.iter().enumerate().map(|(i, e)| (e.code.as_str(), (i as u16, e))).collect();
+        let elements: HashMap<&str, (u16, &DataElement)> = catalog.data_elements.iter().enumerate().map(|(i, e)| (e.code.as_str(), (i as u16, e))).collect();
         let index = |code: &str| elements.get(code).map(|(i, _)| *i);
         let rules = catalog
             .validation_rules
@@ -110,7 +109,18 @@ impl<'a> Validator<'a> {
                 Some(Rule { rule, left, right })
             })
             .collect();
-        Validator { registry, today, elements, rules, groups: HashMap::new(), key: String::new(), conflicts: Vec::new(), places: HashMap::new(), last_period: None, last_unit: None }
+        Validator {
+            registry,
+            today,
+            elements,
+            rules,
+            groups: HashMap::new(),
+            key: String::new(),
+            conflicts: Vec::new(),
+            places: HashMap::new(),
+            last_period: None,
+            last_unit: None,
+        }
     }
 
     /// Checks one record; `seq` numbers the accepted values of the submission (0, 1, 2, ...), so
@@ -131,24 +141,40 @@ impl<'a> Validator<'a> {
             Some((p, epoch)) if p == period_code => *epoch,
             _ => {
                 let period: Period = period_code.parse().map_err(|_| {
-                    reject("period", period_code, "period_malformed",
+                    reject(
+                        "period",
+                        period_code,
+                        "period_malformed",
                         format!("kỳ báo cáo \"{period_code}\" không đúng định dạng (tháng: 202603; quý: 2026Q1; 6 tháng: 2026S1; 9 tháng: 2026N9; năm: 2026)"),
-                        format!("period \"{period_code}\" is malformed (month 202603, quarter 2026Q1, half year 2026S1, nine months 2026N9, year 2026)"))
+                        format!("period \"{period_code}\" is malformed (month 202603, quarter 2026Q1, half year 2026S1, nine months 2026N9, year 2026)"),
+                    )
                 })?;
                 let epoch = Epoch::for_period(&period).map_err(|e| {
-                    reject("period", period_code, "period_straddles_reform",
+                    reject(
+                        "period",
+                        period_code,
+                        "period_straddles_reform",
                         format!("kỳ {period_code} trải qua ngày sắp xếp đơn vị hành chính 01/07/2025; hãy báo cáo riêng các tháng trước và sau"),
-                        e.to_string())
+                        e.to_string(),
+                    )
                 })?;
                 if period.kind() != PeriodType::Month {
-                    return Err(reject("period", period_code, "period_not_monthly",
+                    return Err(reject(
+                        "period",
+                        period_code,
+                        "period_not_monthly",
                         format!("trạm y tế xã báo cáo số liệu theo tháng; kỳ {period_code} không phải là một tháng (số liệu quý, năm do hệ thống tự tổng hợp)"),
-                        format!("commune stations report monthly figures; {period_code} is not a month (quarters and years are computed)")));
+                        format!("commune stations report monthly figures; {period_code} is not a month (quarters and years are computed)"),
+                    ));
                 }
                 if period.start() > self.today {
-                    return Err(reject("period", period_code, "period_in_future",
+                    return Err(reject(
+                        "period",
+                        period_code,
+                        "period_in_future",
                         format!("kỳ {period_code} chưa bắt đầu"),
-                        format!("period {period_code} has not started yet")));
+                        format!("period {period_code} has not started yet"),
+                    ));
                 }
                 self.last_period = Some((period_code.to_string(), epoch));
                 epoch
@@ -167,9 +193,13 @@ impl<'a> Validator<'a> {
         }
         let element_code = r.data_element.trim();
         let Some(&(element_index, element)) = self.elements.get(element_code) else {
-            return Err(reject("data_element", element_code, "unknown_data_element",
+            return Err(reject(
+                "data_element",
+                element_code,
+                "unknown_data_element",
                 format!("không có chỉ tiêu mã \"{element_code}\" trong danh mục"),
-                format!("unknown data element \"{element_code}\"")));
+                format!("unknown data element \"{element_code}\""),
+            ));
         };
         let text = r.value.trim();
         let value = if r.deleted && text.is_empty() {
@@ -177,23 +207,43 @@ impl<'a> Validator<'a> {
         } else {
             let value: f64 = match text.parse::<f64>() {
                 Ok(v) if v.is_finite() => v,
-                _ if text.is_empty() => return Err(reject("value", text, "value_missing",
-                    format!("thiếu giá trị của {element_code}"),
-                    format!("the value of {element_code} is missing"))),
-                _ => return Err(reject("value", text, "value_not_numeric",
-                    format!("giá trị \"{text}\" không phải là số (dùng dấu chấm cho phần thập phân, không dùng dấu phân cách hàng nghìn)"),
-                    format!("value \"{text}\" is not a number (use a dot for decimals and no thousands separator)"))),
+                _ if text.is_empty() => {
+                    return Err(reject(
+                        "value",
+                        text,
+                        "value_missing",
+                        format!("thiếu giá trị của {element_code}"),
+                        format!("the value of {element_code} is missing"),
+                    ))
+                }
+                _ => {
+                    return Err(reject(
+                        "value",
+                        text,
+                        "value_not_numeric",
+                        format!("giá trị \"{text}\" không phải là số (dùng dấu chấm cho phần thập phân, không dùng dấu phân cách hàng nghìn)"),
+                        format!("value \"{text}\" is not a number (use a dot for decimals and no thousands separator)"),
+                    ))
+                }
             };
             if !r.deleted {
                 if value < 0.0 {
-                    return Err(reject("value", text, "value_negative",
+                    return Err(reject(
+                        "value",
+                        text,
+                        "value_negative",
                         format!("giá trị {text} của {element_code} không được âm"),
-                        format!("value {text} of {element_code} must not be negative")));
+                        format!("value {text} of {element_code} must not be negative"),
+                    ));
                 }
                 if element.value_type == ValueType::Boolean && value != 0.0 && value != 1.0 {
-                    return Err(reject("value", text, "value_not_boolean",
+                    return Err(reject(
+                        "value",
+                        text,
+                        "value_not_boolean",
                         format!("{element_code} chỉ nhận giá trị 0 (không) hoặc 1 (có), không phải {text}"),
-                        format!("{element_code} takes 0 (no) or 1 (yes), not {text}")));
+                        format!("{element_code} takes 0 (no) or 1 (yes), not {text}"),
+                    ));
                 }
             }
             Some(value)
@@ -218,12 +268,17 @@ impl<'a> Validator<'a> {
         if let Some(first) = group.iter().find(|s| s.element == element_index).copied() {
             let same = first.value == seen.value || (first.value.is_nan() && seen.value.is_nan());
             if same {
-                return Err(reject("data_element", element_code, "duplicate_key",
+                return Err(reject(
+                    "data_element",
+                    element_code,
+                    "duplicate_key",
                     format!("lặp lại đúng số liệu của dòng {}; chỉ giữ một lần", first.row),
-                    format!("repeats row {} exactly; kept once", first.row)));
+                    format!("repeats row {} exactly; kept once", first.row),
+                ));
             }
             let first_location = self.places.get(&first.seq).cloned().unwrap_or(Location::Line(first.row.max(0) as u64));
-            let conflict = |location: &Location, other: &Location, mine: f64, theirs: f64| Rejection {
+            let conflict = |location: &Location, other: &Location, mine: f64, theirs: f64| {
+                Rejection {
                 location: location.clone(),
                 field: "value".into(),
                 value: Some(mine.to_string()),
@@ -232,6 +287,7 @@ impl<'a> Validator<'a> {
                     location.vi(), other.vi().to_lowercase()),
                 message_en: format!("{}, field value: {element_code} of unit {code} for {period_code} is given twice with different values ({mine} here, {theirs} at {}); both are refused: send one correct value",
                     location.en(), other.en()),
+            }
             };
             let mine = value.unwrap_or(f64::NAN);
             self.conflicts.push((first.seq, conflict(&first_location, &r.location, first.value, mine)));
@@ -327,11 +383,15 @@ impl<'a> Validator<'a> {
                 let went: Vec<_> = self.registry.successors(code).map(|e| (e.new_code.as_str(), e.new_full_name.as_str())).collect();
                 let list = went.iter().map(|(c, n)| format!("{c} {n}")).collect::<Vec<_>>().join(", ");
                 if went.is_empty() {
-                    (format!("mã {code} ({}) là mã trước 01/07/2025, không còn dùng trong kỳ {period_code}", other.full_name),
-                     format!("{code} ({}) is a code from before 2025-07-01, not valid in {period_code}", other.full_name))
+                    (
+                        format!("mã {code} ({}) là mã trước 01/07/2025, không còn dùng trong kỳ {period_code}", other.full_name),
+                        format!("{code} ({}) is a code from before 2025-07-01, not valid in {period_code}", other.full_name),
+                    )
                 } else {
-                    (format!("xã {code} ({}) đã được sáp nhập vào {list} từ ngày 01/07/2025; kỳ {period_code} hãy báo cáo theo mã mới", other.full_name),
-                     format!("commune {code} ({}) was merged into {list} on 2025-07-01; report {period_code} under the new code", other.full_name))
+                    (
+                        format!("xã {code} ({}) đã được sáp nhập vào {list} từ ngày 01/07/2025; kỳ {period_code} hãy báo cáo theo mã mới", other.full_name),
+                        format!("commune {code} ({}) was merged into {list} on 2025-07-01; report {period_code} under the new code", other.full_name),
+                    )
                 }
             }
             // A new code used before the reform.

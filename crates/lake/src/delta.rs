@@ -10,8 +10,10 @@ use deltalake::{
         catalog::{Session, TableProvider},
         datasource::MemTable,
         prelude::SessionContext,
-    }, kernel::transaction::CommitProperties, protocol::SaveMode, DeltaTable,
-    DeltaTableError,
+    },
+    kernel::transaction::CommitProperties,
+    protocol::SaveMode,
+    DeltaTable, DeltaTableError,
 };
 
 use crate::{location::Location, tables, Error, Result, TableSpec};
@@ -65,9 +67,7 @@ impl Lake {
 
     /// A handle on a table location that has no table yet (writing to it creates the table).
     fn unloaded(&self, name: &str, loc: &Location) -> Result<DeltaTable> {
-        deltalake::DeltaTableBuilder::from_url(loc.url().clone())
-            .and_then(|b| b.build())
-            .map_err(Self::delta_error(name, loc))
+        deltalake::DeltaTableBuilder::from_url(loc.url().clone()).and_then(|b| b.build()).map_err(Self::delta_error(name, loc))
     }
 
     /// Opens a table if it exists (`Ok(None)` if it was never written).
@@ -111,12 +111,8 @@ impl Lake {
         let loc = self.table_location(folder, name)?;
         let log = loc.path("_delta_log");
         let listed = loc.store().list_with_delimiter(Some(&log)).await?;
-        let version = listed
-            .objects
-            .iter()
-            .filter(|o| o.last_modified <= at)
-            .filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse::<i64>().ok())
-            .max();
+        let version =
+            listed.objects.iter().filter(|o| o.last_modified <= at).filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse::<i64>().ok()).max();
         tracing::debug!(?version, "version at");
         Ok(version)
     }
@@ -181,12 +177,7 @@ impl Lake {
     pub async fn delete(&self, spec: &TableSpec, predicate: &str) -> Result<()> {
         let Some(table) = self.open_table(spec.folder, spec.name).await? else { return Ok(()) };
         let loc = self.table_location(spec.folder, spec.name)?;
-        table
-            .delete()
-            .with_predicate(predicate)
-            .with_commit_properties(commit_properties("delete"))
-            .await
-            .map_err(Self::delta_error(spec.name, &loc))?;
+        table.delete().with_predicate(predicate).with_commit_properties(commit_properties("delete")).await.map_err(Self::delta_error(spec.name, &loc))?;
         Ok(())
     }
 
@@ -233,10 +224,7 @@ impl Lake {
         let mut orphans = BTreeSet::new();
         for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
             ctx.register_table(spec.name, self.provider(spec).await?)?;
-            let sql = format!(
-                "SELECT DISTINCT submission_id FROM {0} WHERE submission_id NOT IN (SELECT submission_id FROM submissions)",
-                spec.name
-            );
+            let sql = format!("SELECT DISTINCT submission_id FROM {0} WHERE submission_id NOT IN (SELECT submission_id FROM submissions)", spec.name);
             orphans.extend(first_column_strings(&ctx.sql(&sql).await?.collect().await?)?);
         }
         Ok(orphans)
@@ -352,21 +340,44 @@ mod tests {
 
     fn values_of(submission: &str, period: &str) -> RecordBatch {
         let s = |v: &str| strings(&[v, v]);
-        RecordBatch::try_new(tables::DATA_VALUES.schema.clone(), vec![
-            s("post2025"), s(period), strings(&["00004", "00008"]), s("DS_TONG"), s("default"),
-            Arc::new(Float64Array::from(vec![1.0, 2.0])), Arc::new(BooleanArray::from(vec![false, false])),
-            Arc::new(StringArray::from(vec![None::<&str>, None])), Arc::new(StringArray::from(vec![None::<&str>, None])),
-            s(submission), strings(&["2", "3"]), times(2), times(2),
-        ])
+        RecordBatch::try_new(
+            tables::DATA_VALUES.schema.clone(),
+            vec![
+                s("post2025"),
+                s(period),
+                strings(&["00004", "00008"]),
+                s("DS_TONG"),
+                s("default"),
+                Arc::new(Float64Array::from(vec![1.0, 2.0])),
+                Arc::new(BooleanArray::from(vec![false, false])),
+                Arc::new(StringArray::from(vec![None::<&str>, None])),
+                Arc::new(StringArray::from(vec![None::<&str>, None])),
+                s(submission),
+                strings(&["2", "3"]),
+                times(2),
+                times(2),
+            ],
+        )
         .unwrap()
     }
 
     fn submission(id: &str) -> RecordBatch {
-        RecordBatch::try_new(tables::SUBMISSIONS.schema.clone(), vec![
-            strings(&[id]), strings(&[id]), strings(&["file:///x.csv"]), strings(&["csv"]), strings(&["accepted"]),
-            times(1), times(1), Arc::new(Int64Array::from(vec![2])), Arc::new(Int64Array::from(vec![0])),
-            Arc::new(StringArray::from(vec![None::<&str>])), Arc::new(StringArray::from(vec![None::<&str>])),
-        ])
+        RecordBatch::try_new(
+            tables::SUBMISSIONS.schema.clone(),
+            vec![
+                strings(&[id]),
+                strings(&[id]),
+                strings(&["file:///x.csv"]),
+                strings(&["csv"]),
+                strings(&["accepted"]),
+                times(1),
+                times(1),
+                Arc::new(Int64Array::from(vec![2])),
+                Arc::new(Int64Array::from(vec![0])),
+                Arc::new(StringArray::from(vec![None::<&str>])),
+                Arc::new(StringArray::from(vec![None::<&str>])),
+            ],
+        )
         .unwrap()
     }
 

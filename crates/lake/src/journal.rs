@@ -43,9 +43,7 @@ pub struct Pending {
 impl Entry {
     /// Several entries as one (a single commit for all of them).
     pub fn concat(entries: &[Entry]) -> Result<Entry> {
-        let concat = |schema: &arrow::datatypes::SchemaRef, pick: fn(&Entry) -> &RecordBatch| {
-            arrow::compute::concat_batches(schema, entries.iter().map(pick))
-        };
+        let concat = |schema: &arrow::datatypes::SchemaRef, pick: fn(&Entry) -> &RecordBatch| arrow::compute::concat_batches(schema, entries.iter().map(pick));
         Ok(Entry {
             values: concat(&tables::DATA_VALUES.schema, |e| &e.values)?,
             rejections: concat(&tables::REJECTIONS.schema, |e| &e.rejections)?,
@@ -136,7 +134,8 @@ impl Lake {
         use futures::TryStreamExt;
         let prefix = self.root().path(FOLDER);
         let listed: Vec<_> = self.root().store().list(Some(&prefix)).try_collect().await?;
-        let mut paths: Vec<String> = listed.iter().filter_map(|o| o.location.filename().map(|f| format!("{FOLDER}/{f}"))).filter(|p| p.ends_with(".arrows")).collect();
+        let mut paths: Vec<String> =
+            listed.iter().filter_map(|o| o.location.filename().map(|f| format!("{FOLDER}/{f}"))).filter(|p| p.ends_with(".arrows")).collect();
         paths.sort();
         Ok(paths)
     }

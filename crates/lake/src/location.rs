@@ -72,10 +72,10 @@ impl Location {
 
     /// A sub-folder of this location.
     pub fn join(&self, relative: &str) -> Result<Location> {
-        let url = self.url.join(&format!("{}/", relative.trim_matches('/'))).map_err(|e| Error::InvalidLocation {
-            location: relative.to_string(),
-            reason: e.to_string(),
-        })?;
+        let url = self
+            .url
+            .join(&format!("{}/", relative.trim_matches('/')))
+            .map_err(|e| Error::InvalidLocation { location: relative.to_string(), reason: e.to_string() })?;
         Ok(Location { url, store: self.store.clone(), prefix: self.path(relative) })
     }
 }

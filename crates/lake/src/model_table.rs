@@ -103,7 +103,16 @@ impl Lake {
             .build();
         let writer = RecordBatchWriter::for_table(&table).map_err(err)?.with_writer_properties(properties);
         let schema = writer.arrow_schema();
-        Ok(ModelWriter { name: name.to_string(), location, table, writer, schema, partition_column: partition_column.map(str::to_string), adds: Vec::new(), rows: 0 })
+        Ok(ModelWriter {
+            name: name.to_string(),
+            location,
+            table,
+            writer,
+            schema,
+            partition_column: partition_column.map(str::to_string),
+            adds: Vec::new(),
+            rows: 0,
+        })
     }
 }
 
@@ -155,9 +164,7 @@ impl ModelWriter {
         for file in snapshot.log_data().iter() {
             let replaced = match (replace, &self.partition_column) {
                 (Replace::All, _) => true,
-                (Replace::Partitions(values), Some(column)) => {
-                    file.partition_values_map().get(column).cloned().flatten().is_some_and(|v| values.contains(&v))
-                }
+                (Replace::Partitions(values), Some(column)) => file.partition_values_map().get(column).cloned().flatten().is_some_and(|v| values.contains(&v)),
                 (Replace::Partitions(_), None) => {
                     return Err(Error::Delta {
                         table: self.name.clone(),
@@ -173,19 +180,13 @@ impl ModelWriter {
         let removed = actions.len();
         actions.extend(self.adds.drain(..).map(Action::Add));
         let predicate = match (replace, &self.partition_column) {
-            (Replace::Partitions(values), Some(column)) => {
-                Some(format!("{column} IN ({})", tonghop_core::sql::literal_list(values)))
-            }
+            (Replace::Partitions(values), Some(column)) => Some(format!("{column} IN ({})", tonghop_core::sql::literal_list(values))),
             _ => None,
         };
         let operation = DeltaOperation::Write { mode: SaveMode::Overwrite, partition_by: self.partition_column.clone().map(|c| vec![c]), predicate };
         let properties = crate::delta::commit_properties("build");
         let err = self.err();
-        let commit = CommitBuilder::from(properties)
-            .with_actions(actions)
-            .build(Some(snapshot), self.table.log_store(), operation)
-            .await
-            .map_err(err)?;
+        let commit = CommitBuilder::from(properties).with_actions(actions).build(Some(snapshot), self.table.log_store(), operation).await.map_err(err)?;
         tracing::debug!(removed, version = commit.version(), "model committed");
         Ok(commit.version() as i64)
     }
@@ -193,8 +194,7 @@ impl ModelWriter {
 
 /// Same column names and types, in order (nullability aside).
 fn same_columns(a: &Schema, b: &Schema) -> bool {
-    a.fields().len() == b.fields().len()
-        && a.fields().iter().zip(b.fields()).all(|(x, y)| x.name() == y.name() && comparable(x.data_type(), y.data_type()))
+    a.fields().len() == b.fields().len() && a.fields().iter().zip(b.fields()).all(|(x, y)| x.name() == y.name() && comparable(x.data_type(), y.data_type()))
 }
 
 /// Types equal up to string and dictionary representation (Delta stores all strings alike).

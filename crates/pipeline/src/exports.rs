@@ -43,7 +43,15 @@ async fn push(lake: &Lake, request: &tonghop_export::Push) -> Result<String, Cau
 
 /// Runs one export step with a read session of the lake as it is now.
 #[tracing::instrument(skip_all)]
-pub(crate) async fn run(kind: &StepKind, engine: &Engine, lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, project_root: &Path, today: chrono::NaiveDate) -> Result<Outcome, Cause> {
+pub(crate) async fn run(
+    kind: &StepKind,
+    engine: &Engine,
+    lake: &Lake,
+    registry: &UnitRegistry,
+    catalog: &Catalog,
+    project_root: &Path,
+    today: chrono::NaiveDate,
+) -> Result<Outcome, Cause> {
     let produced_at = Utc::now();
     let record = |export: String| ExportRecord { export, produced_at, as_of: None, versions: engine.versions().clone() };
     match kind {
@@ -55,7 +63,22 @@ pub(crate) async fn run(kind: &StepKind, engine: &Engine, lake: &Lake, registry:
             let url = tonghop_export::store_with_record(&folder(lake, to)?, &data.scope.file_name(), data.to_xlsx()?, &record).await?;
             Ok(Outcome { summary: format!("report {label}: {url}"), urls: vec![url] })
         }
-        StepKind::Dhis2 { periods, units, levels, mapping, formats, to, data_set, skip_unmapped, push: target, user, password_env, token_env, force, push_retry } => {
+        StepKind::Dhis2 {
+            periods,
+            units,
+            levels,
+            mapping,
+            formats,
+            to,
+            data_set,
+            skip_unmapped,
+            push: target,
+            user,
+            password_env,
+            token_env,
+            force,
+            push_retry,
+        } => {
             let periods: Vec<String> = periods.iter().map(|p| resolve_period(p, today)).collect();
             let scope = Dhis2Scope::resolve(registry, &periods, units, levels)?;
             let mapping_path = project_root.join(mapping);
@@ -72,7 +95,8 @@ pub(crate) async fn run(kind: &StepKind, engine: &Engine, lake: &Lake, registry:
             if let Some(target) = target {
                 let auth = match user {
                     Some(user) => {
-                        let password = secret(password_env).ok_or_else(|| Error::MissingSecret { variable: password_env.clone(), what: format!("the DHIS2 password of {user}") })?;
+                        let password = secret(password_env)
+                            .ok_or_else(|| Error::MissingSecret { variable: password_env.clone(), what: format!("the DHIS2 password of {user}") })?;
                         Auth::Basic { user: user.clone(), password }
                     }
                     None => secret(token_env).map(Auth::ApiToken).unwrap_or_default(),

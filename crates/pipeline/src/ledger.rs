@@ -117,10 +117,8 @@ mod tests {
 
         assert_eq!(close_abandoned(&lake, "nightly", "next").await.unwrap(), vec!["dead".to_string()]);
         assert!(close_abandoned(&lake, "nightly", "again").await.unwrap().is_empty(), "ended once");
-        let rows = lake
-            .query_table(&RUNS, "SELECT concat_ws(' | ', run_id, status, error) FROM runs WHERE finished_at IS NOT NULL ORDER BY run_id")
-            .await
-            .unwrap();
+        let rows =
+            lake.query_table(&RUNS, "SELECT concat_ws(' | ', run_id, status, error) FROM runs WHERE finished_at IS NOT NULL ORDER BY run_id").await.unwrap();
         let rows = tonghop_lake::first_column_strings(&rows).unwrap().join("\n");
         assert!(rows.contains("dead") && rows.contains("failed") && rows.contains("host pid 7") && rows.contains("found when run next started"), "{rows}");
         assert!(!rows.contains("other"), "another pipeline's run is not touched: {rows}");

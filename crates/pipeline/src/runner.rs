@@ -63,24 +63,13 @@ fn holder() -> String {
 
 fn step_error(pipeline: &str, step: &str) -> impl Fn(Box<dyn std::error::Error + Send + Sync>) -> Error {
     let (pipeline, step) = (pipeline.to_string(), step.to_string());
-    move |source| Error::Step {
-        pipeline: pipeline.clone(),
-        step: step.clone(),
-        source,
-    }
+    move |source| Error::Step { pipeline: pipeline.clone(), step: step.clone(), source }
 }
 
 impl Runner {
     /// A runner; `today` is the date ingest compares periods with.
     pub fn new(project: Project, lake: Lake, registry: Arc<UnitRegistry>, catalog: Arc<Catalog>, today: chrono::NaiveDate) -> Self {
-        Runner {
-            project,
-            lake,
-            registry,
-            catalog,
-            today,
-            trigger: "cli".into(),
-        }
+        Runner { project, lake, registry, catalog, today, trigger: "cli".into() }
     }
 
     /// What starts this runner's runs, as the `runs` table records it (`cli` unless set:
@@ -97,9 +86,7 @@ impl Runner {
     /// The names an export step may read: every model and table.
     pub async fn known_tables(&self) -> Result<Vec<String>, tonghop_engine::Error> {
         let engine = self.engine(Mode::Read).await?;
-        let batches = engine
-            .query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
-            .await?;
+        let batches = engine.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").await?;
         Ok(tonghop_lake::first_column_strings(&batches)?)
     }
 
@@ -108,20 +95,10 @@ impl Runner {
     #[tracing::instrument(skip(self, spec, progress), fields(pipeline = %spec.name))]
     pub async fn run(&self, spec: &PipelineSpec, spec_path: &Path, progress: &(dyn Fn(&str, u64) + Sync)) -> Result<RunReport> {
         let lease_name = format!("pipeline-{}", spec.name);
-        let lease = self
-            .lake
-            .acquire_lease(&lease_name, &holder(), LEASE_TTL)
-            .await
-            .map_err(|source| match source {
-                held @ tonghop_lake::Error::LeaseHeld { .. } => Error::AlreadyRunning {
-                    pipeline: spec.name.clone(),
-                    source: held,
-                },
-                other => Error::Lake {
-                    pipeline: spec.name.clone(),
-                    source: other,
-                },
-            })?;
+        let lease = self.lake.acquire_lease(&lease_name, &holder(), LEASE_TTL).await.map_err(|source| match source {
+            held @ tonghop_lake::Error::LeaseHeld { .. } => Error::AlreadyRunning { pipeline: spec.name.clone(), source: held },
+            other => Error::Lake { pipeline: spec.name.clone(), source: other },
+        })?;
         let lease = Arc::new(tokio::sync::Mutex::new(Some(lease)));
         let renewer = {
             let lease = lease.clone();
@@ -136,10 +113,7 @@ impl Runner {
                 }
             })
         };
-        let lake_error = |source| Error::Lake {
-            pipeline: spec.name.clone(),
-            source,
-        };
+        let lake_error = |source| Error::Lake { pipeline: spec.name.clone(), source };
         let record = RunRecord {
             run_id: uuid::Uuid::new_v4().to_string(),
             pipeline: spec.name.clone(),
@@ -152,11 +126,7 @@ impl Runner {
         if let Err(e) = crate::ledger::close_abandoned(&self.lake, &spec.name, &record.run_id).await {
             tracing::warn!(error = %e, "could not read the run ledger for runs left unfinished");
         }
-        let mut report = RunReport {
-            pipeline: spec.name.clone(),
-            run_id: record.run_id.clone(),
-            ..Default::default()
-        };
+        let mut report = RunReport { pipeline: spec.name.clone(), run_id: record.run_id.clone(), ..Default::default() };
         let result = match record.started(&self.lake).await {
             Ok(()) => {
                 let result = self.run_steps(spec, spec_path, progress, &mut report).await;
@@ -188,13 +158,9 @@ impl Runner {
             let summary = loop {
                 let run = self.run_step(spec, step, progress, report, &mut built).instrument(span.clone());
                 let outcome = match step.timeout_seconds {
-                    Some(limit) => tokio::time::timeout(Duration::from_secs(limit), run).await.unwrap_or_else(|_| {
-                        Err(Error::Timeout {
-                            pipeline: spec.name.clone(),
-                            step: step.name.clone(),
-                            seconds: limit,
-                        })
-                    }),
+                    Some(limit) => tokio::time::timeout(Duration::from_secs(limit), run)
+                        .await
+                        .unwrap_or_else(|_| Err(Error::Timeout { pipeline: spec.name.clone(), step: step.name.clone(), seconds: limit })),
                     None => run.await,
                 };
                 match outcome {
@@ -205,22 +171,13 @@ impl Runner {
                         tokio::time::sleep(delay).await;
                         attempt += 1;
                     }
-                    Err(e) if attempt > 1 => {
-                        return Err(Error::Attempts {
-                            attempts: attempt,
-                            source: Box::new(e),
-                        })
-                    }
+                    Err(e) if attempt > 1 => return Err(Error::Attempts { attempts: attempt, source: Box::new(e) }),
                     Err(e) => return Err(e),
                 }
             };
             let seconds = started.elapsed().as_secs_f64();
             span.in_scope(|| tracing::info!(seconds, "{summary}"));
-            report.steps.push(StepReport {
-                name: step.name.clone(),
-                summary,
-                seconds,
-            });
+            report.steps.push(StepReport { name: step.name.clone(), summary, seconds });
         }
         Ok(())
     }
@@ -239,10 +196,7 @@ impl Runner {
             StepKind::Ingest(config) => {
                 let (inbox, options) = config.resolve(self.project.root()).map_err(|e| fail(e.into()))?;
                 let ingestor = Ingestor::new(self.lake.clone(), self.registry.clone(), self.catalog.clone(), self.today);
-                let s = ingestor
-                    .ingest(&inbox, &options, &|n| progress(&step.name, n))
-                    .await
-                    .map_err(|e| fail(e.into()))?;
+                let s = ingestor.ingest(&inbox, &options, &|n| progress(&step.name, n)).await.map_err(|e| fail(e.into()))?;
                 let line = s.one_line();
                 let t = &mut report.ingest;
                 t.files_seen += s.files_seen;
@@ -265,10 +219,7 @@ impl Runner {
                     .query("SELECT COUNT(DISTINCT epoch || period) FROM indicator_values")
                     .await
                     .ok()
-                    .and_then(|b| {
-                        b.first()
-                            .map(|b| arrow::util::display::array_value_to_string(b.column(0), 0).unwrap_or_default())
-                    })
+                    .and_then(|b| b.first().map(|b| arrow::util::display::array_value_to_string(b.column(0), 0).unwrap_or_default()))
                     .unwrap_or_else(|| "?".into());
                 let tables = if s.materialized.is_empty() {
                     "no table needed writing".to_string()
@@ -288,16 +239,7 @@ impl Runner {
                 *built = Some(engine);
                 line
             }
-            StepKind::Export {
-                model,
-                formats,
-                to,
-                filter,
-                sheet,
-                title,
-                headers,
-                number_formats,
-            } => {
+            StepKind::Export { model, formats, to, filter, sheet, title, headers, number_formats } => {
                 let engine = match built.take() {
                     Some(e) => e,
                     None => self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?,
@@ -324,9 +266,7 @@ impl Runner {
                     .map_err(|e| fail(e.into()))?;
                     let relative = format!("{to}.{format}");
                     let path = self.lake.root().path(&relative);
-                    tonghop_export::write_object(self.lake.root().store().as_ref(), &path, bytes)
-                        .await
-                        .map_err(|e| fail(e.into()))?;
+                    tonghop_export::write_object(self.lake.root().store().as_ref(), &path, bytes).await.map_err(|e| fail(e.into()))?;
                     let url = format!("{}{relative}", self.lake.root().url());
                     report.exports.push(url.clone());
                     written.push(url);
@@ -337,7 +277,9 @@ impl Runner {
             StepKind::Report { .. } | StepKind::Dhis2 { .. } | StepKind::Portal { .. } => {
                 // A read session of its own: the versions recorded are those of the stored models.
                 let engine = self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?;
-                let outcome = crate::exports::run(&step.kind, &engine, &self.lake, &self.registry, &self.catalog, self.project.root(), self.today).await.map_err(&fail)?;
+                let outcome = crate::exports::run(&step.kind, &engine, &self.lake, &self.registry, &self.catalog, self.project.root(), self.today)
+                    .await
+                    .map_err(&fail)?;
                 report.exports.extend(outcome.urls);
                 outcome.summary
             }

@@ -367,7 +367,6 @@ fn export_problems(kind: &StepKind, known_tables: &[String], project_root: &Path
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,7 +390,8 @@ mod tests {
         assert_eq!(resolve_period("previous_quarter", today), "2026Q1");
         assert_eq!(resolve_period("previous_year_to_date", today), "2026YTD03");
         assert_eq!(resolve_period("2025Q4", today), "2025Q4");
-        let spec: PipelineSpec = toml::from_str("name = \"x\"\n[[steps]]\nname = \"a\"\nkind = \"report\"\nunit = \"VN\"\nperiod = \"previous_quater\"\n").unwrap();
+        let spec: PipelineSpec =
+            toml::from_str("name = \"x\"\n[[steps]]\nname = \"a\"\nkind = \"report\"\nunit = \"VN\"\nperiod = \"previous_quater\"\n").unwrap();
         let problems = spec.problems(Path::new("p.toml"), &[], Path::new("."));
         assert!(problems.len() == 1 && problems[0].contains("previous_quarter"), "{problems:#?}");
     }
@@ -404,12 +404,16 @@ mod tests {
         assert!(spec.schedule.is_none(), "the example needs a network: it must not be scheduled");
         let known = vec!["province_indicators".to_string()];
         assert!(spec.problems(&path, &known, &root).is_empty(), "{:?}", spec.problems(&path, &known, &root));
-        let kinds: Vec<&str> = spec.steps.iter().map(|s| match s.kind {
-            StepKind::Report { .. } => "report",
-            StepKind::Dhis2 { .. } => "dhis2",
-            StepKind::Portal { .. } => "portal",
-            _ => "other",
-        }).collect();
+        let kinds: Vec<&str> = spec
+            .steps
+            .iter()
+            .map(|s| match s.kind {
+                StepKind::Report { .. } => "report",
+                StepKind::Dhis2 { .. } => "dhis2",
+                StepKind::Portal { .. } => "portal",
+                _ => "other",
+            })
+            .collect();
         assert_eq!(kinds, ["report", "dhis2", "portal"]);
         assert!(matches!(&spec.steps[1].kind, StepKind::Dhis2 { push_retry: PushRetry { attempts: 5, delay_ms: 2000 }, .. }));
     }
@@ -439,7 +443,9 @@ mod tests {
         assert_eq!(problems.len(), 6, "{problems:#?}");
         assert!(problems.iter().any(|p| p.starts_with(r#"p.toml: step "in": unknown format "xls"; expected one of csv, "#)), "{problems:#?}");
         assert!(problems.iter().any(|p| p.starts_with(r#"p.toml: step "in": mapping: "#) && p.contains("no/such/mapping.csv")), "{problems:#?}");
-        assert!(problems.iter().any(|p| p.contains(r#"p.toml: step "a" exports model "province_indicator", which does not exist (did you mean "province_indicators"?)"#)));
+        assert!(problems
+            .iter()
+            .any(|p| p.contains(r#"p.toml: step "a" exports model "province_indicator", which does not exist (did you mean "province_indicators"?)"#)));
     }
 
     #[test]
@@ -532,7 +538,9 @@ mod tests {
             assert!(problems.iter().any(|p| p.starts_with(e)), "{e}\n{problems:#?}");
         }
         assert_eq!(problems.len(), expected.len(), "{problems:#?}");
-        assert!(matches!(&spec.steps[4].kind, StepKind::Dhis2 { to, password_env, push_retry: PushRetry { attempts: 5, delay_ms: 1000 }, .. } if to == "outbox" && password_env == "TONGHOP_DHIS2_PASSWORD"));
+        assert!(
+            matches!(&spec.steps[4].kind, StepKind::Dhis2 { to, password_env, push_retry: PushRetry { attempts: 5, delay_ms: 1000 }, .. } if to == "outbox" && password_env == "TONGHOP_DHIS2_PASSWORD")
+        );
     }
 
     #[test]

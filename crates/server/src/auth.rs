@@ -151,7 +151,13 @@ impl Tokens {
             let (Some(level), Some((epoch, code))) = (e.role.level(), e.unit.as_deref().and_then(parse_unit)) else { continue };
             match registry.get(epoch, &code) {
                 Some(u) if u.level == level => {}
-                Some(u) => problems.push(format!("token {:?}: unit {epoch}:{code} is a {}, the role {:?} needs a {}", e.name, u.level.as_str(), e.role, level.as_str())),
+                Some(u) => problems.push(format!(
+                    "token {:?}: unit {epoch}:{code} is a {}, the role {:?} needs a {}",
+                    e.name,
+                    u.level.as_str(),
+                    e.role,
+                    level.as_str()
+                )),
                 None => problems.push(format!("token {:?}: no unit {code} in the {epoch} epoch", e.name)),
             }
         }

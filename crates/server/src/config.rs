@@ -240,7 +240,12 @@ fn default_reload() -> u64 {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: default_http_listen(), max_body_bytes: default_body_limit(), max_sql_rows: default_sql_rows(), header_timeout_seconds: default_header_timeout() }
+        HttpConfig {
+            listen: default_http_listen(),
+            max_body_bytes: default_body_limit(),
+            max_sql_rows: default_sql_rows(),
+            header_timeout_seconds: default_header_timeout(),
+        }
     }
 }
 impl Default for PostgresConfig {
@@ -268,7 +273,12 @@ impl Default for QueryLimits {
 }
 impl Default for SubmissionConfig {
     fn default() -> Self {
-        SubmissionConfig { max_group: default_group(), queue: default_queue(), max_concurrent_uploads: default_uploads(), body_timeout_seconds: default_body_timeout() }
+        SubmissionConfig {
+            max_group: default_group(),
+            queue: default_queue(),
+            max_concurrent_uploads: default_uploads(),
+            body_timeout_seconds: default_body_timeout(),
+        }
     }
 }
 
@@ -296,7 +306,11 @@ impl ServerConfig {
         };
         let mut problems = config.apply_env(|k| std::env::var(k).ok());
         problems.extend(config.problems().into_iter().map(|p| format!("{name}: {p}")));
-        if problems.is_empty() { Ok(config) } else { Err(Error::Config(problems)) }
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(Error::Config(problems))
+        }
     }
 
     /// Applies environment overrides read through `var`; returns the problems found.
@@ -351,7 +365,10 @@ impl ServerConfig {
             problems.push("logins.max_failures must be at least 1".into());
         }
         if q.query_memory_mb > q.memory_mb {
-            problems.push(format!("queries.query_memory_mb = {} is more than queries.memory_mb = {} (all queries together); lower it or raise memory_mb", q.query_memory_mb, q.memory_mb));
+            problems.push(format!(
+                "queries.query_memory_mb = {} is more than queries.memory_mb = {} (all queries together); lower it or raise memory_mb",
+                q.query_memory_mb, q.memory_mb
+            ));
         }
         let mut names = std::collections::HashSet::new();
         for (i, t) in self.tokens.iter().enumerate() {

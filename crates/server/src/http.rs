@@ -51,7 +51,12 @@ pub fn router(service: Arc<Service>) -> Router {
 /// Serves the router until `stop`: hyper's HTTP/1 server with a header read timeout (axum's own
 /// `serve` sets none), each request carrying its client's address (for the login throttle), and
 /// a graceful shutdown that lets requests in flight be answered.
-pub async fn serve(listener: tokio::net::TcpListener, router: Router, stop: tokio_util::sync::CancellationToken, header_timeout: std::time::Duration) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    stop: tokio_util::sync::CancellationToken,
+    header_timeout: std::time::Duration,
+) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
@@ -84,7 +89,11 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router, stop: toki
 /// checked at once; the next waits for a slot (its body not yet read) up to
 /// `submissions.body_timeout_seconds`, then is answered 503. (A request without a known token
 /// takes no slot: it is answered 401 before its body is read.)
-async fn limit_uploads((service, uploads): (Arc<Service>, Arc<tokio::sync::Semaphore>), request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn limit_uploads(
+    (service, uploads): (Arc<Service>, Arc<tokio::sync::Semaphore>),
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let token = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     if token.and_then(|t| service.tokens.caller(t)).is_none() {
         return next.run(request).await;
@@ -94,7 +103,11 @@ async fn limit_uploads((service, uploads): (Arc<Service>, Arc<tokio::sync::Semap
         Ok(Ok(_permit)) => next.run(request).await,
         _ => {
             tracing::warn!("submission refused: every upload slot is taken (submissions.max_concurrent_uploads)");
-            let mut r = problem(StatusCode::SERVICE_UNAVAILABLE, "too many submissions are being received at once; send again in a minute", Some("Hệ thống đang nhận nhiều tệp cùng lúc, vui lòng gửi lại sau ít phút.".into()));
+            let mut r = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many submissions are being received at once; send again in a minute",
+                Some("Hệ thống đang nhận nhiều tệp cùng lúc, vui lòng gửi lại sau ít phút.".into()),
+            );
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
             r
         }
@@ -152,7 +165,11 @@ impl FromRequestParts<Arc<Service>> for Authed {
         let Some(token) = token else {
             service.metrics.denied("no_token");
             tracing::warn!(route, "denied: no token");
-            let mut r = problem(StatusCode::UNAUTHORIZED, "send your API token as `Authorization: Bearer <token>`", Some("Thiếu mã truy cập (API token) của đơn vị.".into()));
+            let mut r = problem(
+                StatusCode::UNAUTHORIZED,
+                "send your API token as `Authorization: Bearer <token>`",
+                Some("Thiếu mã truy cập (API token) của đơn vị.".into()),
+            );
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return Err(r);
         };
@@ -214,10 +231,18 @@ struct SubmitParams {
 async fn submit(State(service): State<Arc<Service>>, auth: Authed, headers: HeaderMap, Query(params): Query<SubmitParams>, body: Bytes) -> Response {
     let caller = &auth.caller;
     if caller.role == Role::Analyst {
-        return auth.forbid(&service, format!("token {:?} is an analyst token: it reads but does not submit", caller.name), "Mã truy cập của cán bộ phân tích không được gửi số liệu.");
+        return auth.forbid(
+            &service,
+            format!("token {:?} is an analyst token: it reads but does not submit", caller.name),
+            "Mã truy cập của cán bộ phân tích không được gửi số liệu.",
+        );
     }
     if service.shutdown.is_cancelled() {
-        return problem(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping; send again shortly", Some("Hệ thống đang dừng, vui lòng gửi lại sau.".into()));
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the service is stopping; send again shortly",
+            Some("Hệ thống đang dừng, vui lòng gửi lại sau.".into()),
+        );
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let name = params.filename.unwrap_or_else(|| {
@@ -254,7 +279,10 @@ async fn submit(State(service): State<Arc<Service>>, auth: Authed, headers: Head
             auth.forbid(
                 &service,
                 format!("token {:?} ({:?} {own}) may not submit values for {}", caller.name, caller.role, units.join(", ")),
-                &format!("Mã truy cập của đơn vị {own} không được gửi số liệu của đơn vị khác: {}. Không có số liệu nào của tệp này được ghi nhận.", units.join(", ")),
+                &format!(
+                    "Mã truy cập của đơn vị {own} không được gửi số liệu của đơn vị khác: {}. Không có số liệu nào của tệp này được ghi nhận.",
+                    units.join(", ")
+                ),
             )
         }
         Err(Refusal::Unavailable(why)) => problem(StatusCode::SERVICE_UNAVAILABLE, why, Some("Hệ thống đang bận, vui lòng gửi lại sau ít phút.".into())),
@@ -296,7 +324,11 @@ async fn submission(State(service): State<Arc<Service>>, auth: Authed, Path(id):
         Err(e) => return internal_error("reading a submission", &e),
     };
     let Some(row) = rows.as_array().and_then(|a| a.first()).cloned() else {
-        return problem(StatusCode::NOT_FOUND, format!("no submission {id} (a submission just sent may take a few seconds to appear here after a restart)"), Some("Không tìm thấy tệp này.".into()));
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no submission {id} (a submission just sent may take a few seconds to appear here after a restart)"),
+            Some("Không tìm thấy tệp này.".into()),
+        );
     };
     if row["submitted_by"].as_str() != Some(caller.submitted_by().as_str()) && !caller.role.reads() {
         return auth.forbid(&service, format!("submission {id} was sent by another token"), "Tệp này do đơn vị khác gửi.");
@@ -347,7 +379,11 @@ struct TriggerParams {
 async fn trigger(State(service): State<Arc<Service>>, auth: Authed, Path(pipeline): Path<String>, Query(params): Query<TriggerParams>) -> Response {
     let caller = &auth.caller;
     if caller.role != Role::Admin {
-        return auth.forbid(&service, format!("token {:?} ({:?}) may not start runs; that needs an admin token", caller.name, caller.role), "Chỉ quản trị viên được chạy quy trình.");
+        return auth.forbid(
+            &service,
+            format!("token {:?} ({:?}) may not start runs; that needs an admin token", caller.name, caller.role),
+            "Chỉ quản trị viên được chạy quy trình.",
+        );
     }
     if !service.pipelines.contains_key(&pipeline) {
         return problem(StatusCode::NOT_FOUND, format!("no pipeline {pipeline:?}; known: {}", service.pipeline_names().join(", ")), None);

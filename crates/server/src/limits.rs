@@ -287,8 +287,11 @@ impl QueryPlanner for LimitedPlanner {
         };
         let physical = DefaultPhysicalPlanner::default().create_physical_plan(plan, session).await?;
         // The session's object stores and caches, this query's memory pool, the shared spill space.
-        let mut runtime = RuntimeEnvBuilder::from_runtime_env(session.runtime_env())
-            .with_memory_pool(Arc::new(QueryPool { parent: limits.pool.clone(), limit: limits.config.query_memory_mb * MIB, used: AtomicUsize::new(0) }));
+        let mut runtime = RuntimeEnvBuilder::from_runtime_env(session.runtime_env()).with_memory_pool(Arc::new(QueryPool {
+            parent: limits.pool.clone(),
+            limit: limits.config.query_memory_mb * MIB,
+            used: AtomicUsize::new(0),
+        }));
         runtime.disk_manager = Some(limits.disk.clone());
         runtime.disk_manager_builder = None;
         let runtime = runtime.build_arc()?;
@@ -488,7 +491,10 @@ impl Stream for LimitedStream {
             return self.stop(Limit::Stopping, "the service is shutting down; the query was stopped".into());
         }
         if self.deadline.as_mut().poll(cx).is_ready() {
-            let message = format!("canceling statement due to statement timeout: it ran longer than queries.timeout_seconds = {} s; filter or aggregate earlier", self.budget.timeout_seconds);
+            let message = format!(
+                "canceling statement due to statement timeout: it ran longer than queries.timeout_seconds = {} s; filter or aggregate earlier",
+                self.budget.timeout_seconds
+            );
             return self.stop(Limit::Timeout, message);
         }
         let input = self.input.as_mut().expect("checked above");

@@ -26,11 +26,11 @@ use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::Type;
 use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, ErrorHandler, PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator};
-use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
-use futures::Sink;
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::cancel::CancelRequest;
+use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::{DfSessionService, QueryHook};
+use futures::Sink;
 use tokio::net::TcpListener;
 
 use crate::auth::PgUser;
@@ -157,7 +157,12 @@ impl QueryHook for ReadOnly {
 
     /// A query is planned once, here, and the checked plan handed to the protocol (which would
     /// otherwise plan it again); other statements are left to the hooks that answer them.
-    async fn handle_extended_parse_query(&self, statement: &Statement, ctx: &SessionContext, _: &(dyn ClientInfo + Send + Sync)) -> Option<PgWireResult<LogicalPlan>> {
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        ctx: &SessionContext,
+        _: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
         match statement {
             Statement::Set(_) | Statement::Declare { .. } => check_statement(statement, ctx, None).await.map(Err),
             s if answered_by_hooks(s) => None,
@@ -165,7 +170,14 @@ impl QueryHook for ReadOnly {
         }
     }
 
-    async fn handle_extended_query(&self, statement: &Statement, plan: &LogicalPlan, _: &ParamValues, ctx: &SessionContext, client: &mut dyn HookClient) -> Option<PgWireResult<Response>> {
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        plan: &LogicalPlan,
+        _: &ParamValues,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
         self.start(client);
         check_statement(statement, ctx, Some(plan)).await.map(Err)
     }
@@ -341,7 +353,8 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_r
     let read = |p: &std::path::Path| std::fs::read(p).map_err(|source| Error::Io { path: p.display().to_string(), source });
     let (cert_pem, key_pem) = (read(cert)?, read(key)?);
     let bad = |what: String| Error::Config(vec![what]);
-    let chain = certs(&mut cert_pem.as_slice()).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| bad(format!("postgres.tls_cert {}: {e}", cert.display())))?;
+    let chain =
+        certs(&mut cert_pem.as_slice()).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| bad(format!("postgres.tls_cert {}: {e}", cert.display())))?;
     let key_der = pkcs8_private_keys(&mut key_pem.as_slice())
         .next()
         .ok_or_else(|| bad(format!("postgres.tls_key {}: no PKCS#8 private key in it", key.display())))?

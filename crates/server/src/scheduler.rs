@@ -48,7 +48,9 @@ async fn run(service: Arc<Service>, name: String, schedule: Schedule) {
                 tracing::warn!(pipeline = %name, "the schedule has no next slot; scheduler stops for this pipeline");
                 return;
             }
-            Some(Next::CatchUp) => tracing::info!(pipeline = %name, last_run = ?last, "a scheduled slot was missed while the service was down: running once now"),
+            Some(Next::CatchUp) => {
+                tracing::info!(pipeline = %name, last_run = ?last, "a scheduled slot was missed while the service was down: running once now")
+            }
             Some(Next::At(at)) => {
                 let wait = (at - now).to_std().unwrap_or_default();
                 tokio::select! {

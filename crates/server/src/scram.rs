@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use datafusion_postgres::pgwire::api::auth::{finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata, ServerParameterProvider, StartupHandler};
+use datafusion_postgres::pgwire::api::auth::{
+    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata, ServerParameterProvider, StartupHandler,
+};
 use datafusion_postgres::pgwire::api::{ClientInfo, PgWireConnectionState, PidSecretKeyGenerator, METADATA_USER};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::startup::Authentication;
@@ -79,7 +81,8 @@ impl Verifier {
             return Err("scram is in the old form (a salted password, which is enough to log in); make a new line with `tonghop passwd NAME`, which stores StoredKey and ServerKey as PostgreSQL does".into());
         };
         let decode = |text: &str| STANDARD.decode(text).map_err(|_| shape());
-        let verifier = Verifier { iterations: iterations.parse().map_err(|_| shape())?, salt: decode(salt)?, stored_key: decode(stored)?, server_key: decode(server)? };
+        let verifier =
+            Verifier { iterations: iterations.parse().map_err(|_| shape())?, salt: decode(salt)?, stored_key: decode(stored)?, server_key: decode(server)? };
         if verifier.iterations == 0 || verifier.salt.is_empty() || verifier.stored_key.len() != 32 || verifier.server_key.len() != 32 {
             return Err(shape());
         }
@@ -171,7 +174,8 @@ impl<V: Verifiers + 'static, P: ServerParameterProvider + 'static> StartupHandle
                         Some(h @ ("n,," | "y,,")) => (h.to_string(), &text[3..]),
                         _ => return Err(protocol_error("SCRAM: channel binding is not offered by this server")),
                     };
-                    let client_nonce = attributes(bare).into_iter().find(|(k, _)| *k == "r").map(|(_, v)| v.to_string()).ok_or_else(|| protocol_error("SCRAM: no nonce"))?;
+                    let client_nonce =
+                        attributes(bare).into_iter().find(|(k, _)| *k == "r").map(|(_, v)| v.to_string()).ok_or_else(|| protocol_error("SCRAM: no nonce"))?;
                     let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
                     let verifier = self.verifiers.verifier(&user, &client.socket_addr().ip().to_string())?;
                     let mut server_nonce = [0u8; 18];

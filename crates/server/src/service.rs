@@ -108,7 +108,8 @@ impl Service {
         let lake = Lake::open(&config.lake)?;
         let metrics = Arc::new(Metrics::default());
         let lake_changed = Arc::new(AtomicBool::new(false));
-        let (committer, committer_task) = Committer::start(lake.clone(), config.submissions.max_group, config.submissions.queue, metrics.clone(), lake_changed.clone()).await?;
+        let (committer, committer_task) =
+            Committer::start(lake.clone(), config.submissions.max_group, config.submissions.queue, metrics.clone(), lake_changed.clone()).await?;
         let engine = open_engine(&project, &lake, &registry, &catalog).await?;
         let tokens = Tokens::new(&config.tokens);
         let limits = Arc::new(crate::limits::Limits::new(&config.queries, shutdown.clone())?);
@@ -167,7 +168,9 @@ impl Service {
                 let batch = batch.map_err(&limited)?;
                 rows += batch.num_rows();
                 if rows > max_rows {
-                    let message = format!("the result has more than {max_rows} rows (http.max_sql_rows); add filters or LIMIT, or use the PostgreSQL endpoint, which streams");
+                    let message = format!(
+                        "the result has more than {max_rows} rows (http.max_sql_rows); add filters or LIMIT, or use the PostgreSQL endpoint, which streams"
+                    );
                     return Err(Error::Limit { limit: crate::limits::Limit::Rows, message });
                 }
                 batches.push(batch);
@@ -236,7 +239,8 @@ impl Service {
     /// of it holds the lease.
     #[tracing::instrument(skip(self))]
     pub async fn run_pipeline(&self, name: &str, trigger: &str) -> Result<RunReport> {
-        let (path, spec) = self.pipelines.get(name).ok_or_else(|| Error::Config(vec![format!("no pipeline named {name:?}; known: {}", self.pipeline_names().join(", "))]))?;
+        let (path, spec) =
+            self.pipelines.get(name).ok_or_else(|| Error::Config(vec![format!("no pipeline named {name:?}; known: {}", self.pipeline_names().join(", "))]))?;
         // The run reads what was answered before it started.
         if let Err(e) = self.committer.flush().await {
             tracing::warn!(error = %e, "the run starts without some journaled submissions");
@@ -272,9 +276,12 @@ impl Service {
             return false;
         }
         let (service, pipeline, trigger) = (self.clone(), name.to_string(), trigger.to_string());
-        running.insert(name.to_string(), tokio::spawn(async move {
-            let _ = service.run_pipeline(&pipeline, &trigger).await;
-        }));
+        running.insert(
+            name.to_string(),
+            tokio::spawn(async move {
+                let _ = service.run_pipeline(&pipeline, &trigger).await;
+            }),
+        );
         true
     }
 
@@ -292,7 +299,10 @@ impl Service {
         for h in handles {
             let abort = h.abort_handle();
             if tokio::time::timeout(grace, h).await.is_err() {
-                tracing::warn!(grace_seconds = grace.as_secs(), "a run did not finish in time and was abandoned; its lease expires and the next run redoes its work");
+                tracing::warn!(
+                    grace_seconds = grace.as_secs(),
+                    "a run did not finish in time and was abandoned; its lease expires and the next run redoes its work"
+                );
                 abort.abort();
             }
         }

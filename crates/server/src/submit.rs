@@ -97,7 +97,16 @@ pub enum Refusal {
 /// Reads and validates one submission and checks the units it gives values for (CPU work: call it
 /// on a blocking thread).
 #[allow(clippy::too_many_arguments)]
-pub fn check(raw: bytes::Bytes, name: &str, lake: &Lake, caller: &Caller, registry: &UnitRegistry, catalog: &Catalog, today: chrono::NaiveDate, now: DateTime<Utc>) -> Result<Checked, Refusal> {
+pub fn check(
+    raw: bytes::Bytes,
+    name: &str,
+    lake: &Lake,
+    caller: &Caller,
+    registry: &UnitRegistry,
+    catalog: &Catalog,
+    today: chrono::NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Checked, Refusal> {
     let content_hash = hex::encode(Sha256::digest(&raw));
     let extension = stored_extension(name);
     let stored_path = format!("received/{}/{}.{extension}", now.format("%Y/%m/%d"), &content_hash[..16]);
@@ -172,7 +181,13 @@ impl Committer {
     /// or was killed before committing it. The returned task ends when every [`Committer`] clone
     /// is dropped, after committing what was queued; `lake_changed` is set after each commit to
     /// Delta.
-    pub async fn start(lake: Lake, max_group: usize, queue: usize, metrics: Arc<Metrics>, lake_changed: Arc<AtomicBool>) -> crate::Result<(Committer, tokio::task::JoinHandle<()>)> {
+    pub async fn start(
+        lake: Lake,
+        max_group: usize,
+        queue: usize,
+        metrics: Arc<Metrics>,
+        lake_changed: Arc<AtomicBool>,
+    ) -> crate::Result<(Committer, tokio::task::JoinHandle<()>)> {
         let mut committed = lake.committed_hashes().await?;
         // The flusher sorts out which of these made it to Delta before the stop (see `commit_waiting`).
         let replay = lake.journal_pending().await?;
@@ -237,7 +252,14 @@ fn receipt(outcome: &FileOutcome, duplicate: bool, stored_at: &str) -> Receipt {
     }
 }
 
-async fn journal_loop(lake: Lake, mut rx: mpsc::Receiver<Waiting>, flusher: mpsc::Sender<ToFlusher>, mut committed: HashSet<String>, max_group: usize, metrics: Arc<Metrics>) {
+async fn journal_loop(
+    lake: Lake,
+    mut rx: mpsc::Receiver<Waiting>,
+    flusher: mpsc::Sender<ToFlusher>,
+    mut committed: HashSet<String>,
+    max_group: usize,
+    metrics: Arc<Metrics>,
+) {
     let mut group = Vec::with_capacity(max_group);
     while rx.recv_many(&mut group, max_group).await > 0 {
         journal_group(&lake, &flusher, std::mem::take(&mut group), &mut committed, &metrics).await;
@@ -372,7 +394,10 @@ async fn commit_waiting(lake: &Lake, writer: &mut SubmissionWriter, waiting: &mu
         // Entries whose `submissions` rows made it are done; the others' rows are removed first.
         let ids: BTreeSet<String> = waiting.iter().flat_map(|p| p.entry.submission_ids()).collect();
         let list = tonghop_core::sql::literal_list(&ids);
-        let found = lake.query_table(&tonghop_lake::tables::SUBMISSIONS, &format!("SELECT submission_id FROM submissions WHERE submission_id IN ({list})")).await.map_err(failed)?;
+        let found = lake
+            .query_table(&tonghop_lake::tables::SUBMISSIONS, &format!("SELECT submission_id FROM submissions WHERE submission_id IN ({list})"))
+            .await
+            .map_err(failed)?;
         let committed: HashSet<String> = tonghop_lake::first_column_strings(&found).map_err(|e| e.to_string())?.into_iter().collect();
         let (done, rest): (Vec<Pending>, Vec<Pending>) = waiting.drain(..).partition(|p| p.entry.submission_ids().iter().all(|id| committed.contains(id)));
         *waiting = rest;

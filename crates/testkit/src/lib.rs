@@ -165,7 +165,12 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Records the request, then answers 401 or 503 when it should; `None` to go on.
 fn gate(inner: &mut Inner, path: &str, headers: &HeaderMap, body: &Bytes) -> Option<Response> {
     let authorization = header(headers, "authorization");
-    inner.requests.push(Request { path: path.to_string(), authorization: authorization.clone(), idempotency_key: header(headers, "idempotency-key"), body: body.to_vec() });
+    inner.requests.push(Request {
+        path: path.to_string(),
+        authorization: authorization.clone(),
+        idempotency_key: header(headers, "idempotency-key"),
+        body: body.to_vec(),
+    });
     if inner.authorization.is_some() && inner.authorization != authorization {
         let body = json!({"httpStatus": "Unauthorized", "httpStatusCode": 401, "status": "ERROR", "message": "Unauthorized"});
         return Some(json_response(StatusCode::UNAUTHORIZED, body));

@@ -195,7 +195,8 @@ fn summary_sheet(sheet: &mut Worksheet, data: &ReportData) -> Result<()> {
         .with_number_format("denominator", COUNT);
     let table = write_table(sheet, 0, &[indicator_batch(&data.summary)], &spec)?;
     let first = table.header_row + 1;
-    let (target_col, assessment_col, value_col) = (table.column("target").expect("written"), table.column("assessment").expect("written"), table.column("value").expect("written"));
+    let (target_col, assessment_col, value_col) =
+        (table.column("target").expect("written"), table.column("assessment").expect("written"), table.column("value").expect("written"));
     for (i, row) in data.summary.iter().enumerate() {
         let r = first + i as u32;
         if let Some(target) = row.target {
@@ -298,7 +299,8 @@ fn breakdown_sheet(sheet: &mut Worksheet, data: &ReportData) -> Result<()> {
     }
     // A legend under the table.
     let legend = table.last_row + 2;
-    for (k, (status, text)) in [("met", "Đạt mục tiêu 2030"), ("not_met", "Chưa đạt mục tiêu 2030"), ("no_data", "Không có số liệu")].iter().enumerate() {
+    for (k, (status, text)) in [("met", "Đạt mục tiêu 2030"), ("not_met", "Chưa đạt mục tiêu 2030"), ("no_data", "Không có số liệu")].iter().enumerate()
+    {
         sheet.write_string_with_format(legend + k as u32, 1, *text, &status_format(status, None, false)).map_err(xlsx_err(&table, "legend"))?;
     }
     finish_sheet(sheet, &table)?;
@@ -349,20 +351,20 @@ fn completeness_sheet(sheet: &mut Worksheet, data: &ReportData) -> Result<()> {
     }
 
     let missing_top = table.last_row + 3;
-    let missing_spec = SheetSpec::new(COMPLETENESS_SHEET)
-        .with_title("DANH SÁCH XÃ CHƯA BÁO CÁO (ĐÃ QUÁ HẠN)")
-        .with_headers([
-            ("month", "Tháng"),
-            ("province_name", "Tỉnh/Thành phố"),
-            ("district_name", "Huyện/Quận"),
-            ("commune_code", "Mã xã"),
-            ("commune_name", "Xã/Phường"),
-            ("deadline_date", "Hạn nộp"),
-            ("message", "Ghi chú"),
-        ]);
+    let missing_spec = SheetSpec::new(COMPLETENESS_SHEET).with_title("DANH SÁCH XÃ CHƯA BÁO CÁO (ĐÃ QUÁ HẠN)").with_headers([
+        ("month", "Tháng"),
+        ("province_name", "Tỉnh/Thành phố"),
+        ("district_name", "Huyện/Quận"),
+        ("commune_code", "Mã xã"),
+        ("commune_name", "Xã/Phường"),
+        ("deadline_date", "Hạn nộp"),
+        ("message", "Ghi chú"),
+    ]);
     let missing = non_empty(&data.missing, "Tất cả các xã đã gửi báo cáo.");
     let list = write_table(sheet, missing_top, &missing, &missing_spec)?;
-    let widths = (0..table.widths.len().max(list.widths.len())).map(|i| table.widths.get(i).copied().unwrap_or(0).max(list.widths.get(i).copied().unwrap_or(0))).collect();
+    let widths = (0..table.widths.len().max(list.widths.len()))
+        .map(|i| table.widths.get(i).copied().unwrap_or(0).max(list.widths.get(i).copied().unwrap_or(0)))
+        .collect();
     let table = Placed { widths, ..table };
     finish_sheet(sheet, &table)?;
     sheet.set_row_height(table.header_row, 32).map_err(xlsx_err(&table, "header height"))?;

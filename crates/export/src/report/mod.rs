@@ -111,7 +111,13 @@ impl ReportScope {
     }
 
     fn where_unit(&self, level: Level, code: &str) -> String {
-        format!("epoch = {} AND period = {} AND level = {} AND unit_code = {}", tonghop_core::sql::literal(self.epoch.as_str()), tonghop_core::sql::literal(&self.period.to_string()), tonghop_core::sql::literal(level.as_str()), tonghop_core::sql::literal(code))
+        format!(
+            "epoch = {} AND period = {} AND level = {} AND unit_code = {}",
+            tonghop_core::sql::literal(self.epoch.as_str()),
+            tonghop_core::sql::literal(&self.period.to_string()),
+            tonghop_core::sql::literal(level.as_str()),
+            tonghop_core::sql::literal(code)
+        )
     }
 
     fn where_children(&self) -> String {
@@ -145,7 +151,11 @@ impl ReportScope {
                 (!months.is_empty()).then(|| format!("(epoch = {} AND period IN ({}){unit})", literal(epoch.as_str()), literal_list(&months)))
             })
             .collect();
-        if clauses.is_empty() { "FALSE".into() } else { clauses.join(" OR ") }
+        if clauses.is_empty() {
+            "FALSE".into()
+        } else {
+            clauses.join(" OR ")
+        }
     }
 
     /// The Vietnamese footnote on figures carried across the 2025 reform (empty when none is).
@@ -315,13 +325,19 @@ impl ReportData {
                        remapped, estimated, previous_year_remapped, previous_year_estimated";
 
         let mut summary = indicator_rows(
-            &query(engine, "report_indicators", &format!("SELECT {columns} FROM report_indicators WHERE {}", scope.where_unit(scope.unit.level, &scope.unit.code))).await?,
+            &query(
+                engine,
+                "report_indicators",
+                &format!("SELECT {columns} FROM report_indicators WHERE {}", scope.where_unit(scope.unit.level, &scope.unit.code)),
+            )
+            .await?,
         )?;
         if summary.is_empty() {
             return Err(Error::NoData { unit: scope.unit_label(), period: scope.period.to_string() });
         }
         summary.sort_by_key(|r| rank(&r.indicator));
-        let mut breakdown = indicator_rows(&query(engine, "report_indicators", &format!("SELECT {columns} FROM report_indicators WHERE {}", scope.where_children())).await?)?;
+        let mut breakdown =
+            indicator_rows(&query(engine, "report_indicators", &format!("SELECT {columns} FROM report_indicators WHERE {}", scope.where_children())).await?)?;
         breakdown.sort_by(|a, b| a.unit_code.cmp(&b.unit_code).then(rank(&a.indicator).cmp(&rank(&b.indicator))));
         let indicators = summary.iter().map(|r| (r.indicator.clone(), r.indicator_name.clone())).collect();
 
@@ -350,7 +366,11 @@ impl ReportData {
         let missing = query(
             engine,
             "missing_reports",
-            &format!("SELECT {} FROM missing_reports WHERE {} ORDER BY period, province_code, district_code, commune_code", missing_columns.join(", "), scope.where_communes_under()),
+            &format!(
+                "SELECT {} FROM missing_reports WHERE {} ORDER BY period, province_code, district_code, commune_code",
+                missing_columns.join(", "),
+                scope.where_communes_under()
+            ),
         )
         .await?;
 
@@ -483,10 +503,23 @@ pub(crate) mod tests {
         assert_eq!(ReportScope::resolve(&r, "post2025:08", "2024").unwrap().epoch, Epoch::Post2025);
         assert_eq!(ReportScope::resolve(&r, "08", "2024").unwrap().epoch, Epoch::Pre2025);
         let row = |remapped, previous| IndicatorRow {
-            unit_code: "08".into(), unit_name: String::new(), indicator: String::new(), indicator_name: String::new(),
-            numerator: None, denominator: None, value: None, target: None, target_comparison: None, status: String::new(),
-            assessment: String::new(), value_previous_year: None, change: None,
-            remapped, estimated: false, previous_year_remapped: previous, previous_year_estimated: false,
+            unit_code: "08".into(),
+            unit_name: String::new(),
+            indicator: String::new(),
+            indicator_name: String::new(),
+            numerator: None,
+            denominator: None,
+            value: None,
+            target: None,
+            target_comparison: None,
+            status: String::new(),
+            assessment: String::new(),
+            value_previous_year: None,
+            change: None,
+            remapped,
+            estimated: false,
+            previous_year_remapped: previous,
+            previous_year_estimated: false,
         };
         let note = s.reform_footnote(&[row(true, true)]).join(" ");
         assert!(note.starts_with("Ghi chú: Số liệu 6 tháng đầu năm 2025 (từ tháng 1 đến tháng 6) và số liệu"), "{note}");

@@ -71,7 +71,17 @@ async fn log(lake: &Lake) -> Vec<LogRow> {
         let opt_text = |a: &arrow::array::StringArray, r: usize| a.is_valid(r).then(|| a.value(r).to_string());
         for r in 0..b.num_rows() {
             assert!(versions.value(r).contains("\"models.monthly_values\":3"), "versions read are recorded: {}", versions.value(r));
-            rows.push((ids.value(r).to_string(), statuses.value(r).to_string(), attempts.value(r), opt(&http, r), opt(&imported, r), opt(&updated, r), opt(&ignored, r), opt_text(&conflicts, r), opt_text(&repeat_of, r)));
+            rows.push((
+                ids.value(r).to_string(),
+                statuses.value(r).to_string(),
+                attempts.value(r),
+                opt(&http, r),
+                opt(&imported, r),
+                opt(&updated, r),
+                opt(&ignored, r),
+                opt_text(&conflicts, r),
+                opt_text(&repeat_of, r),
+            ));
         }
     }
     rows
@@ -127,7 +137,12 @@ async fn conflicts_are_recorded_and_a_wrong_password_is_rejected() {
     let (_dir, lake) = lake();
     let payload = value_set(vec![value("f7n9E0hX8qk", "DiszpKrYNg8", "12000"), value("NOSUCHELEMT", "DiszpKrYNg8", "35")]);
     let entry = push(&lake, &dhis2_push(server.url(), payload.clone(), Auth::ApiToken("d2pat_secret".into()))).await.unwrap();
-    assert_eq!((entry.status.as_str(), entry.http_status, counts(&entry)), ("conflicts", Some(409), (Some(1), Some(0), Some(1), Some(0))), "{}", entry.one_line());
+    assert_eq!(
+        (entry.status.as_str(), entry.http_status, counts(&entry)),
+        ("conflicts", Some(409), (Some(1), Some(0), Some(1), Some(0))),
+        "{}",
+        entry.one_line()
+    );
     let conflicts: serde_json::Value = serde_json::from_str(entry.conflicts.as_deref().unwrap()).unwrap();
     assert_eq!(conflicts[0]["object"], "NOSUCHELEMT");
     assert_eq!(conflicts[0]["errorCode"], "E7610");
@@ -141,12 +156,18 @@ async fn conflicts_are_recorded_and_a_wrong_password_is_rejected() {
     let mut legacy = dhis2_push(server.url(), payload, Auth::None);
     legacy.force = true;
     let entry = push(&lake, &legacy).await.unwrap();
-    assert_eq!((entry.status.as_str(), entry.http_status, counts(&entry)), ("conflicts", Some(200), (Some(0), Some(1), Some(1), Some(0))), "{}", entry.one_line());
+    assert_eq!(
+        (entry.status.as_str(), entry.http_status, counts(&entry)),
+        ("conflicts", Some(200), (Some(0), Some(1), Some(1), Some(0))),
+        "{}",
+        entry.one_line()
+    );
 
     // Refused credentials: 401 is final (no retry), status rejected.
     server.require_authorization(Some(&basic("admin", "district")));
     let before = server.requests().len();
-    let wrong = dhis2_push(server.url(), value_set(vec![value("f7n9E0hX8qk", "DiszpKrYNg8", "1")]), Auth::Basic { user: "admin".into(), password: "wrong".into() });
+    let wrong =
+        dhis2_push(server.url(), value_set(vec![value("f7n9E0hX8qk", "DiszpKrYNg8", "1")]), Auth::Basic { user: "admin".into(), password: "wrong".into() });
     let entry = push(&lake, &wrong).await.unwrap();
     assert_eq!((entry.status.as_str(), entry.attempts, entry.http_status), ("rejected", 1, Some(401)));
     assert!(!entry.succeeded());
