@@ -80,6 +80,16 @@ fn dhis2_exports_pushes_and_pipeline_steps() {
     let out = run(&args(&partial, &["--to", dir.path().join("skipped.json").to_str().unwrap(), "--skip-unmapped"]));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && stdout.contains("left out without a DHIS2 id") && stdout.contains("KCB_TONG"), "{stdout}");
+    // A mapping with the elements but no unit: with --skip-unmapped nothing would be left to send,
+    // and the answer names the missing ids (not "no indicator values").
+    let no_units = dir.path().join("no_units.csv");
+    let text: String = std::fs::read_to_string(&partial).unwrap().lines().filter(|l| !l.starts_with("org_unit,")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&no_units, text).unwrap();
+    let out = run(&args(&no_units, &["--to", dir.path().join("none.json").to_str().unwrap(), "--skip-unmapped"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("no DHIS2 id for units") && stderr.contains("no_units.csv"), "{stderr}");
+    assert!(!stderr.contains("no indicator values"), "{stderr}");
+    assert!(!dir.path().join("none.json").exists());
 
     // The full mapping: every value equal to the computation made here.
     let mapping = dir.path().join("mapping.csv");

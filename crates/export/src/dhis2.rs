@@ -222,7 +222,7 @@ impl Dhis2Export {
     /// # Errors
     ///
     /// [`Error::Query`] when the view fails; [`Error::Unmapped`] listing every unit and data element
-    /// without a DHIS2 id (unless `skip_unmapped`); [`Error::NoData`] when the scope has no value.
+    /// without a DHIS2 id (unless `skip_unmapped` leaves some values to send); [`Error::NoData`] when the scope has no value.
     #[tracing::instrument(skip_all, fields(scope = %scope.label()))]
     pub async fn gather(
         engine: &Engine,
@@ -272,7 +272,8 @@ impl Dhis2Export {
             }
         }
         let (unmapped_units, unmapped_elements): (Vec<String>, Vec<String>) = (unmapped_units.into_iter().collect(), unmapped_elements.into_iter().collect());
-        if skipped > 0 && !skip_unmapped {
+        // Leaving the unmapped values out is no way out when that leaves nothing: say why, not "no data".
+        if skipped > 0 && (!skip_unmapped || values.is_empty()) {
             return Err(Error::Unmapped { mapping: mapping_name.to_string(), units: unmapped_units, elements: unmapped_elements, values: skipped });
         }
         if values.is_empty() {

@@ -211,10 +211,13 @@ fn check_shared_strings(bytes: &[u8]) -> std::result::Result<(), String> {
         let digits: String = head[at + "uniqueCount=".len()..].chars().skip(1).take_while(char::is_ascii_digit).collect();
         match digits.parse::<u64>() {
             Ok(n) if n <= MAX_SHARED_STRINGS => {}
-            _ => return Err(format!(
-                "the workbook declares {} distinct shared strings (sharedStrings.xml uniqueCount), more than the {MAX_SHARED_STRINGS} a submission may have",
-                if digits.is_empty() { "an unreadable number of" } else { digits.as_str() }
-            )),
+            _ => {
+                let declared = if digits.is_empty() { "an unreadable number of" } else { digits.as_str() };
+                return Err(format!(
+                    "the workbook declares {declared} distinct shared strings (sharedStrings.xml uniqueCount), \
+                     more than the {MAX_SHARED_STRINGS} a submission may have"
+                ));
+            }
         }
     }
     Ok(())
