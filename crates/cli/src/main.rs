@@ -175,7 +175,7 @@ enum Command {
     /// A model that reads a table which is neither a model nor a registered table is reported with
     /// its file and the missing name, and the command fails.
     Models,
-    /// Export a report or a table: the Excel report of Directive 25, or any model or table to CSV or Parquet.
+    /// Export a report or a table: the Excel report of Directive 25, or any model or table to CSV, Parquet or JSON.
     ///
     /// Every export writes `<file>.versions.json` beside the file: the Delta table versions it read
     /// and the instant its data stood at. `--as-of <time>` or `--as-of-versions <that file>` rebuilds
@@ -231,7 +231,7 @@ enum ExportCommand {
         #[command(flatten)]
         as_of: AsOfArgs,
     },
-    /// Any model or table to CSV or Parquet, optionally filtered.
+    /// Any model or table to CSV, Parquet or JSON, optionally filtered.
     Table {
         /// A model (`tonghop models`), a lake table (data_values, submissions, rejections) or a reference table.
         table: String,
@@ -577,7 +577,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             if let Some(path) = rejections {
                 let engine = open_read(&ctx, &lake).await?;
-                let list = ids.iter().map(|id| format!("'{id}'")).collect::<Vec<_>>().join(",");
+                let list = tonghop_core::sql::literal_list(&ids);
                 let batches = engine
                     .query(&format!(
                         "SELECT source, location, field, value, reason, message_vi, message_en FROM rejections \

@@ -1,4 +1,4 @@
-//! Extracts: any model or table to CSV or Parquet, optionally filtered (`tonghop export table`).
+//! Extracts: any model or table to CSV, Parquet or JSON, optionally filtered (`tonghop export table`).
 
 use std::sync::Arc;
 
