@@ -13,7 +13,7 @@ use crate::helpers::{q1_demo_lake, sql_rows, tonghop, tonghop_command, tonghop_r
 
 /// Writes an id mapping: every unit of province 04 (post2025) as `OU<code>`, every data element as
 /// `DE_<code>` except those in `leave_out`.
-fn write_mapping(lake: &Path, path: &Path, leave_out: &[&str]) {
+pub(crate) fn write_mapping(lake: &Path, path: &Path, leave_out: &[&str]) {
     let mut text = String::from("kind,dhis2,tonghop\n# test mapping\n");
     for row in sql_rows(lake, "SELECT code FROM units WHERE epoch = 'post2025' AND (code = '04' OR (level = 'commune' AND province_code = '04')) ORDER BY code")
     {

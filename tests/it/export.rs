@@ -80,7 +80,7 @@ fn data_rows(range: &Range<Data>) -> u32 {
 }
 
 /// Every cell of every sheet, as text, for comparing two workbooks.
-fn all_cells(path: &Path) -> Vec<(String, u32, u32, String)> {
+pub(crate) fn all_cells(path: &Path) -> Vec<(String, u32, u32, String)> {
     let mut out = Vec::new();
     for (name, range) in sheets(path) {
         for (r, c, v) in range.used_cells() {

@@ -3,6 +3,7 @@
 mod build;
 mod dhis2;
 mod export;
+mod export_paths;
 mod helpers;
 mod hostile;
 mod ingest;

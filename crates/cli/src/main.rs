@@ -11,11 +11,12 @@ use anyhow::{bail, Context, Result};
 use arrow::array::RecordBatch;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use tonghop_core::{Catalog, Epoch, Project, UnitRegistry};
-use tonghop_engine::{session::Mode, AsOf, Engine};
+use tonghop_core::{Catalog, Problems, Project, UnitRegistry};
+use tonghop_engine::{session::Mode, Engine};
 use tonghop_lake::Lake;
 use tonghop_pipeline::{PipelineSpec, Runner};
 
+mod commands;
 mod history;
 
 #[derive(Parser)]
@@ -56,7 +57,7 @@ enum Command {
         until: Option<chrono::NaiveDate>,
         /// Only these provinces, as epoch:code (e.g. post2025:04,pre2025:02).
         #[arg(long, value_delimiter = ',')]
-        provinces: Vec<String>,
+        provinces: Vec<tonghop_core::units::UnitRef>,
     },
     /// Write a synthetic national history straight into the lake (benchmarks; skips ingestion).
     ///
@@ -182,7 +183,7 @@ enum Command {
     /// an export from the data as it stood then.
     Export {
         #[command(subcommand)]
-        what: ExportCommand,
+        what: commands::export::ExportCommand,
     },
     /// Run read-only SQL over the lake tables, reference tables and models.
     Sql {
@@ -196,151 +197,6 @@ enum Command {
         #[arg(long)]
         repeat: Option<usize>,
     },
-}
-
-/// Which state of the lake an export reads.
-#[derive(clap::Args, Clone)]
-struct AsOfArgs {
-    /// Read every Delta table (lake tables and models) as it stood at this time (RFC 3339, e.g.
-    /// 2026-04-20T10:00:00+07:00): the last version committed at or before it.
-    #[arg(long, conflicts_with = "as_of_versions")]
-    as_of: Option<String>,
-    /// Read exactly the versions recorded in an earlier export's `<file>.versions.json`.
-    #[arg(long)]
-    as_of_versions: Option<PathBuf>,
-}
-
-#[derive(Subcommand)]
-enum ExportCommand {
-    /// The Excel report of Directive 25-CT/TW for a unit and a period (Vietnamese).
-    ///
-    /// Sheets: summary against the 2030 targets and the same period last year; the units one level
-    /// down coloured by target status with the unit as totals row; completeness and timeliness with
-    /// the communes that did not report; data-quality findings; charts.
-    Report {
-        /// The unit: a province code (or a district before the reform) of the period's epoch,
-        /// epoch:code (e.g. post2025:04), or VN for the nation.
-        #[arg(long)]
-        unit: String,
-        /// The period code: 202603, 2026Q1, 2026S1, 2026N9, 2026, 2026YTD05.
-        #[arg(long)]
-        period: String,
-        /// A file, a folder (ending in /) or an s3:// prefix (default: bao_cao_<unit>_<period>.xlsx here).
-        #[arg(long, short)]
-        out: Option<String>,
-        #[command(flatten)]
-        as_of: AsOfArgs,
-    },
-    /// Any model or table to CSV, Parquet or JSON, optionally filtered.
-    Table {
-        /// A model (`tonghop models`), a lake table (data_values, submissions, rejections) or a reference table.
-        table: String,
-        /// Output format (json: an array of objects ordered by every column).
-        #[arg(long, value_enum, default_value_t = ExtractFormatArg::Csv)]
-        format: ExtractFormatArg,
-        /// A SQL predicate on the table's columns, e.g. "period = '2026Q1' AND level = 'province'".
-        #[arg(long = "where")]
-        predicate: Option<String>,
-        /// A file, a folder (ending in /) or an s3:// prefix (default: <table>.<format> here).
-        #[arg(long, short)]
-        out: Option<String>,
-        #[command(flatten)]
-        as_of: AsOfArgs,
-    },
-    /// Rolled-up data elements as a DHIS2 data value set (JSON or CSV), written and/or pushed to DHIS2.
-    ///
-    /// Values are the view dhis2_data_values (each commune's value over the period by the element's
-    /// time aggregation, summed over the communes under each unit); tonghop codes become DHIS2 ids
-    /// through the id-scheme mapping file ingest reads (kind,dhis2,tonghop). `--push <base URL>`
-    /// posts the JSON to `<base>/api/dataValueSets` with retries, reads DHIS2's import summary and
-    /// records the push in the lake's export_log; a payload DHIS2 already accepted is not sent again
-    /// (logged as `repeat`) unless --force.
-    Dhis2 {
-        /// Period codes (months, quarters, six-months, years), all of one epoch.
-        #[arg(long, required = true, value_delimiter = ',')]
-        period: Vec<String>,
-        /// Units whose values and whose sub-units' values are exported (epoch:code, a code, or VN; default VN).
-        #[arg(long, value_delimiter = ',')]
-        unit: Vec<String>,
-        /// Levels exported: commune, district (before the reform), province, national (default province).
-        #[arg(long, value_delimiter = ',')]
-        level: Vec<String>,
-        /// File format of --to.
-        #[arg(long, value_enum, default_value_t = Dhis2FormatArg::Json)]
-        format: Dhis2FormatArg,
-        /// The id-scheme mapping file (CSV kind,dhis2,tonghop), as for ingest.
-        #[arg(long)]
-        mapping: PathBuf,
-        /// A file, a folder (ending in /) or an s3:// prefix (default: dhis2_<unit>_<period>.<format> here, unless --push).
-        #[arg(long)]
-        to: Option<String>,
-        /// The DHIS2 data set uid written as dataSet.
-        #[arg(long)]
-        data_set: Option<String>,
-        /// Leave out values whose unit or data element has no DHIS2 id (counted), instead of failing.
-        #[arg(long)]
-        skip_unmapped: bool,
-        #[command(flatten)]
-        push: PushArgs,
-        /// DHIS2 user for basic authentication; the password is read from TONGHOP_DHIS2_PASSWORD.
-        /// Without --user, a personal access token in TONGHOP_DHIS2_TOKEN is sent as `ApiToken`.
-        #[arg(long)]
-        user: Option<String>,
-        #[command(flatten)]
-        as_of: AsOfArgs,
-    },
-    /// Push a model or table as JSON to a reporting portal (`{"table", "where", "rows": [...]}`).
-    ///
-    /// The request carries an Idempotency-Key derived from the payload (the same on every retry and
-    /// re-run); a bearer token is read from TONGHOP_PORTAL_TOKEN when set. Each push is recorded in
-    /// export_log; a payload the portal already accepted is not sent again unless --force.
-    Portal {
-        /// A model, lake table or reference table.
-        table: String,
-        /// A SQL predicate on the table's columns.
-        #[arg(long = "where")]
-        predicate: Option<String>,
-        #[command(flatten)]
-        push: PushArgs,
-        #[command(flatten)]
-        as_of: AsOfArgs,
-    },
-}
-
-/// Where and how a push goes.
-#[derive(clap::Args, Clone)]
-struct PushArgs {
-    /// DHIS2: the base URL of the instance (https://dhis2.example.org); portal: the URL posted to.
-    #[arg(long)]
-    push: Option<String>,
-    /// Send even if the same payload was accepted by the same target before.
-    #[arg(long)]
-    force: bool,
-    /// Tries in all (connection errors, timeouts, 429 and 5xx are retried).
-    #[arg(long, default_value_t = 5)]
-    attempts: u32,
-    /// Wait before the second try, in milliseconds (doubled before each next one, at most 60 s).
-    #[arg(long, default_value_t = 1000)]
-    retry_delay_ms: u64,
-}
-
-impl PushArgs {
-    fn retry(&self) -> tonghop_export::RetryPolicy {
-        tonghop_export::RetryPolicy { attempts: self.attempts.max(1), first_delay: std::time::Duration::from_millis(self.retry_delay_ms), ..Default::default() }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Dhis2FormatArg {
-    Json,
-    Csv,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ExtractFormatArg {
-    Csv,
-    Parquet,
-    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -447,15 +303,7 @@ async fn run(cli: Cli) -> Result<()> {
             let provinces = if provinces.is_empty() {
                 None
             } else {
-                Some(
-                    provinces
-                        .iter()
-                        .map(|p| {
-                            let (e, c) = p.split_once(':').with_context(|| format!("--provinces {p:?}: write epoch:code, e.g. post2025:04"))?;
-                            Ok((e.parse::<Epoch>()?, c.to_string()))
-                        })
-                        .collect::<Result<Vec<_>>>()?,
-                )
+                Some(provinces.into_iter().map(|p| p.with_epoch()).collect::<Result<Vec<_>, _>>().context("--provinces")?)
             };
             let config = tonghop_demo::DemoConfig { seed, until: until.unwrap_or_else(today), provinces };
             let bar = progress_bar(None, "demo files");
@@ -617,28 +465,24 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Validate { pipelines, config } => {
             if let Some(path) = &config {
                 let config = tonghop_server::ServerConfig::load(Some(path))?;
-                let problems = tonghop_server::auth::Tokens::unknown_units(&config.tokens, &ctx.registry);
-                if !problems.is_empty() {
-                    bail!("{}: {} problem(s):\n  - {}", path.display(), problems.len(), problems.join("\n  - "));
-                }
+                let problems = Problems::from(tonghop_server::auth::Tokens::unknown_units(&config.tokens, &ctx.registry));
+                problems.into_result().with_context(|| path.display().to_string())?;
                 println!("ok: {} ({} token(s), {} postgres user(s))", path.display(), config.tokens.len(), config.postgres.users.len());
             }
             let lake = Lake::open(&cli.lake)?;
             let given_weights = ctx.registry.given_weights();
-            let runner = Runner::new(ctx.project.clone(), lake, ctx.registry, ctx.catalog, today());
+            let runner = Runner::new(ctx.project.clone(), lake, ctx.registry.clone(), ctx.catalog, today());
             let known = runner.known_tables().await?;
             let root = ctx.project.root().to_path_buf();
             let files = if pipelines.is_empty() { ctx.project.pipeline_files() } else { pipelines };
-            let mut problems = Vec::new();
+            let mut problems = Problems::default();
             for file in &files {
                 match PipelineSpec::load(file) {
-                    Ok(spec) => problems.extend(spec.problems(file, &known, &root)),
+                    Ok(spec) => problems.extend(spec.problems(file, &known, Some(&ctx.registry), &root)),
                     Err(e) => problems.push(e.to_string()),
                 }
             }
-            if !problems.is_empty() {
-                bail!("{} problem(s):\n  - {}", problems.len(), problems.join("\n  - "));
-            }
+            problems.into_result().context("pipeline specs")?;
             println!(
                 "ok: catalog, reference units and reform weights ({} edge(s) with a weight given, the other split old communes in equal shares), sql/ models and {} tables and views, {} pipeline spec(s)",
                 given_weights,
@@ -657,11 +501,9 @@ async fn run(cli: Cli) -> Result<()> {
                 RoleArg::Admin => Role::Admin,
             };
             let (token, entry) = tonghop_server::auth::new_token(&name, role, unit);
-            let mut problems = entry.problems();
+            let mut problems = Problems::from(entry.problems());
             problems.extend(tonghop_server::auth::Tokens::unknown_units(std::slice::from_ref(&entry), &ctx.registry));
-            if !problems.is_empty() {
-                bail!("{} problem(s):\n  - {}", problems.len(), problems.join("\n  - "));
-            }
+            problems.into_result().context("the token")?;
             eprintln!("token (give it to its holder now; it is not stored and cannot be shown again):");
             println!("{token}");
             eprintln!("\nadd to the service configuration:\n\n[[tokens]]\n{}", toml::to_string(&entry)?);
@@ -706,13 +548,10 @@ async fn run(cli: Cli) -> Result<()> {
                     println!("    reads tables: {}", tables.join(", "));
                 }
             }
-            let problems = engine.unresolved_references();
-            if !problems.is_empty() {
-                bail!("{} problem(s) in sql/:\n  - {}", problems.len(), problems.join("\n  - "));
-            }
+            Problems::from(engine.unresolved_references()).into_result().context("sql/")?;
             println!("{} models, every reference resolved", engine.models().len());
         }
-        Command::Export { what } => export(&ctx, &cli.lake, what).await?,
+        Command::Export { what } => commands::export::run(&ctx, &cli.lake, what).await?,
         Command::Sql { query, format, repeat } => {
             let lake = Lake::open(&cli.lake)?;
             let engine = open_read(&ctx, &lake).await?;
@@ -730,169 +569,6 @@ async fn run(cli: Cli) -> Result<()> {
                 eprintln!("timing over {n} runs: min: {:.1} ms, median: {:.1} ms, p95: {:.1} ms, max: {:.1} ms", ms[0], at(0.5), at(0.95), ms[n - 1]);
             }
         }
-    }
-    Ok(())
-}
-
-/// Resolves `--as-of` / `--as-of-versions`.
-fn resolve_as_of(args: &AsOfArgs) -> Result<(AsOf, Option<String>)> {
-    if let Some(at) = &args.as_of {
-        let parsed = chrono::DateTime::parse_from_rfc3339(at.trim())
-            .with_context(|| format!("--as-of {at:?}: write an RFC 3339 time such as 2026-04-20T10:00:00+07:00 or 2026-04-20T03:00:00Z"))?;
-        return Ok((AsOf::Time(parsed.with_timezone(&chrono::Utc)), Some(at.clone())));
-    }
-    if let Some(path) = &args.as_of_versions {
-        let bytes = std::fs::read(path).with_context(|| format!("--as-of-versions: reading {}", path.display()))?;
-        let record = tonghop_export::ExportRecord::from_json(&bytes, &path.display().to_string())?;
-        return Ok((AsOf::Versions { versions: record.versions, at: record.produced_at }, Some(path.display().to_string())));
-    }
-    Ok((AsOf::Latest, None))
-}
-
-/// Writes an export and its versions sidecar to `out` (a file, a folder ending in `/`, an existing
-/// folder or an object-store prefix; default: `default_name` in the current folder). Returns the URL.
-async fn store_export(out: Option<&str>, default_name: &str, bytes: Vec<u8>, record: &tonghop_export::ExportRecord) -> Result<String> {
-    let out = out.unwrap_or(default_name);
-    let is_folder =
-        out.ends_with('/') || std::path::Path::new(out).is_dir() || (out.contains("://") && !out.rsplit('/').next().is_some_and(|n| n.contains('.')));
-    let (folder, name) = if is_folder {
-        (out.to_string(), default_name.to_string())
-    } else {
-        let (folder, name) = match out.rsplit_once('/') {
-            Some((folder, name)) => (if folder.is_empty() { "/".to_string() } else { folder.to_string() }, name.to_string()),
-            None => (".".to_string(), out.to_string()),
-        };
-        (folder, name)
-    };
-    let location = tonghop_lake::Location::parse(&folder)?;
-    Ok(tonghop_export::store_with_record(&location, &name, bytes, record).await?)
-}
-
-fn print_versions(record: &tonghop_export::ExportRecord) {
-    let versions: Vec<String> = record.versions.iter().map(|(t, v)| format!("{t}@{v}")).collect();
-    println!("  data as of {}: {}", record.produced_at.to_rfc3339(), versions.join(", "));
-}
-
-async fn export(ctx: &Loaded, lake: &str, what: ExportCommand) -> Result<()> {
-    let lake = Lake::open(lake)?;
-    match what {
-        ExportCommand::Report { unit, period, out, as_of } => {
-            let scope = tonghop_export::ReportScope::resolve(&ctx.registry, &unit, &period)?;
-            let (as_of, given) = resolve_as_of(&as_of)?;
-            let engine = Engine::open_as_of(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Read, &as_of).await?;
-            let produced_at = as_of.instant().unwrap_or_else(chrono::Utc::now);
-            let default_name = scope.file_name();
-            let label = format!("{} {}", scope.unit_label(), scope.period.name_vi());
-            let data = tonghop_export::ReportData::gather(&engine, &ctx.catalog, scope, produced_at).await?;
-            let record = tonghop_export::ExportRecord {
-                export: format!("report {}:{} {}", data.scope.epoch, data.scope.unit.code, data.scope.period),
-                produced_at,
-                as_of: given,
-                versions: data.versions.clone(),
-            };
-            let url = store_export(out.as_deref(), &default_name, data.to_xlsx()?, &record).await?;
-            println!("report {label}: {url}");
-            print_versions(&record);
-        }
-        ExportCommand::Table { table, format, predicate, out, as_of } => {
-            let (as_of, given) = resolve_as_of(&as_of)?;
-            let engine = Engine::open_as_of(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Read, &as_of).await?;
-            let produced_at = as_of.instant().unwrap_or_else(chrono::Utc::now);
-            let format = match format {
-                ExtractFormatArg::Csv => tonghop_export::ExtractFormat::Csv,
-                ExtractFormatArg::Parquet => tonghop_export::ExtractFormat::Parquet,
-                ExtractFormatArg::Json => tonghop_export::ExtractFormat::Json,
-            };
-            let (bytes, rows) = tonghop_export::extract(&engine, &table, predicate.as_deref(), format).await?;
-            let record = tonghop_export::ExportRecord {
-                export: match &predicate {
-                    Some(p) => format!("table {table} where {p}"),
-                    None => format!("table {table}"),
-                },
-                produced_at,
-                as_of: given,
-                versions: engine.versions().clone(),
-            };
-            let default_name = format!("{}.{}", table.replace('.', "_"), format.extension());
-            let url = store_export(out.as_deref(), &default_name, bytes, &record).await?;
-            println!("{rows} row(s) of {table}: {url}");
-            print_versions(&record);
-        }
-        ExportCommand::Dhis2 { period, unit, level, format, mapping, to, data_set, skip_unmapped, push, user, as_of } => {
-            let scope = tonghop_export::Dhis2Scope::resolve(&ctx.registry, &period, &unit, &level)?;
-            let id_mapping = tonghop_formats::IdMapping::load(&mapping)?;
-            let (as_of, given) = resolve_as_of(&as_of)?;
-            let engine = Engine::open_as_of(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Read, &as_of).await?;
-            let produced_at = as_of.instant().unwrap_or_else(chrono::Utc::now);
-            let export = tonghop_export::Dhis2Export::gather(&engine, &scope, &id_mapping, &mapping.display().to_string(), data_set, skip_unmapped).await?;
-            let values = export.set.data_values.len();
-            let mut line = format!("{}: {values} value(s)", scope.label());
-            if export.skipped > 0 {
-                line.push_str(&format!(
-                    "; {} left out without a DHIS2 id (units: {}; data elements: {})",
-                    export.skipped,
-                    if export.unmapped_units.is_empty() { "none".to_string() } else { export.unmapped_units.join(", ") },
-                    if export.unmapped_elements.is_empty() { "none".to_string() } else { export.unmapped_elements.join(", ") }
-                ));
-            }
-            println!("{line}");
-            let record = tonghop_export::ExportRecord { export: scope.label(), produced_at, as_of: given, versions: engine.versions().clone() };
-            let format = match format {
-                Dhis2FormatArg::Json => tonghop_export::Dhis2Format::Json,
-                Dhis2FormatArg::Csv => tonghop_export::Dhis2Format::Csv,
-            };
-            if to.is_some() || push.push.is_none() {
-                let url = store_export(to.as_deref(), &scope.file_name(format), export.to_bytes(format)?, &record).await?;
-                println!("  written to {url}");
-                print_versions(&record);
-            }
-            if let Some(target) = &push.push {
-                let auth = match user {
-                    Some(user) => {
-                        let password =
-                            std::env::var("TONGHOP_DHIS2_PASSWORD").context("--user needs the password in the environment variable TONGHOP_DHIS2_PASSWORD")?;
-                        tonghop_export::Auth::Basic { user, password }
-                    }
-                    None => std::env::var("TONGHOP_DHIS2_TOKEN").ok().filter(|t| !t.is_empty()).map(tonghop_export::Auth::ApiToken).unwrap_or_default(),
-                };
-                let request = export.push_request(&scope, target, auth, push.retry(), push.force, &record);
-                report_push(&tonghop_export::push(&lake, &request).await?)?;
-            }
-        }
-        ExportCommand::Portal { table, predicate, push, as_of } => {
-            let Some(target) = push.push.clone() else { bail!("give the portal's URL with --push <url>") };
-            let (as_of, _) = resolve_as_of(&as_of)?;
-            let engine = Engine::open_as_of(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Read, &as_of).await?;
-            let produced_at = as_of.instant().unwrap_or_else(chrono::Utc::now);
-            let (payload, rows) = tonghop_export::push::portal_payload(&engine, &table, predicate.as_deref()).await?;
-            let request = tonghop_export::Push {
-                kind: tonghop_export::PushKind::Portal,
-                export: match &predicate {
-                    Some(p) => format!("table {table} where {p}"),
-                    None => format!("table {table}"),
-                },
-                target,
-                payload,
-                values: Some(rows as i64),
-                auth: std::env::var("TONGHOP_PORTAL_TOKEN").ok().filter(|t| !t.is_empty()).map(tonghop_export::Auth::Bearer).unwrap_or_default(),
-                retry: push.retry(),
-                force: push.force,
-                versions: engine.versions().clone(),
-                data_as_of: Some(produced_at),
-            };
-            println!("{rows} row(s) of {table}");
-            report_push(&tonghop_export::push(&lake, &request).await?)?;
-        }
-    }
-    Ok(())
-}
-
-/// Prints a push's outcome; fails unless the target took the payload.
-fn report_push(entry: &tonghop_export::ExportLogEntry) -> Result<()> {
-    println!("  {}", entry.one_line());
-    println!("  export_log: export_id {}, payload sha256 {}, idempotency key {}", entry.export_id, entry.payload_sha256, entry.idempotency_key);
-    if !entry.succeeded() {
-        bail!("the push to {} {} (export_log export_id {})", entry.target, entry.status, entry.export_id);
     }
     Ok(())
 }

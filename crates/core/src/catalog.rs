@@ -289,7 +289,7 @@ impl Catalog {
         let catalog = Catalog { data_elements, indicators, targets, validation_rules };
         let problems = catalog.problems();
         if !problems.is_empty() {
-            return Err(Error::InvalidCatalog(problems));
+            return Err(Error::InvalidCatalog(problems.into()));
         }
         Ok(catalog)
     }

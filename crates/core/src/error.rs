@@ -23,8 +23,11 @@ pub enum Error {
         end: chrono::NaiveDate,
     },
     /// An epoch name that is not known.
-    #[error("unknown epoch {0:?}: expected \"pre2025\" or \"post2025\"")]
+    #[error("{0:?} is not an epoch: expected \"pre2025\" or \"post2025\"")]
     UnknownEpoch(String),
+    /// A unit written without its epoch where one is needed.
+    #[error("unit {0:?} needs its epoch: write pre2025:{0} or post2025:{0} (codes were reused at the 2025-07-01 reform)")]
+    UnitWithoutEpoch(String),
     /// A reference or catalog file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
@@ -42,8 +45,8 @@ pub enum Error {
         source: csv::Error,
     },
     /// The catalog has problems; all of them are listed, one per line.
-    #[error("the catalog has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
-    InvalidCatalog(Vec<String>),
+    #[error("the catalog: {0}")]
+    InvalidCatalog(crate::Problems),
     /// The reference data is inconsistent (e.g. a commune names a province that does not exist).
     #[error("reference data {path}: {message}")]
     InvalidReference {
@@ -53,12 +56,12 @@ pub enum Error {
         message: String,
     },
     /// `reference/admin-units/reform_weights.csv` has problems; all of them are listed, one per line.
-    #[error("{path}: {} problem(s):\n  - {}", .problems.len(), .problems.join("\n  - "))]
+    #[error("{path}: {problems}")]
     InvalidReformWeights {
         /// The file.
         path: PathBuf,
         /// Every problem, each naming the old and new commune.
-        problems: Vec<String>,
+        problems: crate::Problems,
     },
     /// The project folder lacks a part tonghop needs.
     #[error("{path} does not exist: run tonghop from the repository root or point --project (TONGHOP_PROJECT) at it")]

@@ -10,6 +10,7 @@
 //! | [`reform`] | carrying figures across the 2025 reform: weights of split old communes (`reform_weights.csv`), main predecessors |
 //! | [`catalog`] | data elements, indicators and targets, loaded from the editable files in `catalog/` |
 //! | [`project`] | where a tonghop project keeps its editable files (`catalog/`, `reference/`, `sql/`) |
+//! | [`retry`] | the one retry policy of pushes and pipeline steps: tries, doubling waits, a time limit per try |
 //! | [`text`] | NFC normalisation of Vietnamese text |
 //! | [`sql`] | SQL string literals for queries built in code |
 //!
@@ -24,8 +25,10 @@ pub mod catalog;
 pub mod epoch;
 mod error;
 pub mod period;
+mod problems;
 pub mod project;
 pub mod reform;
+pub mod retry;
 pub mod sql;
 pub mod text;
 pub mod units;
@@ -34,5 +37,7 @@ pub use catalog::{Catalog, DataElement, Indicator, ReformRemap, Target, Validati
 pub use epoch::Epoch;
 pub use error::{Error, Result};
 pub use period::{Period, PeriodType};
+pub use problems::Problems;
 pub use project::Project;
+pub use retry::RetryPolicy;
 pub use units::{AdminUnit, Level, UnitMappingEdge, UnitRegistry};

@@ -247,6 +247,40 @@ pub fn today_in_vietnam() -> chrono::NaiveDate {
     (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive()
 }
 
+/// The words an export may use instead of a period code, resolved on the day it runs (Vietnam's
+/// date) to the latest period of that type that has ended (see [`Period::latest_ended`]): on
+/// 2026-04-15 `previous_month` is `202603` and `previous_quarter` is `2026Q1`.
+pub const RELATIVE_PERIODS: [(&str, PeriodType); 6] = [
+    ("previous_month", PeriodType::Month),
+    ("previous_quarter", PeriodType::Quarter),
+    ("previous_half_year", PeriodType::HalfYear),
+    ("previous_nine_months", PeriodType::NineMonths),
+    ("previous_year", PeriodType::Year),
+    ("previous_year_to_date", PeriodType::YearToDate),
+];
+
+/// A period as written in an export: a word of [`RELATIVE_PERIODS`] resolved for `today`, or the
+/// code as written (trimmed).
+pub fn resolve_relative(period: &str, today: NaiveDate) -> String {
+    match RELATIVE_PERIODS.iter().find(|(word, _)| *word == period.trim()) {
+        Some((_, kind)) => Period::latest_ended(*kind, today).to_string(),
+        None => period.trim().to_string(),
+    }
+}
+
+/// Parses a period as written in an export (a code or a word of [`RELATIVE_PERIODS`]); the error
+/// names the words too.
+///
+/// # Errors
+///
+/// The code cannot be read; the message lists the relative words.
+pub fn parse_relative(period: &str, today: NaiveDate) -> std::result::Result<Period, String> {
+    resolve_relative(period, today).parse::<Period>().map_err(|e| {
+        let words = RELATIVE_PERIODS.map(|(w, _)| w).join(", ");
+        format!("period {period:?}: {e}; or use one of {words}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

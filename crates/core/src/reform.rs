@@ -85,7 +85,7 @@ impl ReformWeights {
         if problems.is_empty() {
             Ok(weights)
         } else {
-            Err(Error::InvalidReformWeights { path: path.to_path_buf(), problems })
+            Err(Error::InvalidReformWeights { path: path.to_path_buf(), problems: problems.into() })
         }
     }
 

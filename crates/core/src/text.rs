@@ -10,6 +10,18 @@ pub fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The name among `known` closest to a mistyped `name`, when it is at most three edits away (a
+/// likely typo): the "did you mean" of every message naming an unknown table, model or option.
+///
+/// ```
+/// let known = ["indicator_values".to_string(), "completeness".to_string()];
+/// assert_eq!(tonghop_core::text::closest(&known, "indicator_value"), Some("indicator_values"));
+/// assert_eq!(tonghop_core::text::closest(&known, "units"), None);
+/// ```
+pub fn closest<'a, S: AsRef<str>>(known: &'a [S], name: &str) -> Option<&'a str> {
+    known.iter().map(AsRef::as_ref).map(|k| (strsim::levenshtein(k, name), k)).filter(|(d, _)| *d <= 3).min_by_key(|(d, _)| *d).map(|(_, k)| k)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

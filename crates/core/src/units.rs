@@ -44,6 +44,60 @@ impl Level {
 /// The code of the national unit in every epoch.
 pub const NATIONAL_CODE: &str = "VN";
 
+/// A unit as people write it: `epoch:code` (`post2025:04`), or a code alone whose epoch the context
+/// decides (a report's period, say). Codes were reused at the 2025 reform, so a code alone is only
+/// meaningful beside an epoch.
+///
+/// ```
+/// use tonghop_core::{units::UnitRef, Epoch};
+/// let unit: UnitRef = "post2025:04".parse().unwrap();
+/// assert_eq!((unit.epoch, unit.code.as_str()), (Some(Epoch::Post2025), "04"));
+/// assert_eq!("04".parse::<UnitRef>().unwrap().epoch, None);
+/// assert!("2025:04".parse::<UnitRef>().is_err());
+/// assert!("post2025:04".parse::<UnitRef>().unwrap().with_epoch().is_ok());
+/// assert!("04".parse::<UnitRef>().unwrap().with_epoch().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UnitRef {
+    /// The epoch written, if any.
+    pub epoch: Option<Epoch>,
+    /// The code (trimmed).
+    pub code: String,
+}
+
+impl UnitRef {
+    /// The (epoch, code) pair, when the epoch was written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnitWithoutEpoch`] for a code alone.
+    pub fn with_epoch(self) -> Result<(Epoch, String)> {
+        match self.epoch {
+            Some(epoch) => Ok((epoch, self.code)),
+            None => Err(Error::UnitWithoutEpoch(self.code)),
+        }
+    }
+}
+
+impl std::str::FromStr for UnitRef {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().split_once(':') {
+            Some((epoch, code)) => Ok(UnitRef { epoch: Some(epoch.trim().parse()?), code: code.trim().to_string() }),
+            None => Ok(UnitRef { epoch: None, code: s.trim().to_string() }),
+        }
+    }
+}
+
+impl std::fmt::Display for UnitRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.epoch {
+            Some(epoch) => write!(f, "{epoch}:{}", self.code),
+            None => f.write_str(&self.code),
+        }
+    }
+}
+
 /// One administrative unit of one epoch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminUnit {

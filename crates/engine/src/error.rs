@@ -23,12 +23,12 @@ pub enum Error {
         limit: usize,
     },
     /// A model file is wrong: every problem is listed.
-    #[error("the sql/ project has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
-    InvalidModels(Vec<String>),
+    #[error("the sql/ project: {0}")]
+    InvalidModels(tonghop_core::Problems),
     /// A catalog settings file (`reporting_deadlines.csv`, `quality_settings.csv`) is wrong: every
     /// problem is listed.
-    #[error("the catalog has {} problem(s):\n  - {}", .0.len(), .0.join("\n  - "))]
-    InvalidCatalog(Vec<String>),
+    #[error("the catalog: {0}")]
+    InvalidCatalog(tonghop_core::Problems),
     /// A model failed to build.
     #[error("model {model} ({path}): {source}")]
     Model {

@@ -205,22 +205,6 @@ pub fn table_references(sql: &str) -> std::result::Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Levenshtein distance, for "did you mean" hints.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
-}
-
 /// Loads every model under `dir`, checks names, headers, docs and dependencies, and returns them in
 /// dependency order. All problems are reported at once.
 pub fn load(dir: &Path) -> Result<Vec<Model>> {
@@ -338,7 +322,7 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
         m.depends_on = names.iter().filter(|n| **n != m.name && m.references.contains(n)).cloned().collect();
     }
     if !problems.is_empty() {
-        return Err(Error::InvalidModels(problems));
+        return Err(Error::InvalidModels(problems.into()));
     }
     order(models)
 }
@@ -349,7 +333,7 @@ fn order(mut pending: Vec<Model>) -> Result<Vec<Model>> {
         let ready: Vec<usize> = (0..pending.len()).filter(|&i| pending[i].depends_on.iter().all(|d| done.iter().any(|m| &m.name == d))).collect();
         if ready.is_empty() {
             let cycle = pending.iter().map(|m| format!("{} ({})", m.name, m.path.display())).collect::<Vec<_>>().join(", ");
-            return Err(Error::InvalidModels(vec![format!("dependency cycle among: {cycle}")]));
+            return Err(Error::InvalidModels(vec![format!("dependency cycle among: {cycle}")].into()));
         }
         for i in ready.into_iter().rev() {
             done.push(pending.remove(i));
@@ -483,6 +467,5 @@ mod tests {
                    WHERE EXISTS (SELECT 1 FROM periods) -- indicator_values";
         assert_eq!(table_references(sql).unwrap(), ["lake.data_values", "periods"]);
         assert!(table_references("SELEC 1").is_err());
-        assert_eq!(edit_distance("indicator_value", "indicator_values"), 1);
     }
 }

@@ -341,7 +341,7 @@ pub fn register_catalog_settings(ctx: &SessionContext, catalog_dir: &Path, c: &C
         }
     }
     if !problems.is_empty() {
-        return Err(Error::InvalidCatalog(problems));
+        return Err(Error::InvalidCatalog(problems.into()));
     }
     table(
         ctx,

@@ -317,7 +317,7 @@ impl Engine {
 
     fn model_sql(&self, model: &Model, chunk: Option<&Chunk>) -> Result<String> {
         let lists = chunk.map(|c| [c.months.as_slice(), c.periods.as_slice(), c.previous.as_slice()]);
-        models::expand(&model.sql, lists).map_err(|e| Error::InvalidModels(vec![format!("{}: {e}", model.path.display())]))
+        models::expand(&model.sql, lists).map_err(|e| Error::InvalidModels(vec![format!("{}: {e}", model.path.display())].into()))
     }
 
     /// Versions of the lake tables (and, in read sessions, of the materialised models as
@@ -331,26 +331,39 @@ impl Engine {
         &self.models
     }
 
-    /// Tables a model reads that are neither models nor registered tables, one message per
-    /// reference naming the file, the model and the missing name (with the closest known name).
-    pub fn unresolved_references(&self) -> Vec<String> {
-        let mut known: Vec<String> = self.models.iter().map(|m| m.name.clone()).collect();
+    /// Every table and view this session reads, as SQL names, sorted: lake tables, reference tables
+    /// and models by name, those of other schemas than the default one as `schema.table`
+    /// (`models.indicator_values`); `information_schema` left out.
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
         if let Some(catalog) = self.ctx.catalog("datafusion") {
             for schema in catalog.schema_names() {
+                if schema == "information_schema" {
+                    continue;
+                }
                 if let Some(provider) = catalog.schema(&schema) {
                     for table in provider.table_names() {
-                        known.push(if schema == "public" { table } else { format!("{schema}.{table}") });
+                        names.push(if schema == "public" { table } else { format!("{schema}.{table}") });
                     }
                 }
             }
         }
+        names.sort();
+        names
+    }
+
+    /// Tables a model reads that are neither models nor registered tables, one message per
+    /// reference naming the file, the model and the missing name (with the closest known name).
+    pub fn unresolved_references(&self) -> Vec<String> {
+        let mut known: Vec<String> = self.models.iter().map(|m| m.name.clone()).collect();
+        known.extend(self.table_names());
         let mut out = Vec::new();
         for model in &self.models {
             for reference in &model.references {
                 if known.iter().any(|k| k == reference) {
                     continue;
                 }
-                let closest = known.iter().min_by_key(|k| models::edit_distance(k, reference)).filter(|k| models::edit_distance(k, reference) <= 3);
+                let closest = tonghop_core::text::closest(&known, reference);
                 let hint = closest.map(|k| format!(" (did you mean {k}?)")).unwrap_or_default();
                 out.push(format!("{}: model {} reads {reference}, which is neither a model in sql/ nor a table{hint}", model.path.display(), model.name));
             }
@@ -377,7 +390,7 @@ impl Engine {
     pub async fn build(&mut self, full: bool) -> Result<BuildSummary> {
         let unresolved = self.unresolved_references();
         if !unresolved.is_empty() {
-            return Err(Error::InvalidModels(unresolved));
+            return Err(Error::InvalidModels(unresolved.into()));
         }
         let built_at = chrono::Utc::now();
         let fingerprint = refresh::fingerprint(&self.project)?;

@@ -193,6 +193,30 @@ pub enum Error {
         /// The cause.
         source: object_store::Error,
     },
+    /// An export request has problems: every one is listed, each saying what to change.
+    #[error("{what}: {problems}")]
+    Invalid {
+        /// The export (`the report`, `the export of province_indicators`, …).
+        what: String,
+        /// The problems.
+        problems: tonghop_core::Problems,
+    },
+    /// A secret an export needs is not in the environment; nothing was sent.
+    #[error("{what} is read from the environment variable {variable}, which is not set")]
+    MissingSecret {
+        /// The variable.
+        variable: String,
+        /// What it holds.
+        what: String,
+    },
+    /// The target of a push did not take the payload (the push is in `export_log`).
+    #[error("{line} (export_log export_id {export_id})")]
+    PushNotAccepted {
+        /// The push's outcome, for people.
+        line: String,
+        /// Its row in `export_log`.
+        export_id: String,
+    },
 }
 
 /// `units 01, 04 and data elements DS_TONG`, at most 20 of each named.

@@ -1,4 +1,5 @@
-//! Extracts: any model or table to CSV, Parquet or JSON, optionally filtered (`tonghop export table`).
+//! Extracts: any model or table to CSV, Excel, Parquet or JSON, optionally filtered (`tonghop export table`,
+//! the pipeline's `export` step; see [`crate::request::TableRequest`]).
 
 use std::sync::Arc;
 
@@ -8,93 +9,93 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use tonghop_engine::Engine;
 
-use crate::{to_csv, Error, Result};
+use crate::{to_csv, Error, Result, SheetSpec};
 
-/// The file format of an extract.
+/// The file format of a table export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtractFormat {
     /// UTF-8 CSV with a byte-order mark ([`to_csv`]).
     Csv,
+    /// One formatted Excel sheet ([`crate::to_xlsx`]), laid out by a [`SheetSpec`].
+    Xlsx,
     /// Parquet (zstd), the column types kept.
     Parquet,
-    /// A JSON array of objects, one per row, ordered by every column (the same bytes for the same
-    /// rows: what a portal push sends).
+    /// A JSON array of objects, one per row (what a portal push sends).
     Json,
 }
 
 impl ExtractFormat {
-    /// The file extension.
+    /// Every format, by name.
+    pub const ALL: [ExtractFormat; 4] = [ExtractFormat::Csv, ExtractFormat::Xlsx, ExtractFormat::Parquet, ExtractFormat::Json];
+
+    /// The file extension, which is also the format's name.
     pub fn extension(self) -> &'static str {
         match self {
             ExtractFormat::Csv => "csv",
+            ExtractFormat::Xlsx => "xlsx",
             ExtractFormat::Parquet => "parquet",
             ExtractFormat::Json => "json",
         }
     }
-}
 
-/// Every table and view a session can read, as SQL names (`lake.data_values`, `models.x` for the
-/// schemas other than the default one).
-pub fn table_names(engine: &Engine) -> Vec<String> {
-    let mut names = Vec::new();
-    if let Some(catalog) = engine.context().catalog("datafusion") {
-        for schema in catalog.schema_names() {
-            if schema == "information_schema" {
-                continue;
-            }
-            if let Some(provider) = catalog.schema(&schema) {
-                for table in provider.table_names() {
-                    names.push(if schema == "public" { table } else { format!("{schema}.{table}") });
-                }
-            }
+    /// Parses a format name (`csv`, `xlsx`, `parquet`, `json`).
+    pub fn parse(name: &str) -> Option<ExtractFormat> {
+        ExtractFormat::ALL.into_iter().find(|f| f.extension().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// Writes `batches` in this format (`sheet` lays out an Excel sheet; the other formats ignore it).
+    ///
+    /// # Errors
+    ///
+    /// The writer's errors.
+    pub fn encode(self, batches: &[RecordBatch], sheet: &SheetSpec) -> Result<Vec<u8>> {
+        match self {
+            ExtractFormat::Csv => to_csv(batches),
+            ExtractFormat::Xlsx => crate::to_xlsx(batches, sheet),
+            ExtractFormat::Parquet => to_parquet(batches),
+            ExtractFormat::Json => to_json(batches),
         }
     }
-    names.sort();
-    names
 }
 
 /// Reads `table` (a model, a lake table or a reference table), keeping the rows where `predicate`
-/// (SQL, e.g. `period = '2026Q1' AND level = 'province'`) holds, and writes them as `format`.
-/// Returns the file's bytes and the number of rows.
+/// (SQL, e.g. `period = '2026Q1' AND level = 'province'`) holds, ordered by every column so that the
+/// same rows give the same bytes in every format (and the same idempotency key when pushed). With no
+/// row, one empty batch still carries the columns (the CSV header, the Parquet schema).
 ///
 /// # Errors
 ///
 /// [`Error::UnknownTable`] naming the closest known name; [`Error::Query`] with DataFusion's
-/// message for a bad predicate (the query is read-only: DDL and DML are refused);
-/// [`Error::Parquet`] or the CSV writer's errors.
+/// message for a bad predicate (the query is read-only: DDL and DML are refused).
 #[tracing::instrument(skip(engine))]
-pub async fn extract(engine: &Engine, table: &str, predicate: Option<&str>, format: ExtractFormat) -> Result<(Vec<u8>, usize)> {
-    let known = table_names(engine);
+pub async fn read_table(engine: &Engine, table: &str, predicate: Option<&str>) -> Result<Vec<RecordBatch>> {
+    let known = engine.table_names();
     if !known.iter().any(|k| k == table) {
-        let closest =
-            known.iter().min_by_key(|k| tonghop_engine::models::edit_distance(k, table)).filter(|k| tonghop_engine::models::edit_distance(k, table) <= 3);
-        return Err(Error::UnknownTable { table: table.to_string(), hint: closest.map(|c| format!(" (did you mean {c}?)")).unwrap_or_default() });
+        return Err(unknown_table(&known, table));
     }
-    let mut sql = match predicate.map(str::trim).filter(|p| !p.is_empty()) {
+    let sql = match predicate.map(str::trim).filter(|p| !p.is_empty()) {
         Some(p) => format!("SELECT * FROM {table} WHERE {p}"),
         None => format!("SELECT * FROM {table}"),
     };
     let what = format!("export table {table}");
-    if format == ExtractFormat::Json {
-        // A stable order, so that the same rows give the same bytes (and the same idempotency key).
-        let df = engine.context().sql(&sql).await.map_err(|e| Error::Query { what: what.clone(), source: Box::new(e.into()) })?;
-        let columns: Vec<String> = df.schema().fields().iter().map(|f| format!("\"{}\"", f.name().replace('"', "\"\""))).collect();
-        sql = format!("{sql} ORDER BY {}", columns.join(", "));
-    }
-    let mut batches = engine.query(&sql).await.map_err(|source| Error::Query { what: what.clone(), source: Box::new(source) })?;
-    let rows = batches.iter().map(|b| b.num_rows()).sum();
+    let df = engine.context().sql(&sql).await.map_err(|e| Error::Query { what: what.clone(), source: Box::new(e.into()) })?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let columns: Vec<String> = schema.fields().iter().map(|f| format!("\"{}\"", f.name().replace('"', "\"\""))).collect();
+    let mut batches =
+        engine.query(&format!("{sql} ORDER BY {}", columns.join(", "))).await.map_err(|source| Error::Query { what, source: Box::new(source) })?;
     if batches.is_empty() {
-        // No rows: still write the columns (the CSV header, the Parquet schema).
-        let df = engine.context().sql(&sql).await.map_err(|e| Error::Query { what, source: Box::new(e.into()) })?;
-        batches.push(RecordBatch::new_empty(Arc::new(df.schema().as_arrow().clone())));
+        batches.push(RecordBatch::new_empty(schema));
     }
-    let bytes = match format {
-        ExtractFormat::Csv => to_csv(&batches)?,
-        ExtractFormat::Parquet => to_parquet(&batches)?,
-        ExtractFormat::Json => to_json(&batches)?,
-    };
-    tracing::info!(rows, bytes = bytes.len(), "extracted");
-    Ok((bytes, rows))
+    tracing::info!(rows = batches.iter().map(|b| b.num_rows()).sum::<usize>(), "read");
+    Ok(batches)
+}
+
+/// [`Error::UnknownTable`] for `table`, with the closest of the `known` names.
+pub(crate) fn unknown_table(known: &[String], table: &str) -> Error {
+    Error::UnknownTable {
+        table: table.to_string(),
+        hint: tonghop_core::text::closest(known, table).map(|c| format!(" (did you mean {c}?)")).unwrap_or_default(),
+    }
 }
 
 /// Writes record batches as a JSON array of objects (`[]` when there is no row).

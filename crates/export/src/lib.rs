@@ -11,9 +11,10 @@
 //! | [`to_parquet`] | Parquet (zstd), column types kept |
 //! | [`write_object`] | a single atomic put into any [`object_store::ObjectStore`] (a local folder or S3) |
 //! | [`report`] | the Vietnamese Excel report of Directive 25-CT/TW for a province, district or the nation and a period (`tonghop export report`): summary, breakdown by sub-unit coloured by target status, completeness with the communes that did not report, data quality, charts |
-//! | [`extract`] | any model or table, filtered by a SQL predicate, to CSV, Parquet or JSON (`tonghop export table`) |
+//! | [`extract`] | any model or table, filtered by a SQL predicate, to CSV, Excel, Parquet or JSON (`tonghop export table`) |
 //! | [`dhis2`] | rolled-up data elements as a DHIS2 data value set (JSON or CSV), codes translated through the id-scheme mapping (`tonghop export dhis2`) |
 //! | [`push`] | pushing JSON to DHIS2 (`/api/dataValueSets`, import summary read) or a reporting portal, with an idempotency key and retries, each push recorded in the lake's `export_log` |
+//! | [`request`] | the one implementation of each export, used by the CLI and the pipeline steps alike: [`ReportRequest`], [`TableRequest`], [`Dhis2Request`], [`PortalRequest`], each checking itself (every problem at once) and running itself in an [`ExportContext`] |
 //! | [`record`] | the sidecar `<file>.versions.json`: the Delta versions an export read and the instant its data stood at, reusable to rebuild it ([`tonghop_engine::AsOf`]) |
 //!
 //! The report's queries are the views of `sql/reports/` (`report_indicators`,
@@ -76,6 +77,7 @@ pub mod extract;
 pub mod push;
 pub mod record;
 pub mod report;
+pub mod request;
 mod store;
 mod xlsx;
 
@@ -84,10 +86,11 @@ pub use arrow::array::RecordBatch;
 pub use crate::csv::{to_csv, UTF8_BOM};
 pub use crate::dhis2::{DataValue, DataValueSet, Dhis2Export, Dhis2Format, Dhis2Scope};
 pub use crate::error::{Error, Result};
-pub use crate::extract::{extract, to_parquet, ExtractFormat};
+pub use crate::extract::{to_json, to_parquet, ExtractFormat};
 pub use crate::push::{push, Auth, ExportLogEntry, ImportSummary, Push, PushKind, RetryPolicy};
 pub use crate::record::ExportRecord;
 pub use crate::report::{ReportData, ReportScope};
+pub use crate::request::{Checks, Dhis2Request, ExportContext, ExportOutcome, PortalRequest, PushRetry, ReportRequest, TableRequest};
 pub use crate::store::{store_with_record, write_object};
 pub use crate::xlsx::{sanitize_sheet_name, to_xlsx, SheetSpec};
 

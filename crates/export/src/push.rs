@@ -80,33 +80,7 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-/// Attempts and waits: `attempts` tries in all, waiting `first_delay` before the second and twice
-/// as long before each next one (at most `max_delay`); each attempt is abandoned after `timeout`.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Tries in all (at least 1).
-    pub attempts: u32,
-    /// Wait before the second try.
-    pub first_delay: Duration,
-    /// Longest wait between tries.
-    pub max_delay: Duration,
-    /// Limit of one request.
-    pub timeout: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// 5 tries, waiting 1, 2, 4 and 8 s; 60 s per request.
-    fn default() -> Self {
-        RetryPolicy { attempts: 5, first_delay: Duration::from_secs(1), max_delay: Duration::from_secs(60), timeout: Duration::from_secs(60) }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait after failed attempt `n` (from 1).
-    pub fn delay(&self, n: u32) -> Duration {
-        self.first_delay.saturating_mul(1u32 << (n.saturating_sub(1)).min(20)).min(self.max_delay)
-    }
-}
+pub use tonghop_core::retry::RetryPolicy;
 
 /// One push to make.
 #[derive(Debug, Clone)]
@@ -319,6 +293,9 @@ pub fn request_url(kind: PushKind, target: &str) -> Result<String> {
     })
 }
 
+/// The limit of one request when the policy sets none.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The last answer (or error) of the attempts.
 struct Answer {
     attempts: u32,
@@ -335,7 +312,7 @@ async fn send(client: &reqwest::Client, url: &str, push: &Push, key: &str) -> An
         attempt += 1;
         let mut request = client
             .post(url)
-            .timeout(push.retry.timeout)
+            .timeout(push.retry.timeout.unwrap_or(DEFAULT_REQUEST_TIMEOUT))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(reqwest::header::ACCEPT, "application/json")
             .header("Idempotency-Key", key)
@@ -360,7 +337,7 @@ async fn send(client: &reqwest::Client, url: &str, push: &Push, key: &str) -> An
             None => true,
             Some(s) => s == 429 || (500..600).contains(&s) || error.is_some(),
         };
-        if !retry || attempt >= push.retry.attempts.max(1) {
+        if !retry || !push.retry.retries_after(attempt) {
             return Answer { attempts: attempt, status, body, error };
         }
         let delay = push.retry.delay(attempt);
@@ -479,9 +456,11 @@ pub async fn push(lake: &Lake, push: &Push) -> Result<ExportLogEntry> {
 ///
 /// # Errors
 ///
-/// As [`crate::extract`].
+/// As [`crate::extract::read_table`].
 pub async fn portal_payload(engine: &tonghop_engine::Engine, table: &str, predicate: Option<&str>) -> Result<(Vec<u8>, usize)> {
-    let (rows_json, rows) = crate::extract(engine, table, predicate, crate::ExtractFormat::Json).await?;
+    let batches = crate::extract::read_table(engine, table, predicate).await?;
+    let rows = batches.iter().map(|b| b.num_rows()).sum();
+    let rows_json = crate::extract::to_json(&batches)?;
     let head = serde_json::json!({ "table": table, "where": predicate.map(str::trim).filter(|p| !p.is_empty()) }).to_string();
     let mut out = head.into_bytes();
     out.pop(); // the closing brace
@@ -541,9 +520,6 @@ mod tests {
         assert_eq!(classify(PushKind::Dhis2, Some(503), None), "failed");
         assert_eq!(classify(PushKind::Portal, Some(201), None), "accepted");
         assert_eq!(classify(PushKind::Portal, None, None), "failed");
-        let policy =
-            RetryPolicy { attempts: 9, first_delay: Duration::from_millis(100), max_delay: Duration::from_millis(500), timeout: Duration::from_secs(1) };
-        assert_eq!([1, 2, 3, 4, 5].map(|n| policy.delay(n).as_millis()), [100, 200, 400, 500, 500]);
         assert_eq!(idempotency_key(PushKind::Portal, b"{}"), idempotency_key(PushKind::Portal, b"{}"));
         assert_ne!(idempotency_key(PushKind::Portal, b"{}"), idempotency_key(PushKind::Portal, b"[]"));
         assert_eq!(request_url(PushKind::Dhis2, "https://dhis2.example.org/").unwrap(), "https://dhis2.example.org/api/dataValueSets");

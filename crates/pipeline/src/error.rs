@@ -10,8 +10,8 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The spec is wrong: every problem is listed, each naming the file, the step and the fix.
-    #[error("{} problem(s) in pipeline specs:\n  - {}", .0.len(), .0.join("\n  - "))]
-    Invalid(Vec<String>),
+    #[error("pipeline specs: {0}")]
+    Invalid(tonghop_core::Problems),
     /// Another process runs this pipeline on the same lake now.
     #[error("pipeline {pipeline} is already running on this lake: {source}; not starting a second run")]
     AlreadyRunning {

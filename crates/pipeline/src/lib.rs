@@ -2,11 +2,10 @@
 //!
 //! | module | what it owns |
 //! |---|---|
-//! | [`spec`] | parsing a spec and checking it, reporting every problem at once (file, step, fix) |
+//! | [`spec`] | parsing a spec and checking it, reporting every problem at once (file, step, fix); the export steps `export`, `report`, `dhis2` and `portal` are the request types of [`tonghop_export::request`], so they run exactly as `tonghop export …` does |
 //! | [`runner`] | running the steps in order: `ingest` → `build` → `export`, with a tracing span per step, under the pipeline's lease (two runs never overlap) |
 //! | [`ledger`] | the `runs` table: a row when a run starts and one when it ends; runs left by a dead process marked failed by the next run |
 //! | [`schedule`] | cron schedules in a time zone, and the catch-up rule after downtime (the loop that sleeps on them is `tonghop serve`'s) |
-//! | `exports` | the steps `report` (the Excel report), `dhis2` (a DHIS2 data value set written and/or pushed) and `portal` (JSON pushed to a portal), each push recorded in `export_log` |
 //!
 //! ```toml
 //! name = "nightly"
@@ -33,7 +32,6 @@
 #![warn(missing_docs)]
 
 mod error;
-mod exports;
 pub mod ledger;
 pub mod runner;
 pub mod schedule;
@@ -42,4 +40,4 @@ pub mod spec;
 pub use error::{Error, Result};
 pub use ledger::RunRecord;
 pub use runner::{RunReport, Runner, StepReport};
-pub use spec::{PipelineSpec, PushRetry, Step, StepKind};
+pub use spec::{PipelineSpec, Step, StepKind};

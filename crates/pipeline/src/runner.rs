@@ -2,13 +2,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tracing::Instrument;
 
 use tonghop_core::{Catalog, Project, UnitRegistry};
 use tonghop_engine::{session::Mode, BuildSummary, Engine};
-use tonghop_export::SheetSpec;
+use tonghop_export::{ExportContext, ExportOutcome};
 use tonghop_ingest::{IngestSummary, Ingestor};
 use tonghop_lake::Lake;
 
@@ -85,9 +85,7 @@ impl Runner {
 
     /// The names an export step may read: every model and table.
     pub async fn known_tables(&self) -> Result<Vec<String>, tonghop_engine::Error> {
-        let engine = self.engine(Mode::Read).await?;
-        let batches = engine.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'").await?;
-        Ok(tonghop_lake::first_column_strings(&batches)?)
+        Ok(self.engine(Mode::Read).await?.table_names())
     }
 
     /// Takes the pipeline's lease on the lake (fails with [`Error::AlreadyRunning`] when another
@@ -146,27 +144,28 @@ impl Runner {
     /// the first failed step.
     async fn run_steps(&self, spec: &PipelineSpec, spec_path: &Path, progress: &(dyn Fn(&str, u64) + Sync), report: &mut RunReport) -> Result<()> {
         let known = self.known_tables().await.map_err(|e| step_error(&spec.name, "validate")(e.into()))?;
-        let problems = spec.problems(spec_path, &known, self.project.root());
+        let problems = spec.problems(spec_path, &known, Some(&self.registry), self.project.root());
         if !problems.is_empty() {
-            return Err(Error::Invalid(problems));
+            return Err(Error::Invalid(problems.into()));
         }
         let mut built: Option<Engine> = None;
         for step in &spec.steps {
             let span = tracing::info_span!("step", name = %step.name);
             let started = Instant::now();
+            let policy = PipelineSpec::retry_policy(step);
             let mut attempt = 1;
             let summary = loop {
                 let run = self.run_step(spec, step, progress, report, &mut built).instrument(span.clone());
-                let outcome = match step.timeout_seconds {
-                    Some(limit) => tokio::time::timeout(Duration::from_secs(limit), run)
+                let outcome = match policy.timeout {
+                    Some(limit) => tokio::time::timeout(limit, run)
                         .await
-                        .unwrap_or_else(|_| Err(Error::Timeout { pipeline: spec.name.clone(), step: step.name.clone(), seconds: limit })),
+                        .unwrap_or_else(|_| Err(Error::Timeout { pipeline: spec.name.clone(), step: step.name.clone(), seconds: limit.as_secs() })),
                     None => run.await,
                 };
                 match outcome {
                     Ok(summary) => break summary,
-                    Err(e) if attempt <= step.retries => {
-                        let delay = Duration::from_secs(step.retry_delay_seconds.saturating_mul(1 << (attempt - 1).min(10)));
+                    Err(e) if policy.retries_after(attempt) => {
+                        let delay = policy.delay(attempt);
                         tracing::warn!(step = %step.name, attempt, error = %e, delay_s = delay.as_secs(), "step failed; retrying");
                         tokio::time::sleep(delay).await;
                         attempt += 1;
@@ -239,50 +238,41 @@ impl Runner {
                 *built = Some(engine);
                 line
             }
-            StepKind::Export { model, formats, to, filter, sheet, title, headers, number_formats } => {
+            StepKind::Export(request) => {
+                // The session of the build just made, if any: the files show what it wrote.
                 let engine = match built.take() {
                     Some(e) => e,
                     None => self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?,
                 };
-                let sql = match filter {
-                    Some(f) => format!("SELECT * FROM {model} WHERE {f}"),
-                    None => format!("SELECT * FROM {model}"),
-                };
-                let batches = engine.query(&sql).await.map_err(|e| fail(e.into()))?;
-                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                let mut written = Vec::new();
-                for format in formats {
-                    let bytes = match format.as_str() {
-                        "csv" => tonghop_export::to_csv(&batches),
-                        _ => {
-                            let mut spec = SheetSpec::new(sheet.clone().unwrap_or_else(|| model.clone()));
-                            spec.title = title.clone();
-                            spec.subtitle = Some(format!("Lập ngày {} · tonghop", self.today.format("%d/%m/%Y")));
-                            spec.headers = headers.clone();
-                            spec.number_formats = number_formats.clone();
-                            tonghop_export::to_xlsx(&batches, &spec)
-                        }
-                    }
-                    .map_err(|e| fail(e.into()))?;
-                    let relative = format!("{to}.{format}");
-                    let path = self.lake.root().path(&relative);
-                    tonghop_export::write_object(self.lake.root().store().as_ref(), &path, bytes).await.map_err(|e| fail(e.into()))?;
-                    let url = format!("{}{relative}", self.lake.root().url());
-                    report.exports.push(url.clone());
-                    written.push(url);
-                }
+                let outcome = request.run(&self.export_context(&engine)).await;
                 *built = Some(engine);
-                format!("{rows} rows of {model} written to {}", written.join(", "))
+                self.exported(outcome.map_err(|e| fail(e.into()))?, report)
             }
-            StepKind::Report { .. } | StepKind::Dhis2 { .. } | StepKind::Portal { .. } => {
-                // A read session of its own: the versions recorded are those of the stored models.
+            // The others read a session of their own: the versions recorded are those of the stored models.
+            StepKind::Report(request) => {
                 let engine = self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?;
-                let outcome = crate::exports::run(&step.kind, &engine, &self.lake, &self.registry, &self.catalog, self.project.root(), self.today)
-                    .await
-                    .map_err(&fail)?;
-                report.exports.extend(outcome.urls);
-                outcome.summary
+                self.exported(request.run(&self.export_context(&engine)).await.map_err(|e| fail(e.into()))?, report)
+            }
+            StepKind::Dhis2(request) => {
+                let engine = self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?;
+                self.exported(request.run(&self.export_context(&engine)).await.map_err(|e| fail(e.into()))?, report)
+            }
+            StepKind::Portal(request) => {
+                let engine = self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?;
+                self.exported(request.run(&self.export_context(&engine)).await.map_err(|e| fail(e.into()))?, report)
             }
         })
+    }
+
+    /// Where a step's exports read and write: the lake root, `outbox/` by default, mapping files
+    /// relative to the project.
+    fn export_context<'a>(&'a self, engine: &'a Engine) -> ExportContext<'a> {
+        ExportContext::in_lake(engine, &self.lake, &self.registry, &self.catalog, self.project.root(), self.today)
+    }
+
+    /// Adds an export's files to the run's report; returns its summary line.
+    fn exported(&self, outcome: ExportOutcome, report: &mut RunReport) -> String {
+        report.exports.extend(outcome.files.iter().cloned());
+        outcome.summary()
     }
 }

@@ -86,8 +86,7 @@ impl TokenEntry {
 }
 
 fn parse_unit(unit: &str) -> Option<(Epoch, String)> {
-    let (epoch, code) = unit.split_once(':')?;
-    Some((epoch.parse().ok()?, code.to_string()))
+    unit.parse::<tonghop_core::units::UnitRef>().ok()?.with_epoch().ok()
 }
 
 /// A caller recognised by its token.

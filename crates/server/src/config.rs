@@ -300,16 +300,16 @@ impl ServerConfig {
         let mut config: ServerConfig = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|source| Error::Io { path: name.clone(), source })?;
-                toml::from_str(&text).map_err(|e| Error::Config(vec![format!("{name}: {e}")]))?
+                toml::from_str(&text).map_err(|e| Error::Config(vec![format!("{name}: {e}")].into()))?
             }
-            None => toml::from_str("").map_err(|e| Error::Config(vec![format!("{name}: {e}")]))?,
+            None => toml::from_str("").map_err(|e| Error::Config(vec![format!("{name}: {e}")].into()))?,
         };
         let mut problems = config.apply_env(|k| std::env::var(k).ok());
         problems.extend(config.problems().into_iter().map(|p| format!("{name}: {p}")));
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(Error::Config(problems))
+            Err(Error::Config(problems.into()))
         }
     }
 

@@ -10,8 +10,8 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The configuration is wrong: every problem is listed, each naming the setting and the fix.
-    #[error("{} problem(s) in the service configuration:\n  - {}", .0.len(), .0.join("\n  - "))]
-    Config(Vec<String>),
+    #[error("the service configuration: {0}")]
+    Config(tonghop_core::Problems),
     /// A listener could not be bound.
     #[error("cannot listen on {address} ({what}): {source}")]
     Bind {

@@ -217,7 +217,7 @@ impl Limits {
         let disk = DiskManager::builder()
             .with_max_temp_directory_size((config.spill_mb as u64) << 20)
             .build()
-            .map_err(|e| Error::Config(vec![format!("queries.spill_mb: the spill space cannot be set up: {e}")]))?;
+            .map_err(|e| Error::Config(vec![format!("queries.spill_mb: the spill space cannot be set up: {e}")].into()))?;
         Ok(Limits {
             config: config.clone(),
             pool: Arc::new(GreedyMemoryPool::new(config.memory_mb * MIB)),

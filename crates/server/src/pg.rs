@@ -352,7 +352,7 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_r
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let read = |p: &std::path::Path| std::fs::read(p).map_err(|source| Error::Io { path: p.display().to_string(), source });
     let (cert_pem, key_pem) = (read(cert)?, read(key)?);
-    let bad = |what: String| Error::Config(vec![what]);
+    let bad = |what: String| Error::Config(vec![what].into());
     let chain =
         certs(&mut cert_pem.as_slice()).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| bad(format!("postgres.tls_cert {}: {e}", cert.display())))?;
     let key_der = pkcs8_private_keys(&mut key_pem.as_slice())

@@ -103,7 +103,7 @@ impl Service {
             }
         }
         if !problems.is_empty() {
-            return Err(Error::Config(problems));
+            return Err(Error::Config(problems.into()));
         }
         let lake = Lake::open(&config.lake)?;
         let metrics = Arc::new(Metrics::default());
@@ -239,8 +239,10 @@ impl Service {
     /// of it holds the lease.
     #[tracing::instrument(skip(self))]
     pub async fn run_pipeline(&self, name: &str, trigger: &str) -> Result<RunReport> {
-        let (path, spec) =
-            self.pipelines.get(name).ok_or_else(|| Error::Config(vec![format!("no pipeline named {name:?}; known: {}", self.pipeline_names().join(", "))]))?;
+        let (path, spec) = self
+            .pipelines
+            .get(name)
+            .ok_or_else(|| Error::Config(vec![format!("no pipeline named {name:?}; known: {}", self.pipeline_names().join(", "))].into()))?;
         // The run reads what was answered before it started.
         if let Err(e) = self.committer.flush().await {
             tracing::warn!(error = %e, "the run starts without some journaled submissions");

@@ -215,20 +215,17 @@ pub fn resolve_unit<'r>(registry: &'r UnitRegistry, unit: &str, period: &str) ->
     let period_error = |source| Error::Period { period: period.to_string(), source };
     let parsed: Period = period.trim().parse().map_err(period_error)?;
     let mut epoch = Epoch::of_units_for(&parsed);
-    let code = match unit.split_once(':') {
-        Some((e, code)) => {
-            let named: Epoch = e.parse().map_err(|_| Error::UnknownUnit {
-                unit: unit.to_string(),
-                reason: format!("{e:?} is not an epoch: write pre2025:<code> or post2025:<code>, or the code alone"),
-            })?;
-            if !named.expresses(&parsed) {
-                return Err(Error::EpochMismatch { unit: unit.to_string(), period: parsed.to_string(), epoch: epoch.to_string() });
-            }
-            epoch = named;
-            code.trim()
+    let written: tonghop_core::units::UnitRef = unit.parse().map_err(|e: tonghop_core::Error| Error::UnknownUnit {
+        unit: unit.to_string(),
+        reason: format!("{e}: write pre2025:<code> or post2025:<code>, or the code alone"),
+    })?;
+    if let Some(named) = written.epoch {
+        if !named.expresses(&parsed) {
+            return Err(Error::EpochMismatch { unit: unit.to_string(), period: parsed.to_string(), epoch: epoch.to_string() });
         }
-        None => unit.trim(),
-    };
+        epoch = named;
+    }
+    let code = written.code.as_str();
     let Some(found) = registry.get(epoch, code) else {
         let other = Epoch::ALL.into_iter().find(|e| *e != epoch).and_then(|e| registry.get(e, code));
         let reason = match other {

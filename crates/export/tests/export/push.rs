@@ -34,7 +34,7 @@ fn value_set(values: Vec<DataValue>) -> Vec<u8> {
 }
 
 fn fast() -> RetryPolicy {
-    RetryPolicy { attempts: 3, first_delay: Duration::from_millis(20), max_delay: Duration::from_millis(100), timeout: Duration::from_secs(10) }
+    RetryPolicy { attempts: 3, first_delay: Duration::from_millis(20), max_delay: Duration::from_millis(100), timeout: Some(Duration::from_secs(10)) }
 }
 
 fn dhis2_push(url: &str, payload: Vec<u8>, auth: Auth) -> Push {

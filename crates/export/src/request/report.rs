@@ -1,0 +1,51 @@
+//! The Excel report of Directive 25 for a unit and a period.
+
+use serde::Deserialize;
+
+use super::{refuse, Bare, Checks, ExportContext, ExportOutcome};
+use crate::{ReportData, ReportScope, Result};
+
+/// The Excel report of Directive 25-CT/TW for a unit and a period (`tonghop export report`, the
+/// pipeline's `kind = "report"`), with its `<file>.versions.json` beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRequest {
+    /// A province code (or a district before the reform) of the period's epoch, `epoch:code`, or `VN`.
+    pub unit: String,
+    /// The period code (`202603`, `2026Q1`, `2026S1`, `2026N9`, `2026`, `2026YTD05`) or a word of
+    /// [`tonghop_core::period::RELATIVE_PERIODS`] (`previous_quarter`, …).
+    pub period: String,
+    /// A folder (the file named `bao_cao_<unit>_<period>.xlsx`) or a file ending in `.xlsx`; default
+    /// the context's folder.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+impl ReportRequest {
+    /// Every problem of the request, each saying what to change.
+    pub fn problems(&self, checks: &Checks<'_>) -> Vec<String> {
+        match (tonghop_core::period::parse_relative(&self.period, checks.today), checks.registry) {
+            (Err(e), _) => vec![e],
+            (Ok(period), Some(registry)) => ReportScope::resolve(registry, &self.unit, &period.to_string()).err().map(|e| e.to_string()).into_iter().collect(),
+            (Ok(_), None) => Vec::new(),
+        }
+    }
+
+    /// Gathers the report, writes it and its record; one line says what was written.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Invalid`] listing the problems; the report's and the store's errors.
+    #[tracing::instrument(skip_all, fields(unit = %self.unit, period = %self.period))]
+    pub async fn run(&self, ctx: &ExportContext<'_>) -> Result<ExportOutcome> {
+        refuse("the report", ctx.check(|c| self.problems(c)))?;
+        let period = tonghop_core::period::resolve_relative(&self.period, ctx.today);
+        let scope = ReportScope::resolve(ctx.registry, &self.unit, &period)?;
+        let label = format!("{} {}", scope.unit_label(), scope.period.name_vi());
+        let target = ctx.target(self.to.as_deref(), &scope.file_name(), "xlsx", Bare::Folder)?;
+        let data = ReportData::gather(ctx.engine, ctx.catalog, scope, ctx.produced_at).await?;
+        let record = ctx.record(format!("report {}:{} {}", data.scope.epoch, data.scope.unit.code, data.scope.period));
+        let url = target.store(data.to_xlsx()?, &record).await?;
+        Ok(ExportOutcome { lines: vec![format!("report {label}: {url}")], files: vec![url], pushes: Vec::new(), record })
+    }
+}
