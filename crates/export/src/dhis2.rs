@@ -336,20 +336,7 @@ impl Dhis2Export {
     pub fn to_csv(&self) -> Result<Vec<u8>> {
         let mut writer = csv::Writer::from_writer(Vec::new());
         let csv_error = |e: csv::Error| Error::Dhis2Csv(e.to_string());
-        writer
-            .write_record([
-                "dataelement",
-                "period",
-                "orgunit",
-                "categoryoptioncombo",
-                "attributeoptioncombo",
-                "value",
-                "storedby",
-                "lastupdated",
-                "comment",
-                "followup",
-            ])
-            .map_err(csv_error)?;
+        writer.write_record(tonghop_formats::dhis2::CSV_COLUMNS).map_err(csv_error)?;
         for v in &self.set.data_values {
             writer
                 .write_record([&v.data_element, &v.period, &v.org_unit, &v.category_option_combo, &v.attribute_option_combo, &v.value, "", "", "", "false"])

@@ -7,22 +7,8 @@
 use crate::text;
 use crate::{Error, Format, Result};
 
-/// DHIS2 CSV header names, lower case.
-const DHIS2_COLUMNS: [&str; 13] = [
-    "dataelement",
-    "period",
-    "orgunit",
-    "categoryoptioncombo",
-    "attributeoptioncombo",
-    "value",
-    "storedby",
-    "lastupdated",
-    "timestamp",
-    "created",
-    "comment",
-    "followup",
-    "deleted",
-];
+/// Header names DHIS2 CSV may carry besides [`crate::dhis2::CSV_COLUMNS`], lower case.
+const DHIS2_EXTRA_COLUMNS: [&str; 3] = ["timestamp", "created", "deleted"];
 
 /// The format of a file whose first bytes are `head` (at least the first few KiB when the file is
 /// that long). XLSX is reported as [`Format::XlsxLong`]; [`crate::xlsx::read`] then tells long from form.
@@ -72,7 +58,9 @@ pub fn detect(head: &[u8], name: &str) -> Result<Format> {
             let fields: Vec<String> = line.split(delimiter).map(|f| f.trim().trim_matches('"').trim().to_ascii_lowercase()).collect();
             let has = |n: &str| fields.iter().any(|f| f == n);
             let has_norm = |n: &str| fields.iter().any(|f| normalise(f) == n);
-            if has("dataelement") && fields.iter().all(|f| f.is_empty() || DHIS2_COLUMNS.contains(&f.as_str())) {
+            if has("dataelement")
+                && fields.iter().all(|f| f.is_empty() || crate::dhis2::CSV_COLUMNS.contains(&f.as_str()) || DHIS2_EXTRA_COLUMNS.contains(&f.as_str()))
+            {
                 return Ok(Format::Dhis2Csv);
             }
             if has_norm("period") && has_norm("orgunit") && has_norm("dataelement") && has_norm("value") {

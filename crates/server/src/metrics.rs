@@ -1,5 +1,6 @@
 //! Prometheus metrics (`GET /metrics`, text format): submissions, rows, refusals, SQL queries,
-//! pipeline runs and commits of the submission journal.
+//! pipeline runs and commits of the submission journal. A leaf: it depends on no other module of the
+//! server, which report to it with plain values.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -7,8 +8,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-
-use crate::submit::Receipt;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -51,13 +50,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts an answered submission.
-    pub fn submission(&self, r: &Receipt) {
-        let status = if r.duplicate { "duplicate".to_string() } else { r.status.clone() };
-        self.submissions.get_or_create(&vec![("status", status)]).inc();
-        if !r.duplicate {
-            self.rows.get_or_create(&vec![("kind", "accepted".into())]).inc_by(r.accepted as u64);
-            self.rows.get_or_create(&vec![("kind", "rejected".into())]).inc_by(r.rejected as u64);
+    /// Counts an answered submission: its status (`accepted`, `partly_accepted`, …), whether it
+    /// repeated content already committed (counted as `duplicate`, its rows not again), and its rows.
+    pub fn submission(&self, status: &str, duplicate: bool, accepted: usize, rejected: usize) {
+        let status = if duplicate { "duplicate" } else { status };
+        self.submissions.get_or_create(&vec![("status", status.to_string())]).inc();
+        if !duplicate {
+            self.rows.get_or_create(&vec![("kind", "accepted".into())]).inc_by(accepted as u64);
+            self.rows.get_or_create(&vec![("kind", "rejected".into())]).inc_by(rejected as u64);
         }
     }
 

@@ -275,7 +275,7 @@ async fn journal_group(lake: &Lake, flusher: &mpsc::Sender<ToFlusher>, group: Ve
         let hash = &w.checked.outcome.content_hash;
         if committed.contains(hash) || !in_group.insert(hash.clone()) {
             let r = receipt(&w.checked.outcome, true, &w.checked.stored_path);
-            metrics.submission(&r);
+            metrics.submission(&r.status, r.duplicate, r.accepted, r.rejected);
             let _ = w.reply.send(Ok(r));
         } else {
             fresh.push(w);
@@ -311,7 +311,7 @@ async fn journal_group(lake: &Lake, flusher: &mpsc::Sender<ToFlusher>, group: Ve
             Ok(()) => {
                 committed.insert(w.checked.outcome.content_hash.clone());
                 let r = receipt(&w.checked.outcome, false, &w.checked.stored_path);
-                metrics.submission(&r);
+                metrics.submission(&r.status, r.duplicate, r.accepted, r.rejected);
                 Ok(r)
             }
             Err(e) => Err(Refusal::Failed(e.clone())),
