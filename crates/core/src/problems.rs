@@ -26,16 +26,6 @@ impl Problems {
         self.0.is_empty()
     }
 
-    /// How many.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// The problems, one string each.
-    pub fn iter(&self) -> impl Iterator<Item = &String> {
-        self.0.iter()
-    }
-
     /// `Ok(())` when there is none, else these problems.
     ///
     /// # Errors

@@ -26,11 +26,6 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// A single try, without a time limit.
-    pub fn once() -> RetryPolicy {
-        RetryPolicy { attempts: 1, first_delay: Duration::ZERO, max_delay: Duration::ZERO, timeout: None }
-    }
-
     /// `retries` tries after the first, waiting `first_delay` and then twice as long each time (at
     /// most 1,024 times `first_delay`), each try limited to `timeout`: a pipeline step's policy.
     pub fn with_retries(retries: u32, first_delay: Duration, timeout: Option<Duration>) -> RetryPolicy {
@@ -65,7 +60,6 @@ mod tests {
         assert!(policy.retries_after(8) && !policy.retries_after(9));
         let step = RetryPolicy::with_retries(2, Duration::from_secs(30), None);
         assert_eq!((step.tries(), step.delay(1).as_secs(), step.delay(2).as_secs(), step.delay(30).as_secs()), (3, 30, 60, 30 * 1024));
-        assert!(!RetryPolicy::once().retries_after(1));
         assert_eq!(RetryPolicy { attempts: 0, ..RetryPolicy::default() }.tries(), 1);
     }
 }

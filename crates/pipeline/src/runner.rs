@@ -152,7 +152,7 @@ impl Runner {
         for step in &spec.steps {
             let span = tracing::info_span!("step", name = %step.name);
             let started = Instant::now();
-            let policy = PipelineSpec::retry_policy(step);
+            let policy = step.retry_policy();
             let mut attempt = 1;
             let summary = loop {
                 let run = self.run_step(spec, step, progress, report, &mut built).instrument(span.clone());
@@ -246,20 +246,20 @@ impl Runner {
                 };
                 let outcome = request.run(&self.export_context(&engine)).await;
                 *built = Some(engine);
-                self.exported(outcome.map_err(|e| fail(e.into()))?, report)
+                exported(outcome.map_err(|e| fail(e.into()))?, report)
             }
             // The others read a session of their own: the versions recorded are those of the stored models.
             StepKind::Report(request) => {
                 let engine = self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?;
-                self.exported(request.run(&self.export_context(&engine)).await.map_err(|e| fail(e.into()))?, report)
+                exported(request.run(&self.export_context(&engine)).await.map_err(|e| fail(e.into()))?, report)
             }
             StepKind::Dhis2(request) => {
                 let engine = self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?;
-                self.exported(request.run(&self.export_context(&engine)).await.map_err(|e| fail(e.into()))?, report)
+                exported(request.run(&self.export_context(&engine)).await.map_err(|e| fail(e.into()))?, report)
             }
             StepKind::Portal(request) => {
                 let engine = self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?;
-                self.exported(request.run(&self.export_context(&engine)).await.map_err(|e| fail(e.into()))?, report)
+                exported(request.run(&self.export_context(&engine)).await.map_err(|e| fail(e.into()))?, report)
             }
         })
     }
@@ -269,10 +269,10 @@ impl Runner {
     fn export_context<'a>(&'a self, engine: &'a Engine) -> ExportContext<'a> {
         ExportContext::in_lake(engine, &self.lake, &self.registry, &self.catalog, self.project.root(), self.today)
     }
+}
 
-    /// Adds an export's files to the run's report; returns its summary line.
-    fn exported(&self, outcome: ExportOutcome, report: &mut RunReport) -> String {
-        report.exports.extend(outcome.files.iter().cloned());
-        outcome.summary()
-    }
+/// Adds an export's files to the run's report; returns its summary line.
+fn exported(outcome: ExportOutcome, report: &mut RunReport) -> String {
+    report.exports.extend(outcome.files.iter().cloned());
+    outcome.summary()
 }

@@ -50,6 +50,18 @@ pub struct Step {
     pub kind: StepKind,
 }
 
+impl Step {
+    /// The retry policy of a step: `retries` after the first attempt, waiting `retry_delay_seconds`
+    /// then twice as long each time, each attempt limited to `timeout_seconds`.
+    pub fn retry_policy(&self) -> tonghop_core::RetryPolicy {
+        tonghop_core::RetryPolicy::with_retries(
+            self.retries,
+            std::time::Duration::from_secs(self.retry_delay_seconds),
+            self.timeout_seconds.map(std::time::Duration::from_secs),
+        )
+    }
+}
+
 fn default_retry_delay() -> u64 {
     30
 }
@@ -136,16 +148,6 @@ impl PipelineSpec {
             out.extend(problems.into_iter().chain(folder_problem(to)).map(|p| format!("{}: {p}", at(&step.name))));
         }
         out
-    }
-
-    /// The retry policy of a step: `retries` after the first attempt, waiting `retry_delay_seconds`
-    /// then twice as long each time, each attempt limited to `timeout_seconds`.
-    pub fn retry_policy(step: &Step) -> tonghop_core::RetryPolicy {
-        tonghop_core::RetryPolicy::with_retries(
-            step.retries,
-            std::time::Duration::from_secs(step.retry_delay_seconds),
-            step.timeout_seconds.map(std::time::Duration::from_secs),
-        )
     }
 }
 

@@ -65,6 +65,11 @@ impl Dhis2Request {
 
     /// Every problem of the request, each saying what to change.
     pub fn problems(&self, checks: &Checks<'_>) -> Vec<String> {
+        self.check(checks).0
+    }
+
+    /// The problems, and the id mapping when it could be read (so that a run reads it once).
+    fn check(&self, checks: &Checks<'_>) -> (Vec<String>, Option<tonghop_formats::IdMapping>) {
         let mut out = Vec::new();
         if self.periods.is_empty() {
             out.push("no periods; add periods = [\"2026Q1\"]".to_string());
@@ -90,9 +95,7 @@ impl Dhis2Request {
         if let (true, Some(registry)) = (out.is_empty(), checks.registry) {
             out.extend(Dhis2Scope::resolve(registry, &self.period_codes(checks.today), &self.units, &self.levels).err().map(|e| e.to_string()));
         }
-        if let Err(e) = tonghop_formats::IdMapping::load(&checks.files_root.join(&self.mapping)) {
-            out.push(format!("mapping: {e}"));
-        }
+        let mapping = tonghop_formats::IdMapping::load(&checks.files_root.join(&self.mapping)).map_err(|e| out.push(format!("mapping: {e}"))).ok();
         for f in &self.formats {
             if Dhis2Format::parse(f).is_none() {
                 out.push(format!("format {f:?} is not \"json\" or \"csv\""));
@@ -104,7 +107,7 @@ impl Dhis2Request {
         if let Some(url) = &self.push {
             out.extend(crate::push::request_url(crate::PushKind::Dhis2, url).err().map(|e| e.to_string()));
         }
-        out
+        (out, mapping)
     }
 
     /// The authentication of the push, from the environment.
@@ -128,13 +131,14 @@ impl Dhis2Request {
     /// [`crate::Error::PushNotAccepted`] when DHIS2 did not take the values (the push is in `export_log`).
     #[tracing::instrument(skip_all, fields(periods = ?self.periods))]
     pub async fn run(&self, ctx: &ExportContext<'_>) -> Result<ExportOutcome> {
-        refuse("the DHIS2 export", ctx.check(|c| self.problems(c)))?;
+        let (problems, mapping) = ctx.check(|c| self.check(c));
+        refuse("the DHIS2 export", problems)?;
+        let mapping = mapping.expect("a request without problems has read its mapping");
         let auth = match &self.push {
             Some(_) => Some(self.auth()?),
             None => None,
         };
         let scope = Dhis2Scope::resolve(ctx.registry, &self.period_codes(ctx.today), &self.units, &self.levels)?;
-        let mapping = tonghop_formats::IdMapping::load(&ctx.files_root.join(&self.mapping))?;
         let export = Dhis2Export::gather(ctx.engine, &scope, &mapping, &self.mapping, self.data_set.clone(), self.skip_unmapped).await?;
         let mut line = format!("{}: {} value(s)", scope.label(), export.set.data_values.len());
         if export.skipped > 0 {

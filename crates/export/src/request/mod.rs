@@ -244,11 +244,7 @@ async fn push_accepted(lake: &Lake, request: &crate::Push) -> Result<ExportLogEn
 
 /// Refuses a request with problems, listing them all.
 fn refuse(what: &str, problems: Vec<String>) -> Result<()> {
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Invalid { what: what.to_string(), problems: problems.into() })
-    }
+    tonghop_core::Problems::from(problems).into_result().map_err(|problems| Error::Invalid { what: what.to_string(), problems })
 }
 
 /// The problem of a table name no session knows, with the closest known name.
