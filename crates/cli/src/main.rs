@@ -15,7 +15,6 @@ use tonghop_engine::{session::Mode, Engine};
 use tonghop_lake::Lake;
 
 mod commands;
-mod history;
 mod output;
 
 use commands::Command;

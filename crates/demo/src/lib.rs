@@ -1,8 +1,10 @@
-//! Realistic synthetic commune submissions, deterministic by seed: the demo inbox of tonghop.
+//! Realistic synthetic commune submissions, deterministic by seed: the demo inbox of tonghop, and
+//! the demo history written straight into the lake (`history.rs`, [`write_history`]).
 //!
 //! This crate owns the **demo data**: one CSV file per (commune, month), as a commune health station
 //! would send it, written into an inbox folder with a modification time equal to the simulated time
-//! the file was received. Nothing else in tonghop depends on it; the CLI calls [`generate`] and the
+//! the file was received. Nothing else in tonghop depends on it; the CLI calls [`generate`] (and
+//! [`write_history`] for `tonghop demo-history`) and the
 //! pipeline then ingests the folder like any real inbox.
 //!
 //! # What is generated
@@ -106,6 +108,10 @@ use rand::Rng;
 use tonghop_core::catalog::ValueType;
 use tonghop_core::{AdminUnit, Catalog, Epoch, Level, Period, UnitRegistry};
 
+mod history;
+
+pub use history::{months, write_history, HistorySummary, MonthSpan, DISAGGREGATIONS};
+
 use crate::model::{CommuneModel, ProvinceProfile};
 use crate::seed::Key;
 
@@ -144,6 +150,36 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// `--disaggregations` out of range.
+    #[error("--disaggregations must be 1 to {max}, not {given}")]
+    Disaggregations {
+        /// The number given.
+        given: usize,
+        /// The most there are.
+        max: usize,
+    },
+    /// A month of the history lies in no epoch.
+    #[error("month {month}: {reason}")]
+    Month {
+        /// The month.
+        month: Period,
+        /// Why.
+        reason: String,
+    },
+    /// A history batch does not match its lake table (a column missing, or one the table lacks).
+    #[error("table {table}: column {column} is not one the demo history writes or the table has")]
+    Column {
+        /// The lake table.
+        table: &'static str,
+        /// The column.
+        column: String,
+    },
+    /// Arrow refused a history batch.
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    /// The lake refused a history commit.
+    #[error(transparent)]
+    Lake(#[from] tonghop_lake::Error),
 }
 
 /// Result with this crate's [`Error`].

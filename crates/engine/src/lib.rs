@@ -7,7 +7,10 @@
 //! | [`models`] | the `sql/` project: one model per file, header comments (grain, materialisation), dependencies from the SQL parser, tests beside models |
 //! | [`read_only`] | the one read-only gate of analyst SQL (CLI, HTTP, PostgreSQL): judged on the logical plan, `EXPLAIN ANALYZE` included; the client settings a PostgreSQL driver may `SET` |
 //! | [`refresh`] | incremental refresh: what changed since the last build, which periods to recompute, in which chunks |
-//! | [`session`] | [`Engine`]: registering everything, building (materialising) models, read-only analyst SQL |
+//! | [`session`] | [`Engine`]: opening a session and registering every table and model; read-only analyst SQL |
+//! | [`as_of`] | [`AsOf`]: a session over the lake as it stood at an earlier time (`--as-of`), with `now()` fixed |
+//! | `build.rs` | [`Engine::build`]: materialising the models in dependency order ([`BuildSummary`]) |
+//! | `model_tests.rs` | [`Engine::run_tests`]: the tests declared beside each model |
 //!
 //! Lake tables are exposed as views that show only committed submissions (`data_values`,
 //! `rejections`, `submissions`); the raw Delta tables stay reachable as `lake.data_values` etc.
@@ -18,14 +21,19 @@
 
 #![warn(missing_docs)]
 
+pub mod as_of;
+mod build;
 mod error;
 pub mod functions;
+mod model_tests;
 pub mod models;
 pub mod read_only;
 pub mod reference;
 pub mod refresh;
 pub mod session;
 
+pub use as_of::AsOf;
+pub use build::BuildSummary;
 pub use error::{Error, Result};
 pub use models::Model;
-pub use session::{AsOf, BuildSummary, Engine};
+pub use session::{Engine, Mode};

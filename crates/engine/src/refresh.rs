@@ -40,8 +40,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tonghop_core::{Period, PeriodType, Project};
 
+use arrow::array::AsArray;
+
+use crate::build::DEADLINES_MODEL;
 use crate::models::Incremental;
-use crate::{Error, Result};
+use crate::{Engine, Error, Result};
 
 /// Where the build state lives, below the lake root.
 pub const STATE_PATH: &str = "models/_build_state.json";
@@ -207,6 +210,97 @@ impl Scope {
                 }
             })
             .collect()
+    }
+}
+
+impl Engine {
+    /// The months holding values (or deletions) of the submissions committed since `state`, and
+    /// how many submissions that is; `None` when the submissions version the last build read can
+    /// no longer be read (the caller builds in full).
+    pub(crate) async fn new_data_months(&self, state: &BuildState) -> Result<Option<(BTreeSet<String>, usize)>> {
+        let Some(before) = self.lake.open_table_at("tables", "submissions", state.submissions_version).await? else { return Ok(None) };
+        let ctx = &self.ctx;
+        ctx.register_table("submissions_at_last_build", before.table_provider().await?)?;
+        let new_ids = "SELECT submission_id FROM lake.submissions EXCEPT SELECT submission_id FROM submissions_at_last_build";
+        let ids = self.strings(new_ids).await?;
+        // A short list of ids is written out, so the scan skips the files and row groups whose
+        // submission_id statistics exclude them all (a subquery would read every row).
+        let filter = if ids.len() <= 10_000 { tonghop_core::sql::literal_list(&ids) } else { new_ids.to_string() };
+        let months: BTreeSet<String> = if ids.is_empty() {
+            BTreeSet::new()
+        } else {
+            self.strings(&format!("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values WHERE submission_id IN ({filter})"))
+                .await?
+                .into_iter()
+                .collect()
+        };
+        ctx.deregister_table("submissions_at_last_build")?;
+        Ok(Some((months, ids.len())))
+    }
+
+    /// The months to refresh since `state`, and a one-line account of why: the months with new
+    /// data (`new_data`, from [`Self::new_data_months`]), and the months that entered or left the
+    /// horizon, whose deadline passed, or whose epoch gained or lost a province.
+    pub(crate) async fn dirty_months(
+        &self,
+        state: &BuildState,
+        new_data: (BTreeSet<String>, usize),
+        horizon: &BTreeSet<String>,
+        coverage: &BTreeSet<String>,
+        reform_weights: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(BTreeSet<String>, String)> {
+        let (mut dirty, new_submissions) = new_data;
+        let data_months = dirty.len();
+        let horizon_changes: BTreeSet<String> = horizon.symmetric_difference(&state.reporting_months).cloned().collect();
+        dirty.extend(horizon_changes.iter().cloned());
+        let mut due = BTreeSet::new();
+        if self.ctx.table_exist(DEADLINES_MODEL)? {
+            let batches = self.ctx.sql(&format!("SELECT CAST(month AS VARCHAR), deadline_at FROM {DEADLINES_MODEL}")).await?.collect().await?;
+            for batch in &batches {
+                let months = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Utf8)?;
+                let months = months.as_string::<i32>();
+                let at = arrow::compute::cast(batch.column(1), &arrow::datatypes::DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None))?;
+                let at = at.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+                for i in 0..batch.num_rows() {
+                    let passed = at.value(i);
+                    if passed > state.built_at.timestamp_micros() && passed <= now.timestamp_micros() && horizon.contains(months.value(i)) {
+                        due.insert(months.value(i).to_string());
+                    }
+                }
+            }
+        }
+        dirty.extend(due.iter().cloned());
+        // A province joining (or leaving) an epoch changes every period expressed in its units:
+        // in post-2025 units, the months before the reform too.
+        let epoch_of = |key: &String| key.split('/').next().unwrap_or_default().to_string();
+        let changed_epochs: BTreeSet<String> = coverage.symmetric_difference(&state.reporting_provinces).map(epoch_of).collect();
+        let before_reform = |month: &String| month.parse::<tonghop_core::Period>().is_ok_and(|p| tonghop_core::Epoch::Pre2025.expresses(&p));
+        for month in horizon {
+            if changed_epochs.contains(tonghop_core::Epoch::Post2025.as_str())
+                || (changed_epochs.contains(tonghop_core::Epoch::Pre2025.as_str()) && before_reform(month))
+            {
+                dirty.insert(month.clone());
+            }
+        }
+        // New reform weights move every figure before the reform in today's units.
+        let weights_changed = state.reform_weights != reform_weights;
+        if weights_changed {
+            dirty.extend(horizon.iter().filter(|m| before_reform(m)).cloned());
+        }
+        let reason = format!(
+            "{new_submissions} new submission(s) with values in {data_months} month(s); {} month(s) entered or left the reporting horizon; deadlines passed for {} month(s); provinces joined {} epoch(s){}",
+            horizon_changes.len(),
+            due.len(),
+            changed_epochs.len(),
+            if weights_changed { "; the reform weights changed" } else { "" }
+        );
+        Ok((dirty, reason))
+    }
+
+    pub(crate) async fn load_state(&self) -> Result<Option<BuildState>> {
+        let Some(bytes) = self.lake.root().get(STATE_PATH).await? else { return Ok(None) };
+        Ok(serde_json::from_slice(&bytes).ok())
     }
 }
 

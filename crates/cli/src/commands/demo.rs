@@ -29,7 +29,7 @@ pub(crate) struct DemoArgs {
 pub(crate) struct DemoHistoryArgs {
     /// Months and years: 2020-2024, 2025, 202501 (each month must lie in one epoch).
     #[arg(long, value_delimiter = ',', required = true)]
-    pub(crate) months: Vec<String>,
+    pub(crate) months: Vec<tonghop_demo::MonthSpan>,
     /// Disaggregations per value (1 to 8).
     #[arg(long, default_value_t = 8)]
     pub(crate) disaggregations: usize,
@@ -64,12 +64,13 @@ pub(crate) fn demo(ctx: &Loaded, args: DemoArgs) -> Result<()> {
 /// `tonghop demo-history`.
 pub(crate) async fn demo_history(ctx: &Loaded, lake: &str, args: DemoHistoryArgs) -> Result<()> {
     let DemoHistoryArgs { months, disaggregations, seed } = args;
-    let months = crate::history::parse_months(&months)?;
+    let months = tonghop_demo::months(&months);
     let lake = Lake::open(lake)?;
     let bar = crate::progress_bar(Some(months.len() as u64), "months");
     let started = std::time::Instant::now();
-    let (written, skipped, rows) = crate::history::write(&lake, &ctx.registry, &ctx.catalog, seed, &months, disaggregations, &bar).await?;
+    let summary = tonghop_demo::write_history(&lake, &ctx.registry, &ctx.catalog, seed, &months, disaggregations, &|n| bar.inc(n)).await?;
     bar.finish_and_clear();
+    let tonghop_demo::HistorySummary { written, skipped, rows } = summary;
     println!("demo-history: {written} month(s) written ({rows} rows), {skipped} already there, in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -30,7 +30,7 @@ pub(crate) struct TemplateArgs {
     pub(crate) province: String,
     /// Period code (e.g. 202603).
     #[arg(long)]
-    pub(crate) period: String,
+    pub(crate) period: tonghop_core::Period,
     /// Output file (default: bieu_mau_<province>_<period>.xlsx).
     #[arg(long, short)]
     pub(crate) output: Option<PathBuf>,
@@ -60,8 +60,7 @@ pub(crate) async fn sql(ctx: &Loaded, lake: &str, args: SqlArgs) -> Result<()> {
 /// `tonghop template`.
 pub(crate) fn template(ctx: &Loaded, args: TemplateArgs) -> Result<()> {
     let TemplateArgs { province, period, output } = args;
-    let parsed: tonghop_core::Period = period.parse().map_err(|e| anyhow::anyhow!("--period {period}: {e}"))?;
-    let bytes = tonghop_formats::template::write(&ctx.registry, &ctx.catalog, &parsed, &province)?;
+    let bytes = tonghop_formats::template::write(&ctx.registry, &ctx.catalog, &period, &province)?;
     let output = output.unwrap_or_else(|| PathBuf::from(format!("bieu_mau_{province}_{period}.xlsx")));
     std::fs::write(&output, bytes).with_context(|| format!("writing {}", output.display()))?;
     println!("report form for province {province}, period {period}: {}", output.display());

@@ -1,0 +1,292 @@
+//! [`Engine::build`]: materialising the models in dependency order, the refresh scope decided first.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use datafusion::datasource::MemTable;
+use futures::StreamExt;
+use tonghop_lake::Replace;
+
+use crate::models::Materialized;
+use crate::refresh::{self, BuildState, Scope, STATE_PATH};
+use crate::session::model_error;
+use crate::{Engine, Error, Model, Result};
+
+/// The model whose months are the reporting horizon (see [`crate::refresh`]).
+pub(crate) const HORIZON_MODEL: &str = "reporting_months";
+/// The model whose `deadline_at` passing makes a month's reports missing (see [`crate::refresh`]).
+pub(crate) const DEADLINES_MODEL: &str = "report_deadlines";
+/// The model listing the provinces with data (see [`crate::refresh`]).
+pub(crate) const COVERAGE_MODEL: &str = "reporting_provinces";
+
+/// Streams a query's rows into a model writer (files written, nothing committed yet).
+async fn write_all(df: datafusion::dataframe::DataFrame, writer: &mut tonghop_lake::ModelWriter) -> Result<()> {
+    let mut stream = df.execute_stream().await?;
+    while let Some(batch) = stream.next().await {
+        writer.write(batch?).await?;
+    }
+    Ok(())
+}
+
+/// The ` ORDER BY …` a materialised model's rows are written in (its `order_by:` header), or nothing.
+fn order_by(model: &Model) -> String {
+    model.order_by.as_ref().map(|o| format!(" ORDER BY {o}")).unwrap_or_default()
+}
+
+/// What a build did.
+#[derive(Debug, Clone, Default)]
+pub struct BuildSummary {
+    /// True for a full rebuild, false for an incremental refresh.
+    pub full: bool,
+    /// Why the build was full, or what the refresh found changed.
+    pub reason: String,
+    /// Periods recomputed (every period of the horizon in a full build).
+    pub periods: usize,
+    /// Models computed for this build only (views in read sessions).
+    pub views: usize,
+    /// Models materialised, with their row counts (rows written by this build) and Delta versions.
+    pub materialized: Vec<(String, usize, i64)>,
+    /// Seconds spent on each model computed.
+    pub seconds: Vec<(String, f64)>,
+    /// Model tests run (all passed, or the build failed).
+    pub tests_passed: usize,
+}
+
+impl Engine {
+    /// Builds the models, in dependency order, then runs every model test.
+    ///
+    /// - `materialized: table` models are written to `models/<name>` on the lake, one commit per
+    ///   model. Incremental ones (`incremental: month|period`) recompute only the periods of the
+    ///   refresh [`Scope`] (see [`crate::refresh`]), chunk by chunk, and replace just those
+    ///   partitions; `full` (or a first build, or a changed project) recomputes everything.
+    /// - `materialized: memory` models are computed once and kept in memory for the models after them.
+    /// - Views are created as views (re-created per chunk with the chunk's refresh macros).
+    ///
+    /// Only valid on an engine opened in [`Mode::Build`].
+    #[tracing::instrument(skip(self))]
+    pub async fn build(&mut self, full: bool) -> Result<BuildSummary> {
+        let unresolved = self.unresolved_references();
+        if !unresolved.is_empty() {
+            return Err(Error::InvalidModels(unresolved.into()));
+        }
+        let built_at = chrono::Utc::now();
+        let fingerprint = refresh::fingerprint(&self.project)?;
+        let reform_weights = refresh::reform_weights_hash(&self.project)?;
+        let mut summary = BuildSummary::default();
+        let models = self.models.clone();
+        let mut done: HashSet<String> = HashSet::new();
+
+        let state = self.load_state().await?;
+        let mut missing_tables = Vec::new();
+        for model in models.iter().filter(|m| m.is_table()) {
+            if self.lake.open_table("models", &model.name).await?.is_none() {
+                missing_tables.push(model.name.clone());
+            }
+        }
+        let full_reason = match &state {
+            _ if full => Some("asked for a full build".to_string()),
+            None => Some("first build (no build state)".to_string()),
+            Some(s) if s.fingerprint != fingerprint => Some("sql/, catalog/, reference/ or tonghop changed since the last build".to_string()),
+            Some(_) if !missing_tables.is_empty() => Some(format!("model table(s) missing: {}", missing_tables.join(", "))),
+            Some(_) => None,
+        };
+        // The months holding values of the submissions committed since the last build; None when
+        // the build is full.
+        let new_data = match (&full_reason, &state) {
+            (None, Some(state)) => {
+                let found = self.new_data_months(state).await?;
+                if found.is_none() {
+                    summary.reason = format!("the submissions table at version {} can no longer be read", state.submissions_version);
+                }
+                found
+            }
+            _ => {
+                summary.reason = full_reason.clone().unwrap_or_default();
+                None
+            }
+        };
+        summary.full = new_data.is_none();
+
+        // The tables the horizon and coverage models read are refreshed first, over the periods
+        // of the months with new data (of every month with data, in a full build): nothing else
+        // changes them.
+        let data_scope = match (&new_data, &state) {
+            (Some((months, _)), Some(state)) => Scope::from_dirty_months(months, &state.reporting_months.union(months).cloned().collect()),
+            _ => Scope::full(&self.strings("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values").await?.into_iter().collect()),
+        };
+        for model in self.scope_inputs() {
+            self.build_materialized(&model, &data_scope, summary.full, &mut summary).await?;
+            done.insert(model.name.clone());
+        }
+
+        // The horizon and the deadlines decide what to refresh: compute them first.
+        for name in [HORIZON_MODEL, DEADLINES_MODEL, COVERAGE_MODEL] {
+            if let Some(model) = models.iter().find(|m| m.name == name && !m.is_table()) {
+                self.compute_in_memory(model, &mut summary).await?;
+                done.insert(model.name.clone());
+            }
+        }
+        let horizon: BTreeSet<String> = if done.contains(HORIZON_MODEL) {
+            self.strings(&format!("SELECT DISTINCT CAST(month AS VARCHAR) FROM {HORIZON_MODEL}")).await?.into_iter().collect()
+        } else {
+            self.strings("SELECT DISTINCT CAST(period AS VARCHAR) FROM data_values WHERE NOT deleted").await?.into_iter().collect()
+        };
+
+        let coverage: BTreeSet<String> = if done.contains(COVERAGE_MODEL) {
+            self.strings(&format!("SELECT CAST(epoch AS VARCHAR) || '/' || CAST(province_code AS VARCHAR) FROM {COVERAGE_MODEL}")).await?.into_iter().collect()
+        } else {
+            BTreeSet::new()
+        };
+        let scope = match (new_data, &state) {
+            (Some(new_data), Some(state)) => {
+                let (dirty, reason) = self.dirty_months(state, new_data, &horizon, &coverage, &reform_weights, built_at).await?;
+                summary.reason = reason;
+                Scope::from_dirty_months(&dirty, &horizon)
+            }
+            _ => Scope::full(&horizon),
+        };
+        summary.periods = scope.periods.len();
+        tracing::info!(full = summary.full, reason = %summary.reason, periods = scope.periods.len(), "build scope");
+
+        for model in &models {
+            if done.contains(&model.name) {
+                continue;
+            }
+            if model.is_table() {
+                self.build_materialized(model, &scope, summary.full, &mut summary).await?;
+            } else if model.materialized == Materialized::Memory {
+                self.compute_in_memory(model, &mut summary).await?;
+            } else {
+                self.create_view(model, None).await?;
+                summary.views += 1;
+            }
+        }
+        summary.tests_passed = self.run_tests(&scope).await?;
+        let submissions_version = self.versions.get("submissions").copied().unwrap_or(-1);
+        let state = BuildState { fingerprint, submissions_version, built_at, reporting_months: horizon, reporting_provinces: coverage, reform_weights };
+        let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::Io { path: STATE_PATH.into(), source: e.into() })?;
+        self.lake.root().put(STATE_PATH, json).await?;
+        Ok(summary)
+    }
+
+    /// Materialises one model over `scope` and registers the new table; with nothing to refresh
+    /// (an incremental build with an empty scope) the stored table is registered as it is.
+    async fn build_materialized(&mut self, model: &Model, scope: &Scope, full: bool, summary: &mut BuildSummary) -> Result<()> {
+        let span = tracing::info_span!("model", name = %model.name, materialized = true);
+        let _enter = span.enter();
+        if !full && scope.is_empty() && self.register_stored(model).await? {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let reordering = self.ctx.state().config().options().optimizer.join_reordering;
+        if model.join_order_as_written {
+            self.set_join_reordering(false);
+        }
+        let result = self.materialize(model, scope, full).await;
+        self.set_join_reordering(reordering);
+        let (rows, version) = result.map_err(|e| model_error(model, e))?;
+        self.register_stored(model).await?;
+        summary.materialized.push((model.name.clone(), rows, version));
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(seconds, rows, "model built");
+        summary.seconds.push((model.name.clone(), seconds));
+        Ok(())
+    }
+
+    /// The materialised models the horizon and coverage models read, directly or through views,
+    /// in dependency order: a build refreshes them before it decides its scope.
+    fn scope_inputs(&self) -> Vec<Model> {
+        let mut wanted: HashSet<&str> = HashSet::new();
+        let mut stack: Vec<&str> = vec![HORIZON_MODEL, COVERAGE_MODEL];
+        while let Some(name) = stack.pop() {
+            if let Some(model) = self.models.iter().find(|m| m.name == name) {
+                for dep in &model.depends_on {
+                    if wanted.insert(dep.as_str()) {
+                        stack.push(dep.as_str());
+                    }
+                }
+            }
+        }
+        self.models.iter().filter(|m| m.is_table() && wanted.contains(m.name.as_str())).cloned().collect()
+    }
+
+    /// Whether DataFusion may swap a join's inputs by their estimated sizes (see the model header
+    /// `join_order: as_written`).
+    fn set_join_reordering(&self, on: bool) {
+        self.ctx.state_ref().write().config_mut().options_mut().optimizer.join_reordering = on;
+    }
+
+    async fn compute_in_memory(&self, model: &Model, summary: &mut BuildSummary) -> Result<()> {
+        let started = std::time::Instant::now();
+        let df = self.ctx.sql(&self.model_sql(model, None)?).await.map_err(|e| model_error(model, e.into()))?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(|e| model_error(model, e.into()))?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        self.ctx.register_table(model.name.as_str(), Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+        summary.views += 1;
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(model = %model.name, rows, seconds, "model computed in memory");
+        summary.seconds.push((model.name.clone(), seconds));
+        Ok(())
+    }
+
+    /// Computes a materialised model (whole, or chunk by chunk over `scope` when incremental) and
+    /// commits it. Returns the rows written and the new version.
+    async fn materialize(&self, model: &Model, scope: &Scope, full: bool) -> Result<(usize, i64)> {
+        // The views built before this model (the ones it can read), in order.
+        let position = self.models.iter().position(|m| m.name == model.name).unwrap_or(0);
+        let views: Vec<&Model> = self.models[..position].iter().filter(|m| m.is_view()).collect();
+        let Some(kind) = model.incremental else {
+            let df = self.ctx.sql(&format!("SELECT * FROM ({}) AS model{}", self.model_sql(model, None)?, order_by(model))).await?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let mut writer = self.lake.model_writer(&model.name, schema, None, true).await?;
+            write_all(df, &mut writer).await?;
+            let rows = writer.rows();
+            return Ok((rows, writer.commit(&Replace::All).await?));
+        };
+        let chunks = scope.chunks(kind);
+        let mut writer = None;
+        for chunk in &chunks {
+            // Views the model reads see this chunk's months and periods; those marked
+            // `materialized: chunk` that it reads are computed once for the chunk (in dependency
+            // order, so a view reading one sees the rows held in memory).
+            for view in &views {
+                if view.materialized == Materialized::Chunk && self.reads(model, &view.name) {
+                    self.compute_for_chunk(view, chunk).await?;
+                } else {
+                    self.create_view(view, Some(chunk)).await?;
+                }
+            }
+            let sql = format!(
+                "SELECT * FROM ({}) AS chunk WHERE period IN ({}){}",
+                self.model_sql(model, Some(chunk))?,
+                tonghop_core::sql::literal_list(&chunk.periods),
+                order_by(model)
+            );
+            let df = self.ctx.sql(&sql).await?;
+            if writer.is_none() {
+                let schema = Arc::new(df.schema().as_arrow().clone());
+                writer = Some(self.lake.model_writer(&model.name, schema, Some("period"), full).await?);
+            }
+            let w = writer.as_mut().expect("just created");
+            write_all(df, w).await?;
+            w.flush().await?;
+            tracing::debug!(periods = chunk.periods.len(), months = chunk.months.len(), rows = w.rows(), "chunk written");
+        }
+        for view in &views {
+            self.create_view(view, None).await?;
+        }
+        let mut writer = match writer {
+            Some(w) => w,
+            None => {
+                // Nothing in scope: an empty computation still fixes the schema.
+                let df = self.ctx.sql(&format!("SELECT * FROM ({}) AS chunk WHERE FALSE", self.model_sql(model, None)?)).await?;
+                self.lake.model_writer(&model.name, Arc::new(df.schema().as_arrow().clone()), Some("period"), full).await?
+            }
+        };
+        writer.flush().await?;
+        let rows = writer.rows();
+        let replace = if full { Replace::All } else { Replace::Partitions(chunks.iter().flat_map(|c| c.periods.iter().cloned()).collect()) };
+        Ok((rows, writer.commit(&replace).await?))
+    }
+}
