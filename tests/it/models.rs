@@ -55,3 +55,56 @@ fn a_model_reading_a_missing_model_is_reported_with_file_and_name() {
         "{err}"
     );
 }
+
+/// Copies a folder (the project's `sql/`) so that a test can edit it.
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn sources_are_listed_and_must_declare_their_lake_table_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = tonghop(&dir.path().join("lake"), &["models"]);
+    assert!(out.contains("data_values [source, a view over the lake tables] sql/sources/data_values.sql"), "{out}");
+    assert!(out.contains("reads tables: lake.data_values, lake.submissions"), "{out}");
+
+    let project = dir.path().join("project");
+    for part in ["catalog", "reference"] {
+        std::fs::create_dir_all(&project).unwrap();
+        std::os::unix::fs::symlink(repo_root().join(part), project.join(part)).unwrap();
+    }
+    copy_dir(&repo_root().join("sql"), &project.join("sql"));
+    let submissions = project.join("sql/sources/submissions.sql");
+    let sql = std::fs::read_to_string(&submissions).unwrap().replace("error, ", "");
+    std::fs::write(&submissions, sql).unwrap();
+    std::fs::remove_file(project.join("sql/sources/export_log.sql")).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tonghop"))
+            .current_dir(dir.path())
+            .args(["-q", "--project"])
+            .arg(&project)
+            .arg("--lake")
+            .arg(dir.path().join("lake2"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["models"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sql/sources/submissions.sql: the source submissions must list the columns of lake.submissions, in order"), "{err}");
+    std::fs::write(&submissions, std::fs::read_to_string(repo_root().join("sql/sources/submissions.sql")).unwrap()).unwrap();
+    let out = run(&["models"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sql/sources/export_log.sql is missing"), "{err}");
+}

@@ -149,7 +149,7 @@ impl Engine {
         tracing::info!(full = summary.full, reason = %summary.reason, periods = scope.periods.len(), "build scope");
 
         for model in &models {
-            if done.contains(&model.name) {
+            if done.contains(&model.name) || model.is_source() {
                 continue;
             }
             if model.is_table() {

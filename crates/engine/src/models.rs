@@ -8,6 +8,12 @@
 //! SELECT ...
 //! ```
 //!
+//! **Layers.** The folder a model lives in is its [`Layer`]: `sources/` (the lake tables declared as
+//! views, committed rows only; the only models that read `lake.*`), `staging/` (one source renamed
+//! and cast, nothing more), `intermediate/`, `marts/` (the figures people read), `reports/` (marts
+//! shaped for one report or export) and `audit/` (views for audits, reading any layer). A model reads
+//! its own layer and those before it; [`load`] reports every break of these rules at once.
+//!
 //! `materialized` is `view` (the default: computed when read), `memory` (computed once per build and
 //! held in memory for the models after it: small intermediates only), `chunk` (a view with refresh
 //! macros that an incremental model reads more than once: while such a model is built, it is
@@ -84,9 +90,72 @@ struct ModelDoc {
     tests: ModelTests,
 }
 
+/// The layer of a model: the folder of `sql/` it lives in. A model reads models of its own layer
+/// and of the layers before it (sources → staging → intermediate → marts → reports); audit views read
+/// any layer. Only sources read the raw lake tables (`lake.*`), and staging only renames and casts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Layer {
+    /// `sql/sources/`: the lake tables as declared views (committed rows only).
+    Sources,
+    /// `sql/staging/`: one source renamed and cast, nothing more (no joins, filters or aggregates).
+    Staging,
+    /// `sql/intermediate/`: the steps between the sources and the marts.
+    Intermediate,
+    /// `sql/marts/`: the figures people read (indicator values, completeness, quality).
+    Marts,
+    /// `sql/reports/`: the marts shaped for one report or export.
+    Reports,
+    /// `sql/audit/`: views for audits and corrections, reading any layer.
+    Audit,
+    /// Anywhere else (the top of `sql/`, another folder): no layer rule.
+    Other,
+}
+
+impl Layer {
+    /// The layer of a model file below `dir`, from its first folder.
+    fn of(dir: &Path, path: &Path) -> Layer {
+        let folder = path.strip_prefix(dir).ok().and_then(|p| p.components().next()).filter(|_| path.parent() != Some(dir));
+        match folder.and_then(|c| c.as_os_str().to_str()) {
+            Some("sources") => Layer::Sources,
+            Some("staging") => Layer::Staging,
+            Some("intermediate") => Layer::Intermediate,
+            Some("marts") => Layer::Marts,
+            Some("reports") => Layer::Reports,
+            Some("audit") => Layer::Audit,
+            _ => Layer::Other,
+        }
+    }
+
+    /// The folder name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Layer::Sources => "sources",
+            Layer::Staging => "staging",
+            Layer::Intermediate => "intermediate",
+            Layer::Marts => "marts",
+            Layer::Reports => "reports",
+            Layer::Audit => "audit",
+            Layer::Other => "other",
+        }
+    }
+
+    /// Whether a model of this layer may read a model of `other`.
+    fn may_read(self, other: Layer) -> bool {
+        match (self, other) {
+            (Layer::Audit | Layer::Other, _) | (_, Layer::Other) => true,
+            (_, Layer::Audit) => false,
+            (Layer::Staging, l) => l == Layer::Sources,
+            (me, l) => l <= me,
+        }
+    }
+}
+
 /// How a model is computed and kept: the `materialized:` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Materialized {
+    /// A model of `sql/sources/`: a view over the raw lake tables, created when a session opens,
+    /// before any model (no header: the folder says it).
+    Source,
     /// `view` (the default): computed when read.
     View,
     /// `chunk`: a view everywhere, except while an incremental table reading it is built, when
@@ -105,6 +174,8 @@ pub struct Model {
     pub name: String,
     /// The `.sql` file.
     pub path: PathBuf,
+    /// Its layer (the folder of `sql/` it is in).
+    pub layer: Layer,
     /// The query.
     pub sql: String,
     /// The `grain:` header.
@@ -205,6 +276,44 @@ pub fn table_references(sql: &str) -> std::result::Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// Ok when a query is one `SELECT` of columns, each as it is or cast, renamed or not, from one table
+/// (what a staging model may do); else what it does beyond that.
+fn renames_and_casts_only(sql: &str) -> std::result::Result<(), String> {
+    use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+    use datafusion::sql::sqlparser::ast::{Expr, GroupByExpr, SelectItem, SetExpr, Statement};
+    let statement = DFParser::parse_sql(sql).map_err(|e| e.to_string())?.pop_front().ok_or("no query")?;
+    let DFStatement::Statement(statement) = statement else { return Err("not a query".into()) };
+    let Statement::Query(query) = *statement else { return Err("not a query".into()) };
+    if query.with.is_some() || query.order_by.is_some() || query.limit_clause.is_some() {
+        return Err("WITH, ORDER BY or LIMIT".into());
+    }
+    let SetExpr::Select(select) = *query.body else { return Err("a set operation or a nested query".into()) };
+    if select.from.len() != 1 || !select.from[0].joins.is_empty() {
+        return Err("more than one table".into());
+    }
+    if select.selection.is_some() || select.having.is_some() || select.distinct.is_some() {
+        return Err("a filter or DISTINCT".into());
+    }
+    if !matches!(&select.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) {
+        return Err("GROUP BY".into());
+    }
+    let column = |e: &Expr| match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
+        Expr::Cast { expr, .. } => matches!(**expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)),
+        _ => false,
+    };
+    for item in &select.projection {
+        let ok = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => column(e),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("the column {item} is computed"));
+        }
+    }
+    Ok(())
+}
+
 /// Loads every model under `dir`, checks names, headers, docs and dependencies, and returns them in
 /// dependency order. All problems are reported at once.
 pub fn load(dir: &Path) -> Result<Vec<Model>> {
@@ -225,7 +334,16 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
         if grain.is_empty() {
             problems.push(format!("{}: no `-- grain:` header; say what one row means", path.display()));
         }
+        let layer = Layer::of(dir, &path);
         let materialized = match header("materialized").as_deref() {
+            None if layer == Layer::Sources => Materialized::Source,
+            Some(given) if layer == Layer::Sources => {
+                problems.push(format!(
+                    "{}: a source is a view over the lake tables, created when a session opens; remove `-- materialized: {given}`",
+                    path.display()
+                ));
+                Materialized::Source
+            }
             None | Some("view") => Materialized::View,
             Some("chunk") => Materialized::Chunk,
             Some("memory") => Materialized::Memory,
@@ -295,9 +413,27 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
             problems.push(format!("{}: the SQL does not parse: {e}", path.display()));
             Vec::new()
         });
+        for table in &references {
+            match (layer, table.strip_prefix("lake.")) {
+                (Layer::Sources, None) => problems.push(format!("{}: a source reads only lake tables (lake.<table>), not {table}", path.display())),
+                (Layer::Sources, Some(_)) => {}
+                (_, Some(raw)) => problems.push(format!(
+                    "{}: reads {table} directly; read the source {raw} (sql/sources/{raw}.sql), which shows committed rows only",
+                    path.display()
+                )),
+                (_, None) => {}
+            }
+        }
+        if layer == Layer::Staging {
+            if let Err(e) = renames_and_casts_only(&full_sql) {
+                problems
+                    .push(format!("{}: a staging model only renames and casts the columns of one source ({e}); move it to sql/intermediate/", path.display()));
+            }
+        }
         models.push(Model {
             name,
             path,
+            layer,
             sql,
             grain,
             materialized,
@@ -320,6 +456,20 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
     }
     for m in &mut models {
         m.depends_on = names.iter().filter(|n| **n != m.name && m.references.contains(n)).cloned().collect();
+    }
+    for m in &models {
+        for dep in m.depends_on.iter().filter_map(|d| models.iter().find(|o| &o.name == d)) {
+            if !m.layer.may_read(dep.layer) {
+                problems.push(format!(
+                    "{}: a model of {} reads {} ({}), a model of {}: models read their own layer and those before it (sources → staging → intermediate → marts → reports; audit reads any)",
+                    m.path.display(),
+                    m.layer.as_str(),
+                    dep.name,
+                    dep.path.display(),
+                    dep.layer.as_str()
+                ));
+            }
+        }
     }
     if !problems.is_empty() {
         return Err(Error::InvalidModels(problems.into()));
@@ -348,7 +498,12 @@ impl Model {
         self.materialized == Materialized::Table
     }
 
-    /// Computed where it is read (`view`, or `chunk` outside the chunks of a build).
+    /// A declared source (`sql/sources/`): a view over the lake tables, created when a session opens.
+    pub fn is_source(&self) -> bool {
+        self.materialized == Materialized::Source
+    }
+
+    /// Computed where it is read (`view`, or `chunk` outside the chunks of a build); sources aside.
     pub fn is_view(&self) -> bool {
         matches!(self.materialized, Materialized::View | Materialized::Chunk)
     }
@@ -459,6 +614,45 @@ mod tests {
         std::fs::write(dir.path().join("w.sql"), "-- grain: x\n-- materialized: often\nSELECT 1 AS a").unwrap();
         let err = load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("must be view, memory, chunk or table"), "{err}");
+    }
+
+    #[test]
+    fn layers_are_read_in_order_and_only_sources_read_the_lake() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |file: &str, sql: &str| {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, format!("-- grain: x\n{sql}")).unwrap();
+        };
+        write("sources/data_values.sql", "SELECT d.a FROM lake.data_values AS d JOIN lake.submissions AS s ON s.id = d.id");
+        write("staging/stg_values.sql", "SELECT a AS amount, CAST(a AS DOUBLE) AS x FROM data_values");
+        write("intermediate/sums.sql", "SELECT sum(amount) AS total FROM stg_values");
+        write("marts/totals.sql", "SELECT total FROM sums");
+        write("reports/sheet.sql", "SELECT total FROM totals");
+        write("audit/trail.sql", "SELECT * FROM sheet JOIN data_values ON true");
+        let models = load(dir.path()).unwrap();
+        let find = |n: &str| models.iter().find(|m| m.name == n).unwrap();
+        assert!(find("data_values").is_source() && !find("data_values").is_view());
+        assert_eq!(find("stg_values").layer, Layer::Staging);
+        assert_eq!(find("trail").layer, Layer::Audit);
+
+        write("sources/runs.sql", "SELECT * FROM units");
+        write("intermediate/raw.sql", "SELECT * FROM lake.data_values");
+        write("staging/stg_joined.sql", "SELECT a FROM data_values JOIN units ON true");
+        write("staging/stg_sum.sql", "SELECT a + 1 AS b FROM data_values");
+        write("intermediate/late.sql", "SELECT total FROM totals");
+        write("marts/from_audit.sql", "SELECT * FROM trail");
+        let err = load(dir.path()).unwrap_err().to_string();
+        for expected in [
+            "runs.sql: a source reads only lake tables (lake.<table>), not units",
+            "raw.sql: reads lake.data_values directly; read the source data_values (sql/sources/data_values.sql)",
+            "stg_joined.sql: a staging model only renames and casts the columns of one source (more than one table)",
+            "stg_sum.sql: a staging model only renames and casts the columns of one source (the column a + 1 AS b is computed)",
+            "late.sql: a model of intermediate reads totals",
+            "from_audit.sql: a model of marts reads trail",
+        ] {
+            assert!(err.contains(expected), "{expected:?} missing from:\n{err}");
+        }
     }
 
     #[test]

@@ -90,36 +90,36 @@ impl Engine {
             };
             datafusion::catalog::SchemaProvider::register_table(raw.as_ref(), spec.name.to_string(), provider)?;
         }
-        // The views list the spec's columns (partition columns are plain strings, see
-        // `tonghop_lake::scan_provider`, so `period IN (…)` prunes partitions).
-        let columns =
-            |spec: &tonghop_lake::TableSpec, alias: &str| spec.schema.fields().iter().map(|f| format!("{alias}{}", f.name())).collect::<Vec<_>>().join(", ");
-        ctx.sql(&format!("CREATE VIEW submissions AS SELECT {} FROM lake.submissions", columns(&tables::SUBMISSIONS, ""))).await?;
-        // Each run's latest row: its end if it ended, else its start.
-        ctx.sql(&format!(
-            "CREATE VIEW runs AS SELECT {} FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY run_id ORDER BY finished_at DESC NULLS LAST) AS n \
-             FROM lake.runs) AS r WHERE n = 1",
-            columns(&tables::RUNS, "")
-        ))
-        .await?;
-        ctx.sql(&format!("CREATE VIEW export_log AS SELECT {} FROM lake.export_log", columns(&tables::EXPORT_LOG, ""))).await?;
-        // Committed rows only: a join with the (small) submissions table on the left, so that its
-        // hash table is the one built whether or not the session reorders joins.
-        for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
-            ctx.sql(&format!(
-                "CREATE VIEW {0} AS SELECT {1} FROM (SELECT DISTINCT submission_id FROM lake.submissions) AS s \
-                 JOIN lake.{0} AS d ON d.submission_id = s.submission_id",
-                spec.name,
-                columns(spec, "d.")
-            ))
-            .await?;
-        }
-
         let models = models::load(&project.sql_dir())?;
         let mut engine = Engine { ctx, lake: lake.clone(), project: project.clone(), models, versions, as_of: as_of.clone() };
+        // The declared sources (`sql/sources/`): the lake tables as views, in every mode.
+        let mut problems = Vec::new();
+        for model in engine.models.iter().filter(|m| m.is_source()) {
+            engine.create_view(model, None).await?;
+            if let Some(spec) = tables::lake_tables().into_iter().find(|s| s.name == model.name) {
+                let has: Vec<String> = engine.ctx.table(model.name.as_str()).await?.schema().fields().iter().map(|f| f.name().clone()).collect();
+                let wants: Vec<String> = spec.schema.fields().iter().map(|f| f.name().clone()).collect();
+                if has != wants {
+                    problems.push(format!(
+                        "{}: the source {} must list the columns of lake.{}, in order: {} (it lists {})",
+                        model.path.display(),
+                        model.name,
+                        spec.name,
+                        wants.join(", "),
+                        has.join(", ")
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Error::InvalidModels(problems.into()));
+        }
         if mode == Mode::Read {
             for i in 0..engine.models.len() {
                 let model = engine.models[i].clone();
+                if model.is_source() {
+                    continue;
+                }
                 if !(model.is_table() && engine.register_stored(&model).await?) {
                     engine.create_view(&model, None).await?;
                 }
@@ -219,6 +219,12 @@ impl Engine {
         let mut known: Vec<String> = self.models.iter().map(|m| m.name.clone()).collect();
         known.extend(self.table_names());
         let mut out = Vec::new();
+        // What tonghop itself reads must be declared: a build and the exports read these views.
+        for spec in tables::lake_tables() {
+            if !self.models.iter().any(|m| m.is_source() && m.name == spec.name) {
+                out.push(format!("sql/sources/{0}.sql is missing: tonghop reads {0}, the committed rows of lake.{0}, through this declared source", spec.name));
+            }
+        }
         for model in &self.models {
             for reference in &model.references {
                 if known.iter().any(|k| k == reference) {

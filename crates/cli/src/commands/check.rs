@@ -67,6 +67,7 @@ pub(crate) async fn models(ctx: &Loaded, lake: &str) -> Result<()> {
             (Materialized::Memory, _) => "memory",
             (Materialized::Chunk, _) => "view, held in memory per chunk while a table is built",
             (Materialized::View, _) => "view",
+            (Materialized::Source, _) => "source, a view over the lake tables",
         };
         println!("{:>2}. {} [{kind}] {file}", i + 1, m.name);
         println!("    grain: {}", m.grain);
