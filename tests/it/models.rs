@@ -1,6 +1,6 @@
 use std::process::Command;
 
-use crate::helpers::{repo_root, tonghop};
+use crate::helpers::{copy_project, repo_root, tonghop};
 
 #[test]
 fn models_are_listed_in_build_order_with_grain_and_dependencies() {
@@ -56,20 +56,6 @@ fn a_model_reading_a_missing_model_is_reported_with_file_and_name() {
     );
 }
 
-/// Copies a folder (the project's `sql/`) so that a test can edit it.
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn sources_are_listed_and_must_declare_their_lake_table_columns() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,12 +63,7 @@ fn sources_are_listed_and_must_declare_their_lake_table_columns() {
     assert!(out.contains("data_values [source, a view over the lake tables] sql/sources/data_values.sql"), "{out}");
     assert!(out.contains("reads tables: lake.data_values, lake.submissions"), "{out}");
 
-    let project = dir.path().join("project");
-    for part in ["catalog", "reference"] {
-        std::fs::create_dir_all(&project).unwrap();
-        std::os::unix::fs::symlink(repo_root().join(part), project.join(part)).unwrap();
-    }
-    copy_dir(&repo_root().join("sql"), &project.join("sql"));
+    let project = copy_project(&dir.path().join("project"));
     let submissions = project.join("sql/sources/submissions.sql");
     let sql = std::fs::read_to_string(&submissions).unwrap().replace("error, ", "");
     std::fs::write(&submissions, sql).unwrap();
