@@ -238,28 +238,21 @@ impl Runner {
                 *built = Some(engine);
                 line
             }
-            StepKind::Export(request) => {
-                // The session of the build just made, if any: the files show what it wrote.
-                let engine = match built.take() {
+            kind => {
+                // A table export reads the session of the build just made, if any (its files show
+                // what it wrote); the others read a session of their own: the versions recorded are
+                // those of the stored models.
+                let table = matches!(kind, StepKind::Export(_));
+                let reused = if table { built.take() } else { None };
+                let engine = match reused {
                     Some(e) => e,
                     None => self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?,
                 };
-                let outcome = request.run(&self.export_context(&engine)).await;
-                *built = Some(engine);
+                let outcome = kind.run_export(&self.export_context(&engine)).await.expect("ingest and build steps are matched above");
+                if table {
+                    *built = Some(engine);
+                }
                 exported(outcome.map_err(|e| fail(e.into()))?, report)
-            }
-            // The others read a session of their own: the versions recorded are those of the stored models.
-            StepKind::Report(request) => {
-                let engine = self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?;
-                exported(request.run(&self.export_context(&engine)).await.map_err(|e| fail(e.into()))?, report)
-            }
-            StepKind::Dhis2(request) => {
-                let engine = self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?;
-                exported(request.run(&self.export_context(&engine)).await.map_err(|e| fail(e.into()))?, report)
-            }
-            StepKind::Portal(request) => {
-                let engine = self.engine(Mode::Read).await.map_err(|e| fail(e.into()))?;
-                exported(request.run(&self.export_context(&engine)).await.map_err(|e| fail(e.into()))?, report)
             }
         })
     }

@@ -93,6 +93,20 @@ pub enum StepKind {
     Portal(tonghop_export::PortalRequest),
 }
 
+impl StepKind {
+    /// Runs the request of an export step (table, report, DHIS2, portal) with `ctx`: the one path
+    /// the CLI's `tonghop export` takes too. None for ingest and build steps.
+    pub async fn run_export(&self, ctx: &tonghop_export::ExportContext<'_>) -> Option<tonghop_export::Result<tonghop_export::ExportOutcome>> {
+        Some(match self {
+            StepKind::Export(request) => request.run(ctx).await,
+            StepKind::Report(request) => request.run(ctx).await,
+            StepKind::Dhis2(request) => request.run(ctx).await,
+            StepKind::Portal(request) => request.run(ctx).await,
+            StepKind::Ingest(_) | StepKind::Build { .. } => return None,
+        })
+    }
+}
+
 /// Where an export step writes: below the lake root, or a `file://`/`s3://` URL.
 fn folder_problem(to: Option<&str>) -> Option<String> {
     let to = to?;
