@@ -152,6 +152,15 @@ async fn a_commune_submits_over_http_and_after_the_run_its_values_are_in_sql() {
     let runs: Value = client().get(format!("{}/api/runs", server.http)).bearer_auth(&analyst).send().await.unwrap().json().await.unwrap();
     assert_eq!(runs[0]["trigger"], "api:quan-tri", "{runs}");
     assert_eq!(runs[0]["status"], "succeeded", "{runs}");
+    // The pipeline filter is a bound parameter: a name with a quote is just a name that ran nothing.
+    let runs_of = |name: &'static str| {
+        let url = format!("{}/api/runs", server.http);
+        let token = analyst.clone();
+        async move { client().get(url).query(&[("pipeline", name)]).bearer_auth(token).send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let filtered = runs_of("build_only").await;
+    assert!(!filtered.as_array().unwrap().is_empty() && filtered.as_array().unwrap().iter().all(|r| r["pipeline"] == "build_only"), "{filtered}");
+    assert_eq!(runs_of("build_only' OR '1'='1").await, serde_json::json!([]));
     let metrics = client().get(format!("{}/metrics", server.http)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("tonghop_submissions_total{status=\"partly_accepted\"} 1"), "{metrics}");
     assert!(metrics.contains("tonghop_submissions_total{status=\"duplicate\"} 1"), "{metrics}");

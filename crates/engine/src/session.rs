@@ -252,7 +252,14 @@ impl Engine {
     /// by the read-only gate ([`crate::read_only::check_plan`]) before it runs.
     #[tracing::instrument(skip(self))]
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        let plan = crate::read_only::plan_query(&self.ctx, sql).await?;
+        self.query_with(sql, &[]).await
+    }
+
+    /// [`Engine::query`] with the values of the named parameters in `sql` (`$unit` in the text,
+    /// `("unit", "04")` in `params`: see [`tonghop_lake::params`]).
+    #[tracing::instrument(skip(self))]
+    pub async fn query_with(&self, sql: &str, params: &[(&str, &str)]) -> Result<Vec<RecordBatch>> {
+        let plan = crate::read_only::plan_query(&self.ctx, sql).await?.with_param_values(tonghop_lake::params(params))?;
         Ok(self.ctx.execute_logical_plan(plan).await?.collect().await?)
     }
 }

@@ -368,14 +368,13 @@ fn excerpt(body: &str) -> String {
 
 /// The earlier accepted push of a payload to a target, if any.
 async fn earlier_success(lake: &Lake, target: &str, sha: &str) -> Result<Option<String>> {
-    use tonghop_core::sql::{literal, literal_list};
-    let accepted = literal_list(ACCEPTED);
-    let sql = format!(
-        "SELECT export_id FROM export_log WHERE target = {} AND payload_sha256 = {} AND status IN ({accepted}) ORDER BY finished_at LIMIT 1",
-        literal(target),
-        literal(sha)
-    );
-    let batches = lake.query_table(&EXPORT_LOG, &sql).await.map_err(|source| Error::Lake { what: "reading export_log".into(), source: Box::new(source) })?;
+    let accepted = tonghop_core::sql::literal_list(ACCEPTED);
+    let sql =
+        format!("SELECT export_id FROM export_log WHERE target = $target AND payload_sha256 = $sha AND status IN ({accepted}) ORDER BY finished_at LIMIT 1");
+    let batches = lake
+        .query_table(&EXPORT_LOG, &sql, &[("target", target), ("sha", sha)])
+        .await
+        .map_err(|source| Error::Lake { what: "reading export_log".into(), source: Box::new(source) })?;
     Ok(tonghop_lake::first_column_strings(&batches)
         .map_err(|source| Error::Convert { column: "export_id".into(), data_type: arrow::datatypes::DataType::Utf8, source })?
         .into_iter()

@@ -246,18 +246,18 @@ impl Lake {
 
     /// Runs `sql` over one lake table, registered under its name in a private session (an empty
     /// table with the spec's schema when it was never written), e.g. the earlier pushes of a payload
-    /// in `export_log`.
+    /// in `export_log`. `params` are the values of the named parameters in `sql` (see [`params`]).
     #[tracing::instrument(skip(self, spec), fields(table = spec.name))]
-    pub async fn query_table(&self, spec: &TableSpec, sql: &str) -> Result<Vec<RecordBatch>> {
+    pub async fn query_table(&self, spec: &TableSpec, sql: &str, params: &[(&str, &str)]) -> Result<Vec<RecordBatch>> {
         let ctx = SessionContext::new();
         ctx.register_table(spec.name, self.provider(spec).await?)?;
-        Ok(ctx.sql(sql).await?.collect().await?)
+        Ok(ctx.sql(sql).await?.with_param_values(crate::params(params))?.collect().await?)
     }
 
     /// The content hashes of every committed submission.
     #[tracing::instrument(skip(self))]
     pub async fn committed_hashes(&self) -> Result<HashSet<String>> {
-        let batches = self.query_table(&tables::SUBMISSIONS, "SELECT content_hash FROM submissions").await?;
+        let batches = self.query_table(&tables::SUBMISSIONS, "SELECT content_hash FROM submissions", &[]).await?;
         Ok(first_column_strings(&batches)?.into_iter().collect())
     }
 }

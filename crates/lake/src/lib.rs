@@ -48,3 +48,12 @@ pub use lease::{Lease, LeaseInfo};
 pub use location::Location;
 pub use model_table::{ModelWriter, Replace};
 pub use tables::TableSpec;
+
+use deltalake::datafusion::{common::ParamValues, scalar::ScalarValue};
+
+/// The values of a query's named parameters: `("pipeline", "nightly")` for `$pipeline` in its text.
+/// Values given this way are bound to the query's plan, never pasted into its SQL, so no value can
+/// change what the query means (tonghop's own queries over codes, ids and names use them).
+pub fn params(params: &[(&str, &str)]) -> ParamValues {
+    params.iter().map(|(name, value)| (*name, ScalarValue::from(*value))).collect::<Vec<_>>().into()
+}

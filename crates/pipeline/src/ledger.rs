@@ -67,12 +67,9 @@ impl RunRecord {
 /// lease: no run of the pipeline can then still be going. Returns the run ids it ended.
 #[tracing::instrument(skip(lake))]
 pub async fn close_abandoned(lake: &Lake, pipeline: &str, found_by: &str) -> tonghop_lake::Result<Vec<String>> {
-    let sql = format!(
-        "SELECT run_id, max(trigger), max(holder), CAST(min(started_at) AS BIGINT) FROM runs WHERE pipeline = {} \
-         GROUP BY run_id HAVING bool_and(status = 'running') ORDER BY run_id",
-        tonghop_core::sql::literal(pipeline)
-    );
-    let batches = lake.query_table(&RUNS, &sql).await?;
+    let sql = "SELECT run_id, max(trigger), max(holder), CAST(min(started_at) AS BIGINT) FROM runs WHERE pipeline = $pipeline \
+               GROUP BY run_id HAVING bool_and(status = 'running') ORDER BY run_id";
+    let batches = lake.query_table(&RUNS, sql, &[("pipeline", pipeline)]).await?;
     let mut ended = Vec::new();
     for batch in &batches {
         let text = |i: usize| arrow::compute::cast(batch.column(i), &arrow::datatypes::DataType::Utf8);
@@ -117,8 +114,10 @@ mod tests {
 
         assert_eq!(close_abandoned(&lake, "nightly", "next").await.unwrap(), vec!["dead".to_string()]);
         assert!(close_abandoned(&lake, "nightly", "again").await.unwrap().is_empty(), "ended once");
-        let rows =
-            lake.query_table(&RUNS, "SELECT concat_ws(' | ', run_id, status, error) FROM runs WHERE finished_at IS NOT NULL ORDER BY run_id").await.unwrap();
+        let rows = lake
+            .query_table(&RUNS, "SELECT concat_ws(' | ', run_id, status, error) FROM runs WHERE finished_at IS NOT NULL ORDER BY run_id", &[])
+            .await
+            .unwrap();
         let rows = tonghop_lake::first_column_strings(&rows).unwrap().join("\n");
         assert!(rows.contains("dead") && rows.contains("failed") && rows.contains("host pid 7") && rows.contains("found when run next started"), "{rows}");
         assert!(!rows.contains("other"), "another pipeline's run is not touched: {rows}");

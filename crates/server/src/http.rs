@@ -316,10 +316,9 @@ async fn submission(State(service): State<Arc<Service>>, auth: Authed, Path(id):
         }
     }
     // Older submissions (before this process started): from the lake.
-    let sql = format!(
-        "SELECT submission_id, status, rows_accepted, rows_rejected, error, submitted_by, source, CAST(received_at AS VARCHAR) AS received_at FROM submissions WHERE submission_id = '{id}'"
-    );
-    let rows = match service.query(&sql).await.and_then(|b| Ok(batches_to_json(&b)?)) {
+    let sql = "SELECT submission_id, status, rows_accepted, rows_rejected, error, submitted_by, source, CAST(received_at AS VARCHAR) AS received_at \
+               FROM submissions WHERE submission_id = $id";
+    let rows = match service.query(sql, &[("id", &id)]).await.and_then(|b| Ok(batches_to_json(&b)?)) {
         Ok(rows) => rows,
         Err(e) => return internal_error("reading a submission", &e),
     };
@@ -334,11 +333,14 @@ async fn submission(State(service): State<Arc<Service>>, auth: Authed, Path(id):
         return auth.forbid(&service, format!("submission {id} was sent by another token"), "Tệp này do đơn vị khác gửi.");
     }
     let rejections = service
-        .query(&format!(
-            "SELECT row, location, field, value, reason, message_vi, message_en FROM rejections WHERE submission_id = '{id}' \
+        .query(
+            &format!(
+                "SELECT row, location, field, value, reason, message_vi, message_en FROM rejections WHERE submission_id = $id \
              ORDER BY reason = '{}', row, location LIMIT {limit} OFFSET {offset}",
-            tonghop_ingest::submission::MORE_REJECTIONS
-        ))
+                tonghop_ingest::submission::MORE_REJECTIONS
+            ),
+            &[("id", &id)],
+        )
         .await
         .and_then(|b| Ok(batches_to_json(&b)?))
         .unwrap_or_else(|_| json!([]));
@@ -358,13 +360,14 @@ async fn runs(State(service): State<Arc<Service>>, auth: Authed, Query(params): 
     if let Err(r) = auth.require_reader(&service) {
         return r;
     }
-    let filter = params.pipeline.map(|p| format!("WHERE pipeline = {}", tonghop_core::sql::literal(&p))).unwrap_or_default();
+    let filter = if params.pipeline.is_some() { "WHERE pipeline = $pipeline" } else { "" };
     let sql = format!(
         "SELECT run_id, pipeline, trigger, holder, status, CAST(started_at AS VARCHAR) AS started_at, CAST(finished_at AS VARCHAR) AS finished_at, steps, error \
          FROM runs {filter} ORDER BY started_at DESC LIMIT {}",
         params.limit.unwrap_or(50).min(1000)
     );
-    match service.query(&sql).await.and_then(|b| Ok(batches_to_json(&b)?)) {
+    let pipeline: Vec<(&str, &str)> = params.pipeline.as_deref().map(|p| ("pipeline", p)).into_iter().collect();
+    match service.query(&sql, &pipeline).await.and_then(|b| Ok(batches_to_json(&b)?)) {
         Ok(rows) => Json(rows).into_response(),
         Err(e) => internal_error("reading the runs", &e),
     }

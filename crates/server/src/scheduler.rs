@@ -29,8 +29,8 @@ pub fn start(service: Arc<Service>) -> Vec<tokio::task::JoinHandle<()>> {
 }
 
 async fn last_scheduled_run(service: &Service, pipeline: &str) -> Option<DateTime<Utc>> {
-    let sql = format!("SELECT CAST(max(started_at) AS BIGINT) FROM runs WHERE pipeline = {} AND trigger = 'schedule'", tonghop_core::sql::literal(pipeline));
-    let batches = service.query(&sql).await.map_err(|e| tracing::warn!(error = %e, "cannot read the runs table")).ok()?;
+    let sql = "SELECT CAST(max(started_at) AS BIGINT) FROM runs WHERE pipeline = $pipeline AND trigger = 'schedule'";
+    let batches = service.query(sql, &[("pipeline", pipeline)]).await.map_err(|e| tracing::warn!(error = %e, "cannot read the runs table")).ok()?;
     let column = batches.first()?.column(0).as_any().downcast_ref::<arrow::array::Int64Array>()?.clone();
     if column.is_empty() || column.is_null(0) {
         return None;

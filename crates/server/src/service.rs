@@ -141,8 +141,9 @@ impl Service {
     }
 
     /// Runs the service's own SQL (receipts, runs) on the current session, without the analyst limits.
-    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
-        Ok(self.engine().query(sql).await?)
+    /// `params`: the values of the named parameters in `sql` (see [`tonghop_lake::params`]).
+    pub async fn query(&self, sql: &str, params: &[(&str, &str)]) -> Result<Vec<RecordBatch>> {
+        Ok(self.engine().query_with(sql, params).await?)
     }
 
     /// Runs an analyst's SQL (queries only) under the limits of `[queries]`, on the analyst thread

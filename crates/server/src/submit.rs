@@ -395,7 +395,7 @@ async fn commit_waiting(lake: &Lake, writer: &mut SubmissionWriter, waiting: &mu
         let ids: BTreeSet<String> = waiting.iter().flat_map(|p| p.entry.submission_ids()).collect();
         let list = tonghop_core::sql::literal_list(&ids);
         let found = lake
-            .query_table(&tonghop_lake::tables::SUBMISSIONS, &format!("SELECT submission_id FROM submissions WHERE submission_id IN ({list})"))
+            .query_table(&tonghop_lake::tables::SUBMISSIONS, &format!("SELECT submission_id FROM submissions WHERE submission_id IN ({list})"), &[])
             .await
             .map_err(failed)?;
         let committed: HashSet<String> = tonghop_lake::first_column_strings(&found).map_err(|e| e.to_string())?.into_iter().collect();
@@ -444,7 +444,7 @@ mod tests {
 
     async fn count(lake: &Lake, spec: &'static tonghop_lake::TableSpec) -> String {
         let sql = format!("SELECT count(*) FROM {}", spec.name);
-        tonghop_lake::first_column_strings(&lake.query_table(spec, &sql).await.unwrap()).unwrap().remove(0)
+        tonghop_lake::first_column_strings(&lake.query_table(spec, &sql, &[]).await.unwrap()).unwrap().remove(0)
     }
 
     /// A service killed after answering leaves its journal: one entry already committed (killed

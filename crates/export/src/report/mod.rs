@@ -110,25 +110,23 @@ impl ReportScope {
         }
     }
 
-    fn where_unit(&self, level: Level, code: &str) -> String {
-        format!(
-            "epoch = {} AND period = {} AND level = {} AND unit_code = {}",
-            tonghop_core::sql::literal(self.epoch.as_str()),
-            tonghop_core::sql::literal(&self.period.to_string()),
-            tonghop_core::sql::literal(level.as_str()),
-            tonghop_core::sql::literal(code)
-        )
+    /// The values of the named parameters of the report's queries: `$epoch`, `$period`, `$unit`
+    /// (the unit's code), `$unit_level` and `$sub_level`.
+    fn params(&self) -> [(&'static str, String); 5] {
+        [
+            ("epoch", self.epoch.as_str().to_string()),
+            ("period", self.period.to_string()),
+            ("unit", self.unit.code.clone()),
+            ("unit_level", self.unit.level.as_str().to_string()),
+            ("sub_level", self.sub_level.as_str().to_string()),
+        ]
     }
 
-    fn where_children(&self) -> String {
-        format!(
-            "epoch = {} AND period = {} AND level = {} AND parent_code = {}",
-            tonghop_core::sql::literal(self.epoch.as_str()),
-            tonghop_core::sql::literal(&self.period.to_string()),
-            tonghop_core::sql::literal(self.sub_level.as_str()),
-            tonghop_core::sql::literal(&self.unit.code)
-        )
-    }
+    /// The unit's own rows, as a predicate on a view keyed by epoch, period, level and unit.
+    const WHERE_UNIT: &'static str = "epoch = $epoch AND period = $period AND level = $unit_level AND unit_code = $unit";
+
+    /// The rows of the units one level down.
+    const WHERE_CHILDREN: &'static str = "epoch = $epoch AND period = $period AND level = $sub_level AND parent_code = $unit";
 
     /// Communes under the unit, as a predicate on a view of commune rows in the units they reported
     /// in, with `epoch`, `period` (a month), `province_code` and `district_code`. In post-2025 units,
@@ -143,10 +141,10 @@ impl ReportScope {
                 let months: Vec<String> = self.period.months().filter(|m| Epoch::on(m.start()) == epoch).map(|m| m.to_string()).collect();
                 let unit = match self.unit.level {
                     Level::National => String::new(),
-                    Level::Province if epoch == self.epoch => format!(" AND province_code = {}", literal(&self.unit.code)),
+                    Level::Province if epoch == self.epoch => " AND province_code = $unit".to_string(),
                     Level::Province if self.old_provinces.is_empty() => return None,
                     Level::Province => format!(" AND province_code IN ({})", literal_list(&self.old_provinces)),
-                    _ => format!(" AND district_code = {}", literal(&self.unit.code)),
+                    _ => " AND district_code = $unit".to_string(),
                 };
                 (!months.is_empty()).then(|| format!("(epoch = {} AND period IN ({}){unit})", literal(epoch.as_str()), literal_list(&months)))
             })
@@ -322,31 +320,27 @@ impl ReportData {
                        remapped, estimated, previous_year_remapped, previous_year_estimated";
 
         let mut summary = indicator_rows(
-            &query(
-                engine,
-                "report_indicators",
-                &format!("SELECT {columns} FROM report_indicators WHERE {}", scope.where_unit(scope.unit.level, &scope.unit.code)),
-            )
-            .await?,
+            &query(engine, &scope, "report_indicators", &format!("SELECT {columns} FROM report_indicators WHERE {}", ReportScope::WHERE_UNIT)).await?,
         )?;
         if summary.is_empty() {
             return Err(Error::NoData { unit: scope.unit_label(), period: scope.period.to_string() });
         }
         summary.sort_by_key(|r| rank(&r.indicator));
-        let mut breakdown =
-            indicator_rows(&query(engine, "report_indicators", &format!("SELECT {columns} FROM report_indicators WHERE {}", scope.where_children())).await?)?;
+        let mut breakdown = indicator_rows(
+            &query(engine, &scope, "report_indicators", &format!("SELECT {columns} FROM report_indicators WHERE {}", ReportScope::WHERE_CHILDREN)).await?,
+        )?;
         breakdown.sort_by(|a, b| a.unit_code.cmp(&b.unit_code).then(rank(&a.indicator).cmp(&rank(&b.indicator))));
         let indicators = summary.iter().map(|r| (r.indicator.clone(), r.indicator_name.clone())).collect();
 
         let completeness_columns = "unit_code, unit_name, reports_expected, reports_received, reports_on_time, reports_late, reports_missing, reports_pending, completeness_pct, timeliness_pct";
         let completeness = query(
             engine,
+            &scope,
             "report_completeness",
             &format!(
-                "SELECT {completeness_columns} FROM report_completeness WHERE ({}) OR ({}) ORDER BY CASE WHEN level = {} THEN 1 ELSE 0 END, unit_code",
-                scope.where_children(),
-                scope.where_unit(scope.unit.level, &scope.unit.code),
-                tonghop_core::sql::literal(scope.unit.level.as_str())
+                "SELECT {completeness_columns} FROM report_completeness WHERE ({}) OR ({}) ORDER BY CASE WHEN level = $unit_level THEN 1 ELSE 0 END, unit_code",
+                ReportScope::WHERE_CHILDREN,
+                ReportScope::WHERE_UNIT,
             ),
         )
         .await?;
@@ -362,6 +356,7 @@ impl ReportData {
         missing_columns.extend(["commune_code".into(), "commune_name".into(), "deadline_date".into()]);
         let missing = query(
             engine,
+            &scope,
             "missing_reports",
             &format!(
                 "SELECT {} FROM missing_reports WHERE {} ORDER BY period, province_code, district_code, commune_code",
@@ -373,6 +368,7 @@ impl ReportData {
 
         let quality = query(
             engine,
+            &scope,
             "report_quality_issues",
             &format!(
                 "SELECT {month_label} AS month, org_unit, org_unit_name, check_name, subject, importance_name, value, compared_with, message_vi \
@@ -396,9 +392,12 @@ impl ReportData {
     }
 }
 
-async fn query(engine: &Engine, view: &str, sql: &str) -> Result<Vec<RecordBatch>> {
+/// Runs one of the report's queries, with the scope's values as its named parameters.
+async fn query(engine: &Engine, scope: &ReportScope, view: &str, sql: &str) -> Result<Vec<RecordBatch>> {
     tracing::debug!(sql, "report query");
-    engine.query(sql).await.map_err(|source| Error::Query { what: view.to_string(), source: Box::new(source) })
+    let params = scope.params();
+    let params: Vec<(&str, &str)> = params.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    engine.query_with(sql, &params).await.map_err(|source| Error::Query { what: view.to_string(), source: Box::new(source) })
 }
 
 /// Reads the rows of `report_indicators` (the columns selected in [`ReportData::gather`]).
@@ -495,7 +494,7 @@ pub(crate) mod tests {
         assert_eq!(s.old_provinces, ["02", "08"]);
         let under = s.where_communes_under();
         assert!(under.contains("epoch = 'pre2025' AND period IN ('202501'") && under.contains("province_code IN ('02', '08')"), "{under}");
-        assert!(under.contains("epoch = 'post2025' AND period IN ('202507'") && under.contains("province_code = '08'"), "{under}");
+        assert!(under.contains("epoch = 'post2025' AND period IN ('202507'") && under.contains("province_code = $unit"), "{under}");
         // An earlier period in today's units when asked for; in old units by default.
         assert_eq!(ReportScope::resolve(&r, "post2025:08", "2024").unwrap().epoch, Epoch::Post2025);
         assert_eq!(ReportScope::resolve(&r, "08", "2024").unwrap().epoch, Epoch::Pre2025);

@@ -57,7 +57,7 @@ type LogRow = (String, String, i64, Option<i64>, Option<i64>, Option<i64>, Optio
 
 async fn log(lake: &Lake) -> Vec<LogRow> {
     let batches: Vec<RecordBatch> = lake
-        .query_table(&EXPORT_LOG, "SELECT export_id, status, attempts, http_status, imported, updated, ignored, conflicts, repeat_of, versions FROM export_log ORDER BY started_at, finished_at")
+        .query_table(&EXPORT_LOG, "SELECT export_id, status, attempts, http_status, imported, updated, ignored, conflicts, repeat_of, versions FROM export_log ORDER BY started_at, finished_at", &[])
         .await
         .unwrap();
     let mut rows = Vec::new();
