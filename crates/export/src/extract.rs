@@ -1,8 +1,6 @@
 //! Extracts: any model or table to CSV, Excel, Parquet or JSON, optionally filtered (`tonghop export table`,
 //! the pipeline's `export` step; see [`crate::request::TableRequest`]).
 
-use std::sync::Arc;
-
 use arrow::array::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
@@ -78,8 +76,8 @@ pub async fn read_table(engine: &Engine, table: &str, predicate: Option<&str>) -
         None => format!("SELECT * FROM {table}"),
     };
     let what = format!("export table {table}");
-    let df = engine.context().sql(&sql).await.map_err(|e| Error::Query { what: what.clone(), source: Box::new(e.into()) })?;
-    let schema = Arc::new(df.schema().as_arrow().clone());
+    // The columns to order by are the table's own (`SELECT *`): read from its provider, not planned.
+    let schema = engine.context().table_provider(table).await.map_err(|e| Error::Query { what: what.clone(), source: Box::new(e.into()) })?.schema();
     let columns: Vec<String> = schema.fields().iter().map(|f| format!("\"{}\"", f.name().replace('"', "\"\""))).collect();
     let mut batches =
         engine.query(&format!("{sql} ORDER BY {}", columns.join(", "))).await.map_err(|source| Error::Query { what, source: Box::new(source) })?;

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{refuse, Bare, Checks, ExportContext, ExportOutcome};
+use super::{Bare, Checks, ExportContext, ExportOutcome};
 use crate::{ReportData, ReportScope, Result};
 
 /// The Excel report of Directive 25-CT/TW for a unit and a period (`tonghop export report`, the
@@ -24,11 +24,16 @@ pub struct ReportRequest {
 impl ReportRequest {
     /// Every problem of the request, each saying what to change.
     pub fn problems(&self, checks: &Checks<'_>) -> Vec<String> {
-        match (tonghop_core::period::parse_relative(&self.period, checks.today), checks.registry) {
-            (Err(e), _) => vec![e],
-            (Ok(period), Some(registry)) => ReportScope::resolve(registry, &self.unit, &period.to_string()).err().map(|e| e.to_string()).into_iter().collect(),
-            (Ok(_), None) => Vec::new(),
+        match checks.registry {
+            Some(registry) => self.scope(registry, checks.today).err().into_iter().collect(),
+            None => tonghop_core::period::parse_relative(&self.period, checks.today).err().into_iter().collect(),
         }
+    }
+
+    /// The unit and period the request names, resolved on `today` (relative periods) in `registry`.
+    fn scope(&self, registry: &tonghop_core::UnitRegistry, today: chrono::NaiveDate) -> std::result::Result<ReportScope, String> {
+        let period = tonghop_core::period::parse_relative(&self.period, today)?;
+        ReportScope::resolve(registry, &self.unit, &period.to_string()).map_err(|e| e.to_string())
     }
 
     /// Gathers the report, writes it and its record; one line says what was written.
@@ -38,9 +43,8 @@ impl ReportRequest {
     /// [`crate::Error::Invalid`] listing the problems; the report's and the store's errors.
     #[tracing::instrument(skip_all, fields(unit = %self.unit, period = %self.period))]
     pub async fn run(&self, ctx: &ExportContext<'_>) -> Result<ExportOutcome> {
-        refuse("the report", ctx.check(|c| self.problems(c)))?;
-        let period = tonghop_core::period::resolve_relative(&self.period, ctx.today);
-        let scope = ReportScope::resolve(ctx.registry, &self.unit, &period)?;
+        let scope =
+            self.scope(ctx.registry, ctx.today).map_err(|problem| crate::Error::Invalid { what: "the report".into(), problems: vec![problem].into() })?;
         let label = format!("{} {}", scope.unit_label(), scope.period.name_vi());
         let target = ctx.target(self.to.as_deref(), &scope.file_name(), "xlsx", Bare::Folder)?;
         let data = ReportData::gather(ctx.engine, ctx.catalog, scope, ctx.produced_at).await?;
