@@ -432,3 +432,43 @@ async fn a_configured_scram_line_cannot_be_replayed_to_log_in() {
         assert!(!scram_login(port, "analyst", &STANDARD.decode(key).unwrap()).await, "a key of the line logged in");
     }
 }
+
+/// Connections beyond `postgres.max_connections` are refused at once with PostgreSQL's own answer
+/// (psql and a driver both show it), and a slot is free again when its connection ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_connections_beyond_the_cap_are_refused_and_slots_come_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let user = crate::helpers::pg_user(&lake, "analyst", "mật-khẩu-dài");
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n[postgres]\nlisten = \"127.0.0.1:0\"\nmax_connections = 2\n\n{user}"));
+    let port = server.pg_port.unwrap();
+    let config = format!("host=127.0.0.1 port={port} user=analyst password='mật-khẩu-dài' dbname=tonghop connect_timeout=20");
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.expect("login");
+        open.push((client, tokio::spawn(connection)));
+    }
+    let e = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.err().expect("a third connection is refused");
+    assert_eq!(e.code().map(|c| c.code()), Some("53300"), "{e:?}");
+    // psql first asks for TLS (sslmode=prefer): the answer to that request is the refusal.
+    let out = tokio::task::spawn_blocking(move || psql(port, "SELECT 1")).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("too many connections") && stderr.contains("max_connections = 2"), "{stderr}");
+
+    // One connection ends: its slot serves the next one.
+    let (client, connection) = open.pop().unwrap();
+    drop(client);
+    connection.await.unwrap().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = tokio::task::spawn_blocking(move || psql(port, "SELECT 41 + 1")).await.unwrap();
+        if out.status.success() {
+            assert!(String::from_utf8_lossy(&out.stdout).contains("42"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no slot came back: {}", String::from_utf8_lossy(&out.stderr));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (first, _) = &open[0];
+    assert_eq!(first.query_one("SELECT 1 + 1", &[]).await.unwrap().get::<_, i64>(0), 2, "the connections within the cap keep working");
+}

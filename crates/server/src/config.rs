@@ -90,6 +90,14 @@ pub struct PostgresConfig {
     /// Users allowed to log in (SCRAM-SHA-256; `tonghop passwd` makes an entry).
     #[serde(default)]
     pub users: Vec<PgUser>,
+    /// Most connections open at once, logged in or not (default 64); one more is refused at once
+    /// as PostgreSQL refuses it (`FATAL 53300`), so idle or half-open connections cannot pile up.
+    #[serde(default = "default_pg_connections")]
+    pub max_connections: usize,
+}
+
+fn default_pg_connections() -> usize {
+    64
 }
 
 /// The scheduler.
@@ -250,7 +258,14 @@ impl Default for HttpConfig {
 }
 impl Default for PostgresConfig {
     fn default() -> Self {
-        PostgresConfig { enabled: true, listen: default_pg_listen(), tls_cert: None, tls_key: None, users: Vec::new() }
+        PostgresConfig {
+            enabled: true,
+            listen: default_pg_listen(),
+            tls_cert: None,
+            tls_key: None,
+            users: Vec::new(),
+            max_connections: default_pg_connections(),
+        }
     }
 }
 impl Default for SchedulerConfig {
@@ -349,6 +364,9 @@ impl ServerConfig {
         }
         if self.postgres.tls_cert.is_some() != self.postgres.tls_key.is_some() {
             problems.push("postgres: set both tls_cert and tls_key, or neither".into());
+        }
+        if self.postgres.max_connections == 0 {
+            problems.push("postgres.max_connections must be at least 1 (set postgres.enabled = false to serve no PostgreSQL endpoint)".into());
         }
         if self.http.header_timeout_seconds == 0 {
             problems.push("http.header_timeout_seconds must be at least 1".into());

@@ -389,6 +389,8 @@ pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl s
     let handlers = Arc::new(Handlers { service: service.clone(), users, pids, keys: Arc::new(CancelKeys::default()) });
     // Connections (logins, queries, rows sent) run on the analyst thread pool.
     let analysts = service.limits.handle();
+    let max_connections = config.max_connections;
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let serve = async move {
         loop {
             let accepted = tokio::select! {
@@ -397,11 +399,18 @@ pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl s
             };
             match accepted {
                 Ok((socket, peer)) => {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else {
+                        service.metrics.denied("too_many_connections");
+                        tracing::warn!(peer = %peer, max_connections, "postgres connection refused: too many connections");
+                        analysts.spawn(refuse_connection(socket, tls.clone(), max_connections));
+                        continue;
+                    };
                     let (connection, tls) = (Arc::new(Connection::new(handlers.clone())), tls.clone());
                     analysts.spawn(async move {
                         if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, tls, connection).await {
                             tracing::debug!(peer = %peer, error = %e, "postgres connection ended with an error");
                         }
+                        drop(slot);
                     });
                 }
                 Err(e) => tracing::warn!(error = %e, "postgres: accept failed"),
@@ -409,4 +418,55 @@ pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl s
         }
     };
     Ok((address, serve))
+}
+
+/// Refuses a connection over `postgres.max_connections` as PostgreSQL does: it answers the client's
+/// TLS (or GSS) request as usual (TLS when configured, else `N`), reads the startup message, then
+/// sends `FATAL 53300` and closes, so that psql and drivers show the message.
+async fn refuse_connection(mut socket: tokio::net::TcpStream, tls: Option<tokio_rustls::TlsAcceptor>, max_connections: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SSL_REQUEST: u32 = 80_877_103;
+    const GSS_REQUEST: u32 = 80_877_104;
+    let message = format!("sorry, too many connections to tonghop (postgres.max_connections = {max_connections}); try again later");
+    let refuse = async move {
+        let mut first = [0u8; 8];
+        socket.read_exact(&mut first).await?;
+        let code = u32::from_be_bytes([first[4], first[5], first[6], first[7]]);
+        match (code, tls) {
+            (SSL_REQUEST, Some(tls)) => {
+                socket.write_all(b"S").await?;
+                let stream = tls.accept(socket).await?;
+                answer_startup(stream, None, message).await
+            }
+            (SSL_REQUEST | GSS_REQUEST, _) => {
+                socket.write_all(b"N").await?;
+                answer_startup(socket, None, message).await
+            }
+            _ => answer_startup(socket, Some(first), message).await,
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), refuse).await;
+}
+
+/// Reads a startup message (whose first 8 bytes may have been read already) and answers it with
+/// the `FATAL 53300` error of [`refuse_connection`].
+async fn answer_startup<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S, read: Option<[u8; 8]>, message: String) -> std::io::Result<()> {
+    use datafusion_postgres::pgwire::messages::{response::ErrorResponse, Message};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = match read {
+        Some(head) => head,
+        None => {
+            let mut head = [0u8; 8];
+            stream.read_exact(&mut head).await?;
+            head
+        }
+    };
+    // The rest of the startup message (user, database, options): at most 10 KiB, as PostgreSQL allows.
+    let length = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let mut rest = vec![0u8; length.clamp(8, 10_000) - 8];
+    stream.read_exact(&mut rest).await?;
+    let mut answer = bytes::BytesMut::new();
+    ErrorResponse::from(ErrorInfo::new("FATAL".into(), "53300".into(), message)).encode(&mut answer).map_err(std::io::Error::other)?;
+    stream.write_all(&answer).await?;
+    stream.shutdown().await
 }
