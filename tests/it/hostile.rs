@@ -232,6 +232,22 @@ async fn failed_logins_are_throttled_on_both_endpoints() {
         assert!((1..=60).contains(&wait), "{wait}");
     }
     assert_eq!(http.get(format!("{}/health", server.http)).send().await.unwrap().status().as_u16(), 200, "anonymous routes still answer");
+    // Without trusted proxies, X-Forwarded-For is the client's word: it does not lift the block.
+    let r = http.post(format!("{}/sql", server.http)).bearer_auth(&token).header("x-forwarded-for", "198.51.100.7").body("SELECT 1").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    drop(server);
+
+    // Behind a trusted reverse proxy, each client is throttled on the address the proxy forwards.
+    let proxied = config.replace("\n[postgres]", "\n[http]\nlisten = \"127.0.0.1:0\"\ntrusted_proxies = [\"127.0.0.1\"]\n\n[postgres]");
+    let server = serve(&lake, &proxied);
+    let sql_from = |token: &str, client: &str| {
+        http.post(format!("{}/sql", server.http)).bearer_auth(token).header("x-forwarded-for", format!("1.2.3.4, {client}")).body("SELECT 1").send()
+    };
+    for _ in 0..3 {
+        assert_eq!(sql_from("not-a-token", "203.0.113.9").await.unwrap().status().as_u16(), 401);
+    }
+    assert_eq!(sql_from(&token, "203.0.113.9").await.unwrap().status().as_u16(), 429, "the guessing client is blocked");
+    assert_eq!(sql_from(&token, "198.51.100.7").await.unwrap().status().as_u16(), 200, "another client behind the same proxy is not");
 }
 
 /// A 20 MB file of bad rows: the answer stays small (counts and the first refused rows), the lake

@@ -65,6 +65,30 @@ pub struct HttpConfig {
     /// sends them slower is closed.
     #[serde(default = "default_header_timeout")]
     pub header_timeout_seconds: u64,
+    /// Reverse proxies in front of the service (addresses or networks: `"127.0.0.1"`,
+    /// `"10.0.0.0/8"`). A request from one of them is counted (throttling, logs) against the client
+    /// address its `X-Forwarded-For` names: the right-most one that is not itself a trusted proxy.
+    /// Empty (the default): `X-Forwarded-For` is ignored, as anyone can send it.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+impl HttpConfig {
+    /// The trusted proxies as networks, and a problem for each entry that is not an address or a network.
+    pub fn proxies(&self) -> (Vec<ipnet::IpNet>, Vec<String>) {
+        let mut problems = Vec::new();
+        let nets = self
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| {
+                let parsed = p.parse::<ipnet::IpNet>().or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+                parsed
+                    .map_err(|_| problems.push(format!("http.trusted_proxies: {p:?} is not an address or a network (write \"10.0.0.5\" or \"10.0.0.0/8\")")))
+                    .ok()
+            })
+            .collect();
+        (nets, problems)
+    }
 }
 
 fn default_header_timeout() -> u64 {
@@ -253,6 +277,7 @@ impl Default for HttpConfig {
             max_body_bytes: default_body_limit(),
             max_sql_rows: default_sql_rows(),
             header_timeout_seconds: default_header_timeout(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -368,6 +393,7 @@ impl ServerConfig {
         if self.postgres.max_connections == 0 {
             problems.push("postgres.max_connections must be at least 1 (set postgres.enabled = false to serve no PostgreSQL endpoint)".into());
         }
+        problems.extend(self.http.proxies().1);
         if self.http.header_timeout_seconds == 0 {
             problems.push("http.header_timeout_seconds must be at least 1".into());
         }

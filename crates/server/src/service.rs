@@ -54,6 +54,8 @@ pub struct Service {
     pub limits: Arc<crate::limits::Limits>,
     /// Recent failed logins.
     pub throttle: crate::throttle::Throttle,
+    /// `http.trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     engine: RwLock<Arc<Engine>>,
     lake_changed: Arc<AtomicBool>,
     recent: Mutex<Recent>,
@@ -114,7 +116,9 @@ impl Service {
         let tokens = Tokens::new(&config.tokens);
         let limits = Arc::new(crate::limits::Limits::new(&config.queries, shutdown.clone())?);
         let throttle = crate::throttle::Throttle::new(config.logins.max_failures, std::time::Duration::from_secs(config.logins.window_seconds));
+        let trusted_proxies = config.http.proxies().0;
         let service = Service {
+            trusted_proxies,
             config,
             project,
             registry,

@@ -2,14 +2,42 @@
 //! from one client address, or for one PostgreSQL user name, further attempts are refused until
 //! the oldest failure leaves the window (HTTP 429 with `Retry-After`; PostgreSQL SQLSTATE 28000).
 //! Unknown and known user names are counted alike, so the refusal tells nothing about which names
-//! exist. Held in memory (a restart forgets), bounded to [`MAX_KEYS`] addresses and names.
+//! exist. Held in memory (a restart forgets), bounded to [`MAX_KEYS`] addresses and names. Behind
+//! reverse proxies listed in `http.trusted_proxies`, the client address is the one they forward
+//! ([`client_address`]).
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Most addresses and names remembered at once; past it, the least recently failed are forgotten.
 pub const MAX_KEYS: usize = 100_000;
+
+/// The address a request came from: its `peer`, or, when the peer is one of the `trusted` proxies,
+/// the right-most address of `forwarded_for` (the `X-Forwarded-For` values, comma-separated) that is
+/// not a trusted proxy. Each proxy appends the address it got the request from, so that is the
+/// first hop no trusted proxy vouches for; the entries left of it may be forged by the client. An
+/// entry that is not an address ends the walk at the last good one.
+pub fn client_address(peer: IpAddr, forwarded_for: &str, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer;
+    if !is_trusted(&peer) {
+        return client;
+    }
+    for entry in forwarded_for.rsplit(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
 
 /// Recent failures by key (`ip:…`, `user:…`).
 pub struct Throttle {
@@ -69,6 +97,24 @@ impl Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_address_is_the_first_hop_no_trusted_proxy_vouches_for() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted: Vec<ipnet::IpNet> = ["127.0.0.1/32", "10.0.0.0/8"].iter().map(|n| n.parse().unwrap()).collect();
+        // A direct client: its own address, whatever it claims.
+        assert_eq!(client_address(ip("203.0.113.9"), "198.51.100.1", &trusted), ip("203.0.113.9"));
+        // Through one proxy; through two, the client having forged an entry at the left.
+        assert_eq!(client_address(ip("127.0.0.1"), "203.0.113.9", &trusted), ip("203.0.113.9"));
+        assert_eq!(client_address(ip("127.0.0.1"), "1.2.3.4, 203.0.113.9, 10.1.2.3", &trusted), ip("203.0.113.9"));
+        // Nothing forwarded, or only proxies: the last proxy seen; garbage ends the walk.
+        assert_eq!(client_address(ip("127.0.0.1"), "", &trusted), ip("127.0.0.1"));
+        assert_eq!(client_address(ip("127.0.0.1"), "10.9.9.9", &trusted), ip("10.9.9.9"));
+        assert_eq!(client_address(ip("127.0.0.1"), "203.0.113.9, unknown", &trusted), ip("127.0.0.1"));
+        assert_eq!(client_address(ip("127.0.0.1"), "2001:db8::1", &trusted), ip("2001:db8::1"));
+        // No trusted proxy: X-Forwarded-For is ignored.
+        assert_eq!(client_address(ip("127.0.0.1"), "203.0.113.9", &[]), ip("127.0.0.1"));
+    }
 
     #[test]
     fn a_key_is_blocked_after_its_failures_and_freed_when_they_leave_the_window() {
