@@ -160,17 +160,30 @@ pub const MAX_SHEET_CELLS: u64 = 10_000_000;
 /// them when it opens the file. Codes, names and comments of a province's month are far fewer.
 pub const MAX_SHARED_STRINGS: u64 = 5_000_000;
 
-/// A sheet's non-empty cells as a range. An `.xlsx` sheet is read cell by cell and refused, before
-/// anything is allocated for it, once its used area passes [`MAX_SHEET_CELLS`]; the other formats
-/// go through calamine's range (`.xls` cannot pass 65,536 rows × 256 columns).
+/// A sheet's non-empty cells as a range. An `.xlsx` or `.xlsb` sheet is read cell by cell and
+/// refused, before anything is allocated for it, once its used area passes [`MAX_SHEET_CELLS`];
+/// `.xls` goes through calamine's range (it cannot pass 65,536 rows × 256 columns), and `.ods`
+/// too, after [`check_ods_extent`] measured its used area when the workbook was opened.
 fn sheet_range(workbook: &mut Sheets<Cursor<&[u8]>>, sheet: &str) -> std::result::Result<Range<Data>, String> {
-    let Sheets::Xlsx(xlsx) = workbook else {
-        return workbook.worksheet_range(sheet).map_err(|e| e.to_string());
-    };
-    let mut reader = xlsx.worksheet_cells_reader(sheet).map_err(|e| e.to_string())?;
+    match workbook {
+        Sheets::Xlsx(xlsx) => {
+            let mut reader = xlsx.worksheet_cells_reader(sheet).map_err(|e| e.to_string())?;
+            bounded_cells(|| reader.next_cell().map_err(|e| e.to_string()))
+        }
+        Sheets::Xlsb(xlsb) => {
+            let mut reader = xlsb.worksheet_cells_reader(sheet).map_err(|e| e.to_string())?;
+            bounded_cells(|| reader.next_cell().map_err(|e| e.to_string()))
+        }
+        other => other.worksheet_range(sheet).map_err(|e| e.to_string()),
+    }
+}
+
+/// Collects the non-empty cells `next` yields, refusing the sheet as soon as their used area
+/// passes [`MAX_SHEET_CELLS`].
+fn bounded_cells<'a>(mut next: impl FnMut() -> std::result::Result<Option<calamine::Cell<DataRef<'a>>>, String>) -> std::result::Result<Range<Data>, String> {
     let mut cells = Vec::new();
     let (mut first, mut last) = ((u32::MAX, u32::MAX), (0, 0));
-    while let Some(cell) = reader.next_cell().map_err(|e| e.to_string())? {
+    while let Some(cell) = next()? {
         if matches!(cell.get_value(), DataRef::Empty) {
             continue;
         }
@@ -179,17 +192,23 @@ fn sheet_range(workbook: &mut Sheets<Cursor<&[u8]>>, sheet: &str) -> std::result
         last = (last.0.max(row), last.1.max(col));
         let (rows, cols) = (u64::from(last.0 - first.0) + 1, u64::from(last.1 - first.1) + 1);
         if rows * cols > MAX_SHEET_CELLS {
-            return Err(format!(
-                "its cells span {}:{} ({rows} rows × {cols} columns, the last at {}), more than the {MAX_SHEET_CELLS} cells a submitted sheet may cover; \
-                 delete the stray cells far from the data, or split the file",
-                cell_name(first.0, first.1),
-                cell_name(last.0, last.1),
-                cell_name(row, col)
-            ));
+            return Err(too_wide(first, last, Some((row, col))));
         }
         cells.push(calamine::Cell::new((row, col), Data::from(cell.get_value().clone())));
     }
     Ok(Range::from_sparse(cells))
+}
+
+/// The refusal of a sheet whose used area spans `first` to `last` (`at`: the cell that crossed the limit).
+fn too_wide(first: (u32, u32), last: (u32, u32), at: Option<(u32, u32)>) -> String {
+    let (rows, cols) = (u64::from(last.0 - first.0) + 1, u64::from(last.1 - first.1) + 1);
+    let at = at.map(|(row, col)| format!(", the last at {}", cell_name(row, col))).unwrap_or_default();
+    format!(
+        "its cells span {}:{} ({rows} rows × {cols} columns{at}), more than the {MAX_SHEET_CELLS} cells a submitted sheet may cover; \
+         delete the stray cells far from the data, or split the file",
+        cell_name(first.0, first.1),
+        cell_name(last.0, last.1),
+    )
 }
 
 /// Refuses a ZIP workbook whose shared-string table declares more than [`MAX_SHARED_STRINGS`]
@@ -223,6 +242,70 @@ fn check_shared_strings(bytes: &[u8]) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Refuses an `.ods` workbook (a ZIP with `content.xml`) whose sheets' used area passes
+/// [`MAX_SHEET_CELLS`], measured from the repeat counts of its rows and cells
+/// (`table:number-rows-repeated`, `table:number-columns-repeated`) before calamine expands them:
+/// a few bytes can declare a row of values repeated a million times. A cell counts as used when it
+/// has a value type or any content. Not an `.ods` file: `Ok`.
+fn check_ods_extent(bytes: &[u8]) -> std::result::Result<(), String> {
+    use quick_xml::events::{BytesStart, Event};
+    let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else { return Ok(()) };
+    let Ok(content) = archive.by_name("content.xml") else { return Ok(()) };
+    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(content));
+    let repeats = |e: &BytesStart<'_>, name: &str| -> u64 {
+        e.try_get_attribute(name).ok().flatten().and_then(|a| std::str::from_utf8(&a.value).ok()?.trim().parse().ok()).unwrap_or(1).max(1)
+    };
+    let (mut sheet, mut row, mut col, mut row_repeats) = (String::new(), 0u64, 0u64, 1u64);
+    let mut used: Option<((u64, u64), (u64, u64))> = None;
+    let mut buf = Vec::new();
+    loop {
+        let event = reader.read_event_into(&mut buf).map_err(|e| format!("not a readable .ods workbook: content.xml: {e}"))?;
+        let (e, has_content) = match &event {
+            Event::Start(e) => (e, true),
+            Event::Empty(e) => (e, false),
+            Event::End(e) if e.name().as_ref() == b"table:table-row" => {
+                row = row.saturating_add(row_repeats);
+                buf.clear();
+                continue;
+            }
+            Event::Eof => return Ok(()),
+            _ => {
+                buf.clear();
+                continue;
+            }
+        };
+        match e.name().as_ref() {
+            b"table:table" => {
+                sheet = e.try_get_attribute("table:name").ok().flatten().map(|a| String::from_utf8_lossy(&a.value).into_owned()).unwrap_or_default();
+                (row, used) = (0, None);
+            }
+            b"table:table-row" => {
+                (col, row_repeats) = (0, repeats(e, "table:number-rows-repeated"));
+                if !has_content {
+                    row = row.saturating_add(row_repeats);
+                }
+            }
+            b"table:table-cell" | b"table:covered-table-cell" => {
+                let cols = repeats(e, "table:number-columns-repeated");
+                if has_content || e.try_get_attribute("office:value-type").ok().flatten().is_some() {
+                    let (last_row, last_col) = (row.saturating_add(row_repeats - 1), col.saturating_add(cols - 1));
+                    let ((r0, c0), (r1, c1)) = used.unwrap_or(((row, col), (last_row, last_col)));
+                    let area = ((r0.min(row), c0.min(col)), (r1.max(last_row), c1.max(last_col)));
+                    used = Some(area);
+                    let ((r0, c0), (r1, c1)) = area;
+                    if (r1 - r0 + 1).saturating_mul(c1 - c0 + 1) > MAX_SHEET_CELLS {
+                        let at = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
+                        return Err(format!("sheet {sheet:?}: {}", too_wide((at(r0), at(c0)), (at(r1), at(c1)), None)));
+                    }
+                }
+                col = col.saturating_add(cols);
+            }
+            _ => {}
+        }
+        buf.clear();
+    }
+}
+
 /// Opens a workbook from its bytes, choosing the parser by the file signature.
 fn open(bytes: &[u8]) -> std::result::Result<Sheets<Cursor<&[u8]>>, String> {
     const ZIP: &[u8] = b"PK\x03\x04";
@@ -243,6 +326,8 @@ fn open(bytes: &[u8]) -> std::result::Result<Sheets<Cursor<&[u8]>>, String> {
     if let Ok(workbook) = calamine::open_workbook_from_rs(cursor.clone()) {
         return Ok(Sheets::Xlsb(workbook));
     }
+    // calamine reads every sheet of an .ods file when it opens it: its used area is checked first.
+    check_ods_extent(bytes)?;
     if let Ok(workbook) = calamine::open_workbook_from_rs(cursor) {
         return Ok(Sheets::Ods(workbook));
     }

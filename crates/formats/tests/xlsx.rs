@@ -523,3 +523,44 @@ fn a_shared_string_table_declaring_billions_of_entries_is_refused() {
     let message = result.expect_err("refused").to_string();
     assert!(message.contains("4000000000 distinct shared strings"), "{message}");
 }
+
+/// An `.ods` workbook (ZIP: mimetype, manifest, content.xml) with `rows` in its one table.
+fn ods(rows: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    out.start_file("mimetype", stored).unwrap();
+    out.write_all(b"application/vnd.oasis.opendocument.spreadsheet").unwrap();
+    out.start_file("META-INF/manifest.xml", stored).unwrap();
+    out.write_all(br#"<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>"#).unwrap();
+    out.start_file("content.xml", stored).unwrap();
+    write!(
+        out,
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="202603">{rows}</table:table></office:spreadsheet></office:body></office:document-content>"#
+    )
+    .unwrap();
+    out.finish().unwrap().into_inner()
+}
+
+/// An `.ods` sheet's repeat counts can declare a huge grid in a few bytes (here a row of 16,384
+/// values repeated a million times): it is refused from those counts before the reader expands
+/// them, while the same layout without the repeats is read.
+#[test]
+fn an_ods_sheet_repeating_values_over_a_huge_area_is_refused_before_it_is_expanded() {
+    let text = |t: &str| format!(r#"<table:table-cell office:value-type="string"><text:p>{t}</text:p></table:table-cell>"#);
+    let number = |n: u32| format!(r#"<table:table-cell office:value-type="float" office:value="{n}"><text:p>{n}</text:p></table:table-cell>"#);
+    let header = format!("<table:table-row>{}{}{}{}</table:table-row>", text("period"), text("org_unit"), text("data_element"), text("value"));
+    let data = format!("<table:table-row>{}{}{}{}</table:table-row>", text("202603"), text("00004"), text("DS_TONG"), number(5));
+    let (result, sink) = read(&ods(&format!("{header}{data}<table:table-row table:number-rows-repeated=\"1048000\"><table:table-cell table:number-columns-repeated=\"1024\"/></table:table-row>")), None);
+    assert_eq!(result.expect("an honest .ods is read (trailing empty rows repeated, as LibreOffice writes them)"), Format::XlsxLong);
+    assert_eq!(sink.records.len(), 1);
+
+    let bomb = format!(
+        r#"{header}<table:table-row table:number-rows-repeated="1048576"><table:table-cell office:value-type="float" office:value="1" table:number-columns-repeated="16384"><text:p>1</text:p></table:table-cell></table:table-row>"#
+    );
+    let started = std::time::Instant::now();
+    let (result, _) = read(&ods(&bomb), None);
+    let message = result.expect_err("refused").to_string();
+    assert!(message.contains("\"202603\"") && message.contains("XFD1048577") && message.contains("more than the 10000000 cells"), "{message}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "refused without expanding the repeats");
+}
