@@ -564,3 +564,56 @@ fn an_ods_sheet_repeating_values_over_a_huge_area_is_refused_before_it_is_expand
     assert!(message.contains("\"202603\"") && message.contains("XFD1048577") && message.contains("more than the 10000000 cells"), "{message}");
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "refused without expanding the repeats");
 }
+
+/// Peak memory of reading the largest workbook Excel can write in the long layout: one sheet of
+/// 1,048,575 value rows, every value refused (not a number), as issue 15's hostile upload. The
+/// workbook is written here and read by a second run of this test binary, so the peak measured is
+/// the reader's. Run with `cargo test -p tonghop-formats --test xlsx -- --ignored --nocapture`;
+/// `XLSX_ROWS` sets the number of rows.
+#[test]
+#[ignore = "a measurement: generates a large workbook"]
+fn a_full_sheet_workbook_peak_memory() {
+    if let Ok(path) = std::env::var("XLSX_READ") {
+        let bytes = std::fs::read(&path).unwrap();
+        let started = std::time::Instant::now();
+        let (result, sink) = read(&bytes, None);
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let peak = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).map(str::trim).unwrap_or("?").to_string();
+        eprintln!(
+            "read in {:?}: {:?}, {} records, {} problems; peak resident memory {peak}",
+            started.elapsed(),
+            result.map_err(|e| e.to_string()),
+            sink.records.len(),
+            sink.problems.len()
+        );
+        return;
+    }
+    let rows: u32 = std::env::var("XLSX_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_048_575);
+    let mut wb = Workbook::new();
+    let sheet = wb.add_worksheet();
+    for (c, h) in ["period", "org_unit", "data_element", "value"].iter().enumerate() {
+        sheet.write(0, c as u16, *h).unwrap();
+    }
+    for r in 1..=rows {
+        sheet
+            .write(r, 0, "202603")
+            .unwrap()
+            .write(r, 1, format!("{:05}", r % 10_000))
+            .unwrap()
+            .write(r, 2, "KCB_TONG")
+            .unwrap()
+            .write(r, 3, "không phải số")
+            .unwrap();
+    }
+    let path = std::env::temp_dir().join(format!("tonghop-large-{}.xlsx", std::process::id()));
+    std::fs::write(&path, wb.save_to_buffer().unwrap()).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "a_full_sheet_workbook_peak_memory", "--nocapture"])
+        .env("XLSX_READ", &path)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stderr);
+    let line = report.lines().find(|l| l.starts_with("read in")).unwrap_or_else(|| panic!("the reading run failed: {report}"));
+    eprintln!("{rows} rows, {} MiB workbook: {line}", std::fs::metadata(&path).unwrap().len() / (1 << 20));
+    std::fs::remove_file(&path).unwrap();
+}
