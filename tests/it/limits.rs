@@ -106,6 +106,18 @@ async fn runaway_queries_are_stopped_while_health_and_submissions_keep_answering
     assert!(stderr.contains("canceling statement due to user request"), "{stderr}");
     assert!(start.elapsed() < Duration::from_secs(2), "psql's cancel took {:?}", start.elapsed());
 
+    // psql killed mid-query (no CancelRequest, the socket just closes): the query stops too.
+    let child = psql_command(port, "analyst", PASSWORD, SPIN).spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(running(&http, &server).await, 1, "the query of the psql about to be killed runs");
+    assert!(std::process::Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap().success());
+    let start = Instant::now();
+    while running(&http, &server).await > 0 {
+        assert!(start.elapsed() < Duration::from_secs(1), "the query of a killed psql still runs (the statement timeout is 4 s)");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap();
+
     // A driver's cancel (extended protocol), through tokio-postgres' CancelToken.
     let config = format!("host=127.0.0.1 port={port} user=analyst password='{PASSWORD}' dbname=tonghop connect_timeout=20");
     let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls).await.expect("login");

@@ -297,15 +297,44 @@ struct Handlers {
 struct Connection {
     shared: Arc<Handlers>,
     session: Arc<Guarded>,
+    /// Cancels the statement running on this connection.
+    cancel: Cancel,
 }
 
 impl Connection {
     fn new(shared: Arc<Handlers>) -> Connection {
         let cancel = Cancel::default();
         let ctx = Arc::new(shared.service.limits.session(shared.service.engine().context(), cancel.clone()));
-        let gate = ReadOnly { cancel, keys: shared.keys.clone() };
+        let gate = ReadOnly { cancel: cancel.clone(), keys: shared.keys.clone() };
         let hooks: Vec<Arc<dyn QueryHook>> = vec![Arc::new(gate), Arc::new(CursorStatementHook), Arc::new(SetShowHook), Arc::new(TransactionStatementHook)];
-        Connection { shared, session: Arc::new(Guarded(Arc::new(DfSessionService::new_with_hooks(ctx, hooks)))) }
+        Connection { shared, session: Arc::new(Guarded(Arc::new(DfSessionService::new_with_hooks(ctx, hooks)))), cancel }
+    }
+}
+
+/// The socket twice: one for the protocol, one (the same connection, another descriptor) for
+/// [`cancel_when_gone`] to watch while the protocol does not read.
+fn watched(socket: tokio::net::TcpStream) -> std::io::Result<(tokio::net::TcpStream, tokio::net::TcpStream)> {
+    let socket = socket.into_std()?;
+    let watch = socket.try_clone()?;
+    Ok((tokio::net::TcpStream::from_std(socket)?, tokio::net::TcpStream::from_std(watch)?))
+}
+
+/// Cancels the connection's statement when its client has gone without a CancelRequest (killed,
+/// or its machine gone and the connection reset): the protocol library does not read the socket
+/// while a statement runs, so nothing else would notice before the statement timeout. The socket
+/// is peeked, never read: bytes the client sent (its next message) are left to the protocol, and
+/// while any wait there, the end of the stream behind them cannot be seen (a client that sent
+/// Terminate before closing is noticed when the statement ends).
+async fn cancel_when_gone(watch: tokio::net::TcpStream, cancel: Cancel) {
+    let mut byte = [0u8; 1];
+    loop {
+        match watch.peek(&mut byte).await {
+            Ok(0) | Err(_) => {
+                cancel.cancel();
+                return;
+            }
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
     }
 }
 
@@ -406,10 +435,22 @@ pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl s
                         continue;
                     };
                     let (connection, tls) = (Arc::new(Connection::new(handlers.clone())), tls.clone());
+                    let (socket, watch) = match watched(socket) {
+                        Ok(pair) => pair,
+                        Err(e) => {
+                            tracing::warn!(peer = %peer, error = %e, "postgres: cannot watch the connection");
+                            continue;
+                        }
+                    };
+                    let cancel = connection.cancel.clone();
                     analysts.spawn(async move {
+                        let watcher = tokio::spawn(cancel_when_gone(watch, cancel));
                         if let Err(e) = datafusion_postgres::pgwire::tokio::process_socket(socket, tls, connection).await {
                             tracing::debug!(peer = %peer, error = %e, "postgres connection ended with an error");
                         }
+                        // The watcher holds the connection's second descriptor: the socket closes with it.
+                        watcher.abort();
+                        let _ = watcher.await;
                         drop(slot);
                     });
                 }
