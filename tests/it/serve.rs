@@ -410,6 +410,30 @@ fn psql_connects_over_tls_when_a_certificate_is_configured() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("SSL connection"), "{text}");
+
+    // Over TLS the login binds the channel (SCRAM-SHA-256-PLUS) when the client requires it; a wrong
+    // password still fails; without TLS the login is plain SCRAM-SHA-256, and a client requiring a
+    // bound channel there refuses to go on.
+    let psql = |password: &str, options: &str| {
+        Command::new("psql")
+            .env("PGPASSWORD", password)
+            .args(["-X", "-tA", "-c", "SELECT 40 + 2"])
+            .arg(format!("host=127.0.0.1 port={port} user=analyst dbname=tonghop {options}"))
+            .output()
+            .unwrap()
+    };
+    let out = psql("another-long-one", "sslmode=require channel_binding=require");
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "42", "{}", String::from_utf8_lossy(&out.stderr));
+    let out = psql("wrong-one", "sslmode=require channel_binding=require");
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).to_lowercase().contains("password authentication failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = psql("another-long-one", "sslmode=disable");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = psql("another-long-one", "sslmode=disable channel_binding=require");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("channel binding"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// `project =` in the configuration file is the project the service reads: started from a folder

@@ -289,6 +289,8 @@ struct Handlers {
     /// Process ids and cancel secrets of new connections.
     pids: Arc<dyn PidSecretKeyGenerator>,
     keys: Arc<CancelKeys>,
+    /// The channel binding data of the TLS certificate (see [`crate::scram::end_point_binding`]).
+    binding: Option<Arc<Vec<u8>>>,
 }
 
 /// The handlers of one connection: its own SQL session, made from the service's session current
@@ -350,7 +352,7 @@ impl PgWireServerHandlers for Connection {
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         let mut parameters = DefaultServerParameterProvider::default();
         parameters.default_transaction_read_only = true;
-        Arc::new(ScramStartup::new(self.shared.users.clone(), Arc::new(parameters), self.shared.pids.clone()))
+        Arc::new(ScramStartup::new(self.shared.users.clone(), Arc::new(parameters), self.shared.pids.clone(), self.shared.binding.clone()))
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
@@ -376,7 +378,9 @@ impl CancelHandler for Cancels {
     }
 }
 
-fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor> {
+/// The TLS acceptor of `cert` and `key`, and the certificate's channel binding data for
+/// `SCRAM-SHA-256-PLUS` (`None`, with a warning, for a certificate that has none).
+fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<(tokio_rustls::TlsAcceptor, Option<Arc<Vec<u8>>>)> {
     use rustls_pemfile::{certs, pkcs8_private_keys};
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let read = |p: &std::path::Path| std::fs::read(p).map_err(|source| Error::Io { path: p.display().to_string(), source });
@@ -392,15 +396,22 @@ fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_r
         .with_no_client_auth()
         .with_single_cert(chain, key_der.into())
         .map_err(|e| bad(format!("postgres TLS: {e}")))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    let binding = crate::scram::end_point_binding(&cert_pem)
+        .map_err(|e| tracing::warn!(cert = %cert.display(), error = %e, "postgres: SCRAM channel binding (SCRAM-SHA-256-PLUS) not offered"))
+        .ok()
+        .map(Arc::new);
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), binding))
 }
 
 /// Binds the endpoint; the returned future serves until the service shuts down.
 pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl std::future::Future<Output = ()>)> {
     let config = &service.config.postgres;
-    let tls = match (&config.tls_cert, &config.tls_key) {
-        (Some(cert), Some(key)) => Some(tls_acceptor(&service.project.root().join(cert), &service.project.root().join(key))?),
-        _ => None,
+    let (tls, binding) = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (acceptor, binding) = tls_acceptor(&service.project.root().join(cert), &service.project.root().join(key))?;
+            (Some(acceptor), binding)
+        }
+        _ => (None, None),
     };
     let listener = TcpListener::bind(&config.listen).await.map_err(|source| Error::Bind { address: config.listen.clone(), what: "postgres", source })?;
     let address = listener.local_addr().map_err(|source| Error::Bind { address: config.listen.clone(), what: "postgres", source })?;
@@ -415,7 +426,7 @@ pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl s
         tracing::warn!("postgres: no users configured, so nobody can log in; add [[postgres.users]] entries made with `tonghop passwd`");
     }
     let pids: Arc<dyn PidSecretKeyGenerator> = Arc::new(RandomPidSecretKeyGenerator::default());
-    let handlers = Arc::new(Handlers { service: service.clone(), users, pids, keys: Arc::new(CancelKeys::default()) });
+    let handlers = Arc::new(Handlers { service: service.clone(), users, pids, keys: Arc::new(CancelKeys::default()), binding });
     // Connections (logins, queries, rows sent) run on the analyst thread pool.
     let analysts = service.limits.handle();
     let max_connections = config.max_connections;

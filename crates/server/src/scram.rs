@@ -5,7 +5,9 @@
 //! password needs the ClientKey, which only the password gives.
 //!
 //! pgwire's SCRAM handler needs the salted password itself (which is enough to log in), hence this
-//! startup handler. Channel binding (`SCRAM-SHA-256-PLUS`) is not offered.
+//! startup handler. Over TLS, channel binding is offered too (`SCRAM-SHA-256-PLUS`, binding type
+//! `tls-server-end-point`, RFC 5929: the hash of the server's certificate), so that a client that
+//! asks for it (`channel_binding=require` in libpq) knows no one in the middle relayed its login.
 
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
@@ -27,6 +29,24 @@ use ring::{digest, hmac};
 pub const ITERATIONS: u32 = 4096;
 
 const MECHANISM: &str = "SCRAM-SHA-256";
+const MECHANISM_PLUS: &str = "SCRAM-SHA-256-PLUS";
+const BINDING_TYPE: &str = "tls-server-end-point";
+
+/// The `tls-server-end-point` channel binding data of a certificate chain (PEM): the hash of its
+/// first certificate by the hash of its signature algorithm, SHA-256 for MD5 and SHA-1 (RFC 5929).
+/// `Err` for a signature algorithm without one hash (Ed25519, say): channel binding is then not offered.
+pub fn end_point_binding(chain_pem: &[u8]) -> Result<Vec<u8>, String> {
+    use x509_certificate::{certificate::CapturedX509Certificate, SignatureAlgorithm as A};
+    let certs = CapturedX509Certificate::from_pem_multiple(chain_pem).map_err(|e| e.to_string())?;
+    let cert = certs.first().ok_or("no certificate")?;
+    let algorithm = match cert.signature_algorithm() {
+        Some(A::RsaSha1 | A::RsaSha256 | A::EcdsaSha256) => &digest::SHA256,
+        Some(A::RsaSha384 | A::EcdsaSha384) => &digest::SHA384,
+        Some(A::RsaSha512) => &digest::SHA512,
+        other => return Err(format!("no channel binding for a certificate signed with {other:?}")),
+    };
+    Ok(digest::digest(algorithm, cert.constructed_data()).as_ref().to_vec())
+}
 
 /// What the server keeps of a password.
 #[derive(Clone, PartialEq, Eq)]
@@ -117,7 +137,7 @@ pub trait Verifiers: Send + Sync {
 
 enum State {
     Start,
-    ServerFirstSent { user: String, verifier: Verifier, gs2_header: String, client_first_bare: String, server_first: String, nonce: String },
+    ServerFirstSent { user: String, verifier: Verifier, channel: String, client_first_bare: String, server_first: String, nonce: String },
     Done,
 }
 
@@ -126,13 +146,15 @@ pub struct ScramStartup<V, P> {
     verifiers: Arc<V>,
     parameters: Arc<P>,
     keys: Arc<dyn PidSecretKeyGenerator>,
+    /// The channel binding data of the server's certificate ([`end_point_binding`]), when served over TLS.
+    binding: Option<Arc<Vec<u8>>>,
     state: Mutex<State>,
 }
 
 impl<V: Verifiers, P: ServerParameterProvider> ScramStartup<V, P> {
-    /// A handler for one connection.
-    pub fn new(verifiers: Arc<V>, parameters: Arc<P>, keys: Arc<dyn PidSecretKeyGenerator>) -> Self {
-        ScramStartup { verifiers, parameters, keys, state: Mutex::new(State::Start) }
+    /// A handler for one connection; `binding`: see [`end_point_binding`].
+    pub fn new(verifiers: Arc<V>, parameters: Arc<P>, keys: Arc<dyn PidSecretKeyGenerator>, binding: Option<Arc<Vec<u8>>>) -> Self {
+        ScramStartup { verifiers, parameters, keys, binding, state: Mutex::new(State::Start) }
     }
 }
 
@@ -158,22 +180,41 @@ impl<V: Verifiers + 'static, P: ServerParameterProvider + 'static> StartupHandle
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
                 client.set_state(PgWireConnectionState::AuthenticationInProgress);
-                client.send(PgWireBackendMessage::Authentication(Authentication::SASL(vec![MECHANISM.to_string()]))).await?;
+                let mut mechanisms = vec![MECHANISM.to_string()];
+                if client.is_secure() && self.binding.is_some() {
+                    mechanisms.insert(0, MECHANISM_PLUS.to_string());
+                }
+                client.send(PgWireBackendMessage::Authentication(Authentication::SASL(mechanisms))).await?;
             }
             PgWireFrontendMessage::PasswordMessageFamily(message) => {
                 let start = matches!(*self.state.lock().unwrap_or_else(|e| e.into_inner()), State::Start);
                 if start {
                     let initial = message.into_sasl_initial_response()?;
-                    if initial.auth_method != MECHANISM {
-                        return Err(PgWireError::UnsupportedSASLAuthMethod(initial.auth_method));
-                    }
+                    let binding = match (initial.auth_method.as_str(), &self.binding) {
+                        (MECHANISM, _) => None,
+                        (MECHANISM_PLUS, Some(binding)) if client.is_secure() => Some(binding.clone()),
+                        _ => return Err(PgWireError::UnsupportedSASLAuthMethod(initial.auth_method)),
+                    };
                     let data = initial.data.ok_or_else(|| protocol_error("SCRAM: empty client-first message"))?;
                     let text = std::str::from_utf8(&data).map_err(|_| protocol_error("SCRAM: client-first message is not UTF-8"))?;
-                    // gs2-header: "n,," or "y,," (no channel binding: none was offered), then the bare message.
-                    let (gs2_header, bare) = match text.get(..3) {
-                        Some(h @ ("n,," | "y,,")) => (h.to_string(), &text[3..]),
-                        _ => return Err(protocol_error("SCRAM: channel binding is not offered by this server")),
+                    // gs2-header: "p=tls-server-end-point,," with SCRAM-SHA-256-PLUS; else "n,," or "y,,"
+                    // ("y": the client could bind but thinks the server cannot, which is only
+                    // true when the server offered no binding). Then the bare message.
+                    let plus_header = format!("p={BINDING_TYPE},,");
+                    let (gs2_header, bare) = match (&binding, text.get(..3)) {
+                        (Some(_), _) if text.starts_with(&plus_header) => (plus_header.clone(), &text[plus_header.len()..]),
+                        (Some(_), _) => return Err(protocol_error(format!("SCRAM: with {MECHANISM_PLUS} the channel binding must be {BINDING_TYPE}"))),
+                        (None, Some("n,,")) => ("n,,".to_string(), &text[3..]),
+                        (None, Some("y,,")) if !(client.is_secure() && self.binding.is_some()) => ("y,,".to_string(), &text[3..]),
+                        (None, Some("y,,")) => return Err(protocol_error("SCRAM: the client says the server cannot bind the channel, but it offered to")),
+                        (None, _) => return Err(protocol_error(format!("SCRAM: channel binding needs {MECHANISM_PLUS}"))),
                     };
+                    // The client-final message's c= attribute: the gs2 header and the binding data, base64.
+                    let mut expected_binding = gs2_header.as_bytes().to_vec();
+                    if let Some(binding) = &binding {
+                        expected_binding.extend_from_slice(binding);
+                    }
+                    let channel = STANDARD.encode(expected_binding);
                     let client_nonce =
                         attributes(bare).into_iter().find(|(k, _)| *k == "r").map(|(_, v)| v.to_string()).ok_or_else(|| protocol_error("SCRAM: no nonce"))?;
                     let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();
@@ -184,10 +225,10 @@ impl<V: Verifiers + 'static, P: ServerParameterProvider + 'static> StartupHandle
                     let server_first = format!("r={nonce},s={},i={}", STANDARD.encode(&verifier.salt), verifier.iterations);
                     client.send(PgWireBackendMessage::Authentication(Authentication::SASLContinue(server_first.clone().into()))).await?;
                     *self.state.lock().unwrap_or_else(|e| e.into_inner()) =
-                        State::ServerFirstSent { user, verifier, gs2_header, client_first_bare: bare.to_string(), server_first, nonce };
+                        State::ServerFirstSent { user, verifier, channel, client_first_bare: bare.to_string(), server_first, nonce };
                 } else {
                     let state = std::mem::replace(&mut *self.state.lock().unwrap_or_else(|e| e.into_inner()), State::Done);
-                    let State::ServerFirstSent { user, verifier, gs2_header, client_first_bare, server_first, nonce } = state else {
+                    let State::ServerFirstSent { user, verifier, channel, client_first_bare, server_first, nonce } = state else {
                         return Err(PgWireError::InvalidSASLState);
                     };
                     let response = message.into_sasl_response()?;
@@ -196,7 +237,7 @@ impl<V: Verifiers + 'static, P: ServerParameterProvider + 'static> StartupHandle
                     let fields = attributes(without_proof);
                     let binding = fields.iter().find(|(k, _)| *k == "c").map(|(_, v)| *v);
                     let client_nonce = fields.iter().find(|(k, _)| *k == "r").map(|(_, v)| *v);
-                    if binding != Some(STANDARD.encode(&gs2_header).as_str()) || client_nonce != Some(nonce.as_str()) {
+                    if binding != Some(channel.as_str()) || client_nonce != Some(nonce.as_str()) {
                         return Err(protocol_error("SCRAM: the client-final message does not match the exchange"));
                     }
                     let proof = STANDARD.decode(proof).map_err(|_| protocol_error("SCRAM: the proof is not base64"))?;
