@@ -462,3 +462,30 @@ async fn the_configuration_file_names_the_project() {
     assert_eq!(health.status().as_u16(), 200, "{}", server.log_text());
     assert!(server.stop());
 }
+
+/// A run that fails, started over HTTP with `?wait=true`, is answered like every 500: what failed
+/// and an incident id, no lake path; the error itself is in the run's row (GET /api/runs).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_run_is_answered_with_an_incident_id_and_its_error_is_in_the_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    // The export's folder cannot be made: a file stands in its way.
+    std::fs::create_dir_all(&lake).unwrap();
+    std::fs::write(lake.join("blocker"), "not a folder").unwrap();
+    let pipeline = dir.path().join("blocked.toml");
+    std::fs::write(
+        &pipeline,
+        "name = \"blocked\"\n\n[[steps]]\nname = \"export_units\"\nkind = \"export\"\nmodel = \"units\"\nformats = [\"csv\"]\nto = \"blocker/units\"\n",
+    )
+    .unwrap();
+    let (admin, entry) = make_token(&lake, "quan-tri", "admin", None);
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = [\"{}\"]\n[postgres]\nenabled = false\n\n{entry}", pipeline.display()));
+    let r = client().post(format!("{}/api/runs/blocked?wait=true", server.http)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 500);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("running pipeline blocked") && body.contains("incident"), "{body}");
+    assert!(!body.contains(dir.path().to_str().unwrap()), "a server path in the answer: {body}");
+    let runs: Value = client().get(format!("{}/api/runs?pipeline=blocked", server.http)).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(runs[0]["status"], "failed", "{runs}");
+    assert!(runs[0]["error"].as_str().is_some_and(|e| e.contains("export_units")), "{runs}");
+}

@@ -412,7 +412,9 @@ async fn trigger(State(service): State<Arc<Service>>, auth: Authed, Path(pipelin
         }))
         .into_response(),
         Err(crate::Error::Pipeline(e @ tonghop_pipeline::Error::AlreadyRunning { .. })) => problem(StatusCode::CONFLICT, e.to_string(), None),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None),
+        // Like every 500 answer: what failed and an incident id; the error (which may name lake
+        // paths) is in the log under that id, and in the run's row of `runs` (GET /api/runs).
+        Err(e) => internal_error(&format!("running pipeline {pipeline}"), &e),
     }
 }
 
