@@ -154,9 +154,9 @@ async fn the_compose_service_serves_on_seaweedfs_and_commits_its_journal_on_sigt
     let mut server = crate::helpers::Served::start(command, dir.path());
 
     let client = reqwest::Client::new();
-    let health = client.get(format!("{}/health", server.http)).send().await.unwrap();
+    let health = client.get(format!("{}/health", server.http)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
-    assert!(health.text().await.unwrap().contains("s3://tonghop/lake"));
+    assert!(health.text().await.unwrap().contains("s3://tonghop/lake"), "an admin sees where the lake is");
     let sends: Vec<_> = (0..20)
         .map(|i| {
             let body = format!("period,org_unit,data_element,value\n2026{:02},{},DS_TONG,{}\n", i % 10 + 1, ["00004", "00008"][i % 2], 1000 + i);

@@ -489,3 +489,36 @@ async fn a_failed_run_is_answered_with_an_incident_id_and_its_error_is_in_the_ru
     assert_eq!(runs[0]["status"], "failed", "{runs}");
     assert!(runs[0]["error"].as_str().is_some_and(|e| e.contains("export_units")), "{runs}");
 }
+
+/// Every answer carries the safe headers (errors and unknown routes too), and `/health` tells an
+/// anonymous caller its status and version but not where the lake is; an analyst sees that, and an
+/// unknown token is refused there as anywhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_carry_security_headers_and_health_hides_the_lake_from_anonymous_callers() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let (analyst, entry) = make_token(&lake, "phan-tich", "analyst", None);
+    let server = serve(&lake, &format!("[scheduler]\nenabled = false\npipelines = []\n[postgres]\nenabled = false\n\n{entry}"));
+    let http = client();
+    let answers = [
+        http.get(format!("{}/health", server.http)).send().await.unwrap(),
+        http.post(format!("{}/sql", server.http)).bearer_auth(&analyst).body("SELECT 1").send().await.unwrap(),
+        http.post(format!("{}/sql", server.http)).body("SELECT 1").send().await.unwrap(),
+        http.get(format!("{}/no/such/route", server.http)).send().await.unwrap(),
+    ];
+    for (answer, status) in answers.into_iter().zip([200, 200, 401, 404]) {
+        assert_eq!(answer.status().as_u16(), status);
+        let headers = answer.headers();
+        for (name, value) in
+            [("x-content-type-options", "nosniff"), ("referrer-policy", "no-referrer"), ("x-frame-options", "DENY"), ("cache-control", "no-store")]
+        {
+            assert_eq!(headers.get(name).and_then(|v| v.to_str().ok()), Some(value), "{name} on a {status} answer");
+        }
+    }
+    let anonymous: Value = http.get(format!("{}/health", server.http)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(anonymous["status"], "ok");
+    assert!(anonymous.get("lake").is_none() && !anonymous.to_string().contains(dir.path().to_str().unwrap()), "{anonymous}");
+    let analyst_view: Value = http.get(format!("{}/health", server.http)).bearer_auth(&analyst).send().await.unwrap().json().await.unwrap();
+    assert!(analyst_view["lake"].as_str().is_some_and(|l| l.contains(lake.to_str().unwrap())), "{analyst_view}");
+    assert_eq!(http.get(format!("{}/health", server.http)).bearer_auth("not-a-token").send().await.unwrap().status().as_u16(), 401);
+}

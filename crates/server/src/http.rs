@@ -2,7 +2,7 @@
 //!
 //! | route | who | what |
 //! |---|---|---|
-//! | `GET /health` | anyone | liveness and what the service serves |
+//! | `GET /health` | anyone | liveness and version (with an analyst or admin token: also the lake and pipelines) |
 //! | `GET /metrics` | anyone | Prometheus text |
 //! | `POST /api/submissions?filename=…` | unit tokens, admin | a submission file (CSV, XLSX, JSON, DHIS2) as the body; answered once journaled (see `submit`) |
 //! | `GET /api/submissions/{id}` | its sender, analyst, admin | the receipt: status, counts, rejections with reasons |
@@ -45,7 +45,24 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/sql", post(sql))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(service)
+}
+
+/// Headers on every answer (errors and unknown routes included), unless a route set its own:
+/// no content-type sniffing, no referrer, no framing, and nothing kept in caches (every answer is
+/// data or a receipt).
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    response
 }
 
 /// Serves the router until `stop`: hyper's HTTP/1 server with a header read timeout (axum's own
@@ -191,6 +208,19 @@ impl FromRequestParts<Arc<Service>> for Authed {
     }
 }
 
+/// No `Authorization` header: no caller (routes open to anyone); one: as [`Authed`], refused if unknown.
+impl axum::extract::OptionalFromRequestParts<Arc<Service>> for Authed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, service: &Arc<Service>) -> Result<Option<Self>, Response> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            <Authed as FromRequestParts<Arc<Service>>>::from_request_parts(parts, service).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 impl Authed {
     /// The 403 answer, logged and counted.
     fn forbid(&self, service: &Service, why: String, message_vi: &str) -> Response {
@@ -211,14 +241,19 @@ impl Authed {
     }
 }
 
-async fn health(State(service): State<Arc<Service>>) -> Response {
-    Json(json!({
+/// Status and version for anyone (load balancers, `docker compose`); the lake's location and the
+/// pipelines only for analyst and admin tokens. A token that is sent must be valid (401 and counted
+/// towards the throttle otherwise), so the route cannot be used to try tokens.
+async fn health(State(service): State<Arc<Service>>, auth: Option<Authed>) -> Response {
+    let mut answer = json!({
         "status": if service.shutdown.is_cancelled() { "stopping" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
-        "lake": service.lake.root().url().to_string(),
-        "pipelines": service.pipeline_names(),
-    }))
-    .into_response()
+    });
+    if auth.is_some_and(|a| a.caller.role.reads()) {
+        answer["lake"] = service.lake.root().url().to_string().into();
+        answer["pipelines"] = service.pipeline_names().into();
+    }
+    Json(answer).into_response()
 }
 
 async fn metrics(State(service): State<Arc<Service>>) -> Response {
