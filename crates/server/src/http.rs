@@ -166,11 +166,10 @@ impl FromRequestParts<Arc<Service>> for Authed {
         let path = parts.extensions.get::<MatchedPath>().map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
         let route = format!("{} {path}", parts.method);
         // Tests and embedders may serve the router without connection info: no address, no throttle.
-        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>().join(",");
         let address = parts
             .extensions
             .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| format!("ip:{}", crate::throttle::client_address(c.0.ip(), &forwarded, &service.trusted_proxies)));
+            .map(|c| format!("ip:{}", crate::throttle::client_address(c.0.ip(), &parts.headers, &service.trusted_proxies)));
         if let Some(wait) = address.as_deref().and_then(|a| service.throttle.blocked([a])) {
             service.metrics.denied("throttled");
             tracing::warn!(route, address = ?address, "denied: too many unknown tokens from this address");

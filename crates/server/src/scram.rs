@@ -156,6 +156,11 @@ impl<V: Verifiers, P: ServerParameterProvider> ScramStartup<V, P> {
     pub fn new(verifiers: Arc<V>, parameters: Arc<P>, keys: Arc<dyn PidSecretKeyGenerator>, binding: Option<Arc<Vec<u8>>>) -> Self {
         ScramStartup { verifiers, parameters, keys, binding, state: Mutex::new(State::Start) }
     }
+
+    /// The channel binding data offered to `client`: over TLS, when the certificate has some.
+    fn offered(&self, client: &impl ClientInfo) -> Option<&Arc<Vec<u8>>> {
+        self.binding.as_ref().filter(|_| client.is_secure())
+    }
 }
 
 fn protocol_error(message: impl Into<String>) -> PgWireError {
@@ -181,7 +186,7 @@ impl<V: Verifiers + 'static, P: ServerParameterProvider + 'static> StartupHandle
                 save_startup_parameters_to_metadata(client, startup);
                 client.set_state(PgWireConnectionState::AuthenticationInProgress);
                 let mut mechanisms = vec![MECHANISM.to_string()];
-                if client.is_secure() && self.binding.is_some() {
+                if self.offered(client).is_some() {
                     mechanisms.insert(0, MECHANISM_PLUS.to_string());
                 }
                 client.send(PgWireBackendMessage::Authentication(Authentication::SASL(mechanisms))).await?;
@@ -190,9 +195,10 @@ impl<V: Verifiers + 'static, P: ServerParameterProvider + 'static> StartupHandle
                 let start = matches!(*self.state.lock().unwrap_or_else(|e| e.into_inner()), State::Start);
                 if start {
                     let initial = message.into_sasl_initial_response()?;
-                    let binding = match (initial.auth_method.as_str(), &self.binding) {
+                    let offered = self.offered(client);
+                    let binding = match (initial.auth_method.as_str(), offered) {
                         (MECHANISM, _) => None,
-                        (MECHANISM_PLUS, Some(binding)) if client.is_secure() => Some(binding.clone()),
+                        (MECHANISM_PLUS, Some(binding)) => Some(binding),
                         _ => return Err(PgWireError::UnsupportedSASLAuthMethod(initial.auth_method)),
                     };
                     let data = initial.data.ok_or_else(|| protocol_error("SCRAM: empty client-first message"))?;
@@ -201,20 +207,19 @@ impl<V: Verifiers + 'static, P: ServerParameterProvider + 'static> StartupHandle
                     // ("y": the client could bind but thinks the server cannot, which is only
                     // true when the server offered no binding). Then the bare message.
                     let plus_header = format!("p={BINDING_TYPE},,");
-                    let (gs2_header, bare) = match (&binding, text.get(..3)) {
-                        (Some(_), _) if text.starts_with(&plus_header) => (plus_header.clone(), &text[plus_header.len()..]),
-                        (Some(_), _) => return Err(protocol_error(format!("SCRAM: with {MECHANISM_PLUS} the channel binding must be {BINDING_TYPE}"))),
-                        (None, Some("n,,")) => ("n,,".to_string(), &text[3..]),
-                        (None, Some("y,,")) if !(client.is_secure() && self.binding.is_some()) => ("y,,".to_string(), &text[3..]),
-                        (None, Some("y,,")) => return Err(protocol_error("SCRAM: the client says the server cannot bind the channel, but it offered to")),
-                        (None, _) => return Err(protocol_error(format!("SCRAM: channel binding needs {MECHANISM_PLUS}"))),
+                    let gs2_header = match binding {
+                        Some(_) if text.starts_with(&plus_header) => plus_header.as_str(),
+                        Some(_) => return Err(protocol_error(format!("SCRAM: with {MECHANISM_PLUS} the channel binding must be {BINDING_TYPE}"))),
+                        None if text.starts_with("n,,") => "n,,",
+                        None if text.starts_with("y,,") && offered.is_none() => "y,,",
+                        None if text.starts_with("y,,") => {
+                            return Err(protocol_error("SCRAM: the client says the server cannot bind the channel, but it offered to"))
+                        }
+                        None => return Err(protocol_error(format!("SCRAM: channel binding needs {MECHANISM_PLUS}"))),
                     };
+                    let bare = &text[gs2_header.len()..];
                     // The client-final message's c= attribute: the gs2 header and the binding data, base64.
-                    let mut expected_binding = gs2_header.as_bytes().to_vec();
-                    if let Some(binding) = &binding {
-                        expected_binding.extend_from_slice(binding);
-                    }
-                    let channel = STANDARD.encode(expected_binding);
+                    let channel = STANDARD.encode([gs2_header.as_bytes(), binding.map_or(&[][..], |b| b.as_slice())].concat());
                     let client_nonce =
                         attributes(bare).into_iter().find(|(k, _)| *k == "r").map(|(_, v)| v.to_string()).ok_or_else(|| protocol_error("SCRAM: no nonce"))?;
                     let user = client.metadata().get(METADATA_USER).cloned().unwrap_or_default();

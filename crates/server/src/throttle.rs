@@ -15,17 +15,19 @@ use std::time::{Duration, Instant};
 pub const MAX_KEYS: usize = 100_000;
 
 /// The address a request came from: its `peer`, or, when the peer is one of the `trusted` proxies,
-/// the right-most address of `forwarded_for` (the `X-Forwarded-For` values, comma-separated) that is
-/// not a trusted proxy. Each proxy appends the address it got the request from, so that is the
-/// first hop no trusted proxy vouches for; the entries left of it may be forged by the client. An
-/// entry that is not an address ends the walk at the last good one.
-pub fn client_address(peer: IpAddr, forwarded_for: &str, trusted: &[ipnet::IpNet]) -> IpAddr {
+/// the right-most address of its `X-Forwarded-For` headers (read only then) that is not a trusted
+/// proxy. Each proxy appends the address it got the request from, so that is the first hop no
+/// trusted proxy vouches for; the entries left of it may be forged by the client. An entry that is
+/// not an address ends the walk at the last good one.
+pub fn client_address(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     let mut client = peer;
     if !is_trusted(&peer) {
         return client;
     }
-    for entry in forwarded_for.rsplit(',').map(str::trim).filter(|e| !e.is_empty()) {
+    // Headers repeated are one list, in order.
+    let values: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    for entry in values.iter().rev().flat_map(|v| v.rsplit(',')).map(str::trim).filter(|e| !e.is_empty()) {
         match entry.parse::<IpAddr>() {
             Ok(ip) => {
                 client = ip;
@@ -101,6 +103,13 @@ mod tests {
     #[test]
     fn the_client_address_is_the_first_hop_no_trusted_proxy_vouches_for() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let client_address = |peer: IpAddr, forwarded: &str, trusted: &[ipnet::IpNet]| {
+            let mut headers = axum::http::HeaderMap::new();
+            if !forwarded.is_empty() {
+                headers.insert("x-forwarded-for", forwarded.parse().unwrap());
+            }
+            super::client_address(peer, &headers, trusted)
+        };
         let trusted: Vec<ipnet::IpNet> = ["127.0.0.1/32", "10.0.0.0/8"].iter().map(|n| n.parse().unwrap()).collect();
         // A direct client: its own address, whatever it claims.
         assert_eq!(client_address(ip("203.0.113.9"), "198.51.100.1", &trusted), ip("203.0.113.9"));
@@ -112,6 +121,11 @@ mod tests {
         assert_eq!(client_address(ip("127.0.0.1"), "10.9.9.9", &trusted), ip("10.9.9.9"));
         assert_eq!(client_address(ip("127.0.0.1"), "203.0.113.9, unknown", &trusted), ip("127.0.0.1"));
         assert_eq!(client_address(ip("127.0.0.1"), "2001:db8::1", &trusted), ip("2001:db8::1"));
+        // Two headers are one list: the later header is the nearer hop.
+        let mut two = axum::http::HeaderMap::new();
+        two.append("x-forwarded-for", "1.2.3.4, 203.0.113.9".parse().unwrap());
+        two.append("x-forwarded-for", "10.1.2.3".parse().unwrap());
+        assert_eq!(super::client_address(ip("127.0.0.1"), &two, &trusted), ip("203.0.113.9"));
         // No trusted proxy: X-Forwarded-For is ignored.
         assert_eq!(client_address(ip("127.0.0.1"), "203.0.113.9", &[]), ip("127.0.0.1"));
     }
