@@ -120,7 +120,7 @@ pub fn sql_rows(lake: &Path, query: &str) -> Vec<Vec<String>> {
 /// A running `tonghop serve` (started on port 0), stopped with SIGTERM when dropped.
 pub struct Served {
     child: Option<std::process::Child>,
-    /// `http://127.0.0.1:port`.
+    /// `http://127.0.0.1:port` (`https://` when it serves TLS).
     pub http: String,
     /// The PostgreSQL port, when enabled.
     pub pg_port: Option<u16>,
@@ -133,7 +133,7 @@ pub struct Served {
 pub fn serve(lake: &Path, config: &str) -> Served {
     let dir = lake.parent().unwrap();
     std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join(format!("tonghop-{}.toml", std::process::id()));
+    let path = config_path(lake);
     let tables = config.find("\n[").map_or(config.len(), |i| i + 1);
     let (top, config) = if config.starts_with('[') { ("", config) } else { config.split_at(tables) };
     let mut text = top.to_string();
@@ -148,6 +148,11 @@ pub fn serve(lake: &Path, config: &str) -> Served {
     let mut command = tonghop_command(lake, &["serve", "--config", path.to_str().unwrap()]);
     command.env("RUST_LOG", "warn,tonghop_server=info");
     Served::start(command, dir)
+}
+
+/// The configuration file [`serve`] writes for `lake` (beside it).
+pub fn config_path(lake: &Path) -> PathBuf {
+    lake.parent().unwrap().join(format!("tonghop-{}.toml", std::process::id()))
 }
 
 impl Served {
@@ -165,7 +170,7 @@ impl Served {
             panic!("tonghop serve did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
         }
         // "tonghop serve: http://127.0.0.1:PORT postgres://127.0.0.1:PORT (lake ...)"
-        let http = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().to_string();
+        let http = line.split_whitespace().find(|w| w.starts_with("http://") || w.starts_with("https://")).unwrap().to_string();
         let pg_port = line.split_whitespace().find_map(|w| w.strip_prefix("postgres://")).map(|a| a.rsplit(':').next().unwrap().parse().unwrap());
         Served { child: Some(child), http, pg_port, log }
     }
@@ -263,4 +268,19 @@ pub fn q1_demo_lake(dir: &Path) -> PathBuf {
     tonghop(&lake, &["ingest", inbox.to_str().unwrap(), "--keep"]);
     tonghop(&lake, &["build"]);
     lake
+}
+
+/// A self-signed certificate and its key (PEM; the key PKCS#8) in `dir`, made by openssl, for the
+/// common name `cn` and, when given, the subject alternative name `san` (e.g. `IP:127.0.0.1`).
+pub fn self_signed(dir: &Path, cn: &str, san: Option<&str>) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+    let mut openssl = Command::new("openssl");
+    openssl.args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", &format!("/CN={cn}")]);
+    if let Some(san) = san {
+        openssl.args(["-addext", &format!("subjectAltName={san}")]);
+    }
+    let out = openssl.arg("-keyout").arg(&key).arg("-out").arg(&cert).output().expect("openssl must be installed (.ci/run installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (cert, key)
 }

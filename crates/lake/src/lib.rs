@@ -9,6 +9,7 @@
 //! tables/rejections/    Delta: one row per refused value, with the reason
 //! tables/runs/          Delta: the pipeline run ledger
 //! tables/export_log/    Delta: one row per push of an export (DHIS2, portals) and its outcome
+//! tables/audit/         Delta: who did what through the service (queries, runs, denials, reloads)
 //! models/<name>/        Delta: materialised SQL models (written by the build step)
 //! outbox/               exports (CSV, XLSX)
 //! leases/<name>.json    who runs a pipeline now (one holder at a time, with an expiry)
@@ -41,7 +42,7 @@ pub mod location;
 pub mod model_table;
 pub mod tables;
 
-pub use delta::{first_column_strings, scan_provider, Appender, Lake};
+pub use delta::{first_column_strings, scan_provider, Appender, Lake, LatestTable};
 pub use deltalake::DeltaTable;
 pub use error::{Error, Result};
 pub use lease::{Lease, LeaseInfo};

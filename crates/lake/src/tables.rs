@@ -144,6 +144,33 @@ pub static EXPORT_LOG: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
     partition_columns: &[],
 });
 
+/// `audit`: who did what through the service — SQL queries (with the query text, the rows
+/// returned and how long it took), runs started, denied requests and logins (with the client's
+/// address), configuration reloads. `actor` is `token:<name>`, `pg:<user>`, `scheduler`,
+/// `anonymous` or `config`; never a token or a password. Partitioned by `day` (Vietnam date of
+/// `at`), so that old days are dropped whole (`[audit] retention_days`). Read by admins only (the
+/// service refuses other callers' queries that read `lake.audit`).
+pub static AUDIT: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
+    name: "audit",
+    folder: "tables",
+    schema: Arc::new(Schema::new(vec![
+        Field::new("at", utc(), false),
+        text("actor"),
+        Field::new("role", DataType::Utf8, true),
+        text("endpoint"),
+        text("action"),
+        Field::new("target", DataType::Utf8, true),
+        Field::new("detail", DataType::Utf8, true),
+        Field::new("rows", DataType::Int64, true),
+        Field::new("duration_ms", DataType::Int64, true),
+        text("outcome"),
+        Field::new("error", DataType::Utf8, true),
+        Field::new("client", DataType::Utf8, true),
+        text("day"),
+    ])),
+    partition_columns: &["day"],
+});
+
 /// The tables of the lake (not the models), ingest's in commit order (submissions last: it is the
 /// commit marker), then the run ledger and the export log.
 pub fn lake_tables() -> [&'static TableSpec; 5] {

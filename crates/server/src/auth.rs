@@ -1,5 +1,7 @@
 //! Who may do what: API tokens (stored as SHA-256 hashes) with a role and a unit, and the
-//! PostgreSQL users (stored as SCRAM-SHA-256 StoredKey and ServerKey).
+//! PostgreSQL users (stored as SCRAM-SHA-256 StoredKey and ServerKey), each with an optional
+//! expiry; [`Access`] is the set the service checks against now (replaced whole when the
+//! configuration file changes, see [`crate::reload`]).
 //!
 //! | role | submit | read (`/sql`, runs, any submission) | trigger runs |
 //! |---|---|---|---|
@@ -11,6 +13,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -62,6 +65,43 @@ pub struct TokenEntry {
     pub unit: Option<String>,
     /// SHA-256 of the token, hex.
     pub sha256: String,
+    /// The last moment the token is valid: a date (valid through that day, Vietnam time, e.g.
+    /// `expires = 2027-06-30`), or a date and time (Vietnam time unless it has an offset).
+    /// Without it the token is valid until it is removed.
+    #[serde(default, deserialize_with = "datetime", skip_serializing_if = "Option::is_none")]
+    pub expires: Option<toml::value::Datetime>,
+}
+
+/// A TOML date or date-time, also accepted as a string.
+fn datetime<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<toml::value::Datetime>, D::Error> {
+    use serde::de::Error as _;
+    match Option::<toml::Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(toml::Value::Datetime(v)) => Ok(Some(v)),
+        Some(toml::Value::String(s)) => s.parse().map(Some).map_err(|_| D::Error::custom(format!("{s:?} is not a date: write e.g. 2027-06-30"))),
+        Some(other) => Err(D::Error::custom(format!("{other} is not a date: write e.g. 2027-06-30"))),
+    }
+}
+
+/// When an `expires` / `valid_until` value ends: a date ends at midnight after it, Vietnam time
+/// (UTC+7); a date-time without offset is Vietnam time.
+pub fn expiry_instant(value: &toml::value::Datetime) -> Result<DateTime<Utc>, String> {
+    let text = value.to_string();
+    let vietnam = chrono::FixedOffset::east_opt(7 * 3600).expect("UTC+7 is a valid offset");
+    if let Ok(at) = DateTime::parse_from_rfc3339(&text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let local = chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .or_else(|| chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d").ok().and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0)));
+    local
+        .and_then(|l| l.and_local_timezone(vietnam).single())
+        .map(|at| at.with_timezone(&Utc))
+        .ok_or_else(|| format!("{text} is not a date or a date and time: write e.g. 2027-06-30 or 2027-06-30T17:00:00+07:00"))
+}
+
+fn expiry_of(value: Option<&toml::value::Datetime>) -> Option<DateTime<Utc>> {
+    value.and_then(|v| expiry_instant(v).ok())
 }
 
 impl TokenEntry {
@@ -81,6 +121,9 @@ impl TokenEntry {
             }
             (None, None) => {}
         }
+        if let Some(Err(e)) = self.expires.as_ref().map(expiry_instant) {
+            problems.push(format!("expires: {e}"));
+        }
         problems
     }
 }
@@ -98,6 +141,8 @@ pub struct Caller {
     pub role: Role,
     /// The unit (epoch, code), for unit roles.
     pub unit: Option<(Epoch, String)>,
+    /// When the token stops being valid.
+    pub expires: Option<DateTime<Utc>>,
 }
 
 impl Caller {
@@ -127,20 +172,52 @@ pub struct Tokens {
     by_hash: HashMap<String, Caller>,
 }
 
+/// What a token is, now.
+#[derive(Debug)]
+pub enum Lookup<'a> {
+    /// A token of the configuration, valid now.
+    Valid(&'a Caller),
+    /// A token of the configuration whose `expires` has passed.
+    Expired(&'a Caller),
+    /// Not a token of the configuration (never was, or removed).
+    Unknown,
+}
+
 impl Tokens {
     /// Indexes valid entries (the configuration check reports the others).
     pub fn new(entries: &[TokenEntry]) -> Tokens {
         let by_hash = entries
             .iter()
             .filter(|e| e.problems().is_empty())
-            .map(|e| (e.sha256.to_ascii_lowercase(), Caller { name: e.name.clone(), role: e.role, unit: e.unit.as_deref().and_then(parse_unit) }))
+            .map(|e| {
+                let caller =
+                    Caller { name: e.name.clone(), role: e.role, unit: e.unit.as_deref().and_then(parse_unit), expires: expiry_of(e.expires.as_ref()) };
+                (e.sha256.to_ascii_lowercase(), caller)
+            })
             .collect();
         Tokens { by_hash }
     }
 
-    /// The caller holding `token`, if it is known.
+    /// The caller holding `token`, if it is known and valid now.
     pub fn caller(&self, token: &str) -> Option<&Caller> {
-        self.by_hash.get(&hash_token(token))
+        match self.lookup(token, Utc::now()) {
+            Lookup::Valid(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// What `token` is at `now`.
+    pub fn lookup(&self, token: &str, now: DateTime<Utc>) -> Lookup<'_> {
+        match self.by_hash.get(&hash_token(token)) {
+            Some(c) if c.expires.is_some_and(|at| at <= now) => Lookup::Expired(c),
+            Some(c) => Lookup::Valid(c),
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// The callers, by token name.
+    pub fn callers(&self) -> std::collections::BTreeMap<&str, &Caller> {
+        self.by_hash.values().map(|c| (c.name.as_str(), c)).collect()
     }
 
     /// Checks that each unit of a token exists in the registry at the level its role needs.
@@ -174,7 +251,7 @@ pub fn new_token(name: &str, role: Role, unit: Option<String>) -> (String, Token
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = format!("th_{}", hex::encode(bytes));
-    let entry = TokenEntry { name: name.to_string(), role, unit, sha256: hash_token(&token) };
+    let entry = TokenEntry { name: name.to_string(), role, unit, sha256: hash_token(&token), expires: None };
     (token, entry)
 }
 
@@ -187,6 +264,10 @@ pub struct PgUser {
     pub name: String,
     /// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>` (base64; from `tonghop passwd`).
     pub scram: String,
+    /// The last moment the login is valid (as PostgreSQL's `VALID UNTIL`), written as a token's
+    /// `expires`; without it the user is valid until removed.
+    #[serde(default, deserialize_with = "datetime", skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<toml::value::Datetime>,
 }
 
 impl PgUser {
@@ -194,7 +275,7 @@ impl PgUser {
     pub fn new(name: &str, password: &str) -> PgUser {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
-        PgUser { name: name.to_string(), scram: crate::scram::Verifier::new(password, &salt, crate::scram::ITERATIONS).line() }
+        PgUser { name: name.to_string(), scram: crate::scram::Verifier::new(password, &salt, crate::scram::ITERATIONS).line(), valid_until: None }
     }
 
     /// The verifier, or what is wrong with the line (with the fix).
@@ -204,7 +285,53 @@ impl PgUser {
 
     /// Problems with this entry.
     pub fn problems(&self) -> Vec<String> {
-        self.verifier().err().into_iter().collect()
+        let mut problems: Vec<String> = self.verifier().err().into_iter().collect();
+        if let Some(Err(e)) = self.valid_until.as_ref().map(expiry_instant) {
+            problems.push(format!("valid_until: {e}"));
+        }
+        problems
+    }
+}
+
+/// A PostgreSQL login name, now.
+#[derive(Debug)]
+pub enum UserLookup<'a> {
+    /// A configured user, valid now.
+    Valid(&'a crate::scram::Verifier),
+    /// A configured user whose `valid_until` has passed.
+    Expired,
+    /// Not a configured user (never was, or removed).
+    Unknown,
+}
+
+/// The credentials the service checks now: its API tokens and PostgreSQL users. Built from the
+/// configuration at start and again at each reload; requests and logins read the current one.
+#[derive(Debug, Default)]
+pub struct Access {
+    /// API tokens.
+    pub tokens: Tokens,
+    users: HashMap<String, (crate::scram::Verifier, Option<DateTime<Utc>>)>,
+}
+
+impl Access {
+    /// The valid entries of a configuration.
+    pub fn new(tokens: &[TokenEntry], users: &[PgUser]) -> Access {
+        let users = users.iter().filter_map(|u| u.verifier().ok().map(|v| (u.name.clone(), (v, expiry_of(u.valid_until.as_ref()))))).collect();
+        Access { tokens: Tokens::new(tokens), users }
+    }
+
+    /// What PostgreSQL login name `name` is at `now`.
+    pub fn user(&self, name: &str, now: DateTime<Utc>) -> UserLookup<'_> {
+        match self.users.get(name) {
+            Some((_, Some(until))) if *until <= now => UserLookup::Expired,
+            Some((verifier, _)) => UserLookup::Valid(verifier),
+            None => UserLookup::Unknown,
+        }
+    }
+
+    /// The PostgreSQL users, by name, with their expiry.
+    pub fn users(&self) -> std::collections::BTreeMap<&str, Option<DateTime<Utc>>> {
+        self.users.iter().map(|(n, (_, until))| (n.as_str(), *until)).collect()
     }
 }
 
@@ -224,6 +351,31 @@ mod tests {
     }
 
     #[test]
+    fn a_date_expires_at_the_end_of_that_day_in_vietnam() {
+        let at = |s: &str| expiry_instant(&s.parse().unwrap()).unwrap().to_rfc3339();
+        assert_eq!(at("2027-06-30"), "2027-06-30T17:00:00+00:00");
+        assert_eq!(at("2027-06-30T08:00:00"), "2027-06-30T01:00:00+00:00");
+        assert_eq!(at("2027-06-30T08:00:00Z"), "2027-06-30T08:00:00+00:00");
+        assert!(expiry_instant(&"08:00:00".parse().unwrap()).is_err());
+
+        let (token, mut entry) = new_token("xa", Role::Analyst, None);
+        entry.expires = Some("2027-06-30".parse().unwrap());
+        let text = toml::to_string(&entry).unwrap();
+        assert!(text.contains("expires = 2027-06-30\n"), "{text}");
+        let read: TokenEntry = toml::from_str(&text.replace("2027-06-30", "\"2027-06-30\"")).unwrap();
+        assert_eq!(read.expires, entry.expires, "a quoted date is read too");
+        let tokens = Tokens::new(&[entry]);
+        let day = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert!(matches!(tokens.lookup(&token, day("2027-06-30T16:59:59Z")), Lookup::Valid(_)));
+        assert!(matches!(tokens.lookup(&token, day("2027-06-30T17:00:00Z")), Lookup::Expired(_)));
+        assert!(matches!(tokens.lookup("th_x", day("2027-06-30T17:00:00Z")), Lookup::Unknown));
+        assert!(toml::from_str::<TokenEntry>("name = \"a\"\nrole = \"analyst\"\nsha256 = \"00\"\nexpires = \"soon\"")
+            .unwrap_err()
+            .to_string()
+            .contains("not a date"));
+    }
+
+    #[test]
     fn a_scram_entry_keeps_neither_the_password_nor_the_salted_password() {
         let user = PgUser::new("analyst", "mật khẩu");
         assert!(user.problems().is_empty(), "{:?}", user.problems());
@@ -232,6 +384,6 @@ mod tests {
         assert_eq!(verifier, crate::scram::Verifier::new("mật khẩu", &salt, crate::scram::ITERATIONS));
         let salted = datafusion_postgres::pgwire::api::auth::sasl::scram::gen_salted_password("mật khẩu", &salt, 4096);
         assert!(!user.scram.contains(&base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &salted)));
-        assert!(!PgUser { name: "x".into(), scram: "plain".into() }.problems().is_empty());
+        assert!(!PgUser { name: "x".into(), scram: "plain".into(), valid_until: None }.problems().is_empty());
     }
 }

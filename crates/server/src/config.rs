@@ -46,6 +46,49 @@ pub struct ServerConfig {
     /// Seconds between reloads of the SQL session when the lake changed (default 30).
     #[serde(default = "default_reload")]
     pub reload_seconds: u64,
+    /// Seconds between looks at the configuration file: when its content changed, its tokens and
+    /// PostgreSQL users replace the ones in use (default 2; SIGHUP reloads at once). Other
+    /// settings take effect at the next start.
+    #[serde(default = "default_access_poll")]
+    pub access_poll_seconds: u64,
+    /// The audit trail (`lake.audit`).
+    #[serde(default)]
+    pub audit: AuditConfig,
+    /// The file this configuration was read from (none: the defaults).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// The audit trail: a Delta table of who did what (see [`crate::audit`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Keep one (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Days of entries kept; older days are deleted once a day (default 400: the year's reports
+    /// and a month of margin).
+    #[serde(default = "default_audit_days")]
+    pub retention_days: u32,
+    /// Seconds between writes of new entries to the lake (default 5).
+    #[serde(default = "default_audit_flush")]
+    pub flush_seconds: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { enabled: true, retention_days: default_audit_days(), flush_seconds: default_audit_flush() }
+    }
+}
+
+fn default_audit_days() -> u32 {
+    400
+}
+fn default_audit_flush() -> u64 {
+    5
+}
+fn default_access_poll() -> u64 {
+    2
 }
 
 /// The HTTP API.
@@ -71,6 +114,12 @@ pub struct HttpConfig {
     /// Empty (the default): `X-Forwarded-For` is ignored, as anyone can send it.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain for HTTPS (optional; with `tls_key`; relative to the project folder).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM PKCS#8 private key for HTTPS.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl HttpConfig {
@@ -278,6 +327,8 @@ impl Default for HttpConfig {
             max_sql_rows: default_sql_rows(),
             header_timeout_seconds: default_header_timeout(),
             trusted_proxies: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -344,6 +395,7 @@ impl ServerConfig {
             }
             None => toml::from_str("").map_err(|e| Error::Config(vec![format!("{name}: {e}")].into()))?,
         };
+        config.source = path.map(Path::to_path_buf);
         let mut problems = config.apply_env(|k| std::env::var(k).ok());
         problems.extend(config.problems().into_iter().map(|p| format!("{name}: {p}")));
         if problems.is_empty() {
@@ -387,6 +439,9 @@ impl ServerConfig {
         if self.postgres.enabled && self.postgres.listen.parse::<SocketAddr>().is_err() {
             problems.push(format!("postgres.listen = {:?} is not an address: write host:port, e.g. \"127.0.0.1:5433\"", self.postgres.listen));
         }
+        if self.http.tls_cert.is_some() != self.http.tls_key.is_some() {
+            problems.push("http: set both tls_cert and tls_key, or neither".into());
+        }
         if self.postgres.tls_cert.is_some() != self.postgres.tls_key.is_some() {
             problems.push("postgres: set both tls_cert and tls_key, or neither".into());
         }
@@ -404,6 +459,12 @@ impl ServerConfig {
         let q = &self.queries;
         if q.memory_mb == 0 || q.query_memory_mb == 0 || q.timeout_seconds == 0 || q.max_concurrent == 0 || q.threads == 0 {
             problems.push("queries: memory_mb, query_memory_mb, timeout_seconds, max_concurrent and threads must be at least 1".into());
+        }
+        if self.access_poll_seconds == 0 {
+            problems.push("access_poll_seconds must be at least 1".into());
+        }
+        if self.audit.retention_days == 0 || self.audit.flush_seconds == 0 {
+            problems.push("audit: retention_days and flush_seconds must be at least 1 (set audit.enabled = false to keep no audit trail)".into());
         }
         if self.logins.max_failures == 0 {
             problems.push("logins.max_failures must be at least 1".into());

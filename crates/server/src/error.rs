@@ -45,6 +45,9 @@ pub enum Error {
         /// What happened and what to do, for the analyst.
         message: String,
     },
+    /// The caller may not read what the query reads (`lake.audit` is for admins).
+    #[error("{0}")]
+    Forbidden(String),
     /// Arrow failed (encoding results).
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),

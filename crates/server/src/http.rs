@@ -26,7 +26,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Lookup, Role};
 use crate::service::{today, Service};
 use crate::submit::{self, Refusal};
 
@@ -66,15 +66,16 @@ async fn security_headers(mut response: Response) -> Response {
 }
 
 /// Serves the router until `stop`: hyper's HTTP/1 server with a header read timeout (axum's own
-/// `serve` sets none), each request carrying its client's address (for the login throttle), and
-/// a graceful shutdown that lets requests in flight be answered.
+/// `serve` sets none), over TLS when `tls` is given (the handshake within the same timeout), each
+/// request carrying its client's address (for the login throttle), and a graceful shutdown that
+/// lets requests in flight be answered.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     stop: tokio_util::sync::CancellationToken,
     header_timeout: std::time::Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioIo, TokioTimer};
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -88,11 +89,17 @@ pub async fn serve(
             },
         };
         let app = router.clone().layer(axum::Extension(ConnectInfo(peer)));
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(app)));
+        let (watcher, tls) = (graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let served = match tls {
+                None => serve_connection(stream, app, header_timeout, watcher).await,
+                Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(stream, app, header_timeout, watcher).await,
+                    Ok(Err(e)) => Err(e.into()),
+                    Err(_) => Err("TLS handshake timed out".into()),
+                },
+            };
+            if let Err(e) = served {
                 tracing::debug!(peer = %peer, error = %e, "http connection ended with an error");
             }
         });
@@ -100,6 +107,23 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// One connection (plain or TLS) served until it closes or the shutdown lets it end.
+async fn serve_connection<S>(
+    stream: S,
+    app: Router,
+    header_timeout: std::time::Duration,
+    watcher: hyper_util::server::graceful::Watcher,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let connection = builder.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(app));
+    Ok(watcher.watch(connection).await?)
 }
 
 /// At most `submissions.max_concurrent_uploads` submissions with a known token are received and
@@ -112,7 +136,7 @@ async fn limit_uploads(
     next: axum::middleware::Next,
 ) -> Response {
     let token = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if token.and_then(|t| service.tokens.caller(t)).is_none() {
+    if token.and_then(|t| service.access().tokens.caller(t).cloned()).is_none() {
         return next.run(request).await;
     }
     let wait = std::time::Duration::from_secs(service.config.submissions.body_timeout_seconds);
@@ -157,6 +181,8 @@ fn internal_error(what: &str, error: &dyn std::fmt::Display) -> Response {
 struct Authed {
     caller: Caller,
     route: String,
+    /// The client's address (for the audit trail).
+    client: Option<String>,
 }
 
 impl FromRequestParts<Arc<Service>> for Authed {
@@ -166,12 +192,17 @@ impl FromRequestParts<Arc<Service>> for Authed {
         let path = parts.extensions.get::<MatchedPath>().map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string());
         let route = format!("{} {path}", parts.method);
         // Tests and embedders may serve the router without connection info: no address, no throttle.
-        let address = parts
+        let client = parts
             .extensions
             .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| format!("ip:{}", crate::throttle::client_address(c.0.ip(), &parts.headers, &service.trusted_proxies)));
+            .map(|c| crate::throttle::client_address(c.0.ip(), &parts.headers, &service.trusted_proxies).to_string());
+        let address = client.as_ref().map(|c| format!("ip:{c}"));
+        let deny = |reason: &str, actor: &str, why: &str| {
+            service.metrics.denied(reason);
+            service.audit.denied(actor, "http", &route, why, client.as_deref());
+        };
         if let Some(wait) = address.as_deref().and_then(|a| service.throttle.blocked([a])) {
-            service.metrics.denied("throttled");
+            deny("throttled", "anonymous", "too many unknown tokens from this address");
             tracing::warn!(route, address = ?address, "denied: too many unknown tokens from this address");
             let mut r = problem(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -183,7 +214,7 @@ impl FromRequestParts<Arc<Service>> for Authed {
         }
         let token = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         let Some(token) = token else {
-            service.metrics.denied("no_token");
+            deny("no_token", "anonymous", "no token");
             tracing::warn!(route, "denied: no token");
             let mut r = problem(
                 StatusCode::UNAUTHORIZED,
@@ -193,10 +224,21 @@ impl FromRequestParts<Arc<Service>> for Authed {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return Err(r);
         };
-        match service.tokens.caller(token) {
-            Some(c) => Ok(Authed { caller: c.clone(), route }),
-            None => {
-                service.metrics.denied("unknown_token");
+        let access = service.access();
+        match access.tokens.lookup(token, chrono::Utc::now()) {
+            Lookup::Valid(c) => Ok(Authed { caller: c.clone(), route, client }),
+            Lookup::Expired(c) => {
+                let at = c.expires.map(|at| at.to_rfc3339()).unwrap_or_default();
+                deny("expired_token", &c.submitted_by(), &format!("the token expired at {at}"));
+                tracing::warn!(route, token = %c.name, expired = %at, "denied: expired token");
+                Err(problem(
+                    StatusCode::UNAUTHORIZED,
+                    format!("the token {:?} expired at {at}; ask the administrator for a new one", c.name),
+                    Some("Mã truy cập đã hết hạn; vui lòng đề nghị quản trị hệ thống cấp mã mới.".into()),
+                ))
+            }
+            Lookup::Unknown => {
+                deny("unknown_token", "anonymous", "unknown token");
                 tracing::warn!(route, address = ?address, "denied: unknown token");
                 if let Some(a) = address.as_deref() {
                     service.throttle.failed([a]);
@@ -224,6 +266,7 @@ impl Authed {
     /// The 403 answer, logged and counted.
     fn forbid(&self, service: &Service, why: String, message_vi: &str) -> Response {
         service.metrics.denied("forbidden");
+        service.audit.denied(&self.caller.submitted_by(), "http", &self.route, &why, self.client.as_deref());
         tracing::warn!(route = %self.route, token = %self.caller.name, role = ?self.caller.role, reason = %why, "denied");
         problem(StatusCode::FORBIDDEN, why, Some(message_vi.to_string()))
     }
@@ -257,6 +300,7 @@ async fn health(State(service): State<Arc<Service>>, auth: Option<Authed>) -> Re
 
 async fn metrics(State(service): State<Arc<Service>>) -> Response {
     service.metrics.analyst(service.limits.running(), service.limits.reserved());
+    service.metrics.audit_dropped(service.audit.dropped());
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], service.metrics.render()).into_response()
 }
 
@@ -480,19 +524,32 @@ async fn sql(State(service): State<Arc<Service>>, auth: Authed, headers: HeaderM
     if !["json", "csv", "arrow"].contains(&format.as_str()) {
         return problem(StatusCode::BAD_REQUEST, format!("format {format:?}: use json, csv or arrow"), None);
     }
-    let batches = match service.analyst_query(&query, service.config.http.max_sql_rows).await {
+    let started = std::time::Instant::now();
+    let mut entry = crate::audit::Entry::new(auth.caller.submitted_by(), "http", "sql");
+    entry.role = Some(format!("{:?}", auth.caller.role).to_lowercase());
+    entry.target = Some(auth.route.clone());
+    entry.detail = Some(query.clone());
+    entry.client = auth.client.clone();
+    let result = service.analyst_query(&query, service.config.http.max_sql_rows, auth.caller.role == Role::Admin).await;
+    entry.duration_ms = Some(started.elapsed().as_millis() as i64);
+    let batches = match result {
         Ok(b) => b,
         Err(e) => {
             service.metrics.query("http", false);
             let status = match &e {
-                crate::Error::Engine(tonghop_engine::Error::ReadOnly { .. }) => StatusCode::FORBIDDEN,
+                crate::Error::Engine(tonghop_engine::Error::ReadOnly { .. }) | crate::Error::Forbidden(_) => StatusCode::FORBIDDEN,
                 crate::Error::Limit { limit, .. } => StatusCode::from_u16(limit.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
                 _ => StatusCode::BAD_REQUEST,
             };
+            entry.outcome = if status == StatusCode::FORBIDDEN { "denied" } else { "error" }.into();
+            entry.error = Some(e.to_string());
+            service.audit.record(entry);
             return problem(status, e.to_string(), None);
         }
     };
     service.metrics.query("http", true);
+    entry.rows = Some(batches.iter().map(|b| b.num_rows() as i64).sum());
+    service.audit.record(entry);
     match encode(&batches, &format) {
         Ok((content_type, bytes)) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
         Err(e) => internal_error("encoding the answer", &e),

@@ -3,7 +3,9 @@
 //! | module | what it owns |
 //! |---|---|
 //! | [`config`] | the TOML configuration, environment overrides, all problems reported at once |
-//! | [`auth`] | API tokens (hashed) with roles and units; PostgreSQL users (SCRAM-SHA-256) |
+//! | [`auth`] | API tokens (hashed) with roles, units and expiry; PostgreSQL users (SCRAM-SHA-256); the set in use |
+//! | [`reload`] | tokens and users reloaded without a restart: on SIGHUP and when the configuration file changes |
+//! | [`audit`] | the audit trail (`lake.audit`): queries, runs, denials, reloads, written in the background |
 //! | [`scram`] | the SCRAM-SHA-256 login exchange against StoredKey and ServerKey, as PostgreSQL keeps passwords |
 //! | [`service`] | the shared state: project, lake, the SQL session (reloaded when the lake changes), runs |
 //! | [`submit`] | HTTP submissions: read, validate, check the unit, group-commit to the lake |
@@ -13,6 +15,7 @@
 //! | [`throttle`] | failed logins throttled per client address and per PostgreSQL user name |
 //! | [`scheduler`] | the cron loop that starts pipeline runs, catching up once after downtime |
 //! | [`metrics`] | Prometheus counters and histograms |
+//! | [`tls`] | TLS (rustls) for the HTTP and PostgreSQL listeners |
 //!
 //! Shutdown (SIGTERM or Ctrl-C, or [`Running::stop`]): the listeners stop accepting, requests in
 //! flight are answered (every submission answered is committed), the scheduler stops, a pipeline
@@ -21,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 mod error;
@@ -28,11 +32,13 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod pg;
+pub mod reload;
 pub mod scheduler;
 pub mod scram;
 pub mod service;
 pub mod submit;
 pub mod throttle;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,6 +52,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Running {
     /// Where the HTTP API listens.
     pub http: SocketAddr,
+    /// Whether it speaks HTTPS (`http.tls_cert` and `http.tls_key` set).
+    pub https: bool,
     /// Where the PostgreSQL endpoint listens (when enabled).
     pub postgres: Option<SocketAddr>,
     /// The shared state.
@@ -73,10 +81,19 @@ pub async fn start(config: ServerConfig) -> Result<Running> {
     let router = http::router(service.clone());
     let stop = shutdown.clone();
     let header_timeout = std::time::Duration::from_secs(service.config.http.header_timeout_seconds);
-    let http_task = tokio::spawn(http::serve(listener, router, stop, header_timeout));
+    let tls = match (&service.config.http.tls_cert, &service.config.http.tls_key) {
+        (Some(cert), Some(key)) => {
+            let root = service.project.root();
+            Some(tokio_rustls::TlsAcceptor::from(tls::server_config(&root.join(cert), &root.join(key), "http", &[b"http/1.1"])?.0))
+        }
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let http_task = tokio::spawn(http::serve(listener, router, stop, header_timeout, tls));
     if service.config.scheduler.enabled {
         tasks.extend(scheduler::start(service.clone()));
     }
+    tasks.extend(reload::start(service.clone()));
     let ticker = service.clone();
     tasks.push(tokio::spawn(async move {
         let period = std::time::Duration::from_secs(ticker.config.reload_seconds.max(1));
@@ -90,8 +107,8 @@ pub async fn start(config: ServerConfig) -> Result<Running> {
             }
         }
     }));
-    tracing::info!(http = %http, postgres = ?postgres, lake = %service.lake.root().url(), "tonghop serve started");
-    Ok(Running { http, postgres, service, tasks, http_task, committer })
+    tracing::info!(http = %http, scheme, postgres = ?postgres, lake = %service.lake.root().url(), "tonghop serve started");
+    Ok(Running { http, https: scheme == "https", postgres, service, tasks, http_task, committer })
 }
 
 impl Running {
@@ -134,6 +151,9 @@ impl Running {
         // (what cannot be committed stays in the journal for the next start).
         if let Err(e) = self.service.committer.flush().await {
             tracing::error!(error = %e, "journaled submissions left for the next start");
+        }
+        if let Err(e) = self.service.audit.flush().await {
+            tracing::error!(error = %e, "the last audit entries could not be written");
         }
         self.committer.abort();
         tracing::info!("tonghop serve stopped");

@@ -23,6 +23,8 @@ pub struct Metrics {
     journal: Family<Labels, Counter>,
     analyst_running: Gauge,
     analyst_memory: Gauge,
+    reloads: Family<Labels, Counter>,
+    audit_dropped: Gauge,
 }
 
 impl Default for Metrics {
@@ -45,7 +47,11 @@ impl Default for Metrics {
         let (analyst_running, analyst_memory) = (Gauge::default(), Gauge::default());
         registry.register("sql_running", "Analyst queries running now (HTTP and PostgreSQL)", analyst_running.clone());
         registry.register("sql_memory_bytes", "Memory reserved now by analyst queries", analyst_memory.clone());
-        Metrics { registry, submissions, rows, denied, queries, runs, run_seconds, journal, analyst_running, analyst_memory }
+        let reloads = Family::<Labels, Counter>::default();
+        registry.register("config_reloads", "Reloads of the tokens and postgres users from the configuration file, by outcome", reloads.clone());
+        let audit_dropped = Gauge::default();
+        registry.register("audit_dropped", "Audit entries dropped because the lake could not be written for too long", audit_dropped.clone());
+        Metrics { registry, submissions, rows, denied, queries, runs, run_seconds, journal, analyst_running, analyst_memory, reloads, audit_dropped }
     }
 }
 
@@ -80,6 +86,16 @@ impl Metrics {
     /// Counts a commit of journaled submissions into the Delta tables (`ok` or `failed`).
     pub fn journal_commit(&self, outcome: &str) {
         self.journal.get_or_create(&vec![("outcome", outcome.to_string())]).inc();
+    }
+
+    /// Counts a reload of the credentials (`ok` or refused).
+    pub fn reload(&self, ok: bool) {
+        self.reloads.get_or_create(&vec![("outcome", if ok { "ok" } else { "refused" }.to_string())]).inc();
+    }
+
+    /// Sets the count of dropped audit entries (read from [`crate::audit::Audit`] when metrics are rendered).
+    pub fn audit_dropped(&self, dropped: u64) {
+        self.audit_dropped.set(dropped as i64);
     }
 
     /// Sets the analyst gauges (read from [`crate::limits::Limits`] when metrics are rendered).

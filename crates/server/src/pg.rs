@@ -5,7 +5,6 @@
 //! its own session settings, and its statements run under [`crate::limits`]. Statement text is
 //! checked for depth (`Guarded`) before the library's parser sees it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -33,7 +32,6 @@ use datafusion_postgres::{DfSessionService, QueryHook};
 use futures::Sink;
 use tokio::net::TcpListener;
 
-use crate::auth::PgUser;
 use crate::limits::{Cancel, CancelKeys};
 use crate::scram::{ScramStartup, Verifier, Verifiers};
 use crate::service::Service;
@@ -44,9 +42,10 @@ fn login_keys(host: &str, user: &str) -> [String; 2] {
     [format!("ip:{host}"), format!("user:{user}")]
 }
 
-/// The SCRAM verifiers of the configured users, behind the login throttle.
+/// The SCRAM verifiers of the configured users (the service's current [`Access`](crate::auth::Access):
+/// a user removed from the configuration, or past its `valid_until`, cannot open a new
+/// connection), behind the login throttle.
 struct Users {
-    by_name: HashMap<String, Verifier>,
     /// Random per process: the made-up verifiers of unknown names are derived from it.
     secret: [u8; 32],
     service: Arc<Service>,
@@ -63,10 +62,13 @@ impl Verifiers for Users {
             let message = format!("too many failed logins from this address or for this user; try again in {} s", wait.as_secs());
             return Err(PgWireError::UserError(Box::new(ErrorInfo::new("FATAL".into(), "28000".into(), message))));
         }
-        Ok(match self.by_name.get(user) {
-            Some(verifier) => verifier.clone(),
-            None => {
-                tracing::warn!(user, host, "postgres login denied: unknown user");
+        let access = self.service.access();
+        Ok(match access.user(user, chrono::Utc::now()) {
+            crate::auth::UserLookup::Valid(verifier) => verifier.clone(),
+            found => {
+                let why = if matches!(found, crate::auth::UserLookup::Expired) { "expired user (valid_until has passed)" } else { "unknown user" };
+                tracing::warn!(user, host, "postgres login denied: {why}");
+                self.service.audit.denied(&format!("pg:{user}"), "postgres", "login", why, Some(host));
                 Verifier::made_up(&self.secret, user)
             }
         })
@@ -121,9 +123,20 @@ fn refused(error: tonghop_engine::Error) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), sqlstate.into(), message)))
 }
 
-/// Plans `sql` as the session would and returns the plan if it only reads.
+/// Plans `sql` as the session would and returns the plan if it only reads, and reads nothing
+/// only admins may read (PostgreSQL users are analysts: `lake.audit` is refused, SQLSTATE 42501).
 async fn checked_plan(sql: &str, ctx: &SessionContext) -> Result<LogicalPlan, PgWireError> {
-    tonghop_engine::read_only::plan_query(ctx, sql).await.map_err(refused)
+    let plan = tonghop_engine::read_only::plan_query(ctx, sql).await.map_err(refused)?;
+    not_audit(&plan)?;
+    Ok(plan)
+}
+
+fn not_audit(plan: &LogicalPlan) -> Result<(), PgWireError> {
+    if tonghop_engine::read_only::reads_lake_table(plan, tonghop_lake::tables::AUDIT.name) {
+        let message = format!("{} (read it through HTTP POST /sql)", crate::service::AUDIT_ADMINS_ONLY);
+        return Err(PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), "42501".into(), message))));
+    }
+    Ok(())
 }
 
 /// `None` when the statement may run (a query, or a statement another hook answers harmlessly).
@@ -142,7 +155,7 @@ async fn check_statement(statement: &Statement, ctx: &SessionContext, planned: O
         }
         s if answered_by_hooks(s) => None,
         _ => match planned {
-            Some(plan) => tonghop_engine::read_only::check_plan(plan).err().map(refused),
+            Some(plan) => tonghop_engine::read_only::check_plan(plan).map_err(refused).and_then(|()| not_audit(plan)).err(),
             None => checked_plan(&statement.to_string(), ctx).await.err(),
         },
     }
@@ -187,7 +200,78 @@ impl QueryHook for ReadOnly {
 /// rewrites each statement with a recursive walk before any hook sees it, so a chain of a few
 /// hundred thousand `+` would overflow the stack there (see
 /// [`tonghop_engine::read_only::check_text_depth`]).
-struct Guarded(Arc<DfSessionService>);
+struct Guarded(Arc<DfSessionService>, Arc<Service>);
+
+/// Adds a statement to the audit trail: a query when its rows have all been sent (or the client
+/// went away), with how many; an error at once. Other answers (`SET`, `BEGIN`, …) are not recorded.
+fn audited(
+    service: &Arc<Service>,
+    client: &(dyn ClientInfo + Send + Sync),
+    sql: &str,
+    started: std::time::Instant,
+    answer: PgWireResult<Response>,
+) -> PgWireResult<Response> {
+    let user = client.metadata().get(datafusion_postgres::pgwire::api::METADATA_USER).cloned().unwrap_or_default();
+    let mut entry = crate::audit::Entry::new(format!("pg:{user}"), "postgres", "sql");
+    entry.role = Some("analyst".into());
+    entry.detail = Some(sql.to_string());
+    entry.client = Some(client.socket_addr().ip().to_string());
+    match answer {
+        Ok(Response::Query(mut query)) => {
+            let rows = std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
+            query.data_rows = Box::pin(Counted { rows, count: 0, entry: Some(entry), started, service: service.clone() });
+            Ok(Response::Query(query))
+        }
+        Err(e) => {
+            entry.duration_ms = Some(started.elapsed().as_millis() as i64);
+            entry.outcome = "error".into();
+            entry.error = Some(e.to_string());
+            service.audit.record(entry);
+            Err(e)
+        }
+        other => other,
+    }
+}
+
+/// A query's rows on their way to the client, counted; the audit entry is recorded when the
+/// stream ends or is dropped.
+struct Counted {
+    rows: datafusion_postgres::pgwire::api::results::SendableRowStream,
+    count: i64,
+    entry: Option<crate::audit::Entry>,
+    started: std::time::Instant,
+    service: Arc<Service>,
+}
+
+impl futures::Stream for Counted {
+    type Item = PgWireResult<datafusion_postgres::pgwire::messages::data::DataRow>;
+
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+        let polled = self.rows.as_mut().poll_next(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(_))) => self.count += 1,
+            std::task::Poll::Ready(Some(Err(e))) => {
+                let error = e.to_string();
+                if let Some(entry) = self.entry.as_mut() {
+                    entry.outcome = "error".into();
+                    entry.error = Some(error);
+                }
+            }
+            _ => {}
+        }
+        polled
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if let Some(mut entry) = self.entry.take() {
+            entry.rows = Some(self.count);
+            entry.duration_ms = Some(self.started.elapsed().as_millis() as i64);
+            self.service.audit.record(entry);
+        }
+    }
+}
 
 /// The extended protocol's parser behind the same check.
 struct GuardedParser(Arc<datafusion_postgres::Parser>);
@@ -206,7 +290,17 @@ impl SimpleQueryHandler for Guarded {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         too_deep(query)?;
-        SimpleQueryHandler::do_query(self.0.as_ref(), client, query).await
+        let started = std::time::Instant::now();
+        match SimpleQueryHandler::do_query(self.0.as_ref(), client, query).await {
+            Ok(answers) => Ok(answers
+                .into_iter()
+                .map(|a| {
+                    audited(&self.1, client, query, started, Ok(a))
+                        .unwrap_or_else(|e| Response::Error(Box::new(ErrorInfo::new("ERROR".into(), "XX000".into(), e.to_string()))))
+                })
+                .collect()),
+            Err(e) => audited(&self.1, client, query, started, Err(e)).map(|a| vec![a]),
+        }
     }
 }
 
@@ -247,7 +341,9 @@ impl ExtendedQueryHandler for Guarded {
         C::Error: std::fmt::Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        ExtendedQueryHandler::do_query(self.0.as_ref(), client, portal, max_rows).await
+        let started = std::time::Instant::now();
+        let answer = ExtendedQueryHandler::do_query(self.0.as_ref(), client, portal, max_rows).await;
+        audited(&self.1, client, &portal.statement.statement.0, started, answer)
     }
 }
 
@@ -264,6 +360,8 @@ impl ErrorHandler for Errors {
                 // The startup message's user (SCRAM's own user name is usually left empty).
                 let user = client.metadata().get(datafusion_postgres::pgwire::api::METADATA_USER).cloned().unwrap_or_default();
                 self.service.throttle.failed(login_keys(&client.socket_addr().ip().to_string(), &user).iter().map(String::as_str));
+                let host = client.socket_addr().ip().to_string();
+                self.service.audit.denied(&format!("pg:{user}"), "postgres", "login", "wrong password or unknown user", Some(&host));
                 tracing::warn!(user = %user, peer = %client.socket_addr(), "postgres login denied: wrong password or unknown user");
             }
             PgWireError::ApiError(cause) => {
@@ -309,7 +407,8 @@ impl Connection {
         let ctx = Arc::new(shared.service.limits.session(shared.service.engine().context(), cancel.clone()));
         let gate = ReadOnly { cancel: cancel.clone(), keys: shared.keys.clone() };
         let hooks: Vec<Arc<dyn QueryHook>> = vec![Arc::new(gate), Arc::new(CursorStatementHook), Arc::new(SetShowHook), Arc::new(TransactionStatementHook)];
-        Connection { shared, session: Arc::new(Guarded(Arc::new(DfSessionService::new_with_hooks(ctx, hooks)))), cancel }
+        let service = shared.service.clone();
+        Connection { shared, session: Arc::new(Guarded(Arc::new(DfSessionService::new_with_hooks(ctx, hooks)), service)), cancel }
     }
 }
 
@@ -381,26 +480,12 @@ impl CancelHandler for Cancels {
 /// The TLS acceptor of `cert` and `key`, and the certificate's channel binding data for
 /// `SCRAM-SHA-256-PLUS` (`None`, with a warning, for a certificate that has none).
 fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<(tokio_rustls::TlsAcceptor, Option<Arc<Vec<u8>>>)> {
-    use rustls_pemfile::{certs, pkcs8_private_keys};
-    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|source| Error::Io { path: p.display().to_string(), source });
-    let (cert_pem, key_pem) = (read(cert)?, read(key)?);
-    let bad = |what: String| Error::Config(vec![what].into());
-    let chain =
-        certs(&mut cert_pem.as_slice()).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| bad(format!("postgres.tls_cert {}: {e}", cert.display())))?;
-    let key_der = pkcs8_private_keys(&mut key_pem.as_slice())
-        .next()
-        .ok_or_else(|| bad(format!("postgres.tls_key {}: no PKCS#8 private key in it", key.display())))?
-        .map_err(|e| bad(format!("postgres.tls_key {}: {e}", key.display())))?;
-    let config = tokio_rustls::rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(chain, key_der.into())
-        .map_err(|e| bad(format!("postgres TLS: {e}")))?;
+    let (config, cert_pem) = crate::tls::server_config(cert, key, "postgres", &[])?;
     let binding = crate::scram::end_point_binding(&cert_pem)
         .map_err(|e| tracing::warn!(cert = %cert.display(), error = %e, "postgres: SCRAM channel binding (SCRAM-SHA-256-PLUS) not offered"))
         .ok()
         .map(Arc::new);
-    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), binding))
+    Ok((tokio_rustls::TlsAcceptor::from(config), binding))
 }
 
 /// Binds the endpoint; the returned future serves until the service shuts down.
@@ -417,12 +502,8 @@ pub async fn bind(service: Arc<Service>) -> Result<(std::net::SocketAddr, impl s
     let address = listener.local_addr().map_err(|source| Error::Bind { address: config.listen.clone(), what: "postgres", source })?;
     let mut secret = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret);
-    let users = Arc::new(Users {
-        by_name: config.users.iter().filter_map(|u: &PgUser| u.verifier().ok().map(|v| (u.name.clone(), v))).collect(),
-        secret,
-        service: service.clone(),
-    });
-    if users.by_name.is_empty() {
+    let users = Arc::new(Users { secret, service: service.clone() });
+    if service.access().users().is_empty() {
         tracing::warn!("postgres: no users configured, so nobody can log in; add [[postgres.users]] entries made with `tonghop passwd`");
     }
     let pids: Arc<dyn PidSecretKeyGenerator> = Arc::new(RandomPidSecretKeyGenerator::default());

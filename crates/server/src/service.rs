@@ -14,7 +14,8 @@ use tonghop_engine::{session::Mode, Engine};
 use tonghop_lake::Lake;
 use tonghop_pipeline::{PipelineSpec, RunReport, Runner};
 
-use crate::auth::Tokens;
+use crate::audit::Audit;
+use crate::auth::{Access, PgUser, TokenEntry, Tokens};
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::submit::{Committer, Receipt};
@@ -40,8 +41,10 @@ pub struct Service {
     pub catalog: Arc<Catalog>,
     /// The lake.
     pub lake: Lake,
-    /// API tokens.
-    pub tokens: Tokens,
+    /// The audit trail.
+    pub audit: Audit,
+    /// The configuration file (its tokens and users are reloaded when it changes).
+    pub config_file: Option<crate::reload::ConfigFile>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// The group committer of HTTP submissions.
@@ -57,10 +60,17 @@ pub struct Service {
     /// `http.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     engine: RwLock<Arc<Engine>>,
+    /// The tokens and PostgreSQL users in use (replaced whole by a reload).
+    pub(crate) access: RwLock<Arc<Access>>,
+    /// The entries they were made from (to say what a reload changed).
+    pub(crate) entries: Mutex<(Vec<TokenEntry>, Vec<PgUser>)>,
     lake_changed: Arc<AtomicBool>,
     recent: Mutex<Recent>,
     running: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
+
+/// The answer to a non-admin reading the audit trail.
+pub const AUDIT_ADMINS_ONLY: &str = "lake.audit (the audit trail) is for admin tokens only";
 
 /// Today in Vietnam (periods in the future are refused against this date).
 pub use tonghop_core::period::today_in_vietnam as today;
@@ -113,7 +123,10 @@ impl Service {
         let (committer, committer_task) =
             Committer::start(lake.clone(), config.submissions.max_group, config.submissions.queue, metrics.clone(), lake_changed.clone()).await?;
         let engine = open_engine(&project, &lake, &registry, &catalog).await?;
-        let tokens = Tokens::new(&config.tokens);
+        let access = Access::new(&config.tokens, &config.postgres.users);
+        let entries = (config.tokens.clone(), config.postgres.users.clone());
+        let (audit, _) = Audit::start(lake.clone(), &config.audit);
+        let config_file = crate::reload::ConfigFile::of(&config);
         let limits = Arc::new(crate::limits::Limits::new(&config.queries, shutdown.clone())?);
         let throttle = crate::throttle::Throttle::new(config.logins.max_failures, std::time::Duration::from_secs(config.logins.window_seconds));
         let trusted_proxies = config.http.proxies().0;
@@ -124,7 +137,8 @@ impl Service {
             registry,
             catalog,
             lake,
-            tokens,
+            audit,
+            config_file,
             metrics,
             committer,
             pipelines,
@@ -132,11 +146,18 @@ impl Service {
             limits,
             throttle,
             engine: RwLock::new(Arc::new(engine)),
+            access: RwLock::new(Arc::new(access)),
+            entries: Mutex::new(entries),
             lake_changed,
             recent: Mutex::new((HashMap::new(), VecDeque::new())),
             running: Mutex::new(HashMap::new()),
         };
         Ok((Arc::new(service), committer_task))
+    }
+
+    /// The tokens and PostgreSQL users in use now.
+    pub fn access(&self) -> Arc<Access> {
+        self.access.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The current SQL session.
@@ -154,7 +175,8 @@ impl Service {
     /// pool, collecting at most `max_rows` rows: more is [`Limit::Rows`](crate::limits::Limit::Rows),
     /// found as soon as the row after the last allowed one arrives. Dropping the returned future
     /// (the HTTP client went away) stops the query.
-    pub async fn analyst_query(&self, sql: &str, max_rows: usize) -> Result<Vec<RecordBatch>> {
+    /// Only `admin` callers may read `lake.audit`.
+    pub async fn analyst_query(&self, sql: &str, max_rows: usize, admin: bool) -> Result<Vec<RecordBatch>> {
         use futures::StreamExt;
         let ctx = self.limits.session(self.engine().context(), crate::limits::Cancel::default());
         let (sql, config) = (sql.to_string(), self.limits.config().clone());
@@ -167,6 +189,9 @@ impl Service {
                 tonghop_engine::Error::DataFusion(e) => limited(e),
                 other => Error::Engine(other),
             })?;
+            if !admin && tonghop_engine::read_only::reads_lake_table(&plan, tonghop_lake::tables::AUDIT.name) {
+                return Err(Error::Forbidden(AUDIT_ADMINS_ONLY.into()));
+            }
             let mut stream = ctx.execute_logical_plan(plan).await.map_err(&limited)?.execute_stream().await.map_err(&limited)?;
             let (mut batches, mut rows) = (Vec::new(), 0usize);
             while let Some(batch) = stream.next().await {
@@ -267,6 +292,16 @@ impl Service {
                 tracing::warn!(error = %e, "SQL session not reloaded after the run");
             }
         }
+        let actor = trigger.strip_prefix("api:").map_or_else(|| "scheduler".to_string(), |token| format!("token:{token}"));
+        let mut entry = crate::audit::Entry::new(actor, if trigger.starts_with("api:") { "http" } else { "service" }, "run");
+        entry.target = Some(name.to_string());
+        entry.duration_ms = Some(started.elapsed().as_millis() as i64);
+        entry.outcome = if status == "succeeded" { "ok" } else { "error" }.into();
+        match &result {
+            Ok(r) => entry.detail = Some(format!("run {}", r.run_id)),
+            Err(e) => entry.error = Some(e.to_string()),
+        }
+        self.audit.record(entry);
         match &result {
             Ok(r) => tracing::info!(pipeline = name, run_id = %r.run_id, seconds = started.elapsed().as_secs_f64(), "run finished"),
             Err(e) => tracing::warn!(pipeline = name, error = %e, "run did not finish"),

@@ -436,7 +436,7 @@ mod tests {
     }
 
     fn checked(lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, commune: &str, value: u32) -> Checked {
-        let caller = Caller { name: "quan-tri".into(), role: Role::Admin, unit: None };
+        let caller = Caller { name: "quan-tri".into(), role: Role::Admin, unit: None, expires: None };
         let body = format!("period,org_unit,data_element,value\n202610,{commune},DS_TONG,{value}\n202610,{commune},DS_BHYT,abc\n");
         let now = Utc::now();
         check(body.into(), &format!("{commune}.csv"), lake, &caller, registry, catalog, now.date_naive(), now).unwrap_or_else(|_| panic!("{commune} refused"))
