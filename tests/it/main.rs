@@ -1,6 +1,7 @@
 //! End-to-end tests of the `tonghop` binary: one test binary (link once), modules by area.
 
 mod access;
+mod backup;
 mod build;
 mod dhis2;
 mod export;

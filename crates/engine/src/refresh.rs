@@ -302,6 +302,43 @@ impl Engine {
         let Some(bytes) = self.lake.root().get(STATE_PATH).await? else { return Ok(None) };
         Ok(serde_json::from_slice(&bytes).ok())
     }
+
+    /// `tonghop check`, the models' part: the build state against the project, the lake's
+    /// `submissions` table and the model tables. Problems name the fix.
+    pub async fn check_models(&self, project: &Project) -> Result<Vec<tonghop_lake::check::Finding>> {
+        use tonghop_lake::check::Finding;
+        let mut findings = Vec::new();
+        let materialised: Vec<&str> = self.models.iter().filter(|m| m.is_table()).map(|m| m.name.as_str()).collect();
+        let state = match self.lake.root().get(STATE_PATH).await? {
+            None => {
+                findings.push(Finding::note("no build yet (models/_build_state.json is missing): `tonghop build` makes the models".into()));
+                return Ok(findings);
+            }
+            Some(bytes) => match serde_json::from_slice::<BuildState>(&bytes) {
+                Ok(s) => s,
+                Err(e) => {
+                    findings.push(Finding::problem(format!("{STATE_PATH} cannot be read ({e}): run `tonghop build --full`")));
+                    return Ok(findings);
+                }
+            },
+        };
+        if state.fingerprint != fingerprint(project)? {
+            findings.push(Finding::note("sql/, catalog/ or reference/ changed since the last build: the next build is full".into()));
+        }
+        let current = self.lake.open_table("tables", "submissions").await?.map(|t| t.version().unwrap_or_default() as i64).unwrap_or(-1);
+        if state.submissions_version > current {
+            findings.push(Finding::problem(format!(
+                "the last build read submissions version {}, but the table is at version {current}: the models hold data the lake does not (restored from an older copy?); run `tonghop build --full`",
+                state.submissions_version
+            )));
+        }
+        for name in materialised {
+            if self.lake.open_table("models", name).await?.is_none() {
+                findings.push(Finding::problem(format!("model {name} is materialised but models/{name} is missing: run `tonghop build --full`")));
+            }
+        }
+        Ok(findings)
+    }
 }
 
 #[cfg(test)]

@@ -230,7 +230,7 @@ impl Lake {
 
     /// A table's provider for a private session: the Delta table, or an empty table with the
     /// spec's schema when it was never written.
-    async fn provider(&self, spec: &TableSpec) -> Result<Arc<dyn TableProvider>> {
+    pub(crate) async fn provider(&self, spec: &TableSpec) -> Result<Arc<dyn TableProvider>> {
         Ok(match self.open_table(spec.folder, spec.name).await? {
             Some(table) => table.table_provider().await?,
             None => Arc::new(MemTable::try_new(spec.schema.clone(), vec![vec![]])?),
@@ -265,7 +265,7 @@ impl Lake {
     }
 
     /// Submission ids with rows in `data_values` or `rejections` but none in `submissions`.
-    async fn orphan_submission_ids(&self) -> Result<BTreeSet<String>> {
+    pub(crate) async fn orphan_submission_ids(&self) -> Result<BTreeSet<String>> {
         let ctx = SessionContext::new();
         ctx.register_table("submissions", self.provider(&tables::SUBMISSIONS).await?)?;
         let mut orphans = BTreeSet::new();

@@ -25,6 +25,8 @@
 //! | [`model_table`] | writing materialised models: streamed, whole or some partitions, in one commit |
 //! | [`lease`] | leases taken with a conditional put, so two runs of one pipeline never overlap |
 //! | [`journal`] | the service's journal of answered submissions not yet committed to Delta |
+//! | [`check`] | the lake's integrity: live files present and whole, committed rows present, what waits |
+//! | [`backup`] | copying a whole lake elsewhere and back, consistent while it is written |
 //!
 //! **Atomicity.** Delta commits are atomic per table. An ingest appends to `data_values` and
 //! `rejections` first and to `submissions` last: a submission is *committed* once its row is in
@@ -34,6 +36,8 @@
 
 #![warn(missing_docs)]
 
+pub mod backup;
+pub mod check;
 pub mod delta;
 mod error;
 pub mod journal;

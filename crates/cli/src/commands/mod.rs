@@ -11,6 +11,7 @@ pub(crate) mod check;
 pub(crate) mod demo;
 pub(crate) mod export;
 pub(crate) mod ingest;
+pub(crate) mod lake;
 pub(crate) mod query;
 
 #[derive(Subcommand)]
@@ -68,4 +69,13 @@ pub(crate) enum Command {
     },
     /// Run read-only SQL over the lake tables, reference tables and models.
     Sql(query::SqlArgs),
+    /// Check the lake: every table's live files present and whole (with --deep every row read),
+    /// every committed submission's rows present, the build state consistent with the models;
+    /// prints what waits (journal, leases) and fails on any problem.
+    Check(lake::CheckArgs),
+    /// Copy the whole lake (Delta tables, journal, leases, received files) to a folder or
+    /// s3://bucket/prefix; consistent while the service and pipelines write.
+    Backup(lake::BackupArgs),
+    /// Copy a backup made by `tonghop backup` into the lake, which must be empty.
+    Restore(lake::RestoreArgs),
 }

@@ -1,0 +1,86 @@
+//! The lake as a whole: `tonghop check` (is it sound?), `tonghop backup` and `tonghop restore`.
+
+use anyhow::{bail, Context, Result};
+use tonghop_lake::check::Severity;
+use tonghop_lake::{Lake, Location};
+
+use crate::Loaded;
+
+/// The flags of `tonghop check`.
+#[derive(clap::Args)]
+pub(crate) struct CheckArgs {
+    /// Also decode every row of every table (reads the whole lake), not only each file's ends.
+    #[arg(long)]
+    pub(crate) deep: bool,
+}
+
+/// The flags of `tonghop backup`.
+#[derive(clap::Args)]
+pub(crate) struct BackupArgs {
+    /// Where the copy goes: a folder or s3://bucket/prefix (objects already there with the same
+    /// size are kept, so an interrupted backup can be run again).
+    pub(crate) to: String,
+}
+
+/// The flags of `tonghop restore`.
+#[derive(clap::Args)]
+pub(crate) struct RestoreArgs {
+    /// The backup: a folder or s3://bucket/prefix made by `tonghop backup`.
+    pub(crate) from: String,
+}
+
+/// `tonghop check`: prints every finding; fails when one is a problem.
+pub(crate) async fn check(ctx: &Loaded, lake: &str, args: CheckArgs) -> Result<()> {
+    let lake = Lake::open(lake)?;
+    let spinner = crate::progress_bar(None, "checking the lake");
+    let mut report = lake.check(args.deep).await?;
+    let engine = tonghop_engine::Engine::open(&ctx.project, &lake, &ctx.registry, &ctx.catalog, tonghop_engine::session::Mode::Read).await;
+    match engine {
+        Ok(engine) => report.findings.extend(engine.check_models(&ctx.project).await?),
+        Err(e) => report.findings.push(tonghop_lake::check::Finding::problem(format!("the SQL session cannot be opened over this lake: {e}"))),
+    }
+    spinner.finish_and_clear();
+    for (table, (version, files)) in &report.tables {
+        println!("ok   {table}: version {version}, {files} live file(s)");
+    }
+    let problems = report.findings.iter().filter(|f| f.severity == Severity::Problem).count();
+    for finding in &report.findings {
+        let tag = if finding.severity == Severity::Problem { "PROBLEM" } else { "note" };
+        println!("{tag:<4} {}", finding.what);
+    }
+    if problems > 0 {
+        bail!("{problems} problem(s) in the lake {}", lake.root().url());
+    }
+    println!("the lake {} is sound ({} tables{})", lake.root().url(), report.tables.len(), if args.deep { ", every row read" } else { "" });
+    Ok(())
+}
+
+/// `tonghop backup`.
+pub(crate) async fn backup(lake: &str, args: BackupArgs) -> Result<()> {
+    let from = Location::parse(lake)?;
+    let to = Location::parse(&args.to).with_context(|| format!("the backup location {}", args.to))?;
+    copy(&from, &to, "backing up").await
+}
+
+/// `tonghop restore`: only into an empty lake.
+pub(crate) async fn restore(lake: &str, args: RestoreArgs) -> Result<()> {
+    let from = Location::parse(&args.from).with_context(|| format!("the backup location {}", args.from))?;
+    let to = Location::parse(lake)?;
+    if tonghop_lake::backup::is_empty(&from).await? {
+        bail!("{} holds nothing: is it a backup made by `tonghop backup`?", from.url());
+    }
+    if !tonghop_lake::backup::is_empty(&to).await? {
+        bail!("the lake {} is not empty: restore into an empty location (move the old lake away first)", to.url());
+    }
+    copy(&from, &to, "restoring").await?;
+    eprintln!("now run `tonghop check` on {}", to.url());
+    Ok(())
+}
+
+async fn copy(from: &Location, to: &Location, what: &str) -> Result<()> {
+    let bar = crate::progress_bar(None, what);
+    let copied = tonghop_lake::backup::copy_lake(from, to, &|bytes| bar.inc(bytes)).await?;
+    bar.finish_and_clear();
+    println!("{} → {}: {} object(s), {:.1} MB copied; {} already there", from.url(), to.url(), copied.objects, copied.bytes as f64 / 1e6, copied.skipped);
+    Ok(())
+}
