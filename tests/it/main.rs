@@ -3,6 +3,7 @@
 mod access;
 mod backup;
 mod build;
+mod chaos;
 mod dhis2;
 mod export;
 mod export_paths;
