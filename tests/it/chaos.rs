@@ -95,7 +95,7 @@ fn runs_and_builds_killed_at_random_moments_end_as_an_uninterrupted_run() {
     let mut spans = [span, span];
     while killed < wanted {
         // Runs (ingest then an incremental build, under the pipeline's lease) and full builds.
-        let full = rng.next() % 3 == 0;
+        let full = rng.next().is_multiple_of(3);
         let args: &[&str] = if full { &["build", "--full"] } else { &["run", "chaos.toml"] };
         full_builds += usize::from(full);
         let child = tonghop_command(&lake, args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();

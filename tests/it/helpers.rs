@@ -158,7 +158,12 @@ pub fn config_path(lake: &Path) -> PathBuf {
 impl Served {
     /// Starts `tonghop serve` as `command` sets it up (its log goes to a file in `dir`) and reads
     /// the addresses it prints.
-    pub fn start(mut command: std::process::Command, dir: &Path) -> Served {
+    pub fn start(command: std::process::Command, dir: &Path) -> Served {
+        Served::try_start(command, dir).unwrap_or_else(|log| panic!("tonghop serve did not start:\n{log}"))
+    }
+
+    /// As [`Served::start`], or the log of a service that exited instead of starting.
+    pub fn try_start(mut command: std::process::Command, dir: &Path) -> Result<Served, String> {
         use std::io::BufRead;
         let log = dir.join(format!("serve-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
         command.stdout(std::process::Stdio::piped()).stderr(std::fs::File::create(&log).unwrap());
@@ -167,12 +172,12 @@ impl Served {
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         if line.is_empty() {
             let _ = child.wait();
-            panic!("tonghop serve did not start:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            return Err(std::fs::read_to_string(&log).unwrap_or_default());
         }
         // "tonghop serve: http://127.0.0.1:PORT postgres://127.0.0.1:PORT (lake ...)"
         let http = line.split_whitespace().find(|w| w.starts_with("http://") || w.starts_with("https://")).unwrap().to_string();
         let pg_port = line.split_whitespace().find_map(|w| w.strip_prefix("postgres://")).map(|a| a.rsplit(':').next().unwrap().parse().unwrap());
-        Served { child: Some(child), http, pg_port, log }
+        Ok(Served { child: Some(child), http, pg_port, log })
     }
 
     /// Sends SIGTERM and waits (at most 60 s) for the process to exit; returns whether it exited

@@ -7,6 +7,7 @@ mod chaos;
 mod dhis2;
 mod export;
 mod export_paths;
+mod faults;
 mod helpers;
 mod hostile;
 mod ingest;

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use crate::helpers::tonghop_at;
 
 /// A SeaweedFS server (master, volume, filer and S3 gateway in one process), killed on drop.
-struct SeaweedFs {
+pub(crate) struct SeaweedFs {
     child: Child,
     s3_port: u16,
 }
@@ -29,7 +29,7 @@ const ACCESS_KEY: &str = "tonghop";
 const SECRET_KEY: &str = "tonghop-test-secret";
 
 impl SeaweedFs {
-    fn start(dir: &Path) -> SeaweedFs {
+    pub(crate) fn start(dir: &Path) -> SeaweedFs {
         let data = dir.join("seaweedfs");
         std::fs::create_dir_all(&data).unwrap();
         let mut ports = Vec::new();
@@ -88,9 +88,19 @@ impl SeaweedFs {
     }
 
     /// `tonghop` on `s3://tonghop/lake` of this server.
-    fn tonghop(&self, cwd: &Path, args: &[&str]) -> Command {
+    pub(crate) fn tonghop(&self, cwd: &Path, args: &[&str]) -> Command {
+        self.tonghop_through(self.s3_port, cwd, args)
+    }
+
+    /// The gateway's port.
+    pub(crate) fn port(&self) -> u16 {
+        self.s3_port
+    }
+
+    /// `tonghop` on `s3://tonghop/lake` of this server, reached through `port` (a proxy).
+    pub(crate) fn tonghop_through(&self, port: u16, cwd: &Path, args: &[&str]) -> Command {
         let mut c = tonghop_at(cwd, "s3://tonghop/lake", args);
-        c.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", self.s3_port))
+        c.env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)

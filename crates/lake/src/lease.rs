@@ -79,6 +79,9 @@ impl Lake {
         }
         let store = location.store();
         let path = location.path(&relative);
+        // What this call has written: when the store applied a put whose answer was lost (and the
+        // client's retry then found the object there), the lease found is one of these, and ours.
+        let mut written: Vec<LeaseInfo> = Vec::new();
         // Two rounds: a lease released between our create and our read is simply created again.
         for _ in 0..2 {
             let now = Utc::now();
@@ -90,6 +93,7 @@ impl Lake {
                 pid: Some(std::process::id()),
             };
             let payload = PutPayload::from(serde_json::to_vec(&info).expect("plain struct"));
+            written.push(info.clone());
             match store.put_opts(&path, payload.clone(), PutOptions::from(PutMode::Create)).await {
                 Ok(put) => {
                     tracing::info!(name, holder, "lease taken");
@@ -113,6 +117,10 @@ impl Lake {
                 Err(e) => return Err(e.into()),
             };
             let (held, seen) = current;
+            if written.contains(&held) {
+                tracing::info!(name, holder, "lease taken (the store's answer to our put was lost; the lease found is ours)");
+                return Ok(Lease { name: name.to_string(), location, relative, info: held, version: seen });
+            }
             let dead = held.holder_is_dead();
             if held.expires_at > now && !dead {
                 return Err(Error::LeaseHeld { name: name.to_string(), holder: held.holder, acquired_at: held.acquired_at, expires_at: held.expires_at });
@@ -171,6 +179,21 @@ impl Lease {
         let path = self.location.path(&self.relative);
         let put = match store.put_opts(&path, payload.clone(), PutOptions::from(PutMode::Update(self.version.clone()))).await {
             Err(object_store::Error::NotImplemented { .. }) => store.put_opts(&path, payload, PutOptions::from(PutMode::Overwrite)).await?,
+            Err(object_store::Error::Precondition { .. }) => {
+                // The store may have applied our update and lost its answer (the client's retry
+                // then fails its precondition): the lease is still ours if it says what we wrote.
+                let found = store.get(&path).await?;
+                let meta = found.meta.clone();
+                if serde_json::from_slice::<LeaseInfo>(&found.bytes().await?).ok().as_ref() != Some(&info) {
+                    return Err(Error::LeaseHeld {
+                        name: self.name.clone(),
+                        holder: "another process (the lease was taken over)".into(),
+                        acquired_at: self.info.acquired_at,
+                        expires_at: self.info.expires_at,
+                    });
+                }
+                object_store::PutResult { e_tag: meta.e_tag, version: meta.version }
+            }
             other => other?,
         };
         self.version = UpdateVersion { e_tag: put.e_tag, version: put.version };
