@@ -17,4 +17,5 @@ mod nightly;
 mod reform;
 mod s3;
 mod serve;
+mod soak;
 mod sql;

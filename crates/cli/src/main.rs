@@ -59,7 +59,12 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("warn,tonghop={level},tonghop_core={level},tonghop_lake={level},tonghop_ingest={level},tonghop_formats={level},tonghop_engine={level},tonghop_pipeline={level},tonghop_demo={level},tonghop_export={level},tonghop_server={level}")));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    // Worker threads with 16 MiB stacks (tokio's default is 2 MiB): the service runs pipeline
+    // builds and commits of its journal on them, and DataFusion's planning and Delta's writes
+    // recurse deeply, above all in a debug build (a soak test overflowed a 2 MiB worker while a
+    // build ran under load, and a restart committing 964 journal entries did too). The memory is
+    // only reserved; pages are used as the stack grows.
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(16 << 20).build().expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
