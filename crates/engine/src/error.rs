@@ -22,6 +22,14 @@ pub enum Error {
         /// [`crate::read_only::MAX_EXPRESSION_DEPTH`].
         limit: usize,
     },
+    /// Analyst SQL lists more values in one `IN (…)` than the engine can scan safely.
+    #[error("an IN (…) list of {items} values is longer than {limit}: put the values in a table, or split the query")]
+    TooLongList {
+        /// Values listed.
+        items: usize,
+        /// [`crate::read_only::MAX_IN_LIST`].
+        limit: usize,
+    },
     /// A model file is wrong: every problem is listed.
     #[error("the sql/ project: {0}")]
     InvalidModels(tonghop_core::Problems),

@@ -32,12 +32,19 @@ const SEARCH_PATH: [&str; 3] = ["public", "$user", "pg_catalog"];
 /// column, for one); deeper expressions would overflow a thread's stack and abort the process.
 pub const MAX_EXPRESSION_DEPTH: usize = 400;
 
+/// The most values one `IN (…)` list of analyst SQL may hold. The Delta scan turns the list into
+/// a predicate that it walks recursively, once per value: 20,000 values overflowed a 16 MiB stack
+/// and aborted the service.
+pub const MAX_IN_LIST: usize = 5_000;
+
 /// Counts expression nesting; at more than [`MAX_EXPRESSION_DEPTH`] it stops (so that the walk
 /// cannot overflow the stack itself) and cuts the deep part off for [`dismantle`].
 #[derive(Default)]
 struct Depth {
     depth: usize,
     cut: Vec<Expr>,
+    /// The length of an `IN (…)` list longer than [`MAX_IN_LIST`], when one was found.
+    long_list: Option<usize>,
 }
 
 impl Depth {
@@ -54,6 +61,12 @@ impl Depth {
 impl datafusion::sql::sqlparser::ast::VisitorMut for Depth {
     type Break = ();
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> std::ops::ControlFlow<()> {
+        if let Expr::InList { list, .. } = expr {
+            if list.len() > MAX_IN_LIST {
+                self.long_list = Some(list.len());
+                return std::ops::ControlFlow::Break(());
+            }
+        }
         let flow = self.enter();
         if flow.is_break() {
             self.cut.push(std::mem::replace(expr, Expr::value(datafusion::sql::sqlparser::ast::Value::Null)));
@@ -107,6 +120,9 @@ fn check_depth(mut statement: Statement) -> Result<Statement> {
         dismantle(expr);
     }
     match flow {
+        std::ops::ControlFlow::Break(()) if depth.long_list.is_some() => {
+            Err(Error::TooLongList { items: depth.long_list.unwrap_or_default(), limit: MAX_IN_LIST })
+        }
         std::ops::ControlFlow::Break(()) => Err(Error::TooDeep { limit: MAX_EXPRESSION_DEPTH }),
         std::ops::ControlFlow::Continue(()) => Ok(statement),
     }
@@ -245,6 +261,10 @@ mod tests {
                     let e = plan_query(&ctx, &sql).await.unwrap_err();
                     assert!(matches!(e, Error::TooDeep { .. }), "{e}");
                 }
+                let list = |n: usize| format!("SELECT 1 WHERE 'a' IN ({})", (0..n).map(|i| format!("'{i}'")).collect::<Vec<_>>().join(","));
+                assert!(plan_query(&ctx, &list(100)).await.is_ok());
+                let e = plan_query(&ctx, &list(MAX_IN_LIST + 1)).await.unwrap_err();
+                assert!(matches!(e, Error::TooLongList { items: 5001, .. }), "{e}");
             })
         });
         run.unwrap().join().unwrap();

@@ -202,7 +202,8 @@ impl FromRequestParts<Arc<Service>> for Authed {
             service.audit.denied(actor, "http", &route, why, client.as_deref());
         };
         if let Some(wait) = address.as_deref().and_then(|a| service.throttle.blocked([a])) {
-            deny("throttled", "anonymous", "too many unknown tokens from this address");
+            // Counted, not audited: the failures that led here are, and a flood must not fill the lake.
+            service.metrics.denied("throttled");
             tracing::warn!(route, address = ?address, "denied: too many unknown tokens from this address");
             let mut r = problem(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -216,6 +217,11 @@ impl FromRequestParts<Arc<Service>> for Authed {
         let Some(token) = token else {
             deny("no_token", "anonymous", "no token");
             tracing::warn!(route, "denied: no token");
+            // Counted towards the throttle like an unknown token, so that requests without one
+            // cannot flood the audit trail.
+            if let Some(a) = address.as_deref() {
+                service.throttle.failed([a]);
+            }
             let mut r = problem(
                 StatusCode::UNAUTHORIZED,
                 "send your API token as `Authorization: Bearer <token>`",

@@ -117,7 +117,7 @@ fn refused(error: tonghop_engine::Error) -> PgWireError {
             tracing::warn!(error = %message, "postgres: refused a statement that is not a query");
             "25006"
         }
-        tonghop_engine::Error::TooDeep { .. } => "54001",
+        tonghop_engine::Error::TooDeep { .. } | tonghop_engine::Error::TooLongList { .. } => "54001",
         _ => "42601",
     };
     PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), sqlstate.into(), message)))
