@@ -61,7 +61,8 @@ fn kill_after(mut child: Child, after: Duration) -> Option<Duration> {
     ran
 }
 
-const PIPELINE: &str = "name = \"chaos\"\n\n[[steps]]\nname = \"ingest_inbox\"\nkind = \"ingest\"\nsource = \"inbox\"\narchive = \"archive\"\nfailed = \"failed\"\n\n[[steps]]\nname = \"build_models\"\nkind = \"build\"\n";
+/// A pipeline of ingest then build (the faults test runs it too).
+pub(crate) const PIPELINE: &str = "name = \"chaos\"\n\n[[steps]]\nname = \"ingest_inbox\"\nkind = \"ingest\"\nsource = \"inbox\"\narchive = \"archive\"\nfailed = \"failed\"\n\n[[steps]]\nname = \"build_models\"\nkind = \"build\"\n";
 
 /// What must be equal between the interrupted lake and the uninterrupted one.
 const FIGURES: [&str; 3] = [

@@ -141,7 +141,7 @@ async fn nothing_answered_is_lost_and_nothing_committed_twice_through_a_flaky_ob
     let proxy = FaultProxy::start(s3.port(), seed).await;
     let cwd = dir.path();
     let pipeline = cwd.join("chaos.toml");
-    std::fs::write(&pipeline, "name = \"chaos\"\n\n[[steps]]\nname = \"ingest_inbox\"\nkind = \"ingest\"\nsource = \"inbox\"\narchive = \"archive\"\nfailed = \"failed\"\n\n[[steps]]\nname = \"build_models\"\nkind = \"build\"\n").unwrap();
+    std::fs::write(&pipeline, crate::chaos::PIPELINE).unwrap();
     let (ok, text) = output(s3.tonghop(cwd, &["demo", "--provinces", "post2025:04", "--until", "2025-10-01", "--seed", "7"]).output().unwrap());
     assert!(ok, "{text}");
     let files: usize = text.split_whitespace().nth(1).unwrap().parse().unwrap();

@@ -241,6 +241,11 @@ impl std::str::FromStr for Period {
     }
 }
 
+/// Vietnam's time zone: UTC+7 all year (no daylight saving time).
+pub fn vietnam_offset() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(7 * 3600).expect("UTC+7 is a valid offset")
+}
+
 /// Today's date in Vietnam (UTC+7 all year: Vietnam has no daylight saving time). Reports are
 /// dated, and periods judged in the future, against it.
 pub fn today_in_vietnam() -> chrono::NaiveDate {

@@ -223,7 +223,10 @@ impl Writer {
             return;
         }
         self.last_trim = Some(std::time::Instant::now());
-        let cutoff = (Utc::now() - chrono::Duration::days(i64::from(self.retention_days))).with_timezone(&vietnam()).format("%Y-%m-%d").to_string();
+        let cutoff = (Utc::now() - chrono::Duration::days(i64::from(self.retention_days)))
+            .with_timezone(&tonghop_core::period::vietnam_offset())
+            .format("%Y-%m-%d")
+            .to_string();
         match self.lake.delete(&AUDIT, &format!("day < '{cutoff}'")).await {
             Ok(()) => tracing::debug!(cutoff, "audit entries of days before the cutoff deleted"),
             Err(e) => tracing::warn!(error = %e, "old audit entries not deleted; trying again tomorrow"),
@@ -231,16 +234,12 @@ impl Writer {
     }
 }
 
-fn vietnam() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(7 * 3600).expect("UTC+7 is a valid offset")
-}
-
 /// The entries as a batch of the audit table.
 fn to_batch(entries: &[Entry]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let text = |f: &dyn Fn(&Entry) -> Option<&str>| Arc::new(entries.iter().map(f).collect::<StringArray>()) as ArrayRef;
     let number = |f: &dyn Fn(&Entry) -> Option<i64>| Arc::new(entries.iter().map(f).collect::<Int64Array>()) as ArrayRef;
     let at = TimestampMicrosecondArray::from(entries.iter().map(|e| e.at.timestamp_micros()).collect::<Vec<_>>()).with_timezone("UTC");
-    let days: Vec<String> = entries.iter().map(|e| e.at.with_timezone(&vietnam()).format("%Y-%m-%d").to_string()).collect();
+    let days: Vec<String> = entries.iter().map(|e| e.at.with_timezone(&tonghop_core::period::vietnam_offset()).format("%Y-%m-%d").to_string()).collect();
     RecordBatch::try_new(
         AUDIT.schema.clone(),
         vec![

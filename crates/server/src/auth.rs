@@ -87,7 +87,7 @@ fn datetime<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<toml::value
 /// (UTC+7); a date-time without offset is Vietnam time.
 pub fn expiry_instant(value: &toml::value::Datetime) -> Result<DateTime<Utc>, String> {
     let text = value.to_string();
-    let vietnam = chrono::FixedOffset::east_opt(7 * 3600).expect("UTC+7 is a valid offset");
+    let vietnam = tonghop_core::period::vietnam_offset();
     if let Ok(at) = DateTime::parse_from_rfc3339(&text) {
         return Ok(at.with_timezone(&Utc));
     }

@@ -116,8 +116,8 @@ fn list(path: &Path) -> Result<()> {
     let config = tonghop_server::ServerConfig::load(Some(path))?;
     let now = chrono::Utc::now();
     let state = |at: Option<chrono::DateTime<chrono::Utc>>| match at {
-        Some(at) if at <= now => format!("expired {}", at.with_timezone(&vietnam()).format("%Y-%m-%d %H:%M")),
-        Some(at) => format!("valid until {}", at.with_timezone(&vietnam()).format("%Y-%m-%d %H:%M")),
+        Some(at) if at <= now => format!("expired {}", at.with_timezone(&tonghop_core::period::vietnam_offset()).format("%Y-%m-%d %H:%M")),
+        Some(at) => format!("valid until {}", at.with_timezone(&tonghop_core::period::vietnam_offset()).format("%Y-%m-%d %H:%M")),
         None => "valid".into(),
     };
     println!("{:<28} {:<9} {:<18} state", "token", "role", "unit");
@@ -131,10 +131,6 @@ fn list(path: &Path) -> Result<()> {
         println!("{:<28} {}", u.name, state(at));
     }
     Ok(())
-}
-
-fn vietnam() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(7 * 3600).expect("UTC+7 is a valid offset")
 }
 
 /// `tonghop token revoke`: the file is rewritten whole (a new file renamed over it), so a service
