@@ -176,7 +176,7 @@ async fn the_service_killed_at_random_moments_loses_no_answered_submission() {
     }
     // A last start commits what the journal holds; SIGTERM ends it cleanly.
     let mut server = serve(&lake, &config);
-    assert!(server.stop());
+    assert!(server.stop(), "the last start did not stop cleanly within 60 s:\n{}", server.log_text());
     eprintln!("service chaos: {killed} kills, {sent} submissions sent, {} answered, {:?}", answered.len(), started.elapsed());
     assert!(answered.len() > killed, "submissions were answered between the kills");
 
