@@ -15,8 +15,9 @@ use serde_json::Value;
 
 use crate::helpers::{make_token, serve, sql_rows, tonghop, tonghop_command, tonghop_raw};
 
-/// xorshift64*: enough randomness to pick moments, and replayable from its seed.
-struct Rng(u64);
+/// xorshift64*: enough randomness to pick moments, and replayable from its seed (the faults test
+/// draws its faults with it too).
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn from_env() -> Rng {
@@ -28,7 +29,7 @@ impl Rng {
         Rng(seed)
     }
 
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;

@@ -65,15 +65,10 @@ impl FaultProxy {
         let (on, counts) = (Arc::new(AtomicBool::new(true)), Arc::new(Counts::default()));
         let (flag, tally) = (on.clone(), counts.clone());
         tokio::spawn(async move {
-            let mut n = seed;
+            let mut rng = crate::chaos::Rng(seed | 1);
             loop {
                 let Ok((client, _)) = listener.accept().await else { return };
-                // splitmix64 over a counter: a new draw per connection.
-                n = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = n;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                let draw = z ^ (z >> 31);
+                let draw = rng.next();
                 let fault = if flag.load(Ordering::Relaxed) { draw % 16 } else { 99 };
                 tokio::spawn(connection(client, target, fault, draw, tally.clone()));
             }

@@ -224,10 +224,9 @@ impl Engine {
         let new_ids = "SELECT submission_id FROM lake.submissions EXCEPT SELECT submission_id FROM submissions_at_last_build";
         let ids = self.strings(new_ids).await?;
         // A short list of ids is written out, so the scan skips the files and row groups whose
-        // submission_id statistics exclude them all (a subquery would read every row). Not a long
-        // one: the Delta scan's predicate recurses once per listed value, and 8,155 values overflowed
-        // a 16 MiB stack in the service.
-        let filter = if ids.len() <= 1_000 { tonghop_core::sql::literal_list(&ids) } else { new_ids.to_string() };
+        // submission_id statistics exclude them all (a subquery would read every row); not a long
+        // one (see `tonghop_lake::MAX_LISTED_IDS`).
+        let filter = if ids.len() <= tonghop_lake::MAX_LISTED_IDS { tonghop_core::sql::literal_list(&ids) } else { new_ids.to_string() };
         let months: BTreeSet<String> = if ids.is_empty() {
             BTreeSet::new()
         } else {

@@ -42,10 +42,11 @@ pub struct Copied {
 pub async fn copy_lake(from: &Location, to: &Location, progress: &(dyn Fn(u64) + Sync)) -> Result<Copied> {
     let mut copied = Copied::default();
     let mut done: HashSet<String> = HashSet::new();
-    for phase in 0..PHASES {
-        // Each phase lists when it starts: a log copied later holds at least what earlier phases
-        // copied, and the last phase copies every file the copied logs name (and newer ones).
-        let listing = list(from, "").await?;
+    for (phase, prefix) in PHASE_PREFIXES.iter().enumerate() {
+        // Each phase lists (below its prefix) when it starts: a log copied later holds at least
+        // what earlier phases copied, and the last phase copies every file the copied logs name
+        // (and newer ones).
+        let listing = list(from, prefix).await?;
         let mut batch: Vec<(String, u64)> = listing.into_iter().filter(|(p, _)| phase_of(p) == phase && !done.contains(p)).collect();
         // `_last_checkpoint` first: the checkpoint it names was written before it.
         batch.sort_by_key(|(p, _)| !p.ends_with("/_last_checkpoint"));
@@ -61,6 +62,10 @@ pub async fn copy_lake(from: &Location, to: &Location, progress: &(dyn Fn(u64) +
 
 /// How many phases a copy has (see [`phase_of`]).
 const PHASES: usize = 7;
+
+/// Where each phase's objects are (the narrowest folder holding them all), so that a phase lists
+/// only that folder.
+const PHASE_PREFIXES: [&str; PHASES] = ["journal", "models", "models", "tables/submissions/_delta_log", "tables", "tables", ""];
 
 /// The phase of the copy an object (its path relative to the lake) belongs to, in the order of the
 /// module's documentation.
@@ -155,5 +160,8 @@ mod tests {
         assert!(phases.windows(2).all(|w| w[0] < w[1]), "{phases:?}");
         assert_eq!(phase_of("tables/rejections/_delta_log/00000000000000000001.json"), phase_of(order[4]));
         assert_eq!(phase_of("leases/nightly.json"), PHASES - 1);
+        for path in order {
+            assert!(path.starts_with(PHASE_PREFIXES[phase_of(path)]), "{path} is listed by its phase");
+        }
     }
 }

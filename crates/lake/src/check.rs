@@ -71,6 +71,8 @@ impl Lake {
     #[tracing::instrument(skip(self))]
     pub async fn check(&self, deep: bool) -> Result<LakeCheck> {
         let mut check = LakeCheck::default();
+        // Tables with a problem (`folder/name`): what reads them is not checked further.
+        let mut broken = std::collections::HashSet::new();
         for (folder, name) in self.delta_tables().await? {
             let key = format!("{folder}/{name}");
             let table = match self.open_table(&folder, &name).await {
@@ -78,6 +80,7 @@ impl Lake {
                 Ok(None) => continue,
                 Err(e) => {
                     check.findings.push(Finding::problem(format!("{key}: its Delta log cannot be read: {e}")));
+                    broken.insert(key);
                     continue;
                 }
             };
@@ -86,6 +89,7 @@ impl Lake {
                 Ok(s) => s,
                 Err(e) => {
                     check.findings.push(Finding::problem(format!("{key}: its snapshot cannot be read: {e}")));
+                    broken.insert(key);
                     continue;
                 }
             };
@@ -102,17 +106,18 @@ impl Lake {
             for (path, problem) in checks {
                 if let Some(problem) = problem {
                     check.findings.push(Finding::problem(format!("{key} (version {version}): live file {path}: {problem}")));
+                    broken.insert(key.clone());
                 }
             }
-            if deep && check.findings.iter().all(|f| !f.what.starts_with(&format!("{key} "))) {
+            if deep && !broken.contains(&key) {
                 if let Err(e) = self.read_every_row(&table).await {
                     check.findings.push(Finding::problem(format!("{key} (version {version}): its rows cannot all be read: {e}")));
+                    broken.insert(key.clone());
                 }
             }
         }
-        let broken = |table: &str| check.findings.iter().any(|f| f.severity == Severity::Problem && f.what.starts_with(&format!("tables/{table} ")));
-        let broken = broken("submissions") || broken("data_values") || broken("rejections");
-        if broken {
+        let unreadable = ["tables/submissions", "tables/data_values", "tables/rejections"].iter().any(|t| broken.contains(*t));
+        if unreadable {
             check.findings.push(Finding::note("committed submissions' rows not counted: mend the files above first".into()));
         } else {
             match self.check_submissions().await {
@@ -120,7 +125,7 @@ impl Lake {
                 Err(e) => check.findings.push(Finding::problem(format!("committed submissions' rows cannot be counted: {e}"))),
             }
         }
-        match self.check_waiting(!broken).await {
+        match self.check_waiting(!unreadable).await {
             Ok(found) => check.findings.extend(found),
             Err(e) => check.findings.push(Finding::problem(format!("the journal, uncommitted rows and leases cannot be read: {e}"))),
         }

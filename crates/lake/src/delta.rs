@@ -80,6 +80,11 @@ impl TableProvider for LatestTable {
     }
 }
 
+/// The most values tonghop writes into one `IN (…)` list over a Delta table: the Delta scan
+/// walks such a list recursively, once per value, and 8,155 values overflowed a 16 MiB stack.
+/// Longer lists are looked up in chunks (or, in a build, with a subquery).
+pub const MAX_LISTED_IDS: usize = 500;
+
 /// An open lake.
 #[derive(Debug, Clone)]
 pub struct Lake {
@@ -281,7 +286,7 @@ impl Lake {
     /// committed: their `submissions` rows make them visible).
     #[tracing::instrument(skip_all, fields(submissions = ids.len()))]
     pub async fn remove_submissions_rows(&self, ids: &BTreeSet<String>) -> Result<()> {
-        for chunk in ids.iter().collect::<Vec<_>>().chunks(1000) {
+        for chunk in ids.iter().collect::<Vec<_>>().chunks(MAX_LISTED_IDS) {
             let list = tonghop_core::sql::literal_list(chunk.iter().copied());
             let predicate = format!("submission_id IN ({list})");
             for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
@@ -289,6 +294,18 @@ impl Lake {
             }
         }
         Ok(())
+    }
+
+    /// Which of `ids` have a row in `submissions` (committed), looked up [`MAX_LISTED_IDS`] at a time.
+    #[tracing::instrument(skip_all, fields(submissions = ids.len()))]
+    pub async fn committed_among(&self, ids: &BTreeSet<String>) -> Result<HashSet<String>> {
+        let mut committed = HashSet::new();
+        for chunk in ids.iter().collect::<Vec<_>>().chunks(MAX_LISTED_IDS) {
+            let list = tonghop_core::sql::literal_list(chunk.iter().copied());
+            let sql = format!("SELECT submission_id FROM submissions WHERE submission_id IN ({list})");
+            committed.extend(first_column_strings(&self.query_table(&tables::SUBMISSIONS, &sql, &[]).await?)?);
+        }
+        Ok(committed)
     }
 
     /// Runs `sql` over one lake table, registered under its name in a private session (an empty

@@ -46,7 +46,7 @@ pub mod location;
 pub mod model_table;
 pub mod tables;
 
-pub use delta::{first_column_strings, scan_provider, Appender, Lake, LatestTable};
+pub use delta::{first_column_strings, scan_provider, Appender, Lake, LatestTable, MAX_LISTED_IDS};
 pub use deltalake::DeltaTable;
 pub use error::{Error, Result};
 pub use lease::{Lease, LeaseInfo};

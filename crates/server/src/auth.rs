@@ -311,13 +311,15 @@ pub struct Access {
     /// API tokens.
     pub tokens: Tokens,
     users: HashMap<String, (crate::scram::Verifier, Option<DateTime<Utc>>)>,
+    /// The configuration entries it was made from (a reload says what changed against them).
+    pub(crate) entries: (Vec<TokenEntry>, Vec<PgUser>),
 }
 
 impl Access {
     /// The valid entries of a configuration.
     pub fn new(tokens: &[TokenEntry], users: &[PgUser]) -> Access {
-        let users = users.iter().filter_map(|u| u.verifier().ok().map(|v| (u.name.clone(), (v, expiry_of(u.valid_until.as_ref()))))).collect();
-        Access { tokens: Tokens::new(tokens), users }
+        let by_name = users.iter().filter_map(|u| u.verifier().ok().map(|v| (u.name.clone(), (v, expiry_of(u.valid_until.as_ref()))))).collect();
+        Access { tokens: Tokens::new(tokens), users: by_name, entries: (tokens.to_vec(), users.to_vec()) }
     }
 
     /// What PostgreSQL login name `name` is at `now`.

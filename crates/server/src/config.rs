@@ -387,14 +387,17 @@ impl ServerConfig {
     /// Reads a config file (or the defaults when `path` is `None`), applies the environment
     /// overrides of [`ENV_OVERRIDES`] and checks the result, reporting every problem at once.
     pub fn load(path: Option<&Path>) -> Result<ServerConfig> {
-        let name = path.map_or_else(|| "(defaults)".to_string(), |p| p.display().to_string());
-        let mut config: ServerConfig = match path {
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| Error::Io { path: name.clone(), source })?;
-                toml::from_str(&text).map_err(|e| Error::Config(vec![format!("{name}: {e}")].into()))?
-            }
-            None => toml::from_str("").map_err(|e| Error::Config(vec![format!("{name}: {e}")].into()))?,
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| Error::Io { path: p.display().to_string(), source })?,
+            None => String::new(),
         };
+        ServerConfig::from_text(path, &text)
+    }
+
+    /// As [`ServerConfig::load`], on the text of the file at `path` already read.
+    pub fn from_text(path: Option<&Path>, text: &str) -> Result<ServerConfig> {
+        let name = path.map_or_else(|| "(defaults)".to_string(), |p| p.display().to_string());
+        let mut config: ServerConfig = toml::from_str(text).map_err(|e| Error::Config(vec![format!("{name}: {e}")].into()))?;
         config.source = path.map(Path::to_path_buf);
         let mut problems = config.apply_env(|k| std::env::var(k).ok());
         problems.extend(config.problems().into_iter().map(|p| format!("{name}: {p}")));

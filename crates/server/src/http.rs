@@ -136,7 +136,7 @@ async fn limit_uploads(
     next: axum::middleware::Next,
 ) -> Response {
     let token = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if token.and_then(|t| service.access().tokens.caller(t).cloned()).is_none() {
+    if token.is_none_or(|t| service.access().tokens.caller(t).is_none()) {
         return next.run(request).await;
     }
     let wait = std::time::Duration::from_secs(service.config.submissions.body_timeout_seconds);

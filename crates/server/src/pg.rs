@@ -202,35 +202,33 @@ impl QueryHook for ReadOnly {
 /// [`tonghop_engine::read_only::check_text_depth`]).
 struct Guarded(Arc<DfSessionService>, Arc<Service>);
 
-/// Adds a statement to the audit trail: a query when its rows have all been sent (or the client
-/// went away), with how many; an error at once. Other answers (`SET`, `BEGIN`, …) are not recorded.
-fn audited(
-    service: &Arc<Service>,
-    client: &(dyn ClientInfo + Send + Sync),
-    sql: &str,
-    started: std::time::Instant,
-    answer: PgWireResult<Response>,
-) -> PgWireResult<Response> {
+/// The audit entry of a statement run by `client`, not yet recorded.
+fn audit_entry(client: &(dyn ClientInfo + Send + Sync), sql: &str) -> crate::audit::Entry {
     let user = client.metadata().get(datafusion_postgres::pgwire::api::METADATA_USER).cloned().unwrap_or_default();
     let mut entry = crate::audit::Entry::new(format!("pg:{user}"), "postgres", "sql");
     entry.role = Some("analyst".into());
     entry.detail = Some(sql.to_string());
     entry.client = Some(client.socket_addr().ip().to_string());
-    match answer {
-        Ok(Response::Query(mut query)) => {
-            let rows = std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
-            query.data_rows = Box::pin(Counted { rows, count: 0, entry: Some(entry), started, service: service.clone() });
-            Ok(Response::Query(query))
-        }
-        Err(e) => {
-            entry.duration_ms = Some(started.elapsed().as_millis() as i64);
-            entry.outcome = "error".into();
-            entry.error = Some(e.to_string());
-            service.audit.record(entry);
-            Err(e)
-        }
-        other => other,
-    }
+    entry
+}
+
+/// Adds a statement's answer to the audit trail: a query when its rows have all been sent (or
+/// the client went away), with how many. Other answers (`SET`, `BEGIN`, …) are not recorded.
+fn audited(service: &Arc<Service>, client: &(dyn ClientInfo + Send + Sync), sql: &str, started: std::time::Instant, answer: Response) -> Response {
+    let Response::Query(mut query) = answer else { return answer };
+    let rows = std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
+    query.data_rows = Box::pin(Counted { rows, count: 0, entry: Some(audit_entry(client, sql)), started, service: service.clone() });
+    Response::Query(query)
+}
+
+/// Adds a statement that failed to the audit trail, and passes the error on.
+fn audited_error(service: &Service, client: &(dyn ClientInfo + Send + Sync), sql: &str, started: std::time::Instant, error: PgWireError) -> PgWireError {
+    let mut entry = audit_entry(client, sql);
+    entry.duration_ms = Some(started.elapsed().as_millis() as i64);
+    entry.outcome = "error".into();
+    entry.error = Some(error.to_string());
+    service.audit.record(entry);
+    error
 }
 
 /// A query's rows on their way to the client, counted; the audit entry is recorded when the
@@ -292,14 +290,8 @@ impl SimpleQueryHandler for Guarded {
         too_deep(query)?;
         let started = std::time::Instant::now();
         match SimpleQueryHandler::do_query(self.0.as_ref(), client, query).await {
-            Ok(answers) => Ok(answers
-                .into_iter()
-                .map(|a| {
-                    audited(&self.1, client, query, started, Ok(a))
-                        .unwrap_or_else(|e| Response::Error(Box::new(ErrorInfo::new("ERROR".into(), "XX000".into(), e.to_string()))))
-                })
-                .collect()),
-            Err(e) => audited(&self.1, client, query, started, Err(e)).map(|a| vec![a]),
+            Ok(answers) => Ok(answers.into_iter().map(|a| audited(&self.1, client, query, started, a)).collect()),
+            Err(e) => Err(audited_error(&self.1, client, query, started, e)),
         }
     }
 }
@@ -342,8 +334,11 @@ impl ExtendedQueryHandler for Guarded {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let started = std::time::Instant::now();
-        let answer = ExtendedQueryHandler::do_query(self.0.as_ref(), client, portal, max_rows).await;
-        audited(&self.1, client, &portal.statement.statement.0, started, answer)
+        let sql = &portal.statement.statement.0;
+        match ExtendedQueryHandler::do_query(self.0.as_ref(), client, portal, max_rows).await {
+            Ok(answer) => Ok(audited(&self.1, client, sql, started, answer)),
+            Err(e) => Err(audited_error(&self.1, client, sql, started, e)),
+        }
     }
 }
 

@@ -144,12 +144,8 @@ impl Service {
             // A broken file is reported once, not at every look.
             *seen = (digest, rest);
         }
-        let path = file.path.clone();
-        let loaded = tokio::task::spawn_blocking(move || ServerConfig::load(Some(&path)))
-            .await
-            .map_err(|e| Error::Config(vec![format!("reading the configuration: {e}")].into()))
-            .and_then(|r| r);
-        let config = match loaded {
+        let text = String::from_utf8_lossy(&bytes);
+        let config = match ServerConfig::from_text(Some(&file.path), &text) {
             Ok(c) => c,
             Err(e) => return Err(self.reload_refused(e)),
         };
@@ -157,11 +153,11 @@ impl Service {
         if !unknown.is_empty() {
             return Err(self.reload_refused(Error::Config(unknown.into())));
         }
+        let access = Access::new(&config.tokens, &config.postgres.users);
         let changes = {
-            let mut current = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            let changes = Changes::between((&current.0, &current.1), (&config.tokens, &config.postgres.users));
-            *self.access.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Access::new(&config.tokens, &config.postgres.users));
-            *current = (config.tokens, config.postgres.users);
+            let mut current = self.access.write().unwrap_or_else(|e| e.into_inner());
+            let changes = Changes::between((&current.entries.0, &current.entries.1), (&access.entries.0, &access.entries.1));
+            *current = Arc::new(access);
             changes
         };
         tracing::info!(file = %file.path.display(), changes = %changes.summary(), "tokens and postgres users reloaded");

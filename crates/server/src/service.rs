@@ -15,7 +15,7 @@ use tonghop_lake::Lake;
 use tonghop_pipeline::{PipelineSpec, RunReport, Runner};
 
 use crate::audit::Audit;
-use crate::auth::{Access, PgUser, TokenEntry, Tokens};
+use crate::auth::{Access, Tokens};
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 use crate::submit::{Committer, Receipt};
@@ -62,8 +62,6 @@ pub struct Service {
     engine: RwLock<Arc<Engine>>,
     /// The tokens and PostgreSQL users in use (replaced whole by a reload).
     pub(crate) access: RwLock<Arc<Access>>,
-    /// The entries they were made from (to say what a reload changed).
-    pub(crate) entries: Mutex<(Vec<TokenEntry>, Vec<PgUser>)>,
     lake_changed: Arc<AtomicBool>,
     recent: Mutex<Recent>,
     running: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
@@ -124,7 +122,6 @@ impl Service {
             Committer::start(lake.clone(), config.submissions.max_group, config.submissions.queue, metrics.clone(), lake_changed.clone()).await?;
         let engine = open_engine(&project, &lake, &registry, &catalog).await?;
         let access = Access::new(&config.tokens, &config.postgres.users);
-        let entries = (config.tokens.clone(), config.postgres.users.clone());
         let (audit, _) = Audit::start(lake.clone(), &config.audit);
         let config_file = crate::reload::ConfigFile::of(&config);
         let limits = Arc::new(crate::limits::Limits::new(&config.queries, shutdown.clone())?);
@@ -147,7 +144,6 @@ impl Service {
             throttle,
             engine: RwLock::new(Arc::new(engine)),
             access: RwLock::new(Arc::new(access)),
-            entries: Mutex::new(entries),
             lake_changed,
             recent: Mutex::new((HashMap::new(), VecDeque::new())),
             running: Mutex::new(HashMap::new()),

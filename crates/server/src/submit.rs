@@ -393,15 +393,7 @@ async fn commit_waiting(lake: &Lake, writer: &mut SubmissionWriter, waiting: &mu
     if partly_written {
         // Entries whose `submissions` rows made it are done; the others' rows are removed first.
         let ids: BTreeSet<String> = waiting.iter().flat_map(|p| p.entry.submission_ids()).collect();
-        // In chunks: a journal left by many kills holds thousands of entries, and an `IN` list of
-        // 8,155 ids pushed into the Delta scan overflowed a 16 MiB stack (found by the chaos test).
-        let mut committed: HashSet<String> = HashSet::new();
-        for chunk in ids.iter().collect::<Vec<_>>().chunks(500) {
-            let list = tonghop_core::sql::literal_list(chunk.iter().copied());
-            let sql = format!("SELECT submission_id FROM submissions WHERE submission_id IN ({list})");
-            let found = lake.query_table(&tonghop_lake::tables::SUBMISSIONS, &sql, &[]).await.map_err(failed)?;
-            committed.extend(tonghop_lake::first_column_strings(&found).map_err(|e| e.to_string())?);
-        }
+        let committed = lake.committed_among(&ids).await.map_err(failed)?;
         let (done, rest): (Vec<Pending>, Vec<Pending>) = waiting.drain(..).partition(|p| p.entry.submission_ids().iter().all(|id| committed.contains(id)));
         *waiting = rest;
         lake.journal_remove(&done.iter().map(|p| p.path.clone()).collect::<Vec<_>>()).await.map_err(failed)?;
