@@ -5,9 +5,10 @@
 //! submissions (journal writes and flushes); then, with the faults off, the next start and run
 //! complete, nothing answered is lost and nothing is committed twice.
 //!
-//! Not injected: a response lost after the store applied the request (the conditional put of a
-//! Delta commit that succeeded, its answer cut). A retried commit would then find its version
-//! taken; see the README's known limits.
+//! A response lost after the store applied the request (the conditional put of a Delta commit that
+//! succeeded, its answer cut, the client's retry told "already exists") is not injected here at
+//! random: `tonghop_lake`'s test `an_append_applied_by_the_store_whose_answer_was_lost_is_not_committed_again`
+//! forces it on an append (`Appender`, which every ingest and HTTP submission commit goes through).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

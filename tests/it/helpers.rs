@@ -183,9 +183,14 @@ impl Served {
     /// Sends SIGTERM and waits (at most 60 s) for the process to exit; returns whether it exited
     /// cleanly.
     pub fn stop(&mut self) -> bool {
+        self.stop_within(std::time::Duration::from_secs(60))
+    }
+
+    /// [`Served::stop`], waiting at most `wait` for the process to end.
+    pub fn stop_within(&mut self, wait: std::time::Duration) -> bool {
         let Some(mut child) = self.child.take() else { return true };
         let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + wait;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 return status.success();

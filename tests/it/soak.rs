@@ -41,8 +41,12 @@ async fn the_service_under_mixed_load_loses_nothing_and_keeps_its_memory_and_lat
     let (analyst, analyst_entry) = make_token(&lake, "phan-tich", "analyst", None);
     let pipeline = dir.path().join("build.toml");
     std::fs::write(&pipeline, "name = \"build\"\n\n[[steps]]\nname = \"build_models\"\nkind = \"build\"\n").unwrap();
-    let config =
-        format!("[scheduler]\nenabled = false\npipelines = [\"{}\"]\n[postgres]\nenabled = false\n\n{admin_entry}\n{analyst_entry}", pipeline.display());
+    // A build still running at the end is abandoned after 20 s (its commits are atomic), so that
+    // the SIGTERM's wait is bounded.
+    let config = format!(
+        "shutdown_grace_seconds = 20\n[scheduler]\nenabled = false\npipelines = [\"{}\"]\n[postgres]\nenabled = false\n\n{admin_entry}\n{analyst_entry}",
+        pipeline.display()
+    );
     let mut server = serve(&lake, &config);
     let pid = server.pid();
     let (stop, latencies): (Arc<AtomicBool>, Latencies) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
@@ -138,6 +142,14 @@ async fn the_service_under_mixed_load_loses_nothing_and_keeps_its_memory_and_lat
 
     // The figures: memory after the warm-up (a tenth of the time, at least the first run) and at
     // the end; p99 of the first five minutes (the first fifth in the short mode) and the last.
+    let builds: Vec<String> = sql_rows(
+        &lake,
+        "SELECT CAST(CAST(date_part('epoch', finished_at - started_at) AS BIGINT) AS VARCHAR) || ' s ' || status FROM runs WHERE pipeline = 'build' ORDER BY started_at",
+    )
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect();
+    eprintln!("soak: the builds took {}", builds.join(", "));
     let window = if long { 300.0 } else { seconds as f64 / 5.0 };
     let end = started.elapsed().as_secs_f64();
     let warm = memory.iter().find(|(t, _)| *t >= (seconds as f64 / 10.0).max(every.as_secs_f64() + 10.0)).or(memory.first()).map_or(0.0, |m| m.1);

@@ -11,7 +11,8 @@ use deltalake::{
         datasource::MemTable,
         prelude::SessionContext,
     },
-    kernel::transaction::CommitProperties,
+    kernel::transaction::{CommitConflictError, CommitProperties, TransactionError},
+    kernel::Transaction,
     protocol::SaveMode,
     DeltaTable, DeltaTableError,
 };
@@ -197,7 +198,9 @@ impl Lake {
     /// Appends batches to a table in one atomic commit, creating the table first if needed.
     /// Returns the new table version. (A writer that appends again and again keeps an [`Appender`].)
     pub async fn append(&self, spec: &'static TableSpec, batches: Vec<RecordBatch>, operation: &str) -> Result<i64> {
-        Appender::new(self, spec).append(batches, operation).await
+        // Without an application id: one per call would stay in the table's state for good. An
+        // entry of these tables (audit, runs, pushes) may then, rarely, be appended twice.
+        Appender { app_id: None, ..Appender::new(self, spec) }.append(batches, operation).await
     }
 
     /// Replaces the content of a table (created if missing) in one atomic commit, with the schema of
@@ -331,17 +334,28 @@ impl Lake {
 /// the last one, not a new replay of the table's log. Appends of other writers in between are fine
 /// (Delta retries a blind append on the next version); after a failed commit the table is opened
 /// afresh.
+///
+/// Each commit carries this appender's own application id (a Delta `txn` action). When the store
+/// applies a commit but its answer is lost, the store client's retry finds the version taken and
+/// Delta would append the same rows again at the next one; with the id, Delta sees that the
+/// "other" commit is this appender's own and refuses ([`Error::CommitAnswerLost`]), so the caller
+/// checks what is committed instead of writing it twice.
 #[derive(Debug)]
 pub struct Appender {
     lake: Lake,
     spec: &'static TableSpec,
     table: Option<DeltaTable>,
+    /// `tonghop.append.<uuid>`: one per appender (one per ingest run or service start and table;
+    /// each stays in the table's state).
+    app_id: Option<String>,
+    /// Commits attempted so far (the `txn` version of the last one).
+    commits: i64,
 }
 
 impl Appender {
     /// An appender for `spec`'s table on `lake` (opened, or created, at the first append).
     pub fn new(lake: &Lake, spec: &'static TableSpec) -> Appender {
-        Appender { lake: lake.clone(), spec, table: None }
+        Appender { lake: lake.clone(), spec, table: None, app_id: Some(format!("tonghop.append.{}", uuid::Uuid::new_v4())), commits: 0 }
     }
 
     /// Appends batches in one atomic commit; returns the new table version.
@@ -354,12 +368,17 @@ impl Appender {
             None => self.lake.ensure_table(self.spec).await?,
         };
         let loc = self.lake.table_location(self.spec.folder, self.spec.name)?;
-        let table = table
-            .write(batches)
-            .with_save_mode(SaveMode::Append)
-            .with_commit_properties(commit_properties(operation))
-            .await
-            .map_err(Lake::delta_error(self.spec.name, &loc))?;
+        self.commits += 1;
+        let mut properties = commit_properties(operation);
+        if let Some(app_id) = &self.app_id {
+            properties = properties.with_application_transaction(Transaction::new(app_id, self.commits));
+        }
+        let table = table.write(batches).with_save_mode(SaveMode::Append).with_commit_properties(properties).await.map_err(|e| match e {
+            DeltaTableError::Transaction { source: TransactionError::CommitConflict(CommitConflictError::ConcurrentTransaction) } => {
+                Error::CommitAnswerLost { table: self.spec.name.to_string(), url: loc.url().to_string() }
+            }
+            e => Lake::delta_error(self.spec.name, &loc)(e),
+        })?;
         let version = table.version().unwrap_or_default() as i64;
         self.table = Some(table);
         tracing::debug!(version, rows, "appended");
@@ -451,6 +470,93 @@ mod tests {
         ctx.register_table("dv", table.table_provider().await.unwrap()).unwrap();
         let batches = ctx.sql("SELECT DISTINCT submission_id FROM dv ORDER BY 1").await.unwrap().collect().await.unwrap();
         first_column_strings(&batches).unwrap()
+    }
+
+    /// A store that applies the first conditional put of a Delta commit, then answers what the
+    /// store client's retry of it gets after the first answer was lost: "already exists".
+    #[derive(Debug)]
+    struct LosesCommitAnswer {
+        inner: Arc<dyn object_store::ObjectStore>,
+        lost: std::sync::atomic::AtomicUsize,
+    }
+
+    impl std::fmt::Display for LosesCommitAnswer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "LosesCommitAnswer({})", self.inner)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl object_store::ObjectStore for LosesCommitAnswer {
+        async fn put_opts(
+            &self,
+            location: &object_store::path::Path,
+            payload: object_store::PutPayload,
+            opts: object_store::PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            let commit =
+                matches!(opts.mode, object_store::PutMode::Create) && location.as_ref().contains("_delta_log/") && location.as_ref().ends_with(".json");
+            let put = self.inner.put_opts(location, payload, opts).await?;
+            if commit && self.lost.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                return Err(object_store::Error::AlreadyExists {
+                    path: location.to_string(),
+                    source: "the retry of an applied put whose answer was lost".into(),
+                });
+            }
+            Ok(put)
+        }
+        async fn put_multipart_opts(
+            &self,
+            location: &object_store::path::Path,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+        async fn get_opts(&self, location: &object_store::path::Path, options: object_store::GetOptions) -> object_store::Result<object_store::GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+        fn delete_stream(
+            &self,
+            locations: futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::path::Path>> {
+            self.inner.delete_stream(locations)
+        }
+        fn list(&self, prefix: Option<&object_store::path::Path>) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+        async fn list_with_delimiter(&self, prefix: Option<&object_store::path::Path>) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+        async fn copy_opts(
+            &self,
+            from: &object_store::path::Path,
+            to: &object_store::path::Path,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    #[tokio::test]
+    async fn an_append_applied_by_the_store_whose_answer_was_lost_is_not_committed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+        lake.ensure_table(&tables::SUBMISSIONS).await.unwrap();
+        let url = lake.table_location("tables", "submissions").unwrap().url().clone();
+        let store = Arc::new(LosesCommitAnswer { inner: Arc::new(object_store::local::LocalFileSystem::new()), lost: Default::default() });
+        let table = deltalake::DeltaTableBuilder::from_url(url.clone()).unwrap().with_storage_backend(store.clone(), url).load().await.unwrap();
+        let mut appender = Appender::new(&lake, &tables::SUBMISSIONS);
+        appender.table = Some(table);
+
+        let error = appender.append(vec![submission("s1")], "ingest").await.expect_err("without its own id, Delta appends the rows again at the next version");
+        assert!(matches!(error, Error::CommitAnswerLost { .. }), "{error}");
+        assert_eq!(store.lost.load(std::sync::atomic::Ordering::SeqCst), 1, "the commit went through the lossy store once");
+        let committed = lake.query_table(&tables::SUBMISSIONS, "SELECT submission_id FROM submissions", &[]).await.unwrap();
+        assert_eq!(first_column_strings(&committed).unwrap(), ["s1"], "applied once, not appended again at the next version");
+        // The next append (the table opened afresh) goes through.
+        appender.append(vec![submission("s2")], "ingest").await.unwrap();
+        let committed = lake.query_table(&tables::SUBMISSIONS, "SELECT submission_id FROM submissions ORDER BY 1", &[]).await.unwrap();
+        assert_eq!(first_column_strings(&committed).unwrap(), ["s1", "s2"]);
     }
 
     #[tokio::test]

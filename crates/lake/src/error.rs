@@ -9,6 +9,16 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// The store applied an append whose answer was lost (its retry found the version taken by
+    /// this very commit); nothing was appended twice, and the caller must look at what is
+    /// committed before writing again.
+    #[error("Delta table {table} ({url}): the object store applied a commit but its answer was lost; it was not repeated (look at what is committed before writing again)")]
+    CommitAnswerLost {
+        /// Table name.
+        table: String,
+        /// Table URL.
+        url: String,
+    },
     /// A Delta Lake operation failed.
     #[error("Delta table {table} ({url}): {source}")]
     Delta {

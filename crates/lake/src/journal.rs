@@ -19,6 +19,9 @@ use crate::{tables, Error, Lake, Result};
 /// The folder of the journal, below the lake root.
 pub const FOLDER: &str = "journal";
 
+/// Journal entries read at once.
+const CONCURRENT_REQUESTS: usize = 16;
+
 /// What one commit of submissions appends: their accepted values, their rejections, and their
 /// `submissions` rows (the commit marker).
 #[derive(Debug, Clone)]
@@ -119,14 +122,16 @@ impl Lake {
     /// The entries in the journal, oldest first.
     #[tracing::instrument(skip(self))]
     pub async fn journal_pending(&self) -> Result<Vec<Pending>> {
-        let mut pending = Vec::new();
-        for path in self.journal_paths().await? {
-            if let Some(bytes) = self.root().get(&path).await? {
+        use futures::{StreamExt, TryStreamExt};
+        // Read several at a time (in order): after a run of crashes it can hold tens of thousands.
+        let read = futures::stream::iter(self.journal_paths().await?)
+            .map(|path| async move {
+                let Some(bytes) = self.root().get(&path).await? else { return Ok(None) };
                 let entry = Entry::decode(&bytes, &format!("{}{path}", self.root().url()))?;
-                pending.push(Pending { path, entry });
-            }
-        }
-        Ok(pending)
+                Ok::<_, crate::Error>(Some(Pending { path, entry }))
+            })
+            .buffered(CONCURRENT_REQUESTS);
+        Ok(read.try_collect::<Vec<_>>().await?.into_iter().flatten().collect())
     }
 
     /// The paths of the journal's entries, oldest first.
@@ -143,14 +148,18 @@ impl Lake {
     /// Deletes journal entries (their content is in the Delta tables).
     #[tracing::instrument(skip(self, paths), fields(entries = paths.len()))]
     pub async fn journal_remove(&self, paths: &[String]) -> Result<()> {
-        use object_store::ObjectStoreExt;
+        use futures::{StreamExt, TryStreamExt};
         let store = self.root().store();
-        for path in paths {
-            match store.delete(&self.root().path(path)).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        // In bulk (S3's DeleteObjects; concurrent deletes on other stores).
+        let locations: Vec<object_store::Result<object_store::path::Path>> = paths.iter().map(|p| Ok(self.root().path(p))).collect();
+        store
+            .delete_stream(futures::stream::iter(locations).boxed())
+            .map(|deleted| match deleted {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            })
+            .try_collect::<()>()
+            .await?;
         Ok(())
     }
 

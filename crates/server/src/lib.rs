@@ -32,6 +32,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod pg;
+mod pg_catalog;
 pub mod reload;
 pub mod scheduler;
 pub mod scram;

@@ -77,10 +77,7 @@ pub use tonghop_core::period::today_in_vietnam as today;
 /// DBeaver and other tools introspect.
 async fn open_engine(project: &Project, lake: &Lake, registry: &UnitRegistry, catalog: &Catalog) -> Result<Engine> {
     let engine = Engine::open(project, lake, registry, catalog, Mode::Read).await?;
-    // Not `Arc<AuthManager>`: the library's provider for `Arc<T>` calls itself forever, and
-    // `SELECT * FROM pg_roles` overflowed the stack. Roles live in the configuration, not here.
-    let roles = datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
-    if let Err(e) = datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog(engine.context(), "datafusion", roles) {
+    if let Err(e) = crate::pg_catalog::register(engine.context()) {
         tracing::warn!(error = %e, "pg_catalog could not be set up; PostgreSQL clients will not list tables");
     }
     Ok(engine)

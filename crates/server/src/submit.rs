@@ -333,11 +333,18 @@ async fn write_group(lake: &Lake, group: &[Waiting]) -> Result<Pending, String> 
     Ok(Pending { path, entry })
 }
 
-/// Moves journaled groups into the Delta tables, as many at a time as have arrived.
+/// Journal entries committed to Delta at once. After a run of crashes the journal can hold tens of
+/// thousands; a service killed again before one commit of all of them finished made no progress,
+/// and each start had more to read.
+const ENTRIES_PER_COMMIT: usize = 256;
+
+/// Moves journaled groups into the Delta tables, as many at a time as have arrived (at most
+/// [`ENTRIES_PER_COMMIT`] per commit).
 async fn flush_loop(lake: Lake, mut rx: mpsc::Receiver<ToFlusher>, mut waiting: Vec<Pending>, metrics: Arc<Metrics>, lake_changed: Arc<AtomicBool>) {
     let mut writer = SubmissionWriter::new(&lake);
-    // Replayed entries may have rows from a commit cut short between its tables.
-    let mut partly_written = !waiting.is_empty();
+    // Entries at the front of `waiting` that may be partly in Delta: replayed ones (from a commit
+    // cut short between its tables), and after a failed commit, all.
+    let mut unsure = waiting.len();
     let (mut messages, mut flushes) = (Vec::new(), Vec::new());
     let mut open = true;
     loop {
@@ -357,24 +364,27 @@ async fn flush_loop(lake: Lake, mut rx: mpsc::Receiver<ToFlusher>, mut waiting: 
         let mut outcome = Ok(());
         if !waiting.is_empty() {
             let started = std::time::Instant::now();
-            outcome = commit_waiting(&lake, &mut writer, &mut waiting, partly_written).await;
-            match &outcome {
-                Ok(()) => {
-                    tracing::debug!(ms = started.elapsed().as_millis() as u64, "journal committed");
+            match commit_waiting(&lake, &mut writer, &mut waiting, unsure > 0).await {
+                Ok(done) => {
+                    tracing::debug!(ms = started.elapsed().as_millis() as u64, entries = done, left = waiting.len(), "journal committed");
                     metrics.journal_commit("ok");
-                    partly_written = false;
+                    unsure = unsure.saturating_sub(done);
                     lake_changed.store(true, Ordering::Release);
                 }
                 Err(e) => {
                     tracing::error!(error = %e, entries = waiting.len(), "journaled submissions not committed to the Delta tables; trying again in a second");
                     metrics.journal_commit("failed");
-                    partly_written = true;
+                    unsure = waiting.len();
                     writer = SubmissionWriter::new(&lake);
+                    outcome = Err(e);
                 }
             }
         }
-        for reply in flushes.drain(..) {
-            let _ = reply.send(outcome.clone());
+        // A flush is answered once everything before it is in Delta, or with the failure.
+        if waiting.is_empty() || outcome.is_err() {
+            for reply in flushes.drain(..) {
+                let _ = reply.send(outcome.clone());
+            }
         }
         if outcome.is_err() {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -382,35 +392,45 @@ async fn flush_loop(lake: Lake, mut rx: mpsc::Receiver<ToFlusher>, mut waiting: 
                 tracing::error!(entries = waiting.len(), "stopping with journaled submissions not in the Delta tables; the next start commits them");
                 return;
             }
-        } else if !open {
+        } else if !open && waiting.is_empty() {
             return;
         }
     }
 }
 
-async fn commit_waiting(lake: &Lake, writer: &mut SubmissionWriter, waiting: &mut Vec<Pending>, partly_written: bool) -> Result<(), String> {
+/// Commits the first [`ENTRIES_PER_COMMIT`] entries of `waiting` and removes them (from `waiting`
+/// and the journal); returns how many. When they may be partly in Delta (`unsure`), those whose
+/// `submissions` rows made it are only removed, and the others' rows are removed before the commit.
+async fn commit_waiting(lake: &Lake, writer: &mut SubmissionWriter, waiting: &mut Vec<Pending>, unsure: bool) -> Result<usize, String> {
     let failed = |e: tonghop_lake::Error| format!("committing journaled submissions: {e}");
-    if partly_written {
-        // Entries whose `submissions` rows made it are done; the others' rows are removed first.
-        let ids: BTreeSet<String> = waiting.iter().flat_map(|p| p.entry.submission_ids()).collect();
-        let committed = lake.committed_among(&ids).await.map_err(failed)?;
-        let (done, rest): (Vec<Pending>, Vec<Pending>) = waiting.drain(..).partition(|p| p.entry.submission_ids().iter().all(|id| committed.contains(id)));
-        *waiting = rest;
-        lake.journal_remove(&done.iter().map(|p| p.path.clone()).collect::<Vec<_>>()).await.map_err(failed)?;
-        let uncommitted: BTreeSet<String> = ids.into_iter().filter(|id| !committed.contains(id)).collect();
-        lake.remove_submissions_rows(&uncommitted).await.map_err(failed)?;
-        if waiting.is_empty() {
-            return Ok(());
+    let mut chunk: Vec<Pending> = waiting.drain(..waiting.len().min(ENTRIES_PER_COMMIT)).collect();
+    let taken = chunk.len();
+    let result = async {
+        if unsure {
+            let ids: BTreeSet<String> = chunk.iter().flat_map(|p| p.entry.submission_ids()).collect();
+            let committed = lake.committed_among(&ids).await.map_err(failed)?;
+            let (done, rest): (Vec<Pending>, Vec<Pending>) = chunk.drain(..).partition(|p| p.entry.submission_ids().iter().all(|id| committed.contains(id)));
+            chunk = rest;
+            lake.journal_remove(&done.iter().map(|p| p.path.clone()).collect::<Vec<_>>()).await.map_err(failed)?;
+            let uncommitted: BTreeSet<String> = ids.into_iter().filter(|id| !committed.contains(id)).collect();
+            lake.remove_submissions_rows(&uncommitted).await.map_err(failed)?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
         }
+        let entry = Entry::concat(&chunk.iter().map(|p| p.entry.clone()).collect::<Vec<_>>()).map_err(failed)?;
+        writer.commit_entry(entry).await.map_err(|e| format!("committing journaled submissions: {e}"))?;
+        // Committed: a failure to delete the entries only leaves work the next start skips.
+        let paths: Vec<String> = chunk.drain(..).map(|p| p.path).collect();
+        if let Err(e) = lake.journal_remove(&paths).await {
+            tracing::warn!(error = %e, "journal entries committed but not deleted; the next start skips them");
+        }
+        Ok(())
     }
-    let entry = Entry::concat(&waiting.iter().map(|p| p.entry.clone()).collect::<Vec<_>>()).map_err(failed)?;
-    writer.commit_entry(entry).await.map_err(|e| format!("committing journaled submissions: {e}"))?;
-    // Committed: a failure to delete the entries only leaves work the next start skips.
-    let paths: Vec<String> = waiting.drain(..).map(|p| p.path).collect();
-    if let Err(e) = lake.journal_remove(&paths).await {
-        tracing::warn!(error = %e, "journal entries committed but not deleted; the next start skips them");
-    }
-    Ok(())
+    .await;
+    // What is left of the chunk goes back to the front.
+    waiting.splice(0..0, chunk);
+    result.map(|()| taken)
 }
 
 #[cfg(test)]
@@ -437,6 +457,16 @@ mod tests {
         check(body.into(), &format!("{commune}.csv"), lake, &caller, registry, catalog, now.date_naive(), now).unwrap_or_else(|_| panic!("{commune} refused"))
     }
 
+    /// An empty lake in a temporary folder, with the repository's units and catalog.
+    fn empty_lake() -> (tempfile::TempDir, Lake, UnitRegistry, Catalog) {
+        let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../..");
+        let registry = UnitRegistry::load(&root.join("reference/admin-units")).unwrap();
+        let catalog = Catalog::load(&root.join("catalog")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+        (dir, lake, registry, catalog)
+    }
+
     async fn count(lake: &Lake, spec: &'static tonghop_lake::TableSpec) -> String {
         let sql = format!("SELECT count(*) FROM {}", spec.name);
         tonghop_lake::first_column_strings(&lake.query_table(spec, &sql, &[]).await.unwrap()).unwrap().remove(0)
@@ -447,11 +477,7 @@ mod tests {
     /// commits each submission exactly once.
     #[tokio::test(flavor = "multi_thread")]
     async fn the_journal_of_a_killed_service_is_committed_once_at_the_next_start() {
-        let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../..");
-        let registry = UnitRegistry::load(&root.join("reference/admin-units")).unwrap();
-        let catalog = Catalog::load(&root.join("catalog")).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+        let (_dir, lake, registry, catalog) = empty_lake();
 
         let first = vec![checked(&lake, &registry, &catalog, "00004", 100), checked(&lake, &registry, &catalog, "00008", 200)];
         let second = vec![checked(&lake, &registry, &catalog, "00025", 300)];
@@ -478,5 +504,28 @@ mod tests {
         drop(committer);
         task.await.unwrap();
         assert_eq!(count(&lake, &tonghop_lake::tables::SUBMISSIONS).await, "3");
+    }
+
+    /// A journal grown by a run of crashes is committed a bounded number of entries at a time (each
+    /// commit is progress a next crash keeps), and a flush waits for all of them.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_long_journal_is_committed_in_bounded_commits() {
+        let (_dir, lake, registry, catalog) = empty_lake();
+        let entries = 2 * ENTRIES_PER_COMMIT + 10;
+        for n in 0..entries {
+            let group = vec![Waiting { checked: checked(&lake, &registry, &catalog, "00004", n as u32), reply: oneshot::channel().0 }];
+            write_group(&lake, &group).await.unwrap();
+        }
+        assert_eq!(lake.journal_paths().await.unwrap().len(), entries);
+
+        let (committer, task) = Committer::start(lake.clone(), 16, 16, Arc::new(Metrics::default()), Arc::new(AtomicBool::new(false))).await.unwrap();
+        committer.flush().await.unwrap();
+        assert!(lake.journal_paths().await.unwrap().is_empty(), "the flush answered once the whole journal was in Delta");
+        assert_eq!(count(&lake, &tonghop_lake::tables::SUBMISSIONS).await, entries.to_string());
+        assert_eq!(count(&lake, &tonghop_lake::tables::DATA_VALUES).await, entries.to_string());
+        let table = lake.open_table("tables", "submissions").await.unwrap().unwrap();
+        assert_eq!(table.version(), Some(3), "created, then three commits of at most {ENTRIES_PER_COMMIT} entries");
+        drop(committer);
+        task.await.unwrap();
     }
 }
