@@ -199,7 +199,7 @@ impl Lake {
     /// Returns the new table version. (A writer that appends again and again keeps an [`Appender`].)
     pub async fn append(&self, spec: &'static TableSpec, batches: Vec<RecordBatch>, operation: &str) -> Result<i64> {
         // Without an application id: one per call would stay in the table's state for good. An
-        // entry of these tables (audit, runs, pushes) may then, rarely, be appended twice.
+        // entry of these tables (the runs ledger, the push log) may then, rarely, be appended twice.
         Appender { app_id: None, ..Appender::new(self, spec) }.append(batches, operation).await
     }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
-use tonghop_lake::{tables::AUDIT, Lake};
+use tonghop_lake::{tables::AUDIT, Appender, Lake};
 
 use crate::config::AuditConfig;
 
@@ -98,8 +98,14 @@ impl Audit {
             return (Audit { tx: None, dropped }, None);
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        let writer =
-            Writer { lake, pending: std::collections::VecDeque::new(), dropped: dropped.clone(), retention_days: config.retention_days, last_trim: None };
+        let writer = Writer {
+            appender: Appender::new(&lake, &AUDIT),
+            lake,
+            pending: std::collections::VecDeque::new(),
+            dropped: dropped.clone(),
+            retention_days: config.retention_days,
+            last_trim: None,
+        };
         let task = tokio::spawn(writer.run(rx, Duration::from_secs(config.flush_seconds)));
         (Audit { tx: Some(tx), dropped }, Some(task))
     }
@@ -151,6 +157,8 @@ impl Audit {
 
 struct Writer {
     lake: Lake,
+    /// Kept open between flushes; its commits carry its own Delta application id (see [`Appender`]).
+    appender: Appender,
     pending: std::collections::VecDeque<Entry>,
     dropped: Arc<AtomicU64>,
     retention_days: u32,
@@ -212,9 +220,14 @@ impl Writer {
             return Ok(());
         }
         let batch = to_batch(self.pending.make_contiguous())?;
-        self.lake.append(&AUDIT, vec![batch], "audit").await?;
-        self.pending.clear();
-        Ok(())
+        match self.appender.append(vec![batch], "audit").await {
+            // The store applied the commit but its answer was lost: the entries are in, once.
+            Ok(_) | Err(tonghop_lake::Error::CommitAnswerLost { .. }) => {
+                self.pending.clear();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes days older than the retention, at start and then once a day.
