@@ -118,6 +118,8 @@ async fn serve(cli: &Cli, config: Option<&std::path::Path>) -> Result<()> {
         config.project = cli.project.clone();
     }
     let running = tonghop_server::start(config).await?;
+    // Before the address is printed: whoever reads it may send SIGTERM at once.
+    running.stop_on_signals();
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -126,7 +128,7 @@ async fn serve(cli: &Cli, config: Option<&std::path::Path>) -> Result<()> {
         writeln!(out, "tonghop serve: {scheme}://{}{pg} (lake {})", running.http, running.service.lake.root().url())?;
         out.flush()?;
     }
-    running.run_until_signal().await?;
+    running.wait().await?;
     Ok(())
 }
 

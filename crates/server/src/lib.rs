@@ -118,13 +118,17 @@ impl Running {
         self.service.shutdown.cancel();
     }
 
-    /// Waits for SIGTERM or Ctrl-C, then shuts down gracefully.
-    pub async fn run_until_signal(self) -> Result<()> {
+    /// Stops the service on SIGTERM or Ctrl-C. The handlers are in place when this returns: call it
+    /// before announcing the service, since a SIGTERM that arrived before would end the process
+    /// at once (its default action) instead of shutting down gracefully.
+    pub fn stop_on_signals(&self) {
         let stop = self.service.shutdown.clone();
+        #[cfg(unix)]
+        let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
         tokio::spawn(async move {
             let term = async {
                 #[cfg(unix)]
-                if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                if let Ok(mut s) = terminate {
                     s.recv().await;
                     return;
                 }
@@ -137,7 +141,6 @@ impl Running {
             }
             stop.cancel();
         });
-        self.wait().await
     }
 
     /// Waits until the service is stopped, then lets in-flight work end.

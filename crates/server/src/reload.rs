@@ -191,8 +191,11 @@ pub fn start(service: Arc<Service>) -> Vec<tokio::task::JoinHandle<()>> {
     #[cfg(unix)]
     {
         let on_signal = service.clone();
+        // Registered here, before `start` returns and the service announces its address: a SIGHUP
+        // that arrived before the handler would end the process (its default action).
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         tasks.push(tokio::spawn(async move {
-            let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            let Ok(mut hangup) = hangup else {
                 tracing::warn!("SIGHUP cannot be caught here; the configuration is still reloaded when it changes");
                 return;
             };
