@@ -249,7 +249,7 @@ pub fn vietnam_offset() -> chrono::FixedOffset {
 /// Today's date in Vietnam (UTC+7 all year: Vietnam has no daylight saving time). Reports are
 /// dated, and periods judged in the future, against it.
 pub fn today_in_vietnam() -> chrono::NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive()
+    chrono::Utc::now().with_timezone(&vietnam_offset()).date_naive()
 }
 
 /// The words an export may use instead of a period code, resolved on the day it runs (Vietnam's

@@ -119,12 +119,10 @@ fn check_depth(mut statement: Statement) -> Result<Statement> {
     for expr in depth.cut {
         dismantle(expr);
     }
-    match flow {
-        std::ops::ControlFlow::Break(()) if depth.long_list.is_some() => {
-            Err(Error::TooLongList { items: depth.long_list.unwrap_or_default(), limit: MAX_IN_LIST })
-        }
-        std::ops::ControlFlow::Break(()) => Err(Error::TooDeep { limit: MAX_EXPRESSION_DEPTH }),
-        std::ops::ControlFlow::Continue(()) => Ok(statement),
+    match (flow, depth.long_list) {
+        (std::ops::ControlFlow::Break(()), Some(items)) => Err(Error::TooLongList { items, limit: MAX_IN_LIST }),
+        (std::ops::ControlFlow::Break(()), None) => Err(Error::TooDeep { limit: MAX_EXPRESSION_DEPTH }),
+        (std::ops::ControlFlow::Continue(()), _) => Ok(statement),
     }
 }
 

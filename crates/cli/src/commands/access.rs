@@ -115,9 +115,10 @@ pub(crate) fn passwd(args: PasswdArgs) -> Result<()> {
 fn list(path: &Path) -> Result<()> {
     let config = tonghop_server::ServerConfig::load(Some(path))?;
     let now = chrono::Utc::now();
+    let local = |at: chrono::DateTime<chrono::Utc>| at.with_timezone(&tonghop_core::period::vietnam_offset()).format("%Y-%m-%d %H:%M");
     let state = |at: Option<chrono::DateTime<chrono::Utc>>| match at {
-        Some(at) if at <= now => format!("expired {}", at.with_timezone(&tonghop_core::period::vietnam_offset()).format("%Y-%m-%d %H:%M")),
-        Some(at) => format!("valid until {}", at.with_timezone(&tonghop_core::period::vietnam_offset()).format("%Y-%m-%d %H:%M")),
+        Some(at) if at <= now => format!("expired {}", local(at)),
+        Some(at) => format!("valid until {}", local(at)),
         None => "valid".into(),
     };
     println!("{:<28} {:<9} {:<18} state", "token", "role", "unit");
