@@ -281,6 +281,19 @@ fn report_extracts_and_as_of() {
     fails(&["export", "report", "--unit", "99999", "--period", "2024Q1"], "no unit has code 99999 in the pre2025 epoch");
     fails(&["export", "report", "--unit", "04", "--period", "2026Q3"], "no indicator values");
     fails(&["export", "report", "--unit", "04", "--period", "2026Q1", "--as-of", "yesterday"], "RFC 3339");
+
+    // Maintenance that keeps one day of history: a look back past it is refused, naming the date;
+    // the first report's instant is still within it and rebuilds the same bytes.
+    let out = tonghop(&lake, &["maintain", "--retention-days", "1"]);
+    assert!(out.contains("history kept from") && out.contains("(1 days)"), "{out}");
+    let two_days_ago = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    fails(&["export", "report", "--unit", "04", "--period", "2026Q1", "--as-of", &two_days_ago], "the lake keeps its history from");
+    let again = dir.path().join("again.xlsx");
+    tonghop(
+        &lake,
+        &["export", "report", "--unit", "04", "--period", "2026Q1", "--out", again.to_str().unwrap(), "--as-of-versions", sidecar.to_str().unwrap()],
+    );
+    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&first).unwrap(), "after maintenance, --as-of-versions still rebuilds the first report");
 }
 
 /// Checks sheet 2 of a report against `indicator_values`: one row per child unit (in code order),

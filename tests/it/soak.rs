@@ -1,5 +1,5 @@
-//! Soak: `tonghop serve` under mixed load — communes submitting, analysts querying, a build
-//! started over the API every few minutes — with its memory and latencies sampled. CI runs it for
+//! Soak: `tonghop serve` under mixed load — communes submitting, analysts querying, a run (build,
+//! then lake maintenance) started over the API every few minutes — with its memory and latencies sampled. CI runs it for
 //! 45 s and checks that nothing is lost; the long mode (`TONGHOP_SOAK_SECONDS=1800`, at least 600)
 //! also checks that memory stays flat (≤ 10 % growth over the end of the warm-up) and that p99
 //! latencies stay within 2× of the first five minutes'. The figures are printed; the README has the
@@ -40,7 +40,12 @@ async fn the_service_under_mixed_load_loses_nothing_and_keeps_its_memory_and_lat
     let (admin, admin_entry) = make_token(&lake, "quan-tri", "admin", None);
     let (analyst, analyst_entry) = make_token(&lake, "phan-tich", "analyst", None);
     let pipeline = dir.path().join("build.toml");
-    std::fs::write(&pipeline, "name = \"build\"\n\n[[steps]]\nname = \"build_models\"\nkind = \"build\"\n").unwrap();
+    // What the nightly run does to the lake: build, then maintain (compaction, checkpoints).
+    std::fs::write(
+        &pipeline,
+        "name = \"build\"\n\n[[steps]]\nname = \"build_models\"\nkind = \"build\"\n\n[[steps]]\nname = \"maintain_lake\"\nkind = \"maintain\"\n",
+    )
+    .unwrap();
     // A build still running at the end is abandoned after 20 s (its commits are atomic), so that
     // the SIGTERM's wait is bounded.
     let config = format!(

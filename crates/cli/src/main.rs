@@ -154,6 +154,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Export { what } => commands::export::run(&ctx, &cli.lake, what).await?,
         Command::Sql(args) => commands::query::sql(&ctx, &cli.lake, args).await?,
         Command::Check(args) => commands::lake::check(&ctx, &cli.lake, args).await?,
+        Command::Maintain(args) => commands::lake::maintain(&cli.lake, args).await?,
         Command::Backup(args) => commands::lake::backup(&cli.lake, args).await?,
         Command::Restore(args) => commands::lake::restore(&cli.lake, args).await?,
     }

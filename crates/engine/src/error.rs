@@ -51,6 +51,16 @@ pub enum Error {
     /// Model tests failed after a build: each failure is listed.
     #[error("{} model test(s) failed:\n  - {}", .0.len(), .0.join("\n  - "))]
     TestsFailed(Vec<String>),
+    /// An `--as-of` older than the history maintenance keeps.
+    #[error("--as-of {at}: the lake keeps its history from {kept_since} on (`tonghop maintain` deletes what is older than its retention, {retention_days} days); ask for a later time, or read a backup made before then")]
+    HistoryNotKept {
+        /// The instant asked for.
+        at: chrono::DateTime<chrono::Utc>,
+        /// From when history is kept.
+        kept_since: chrono::DateTime<chrono::Utc>,
+        /// The retention of the maintenance that deleted the rest.
+        retention_days: u32,
+    },
     /// An as-of session asked for a table version that can no longer be read (its log was cleaned
     /// up, or the version map names a version the table never had).
     #[error("table {table} at version {version} cannot be read (cleaned up, or never written): the data as it stood then is no longer in the lake")]

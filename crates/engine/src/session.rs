@@ -58,6 +58,13 @@ impl Engine {
         if mode == Mode::Build && *as_of != AsOf::Latest {
             return Err(Error::AsOfBuild);
         }
+        if let Some(at) = as_of.instant() {
+            if let Some(history) = lake.history().await? {
+                if at < history.kept_since {
+                    return Err(Error::HistoryNotKept { at, kept_since: history.kept_since, retention_days: history.retention_days });
+                }
+            }
+        }
         // DataFusion settings can be tuned with DATAFUSION_* environment variables (for example
         // DATAFUSION_EXECUTION_TARGET_PARTITIONS=4), as in datafusion-cli.
         let config = SessionConfig::from_env()?.with_information_schema(true).with_default_catalog_and_schema("datafusion", "public");

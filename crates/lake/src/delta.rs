@@ -112,7 +112,7 @@ impl Lake {
         Ok(loc)
     }
 
-    fn delta_error(name: &str, location: &Location) -> impl FnOnce(DeltaTableError) -> Error + use<> {
+    pub(crate) fn delta_error(name: &str, location: &Location) -> impl FnOnce(DeltaTableError) -> Error + use<> {
         let url = location.url().to_string();
         let name = name.to_string();
         move |source| Error::Delta { table: name, url, source: Box::new(source) }
@@ -158,14 +158,25 @@ impl Lake {
 
     /// The last version of a table committed at or before `at`: the highest `NNNN.json` commit
     /// file of its `_delta_log/` whose time in the store is not after `at` (the times deltalake's
-    /// own time travel uses). `Ok(None)` when the table does not exist or had no commit by then.
+    /// own time travel uses). `Ok(None)` when the table does not exist or had no commit by then;
+    /// [`Error::HistoryGone`] when the commits before `at` were cleaned up by maintenance.
     #[tracing::instrument(level = "debug", skip(self), fields(lake = %self.root.url()))]
     pub async fn version_at(&self, folder: &str, name: &str, at: chrono::DateTime<chrono::Utc>) -> Result<Option<i64>> {
         let loc = self.table_location(folder, name)?;
         let log = loc.path("_delta_log");
         let listed = loc.store().list_with_delimiter(Some(&log)).await?;
-        let version =
-            listed.objects.iter().filter(|o| o.last_modified <= at).filter_map(|o| o.location.filename()?.strip_suffix(".json")?.parse::<i64>().ok()).max();
+        let commits: Vec<(i64, chrono::DateTime<chrono::Utc>)> =
+            listed.objects.iter().filter_map(|o| Some((o.location.filename()?.strip_suffix(".json")?.parse::<i64>().ok()?, o.last_modified))).collect();
+        let version = commits.iter().filter(|(_, time)| *time <= at).map(|(v, _)| *v).max();
+        // No commit by then: the table did not exist yet, unless its first commits were cleaned
+        // up (the earliest left is not version 0), and then nobody can tell what it held.
+        if version.is_none() {
+            if let Some(&(earliest, kept_from)) = commits.iter().min_by_key(|(v, _)| *v) {
+                if earliest > 0 {
+                    return Err(Error::HistoryGone { table: format!("{folder}/{name}"), at, kept_from });
+                }
+            }
+        }
         tracing::debug!(?version, "version at");
         Ok(version)
     }
@@ -396,15 +407,21 @@ pub fn first_column_strings(batches: &[RecordBatch]) -> Result<Vec<String>, arro
     Ok(out)
 }
 
+/// The properties of every tonghop commit: what it was (`tonghop.operation`) and which tonghop
+/// wrote it. The log is cleaned by `tonghop maintain` with the lake's retention, never by a commit:
+/// delta-rs would otherwise list the whole log at every commit and delete what is older than 30
+/// days, after which an `--as-of` 31 days back read a table as if it had not existed.
 pub(crate) fn commit_properties(operation: &str) -> CommitProperties {
-    CommitProperties::default().with_metadata([
-        ("tonghop.operation".to_string(), serde_json::Value::from(operation)),
-        ("tonghop.version".to_string(), serde_json::Value::from(env!("CARGO_PKG_VERSION"))),
-    ])
+    CommitProperties::default()
+        .with_metadata([
+            ("tonghop.operation".to_string(), serde_json::Value::from(operation)),
+            ("tonghop.version".to_string(), serde_json::Value::from(env!("CARGO_PKG_VERSION"))),
+        ])
+        .with_cleanup_expired_logs(Some(false))
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 
     use super::*;
@@ -421,7 +438,8 @@ mod tests {
         values_of(submission, "202603")
     }
 
-    fn values_of(submission: &str, period: &str) -> RecordBatch {
+    /// Two values of `submission` for `period`.
+    pub(crate) fn values_of(submission: &str, period: &str) -> RecordBatch {
         let s = |v: &str| strings(&[v, v]);
         RecordBatch::try_new(
             tables::DATA_VALUES.schema.clone(),

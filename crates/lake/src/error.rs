@@ -52,6 +52,21 @@ pub enum Error {
         /// When it lapses unless renewed.
         expires_at: chrono::DateTime<chrono::Utc>,
     },
+    /// Maintenance cannot run as asked.
+    #[error("lake maintenance: {0}")]
+    Maintenance(String),
+    /// A table's log no longer reaches back to an instant asked for.
+    #[error(
+        "table {table} keeps no history before {kept_from} (its older commits were cleaned up by `tonghop maintain`): its state at {at} can no longer be read"
+    )]
+    HistoryGone {
+        /// The table.
+        table: String,
+        /// The instant asked for.
+        at: chrono::DateTime<chrono::Utc>,
+        /// When its earliest kept commit was written.
+        kept_from: chrono::DateTime<chrono::Utc>,
+    },
     /// A journal entry cannot be read.
     #[error("journal entry {path} cannot be read: {reason}")]
     Journal {

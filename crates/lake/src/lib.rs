@@ -14,6 +14,7 @@
 //! outbox/               exports (CSV, XLSX)
 //! leases/<name>.json    who runs a pipeline now (one holder at a time, with an expiry)
 //! journal/              submissions the service answered that are not yet in the Delta tables
+//! maintenance.json      from when history is kept (written by `tonghop maintain`)
 //! received/             the files the service received, as sent
 //! ```
 //!
@@ -27,6 +28,7 @@
 //! | [`journal`] | the service's journal of answered submissions not yet committed to Delta |
 //! | [`check`] | the lake's integrity: live files present and whole, committed rows present, what waits |
 //! | [`backup`] | copying a whole lake elsewhere and back, consistent while it is written |
+//! | [`maintain`] | compaction, checkpoints, log clean-up and VACUUM with the lake's retention |
 //!
 //! **Atomicity.** Delta commits are atomic per table. An ingest appends to `data_values` and
 //! `rejections` first and to `submissions` last: a submission is *committed* once its row is in
@@ -43,6 +45,7 @@ mod error;
 pub mod journal;
 pub mod lease;
 pub mod location;
+pub mod maintain;
 pub mod model_table;
 pub mod tables;
 

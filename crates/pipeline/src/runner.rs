@@ -238,6 +238,12 @@ impl Runner {
                 *built = Some(engine);
                 line
             }
+            StepKind::Maintain(options) => {
+                let tables = std::sync::atomic::AtomicU64::new(0);
+                let count = |_: &str| progress(&step.name, tables.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+                let maintained = self.lake.maintain(options, &count).await.map_err(|e| fail(e.into()))?;
+                maintained.one_line()
+            }
             kind => {
                 // A table export reads the session of the build just made, if any (its files show
                 // what it wrote); the others read a session of their own: the versions recorded are

@@ -80,6 +80,9 @@ pub enum StepKind {
         #[serde(default)]
         full: bool,
     },
+    /// Maintain the lake: compaction, checkpoints, log clean-up and VACUUM, as `tonghop maintain`
+    /// (`retention_days`, `compact`, `vacuum`; see [`tonghop_lake::maintain`]).
+    Maintain(tonghop_lake::maintain::MaintainOptions),
     /// A model or table as files (`csv`, `xlsx`, `parquet`, `json`), as `tonghop export table`, each
     /// with its `<file>.versions.json`.
     Export(tonghop_export::TableRequest),
@@ -95,14 +98,14 @@ pub enum StepKind {
 
 impl StepKind {
     /// Runs the request of an export step (table, report, DHIS2, portal) with `ctx`: the one path
-    /// the CLI's `tonghop export` takes too. None for ingest and build steps.
+    /// the CLI's `tonghop export` takes too. None for ingest, build and maintain steps.
     pub async fn run_export(&self, ctx: &tonghop_export::ExportContext<'_>) -> Option<tonghop_export::Result<tonghop_export::ExportOutcome>> {
         Some(match self {
             StepKind::Export(request) => request.run(ctx).await,
             StepKind::Report(request) => request.run(ctx).await,
             StepKind::Dhis2(request) => request.run(ctx).await,
             StepKind::Portal(request) => request.run(ctx).await,
-            StepKind::Ingest(_) | StepKind::Build { .. } => return None,
+            StepKind::Ingest(_) | StepKind::Build { .. } | StepKind::Maintain(_) => return None,
         })
     }
 }
@@ -154,6 +157,7 @@ impl PipelineSpec {
             let checks = tonghop_export::Checks { known_tables, registry, files_root: project_root, today: tonghop_core::period::today_in_vietnam() };
             let (problems, to) = match &step.kind {
                 StepKind::Ingest(_) | StepKind::Build { .. } => (Vec::new(), None),
+                StepKind::Maintain(options) => (options.problem().into_iter().collect(), None),
                 StepKind::Export(request) => (request.problems(&checks), request.to.as_deref()),
                 StepKind::Report(request) => (request.problems(&checks), request.to.as_deref()),
                 StepKind::Dhis2(request) => (request.problems(&checks), request.to.as_deref()),

@@ -1,4 +1,5 @@
-//! The lake as a whole: `tonghop check` (is it sound?), `tonghop backup` and `tonghop restore`.
+//! The lake as a whole: `tonghop check` (is it sound?), `tonghop maintain`, `tonghop backup` and
+//! `tonghop restore`.
 
 use anyhow::{bail, Context, Result};
 use tonghop_lake::check::Severity;
@@ -12,6 +13,20 @@ pub(crate) struct CheckArgs {
     /// Also decode every row of every table (reads the whole lake), not only each file's ends.
     #[arg(long)]
     pub(crate) deep: bool,
+}
+
+/// The flags of `tonghop maintain`.
+#[derive(clap::Args)]
+pub(crate) struct MaintainArgs {
+    /// Days of history kept: `--as-of` can look back this far afterwards (at least 1).
+    #[arg(long, default_value_t = tonghop_lake::maintain::DEFAULT_RETENTION_DAYS)]
+    pub(crate) retention_days: u32,
+    /// Do not compact small files.
+    #[arg(long)]
+    pub(crate) no_compact: bool,
+    /// Delete nothing: no log clean-up, no VACUUM (compaction and checkpoints only).
+    #[arg(long)]
+    pub(crate) no_vacuum: bool,
 }
 
 /// The flags of `tonghop backup`.
@@ -52,6 +67,41 @@ pub(crate) async fn check(ctx: &Loaded, lake: &str, args: CheckArgs) -> Result<(
         bail!("{problems} problem(s) in the lake {}", lake.root().url());
     }
     println!("the lake {} is sound ({} tables{})", lake.root().url(), report.tables.len(), if args.deep { ", every row read" } else { "" });
+    Ok(())
+}
+
+/// `tonghop maintain`: one line per table, then the summary.
+pub(crate) async fn maintain(lake: &str, args: MaintainArgs) -> Result<()> {
+    let lake = Lake::open(lake)?;
+    let options =
+        tonghop_lake::maintain::MaintainOptions { retention_days: args.retention_days, compact: !args.no_compact, vacuum: !args.no_vacuum, now: None };
+    if let Some(problem) = options.problem() {
+        bail!("--retention-days: {problem}");
+    }
+    let tables = lake.delta_tables().await?.len() as u64;
+    let bar = crate::progress_bar(Some(tables), "maintaining");
+    let maintained = lake
+        .maintain(&options, &|table| {
+            bar.set_message(format!("maintaining {table}"));
+            bar.inc(1);
+        })
+        .await?;
+    bar.finish_and_clear();
+    for t in &maintained.tables {
+        println!(
+            "{:<30} files {:>6} → {:<6} compacted {:>5} into {:<3} checkpoint {:<8} commits deleted {:>5}  files deleted {:>5}  {:.1} s",
+            t.table,
+            t.files_before,
+            t.files_after,
+            t.compacted.0,
+            t.compacted.1,
+            t.checkpoint.map_or("-".to_string(), |v| format!("v{v}")),
+            t.log_files_removed,
+            t.files_vacuumed,
+            t.millis as f64 / 1000.0
+        );
+    }
+    println!("{}", maintained.one_line());
     Ok(())
 }
 

@@ -73,6 +73,11 @@ pub(crate) enum Command {
     /// every committed submission's rows present, the build state consistent with the models;
     /// prints what waits (journal, leases) and fails on any problem.
     Check(lake::CheckArgs),
+    /// Maintain the lake: compact small files, checkpoint every Delta log, delete commits and
+    /// unreferenced files older than the retention (VACUUM). Safe while ingest and the service write.
+    ///
+    /// The retention is how far back `--as-of` can look afterwards; an older `--as-of` is refused.
+    Maintain(lake::MaintainArgs),
     /// Copy the whole lake (Delta tables, journal, leases, received files) to a folder or
     /// s3://bucket/prefix; consistent while the service and pipelines write.
     Backup(lake::BackupArgs),

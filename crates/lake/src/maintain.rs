@@ -1,0 +1,387 @@
+//! Lake maintenance (`tonghop maintain`, the pipeline step `kind = "maintain"`): what keeps a lake
+//! fed by small submissions every day fast and bounded.
+//!
+//! For every Delta table, in this order:
+//! 1. **compaction** (Delta OPTIMIZE) of the tables under `tables/`: the small files of each
+//!    partition are rewritten as few large ones, in one commit that removes the small ones (readers
+//!    of an older version still see those). Models are not compacted: a build writes each of their
+//!    partitions whole;
+//! 2. a **checkpoint** at the latest version, so that opening the table reads one Parquet file
+//!    and the few commits after it instead of its whole log;
+//! 3. **log clean-up**: commits older than the retention are deleted, down to the checkpoint that
+//!    still reads every version within it;
+//! 4. **VACUUM** (full mode): data files no version within the retention reads are deleted — files
+//!    removed by compaction, by builds and by deletes more than the retention ago, and files a
+//!    crashed writer left uncommitted that long.
+//!
+//! The retention is how far back `--as-of` can look: [`DEFAULT_RETENTION_DAYS`] (400 days, so that
+//! every report of the past year, the annual one included, can be rebuilt as it was sent). Before
+//! anything is deleted, `maintenance.json` at the lake root records from when the history is kept
+//! ([`Lake::history`]); the engine refuses an `--as-of` older than that, naming the date.
+//!
+//! Writers keep writing meanwhile. Appends (ingest, the service's submission commits) never conflict
+//! with a compaction; a delete of rows (crash clean-up) that removes a file the compaction rewrote
+//! makes one of the two commits fail, and the compaction is then tried again on the new version.
+//! Nothing written by others is lost either way: a commit that fails changes nothing.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use deltalake::{
+    checkpoints::{cleanup_expired_logs_for, create_checkpoint},
+    kernel::transaction::TransactionError,
+    operations::vacuum::{Clock, VacuumMode},
+    DeltaTable, DeltaTableError,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{delta::commit_properties, Error, Lake, Result};
+
+/// How long history is kept by default, in days: `--as-of` can look back this far.
+pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+
+/// The shortest retention accepted: files younger than a day may belong to a commit being written.
+pub const MIN_RETENTION_DAYS: u32 = 1;
+
+/// Where the lake records from when its history is kept.
+const STATE: &str = "maintenance.json";
+
+/// Times a compaction is tried when a concurrent delete made its commit conflict.
+const COMPACTION_ATTEMPTS: usize = 3;
+
+/// What to do: the flags of `tonghop maintain`, and the settings of a `maintain` pipeline step
+/// (`retention_days`, `compact`, `vacuum`; each optional).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaintainOptions {
+    /// Days of history kept (at least [`MIN_RETENTION_DAYS`]).
+    pub retention_days: u32,
+    /// Compact the small files of the tables under `tables/`.
+    pub compact: bool,
+    /// Delete old commits and unreferenced files (log clean-up and VACUUM).
+    pub vacuum: bool,
+    /// The clock (`None`: now). Tests move it forward to see what a later run deletes.
+    #[serde(skip)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+impl MaintainOptions {
+    /// What is wrong with these settings, if anything.
+    pub fn problem(&self) -> Option<String> {
+        (self.retention_days < MIN_RETENTION_DAYS).then(|| {
+            format!(
+                "retention_days = {} is too short: files younger than {MIN_RETENTION_DAYS} day may belong to a commit being written (the default, {DEFAULT_RETENTION_DAYS}, lets --as-of rebuild any report of the past year)",
+                self.retention_days
+            )
+        })
+    }
+}
+
+impl Default for MaintainOptions {
+    fn default() -> Self {
+        MaintainOptions { retention_days: DEFAULT_RETENTION_DAYS, compact: true, vacuum: true, now: None }
+    }
+}
+
+/// What maintenance did to one table.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TableMaintained {
+    /// `folder/name`.
+    pub table: String,
+    /// Live data files before and after.
+    pub files_before: usize,
+    /// Live data files after.
+    pub files_after: usize,
+    /// Small files the compaction rewrote, and the files it wrote.
+    pub compacted: (u64, u64),
+    /// The version checkpointed.
+    pub checkpoint: Option<i64>,
+    /// Commit files deleted from the log.
+    pub log_files_removed: usize,
+    /// Data files deleted by VACUUM.
+    pub files_vacuumed: usize,
+    /// How long it took, in milliseconds.
+    pub millis: u128,
+}
+
+/// What maintenance did to the lake.
+#[derive(Debug, Clone, Serialize)]
+pub struct Maintained {
+    /// Per table, in the order done.
+    pub tables: Vec<TableMaintained>,
+    /// From when the history is kept (`None` while nothing was ever deleted).
+    pub history: Option<History>,
+}
+
+impl Maintained {
+    /// One line for logs and run summaries.
+    pub fn one_line(&self) -> String {
+        let sum = |f: fn(&TableMaintained) -> usize| self.tables.iter().map(f).sum::<usize>();
+        format!(
+            "{} tables maintained: live files {} → {} ({} small files compacted), {} commits and {} unreferenced files deleted; {}",
+            self.tables.len(),
+            sum(|t| t.files_before),
+            sum(|t| t.files_after),
+            self.tables.iter().map(|t| t.compacted.0).sum::<u64>(),
+            sum(|t| t.log_files_removed),
+            sum(|t| t.files_vacuumed),
+            match &self.history {
+                Some(h) => format!("history kept from {} ({} days)", h.kept_since.format("%Y-%m-%d %H:%M UTC"), h.retention_days),
+                None => "all history kept".to_string(),
+            },
+        )
+    }
+}
+
+/// From when a lake's history is kept (`maintenance.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// Versions committed before this instant may be gone: `--as-of` must not ask for them.
+    pub kept_since: DateTime<Utc>,
+    /// The retention of the last maintenance that deleted history.
+    pub retention_days: u32,
+    /// When that maintenance ran.
+    pub maintained_at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct FixedClock(i64);
+
+impl Clock for FixedClock {
+    fn current_timestamp_millis(&self) -> i64 {
+        self.0
+    }
+}
+
+impl Lake {
+    /// From when this lake's history is kept; `None` while no maintenance has deleted any.
+    pub async fn history(&self) -> Result<Option<History>> {
+        let Some(bytes) = self.root().get(STATE).await? else { return Ok(None) };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Journal { path: STATE.into(), reason: format!("not the maintenance state tonghop writes: {e}") })
+    }
+
+    /// Maintains every Delta table of the lake (see the module's documentation). `progress` is
+    /// told each table as it starts.
+    #[tracing::instrument(skip(self, options, progress), fields(lake = %self.root().url(), retention_days = options.retention_days))]
+    pub async fn maintain(&self, options: &MaintainOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<Maintained> {
+        if let Some(problem) = options.problem() {
+            return Err(Error::Maintenance(problem));
+        }
+        let now = options.now.unwrap_or_else(Utc::now);
+        let cutoff = now - chrono::Duration::days(i64::from(options.retention_days));
+        // Recorded before anything is deleted: a look back is refused from now on, not after. A
+        // shorter retention before left less: that stays.
+        let history = match self.history().await? {
+            Some(old) if !options.vacuum || old.kept_since >= cutoff => Some(old),
+            None if !options.vacuum => None,
+            _ => {
+                let history = History { kept_since: cutoff, retention_days: options.retention_days, maintained_at: now };
+                self.root().put(STATE, serde_json::to_vec_pretty(&history).expect("plain struct")).await?;
+                Some(history)
+            }
+        };
+        let mut tables = Vec::new();
+        for (folder, name) in self.delta_tables().await? {
+            progress(&format!("{folder}/{name}"));
+            tables.push(self.maintain_table(&folder, &name, options, now, cutoff).await?);
+        }
+        let maintained = Maintained { tables, history };
+        tracing::info!(summary = %maintained.one_line(), "lake maintained");
+        Ok(maintained)
+    }
+
+    #[tracing::instrument(skip(self, options), fields(table = %format!("{folder}/{name}")))]
+    async fn maintain_table(&self, folder: &str, name: &str, options: &MaintainOptions, now: DateTime<Utc>, cutoff: DateTime<Utc>) -> Result<TableMaintained> {
+        let started = Instant::now();
+        let loc = self.root().join(&format!("{folder}/{name}"))?;
+        let err = Lake::delta_error(name, &loc);
+        let Some(mut table) = self.open_table(folder, name).await? else {
+            return Ok(TableMaintained { table: format!("{folder}/{name}"), ..Default::default() });
+        };
+        let mut done = TableMaintained { table: format!("{folder}/{name}"), files_before: live_files(&table)?, ..Default::default() };
+        if options.compact && folder == "tables" {
+            for attempt in 1..=COMPACTION_ATTEMPTS {
+                match table.clone().optimize().with_commit_properties(commit_properties("maintain")).await {
+                    Ok((compacted, metrics)) => {
+                        done.compacted = (metrics.num_files_removed, metrics.num_files_added);
+                        table = compacted;
+                        break;
+                    }
+                    Err(DeltaTableError::Transaction { source: TransactionError::CommitConflict(conflict) }) if attempt < COMPACTION_ATTEMPTS => {
+                        tracing::info!(%conflict, attempt, "a concurrent commit conflicted with the compaction; trying again on the new version");
+                        table = self.open_table(folder, name).await?.ok_or_else(|| Error::Maintenance(format!("{folder}/{name} disappeared")))?;
+                    }
+                    Err(e) => return Err(err(e)),
+                }
+            }
+        }
+        let version = table.version().unwrap_or_default();
+        if version > 0 {
+            create_checkpoint(&table, None).await.map_err(Lake::delta_error(name, &loc))?;
+            done.checkpoint = Some(version as i64);
+        }
+        if options.vacuum {
+            done.log_files_removed =
+                cleanup_expired_logs_for(version, table.log_store().as_ref(), cutoff.timestamp_millis(), None).await.map_err(Lake::delta_error(name, &loc))?;
+            let retention = now - cutoff;
+            let (vacuumed, metrics) = table
+                .vacuum()
+                .with_retention_period(retention)
+                .with_enforce_retention_duration(false)
+                .with_mode(VacuumMode::Full)
+                .with_clock(std::sync::Arc::new(FixedClock(now.timestamp_millis())))
+                .with_commit_properties(commit_properties("maintain"))
+                .await
+                .map_err(Lake::delta_error(name, &loc))?;
+            done.files_vacuumed = metrics.files_deleted.len();
+            table = vacuumed;
+        }
+        done.files_after = live_files(&table)?;
+        done.millis = started.elapsed().as_millis();
+        tracing::debug!(?done, "table maintained");
+        Ok(done)
+    }
+}
+
+fn live_files(table: &DeltaTable) -> Result<usize> {
+    Ok(table.snapshot().map_err(|e| Error::Query(e.into()))?.log_data().iter().count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{delta::tests::values_of, tables, Appender};
+
+    fn lake(dir: &std::path::Path) -> Lake {
+        Lake::open(dir.join("lake").to_str().unwrap()).unwrap()
+    }
+
+    async fn count_and_sum(lake: &Lake) -> (i64, f64) {
+        let batches = lake.query_table(&tables::DATA_VALUES, "SELECT count(*), sum(value) FROM data_values", &[]).await.unwrap();
+        let b = &batches[0];
+        let n = arrow::array::AsArray::as_primitive::<arrow::datatypes::Int64Type>(b.column(0)).value(0);
+        let s = arrow::array::AsArray::as_primitive::<arrow::datatypes::Float64Type>(b.column(1)).value(0);
+        (n, s)
+    }
+
+    fn data_files(lake: &Lake) -> usize {
+        let dir = lake.root().local_dir().unwrap().join("tables/data_values");
+        walk(&dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet") && !p.to_string_lossy().contains("_delta_log")).count()
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir).unwrap().flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
+    }
+
+    #[tokio::test]
+    async fn small_files_are_compacted_and_old_versions_stay_readable_until_the_retention_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = lake(dir.path());
+        let mut appender = Appender::new(&lake, &tables::DATA_VALUES);
+        for i in 0..30 {
+            appender.append(vec![values_of(&format!("s{i}"), if i % 2 == 0 { "202601" } else { "202602" })], "ingest").await.unwrap();
+        }
+        let before = count_and_sum(&lake).await;
+        let old = lake.open_table("tables", "data_values").await.unwrap().unwrap().version().unwrap() as i64;
+        let old_time = Utc::now();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+
+        let done = lake.maintain(&MaintainOptions::default(), &|_| ()).await.unwrap();
+        let table = done.tables.iter().find(|t| t.table == "tables/data_values").unwrap();
+        assert_eq!((table.files_before, table.files_after), (30, 2), "one file per partition");
+        assert_eq!(table.compacted, (30, 2));
+        assert_eq!(table.files_vacuumed, 0, "nothing is older than the retention");
+        assert_eq!(count_and_sum(&lake).await, before);
+        // The version before the compaction still reads (its files are kept for the retention).
+        let at_old = lake.open_table_at("tables", "data_values", old).await.unwrap().unwrap();
+        let ctx = deltalake::datafusion::prelude::SessionContext::new();
+        ctx.register_table("dv", at_old.table_provider().await.unwrap()).unwrap();
+        assert_eq!(ctx.sql("SELECT * FROM dv").await.unwrap().count().await.unwrap(), 60);
+        assert_eq!(lake.version_at("tables", "data_values", old_time).await.unwrap(), Some(old));
+        let history = lake.history().await.unwrap().unwrap();
+        assert_eq!(history.retention_days, DEFAULT_RETENTION_DAYS);
+
+        // 401 days later the small files, and the commits that named them, are gone; the data stays.
+        let later = Utc::now() + chrono::Duration::days(401);
+        let done = lake.maintain(&MaintainOptions { now: Some(later), ..MaintainOptions::default() }, &|_| ()).await.unwrap();
+        let table = done.tables.iter().find(|t| t.table == "tables/data_values").unwrap();
+        assert_eq!(table.files_vacuumed, 30, "{table:?}");
+        assert!(table.log_files_removed >= 30, "{table:?}");
+        assert_eq!(data_files(&lake), 2, "{:?}", walk(&lake.root().local_dir().unwrap().join("tables/data_values")));
+        assert_eq!(count_and_sum(&lake).await, before);
+        assert!(lake.history().await.unwrap().unwrap().kept_since > Utc::now(), "history is kept from 400 days before the maintenance's clock");
+        let gone = lake.version_at("tables", "data_values", old_time).await.unwrap_err();
+        assert!(matches!(gone, Error::HistoryGone { .. }), "{gone}");
+        assert!(gone.to_string().contains("keeps no history before"), "{gone}");
+    }
+
+    #[tokio::test]
+    async fn appends_during_maintenance_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = lake(dir.path());
+        let mut appender = Appender::new(&lake, &tables::DATA_VALUES);
+        for i in 0..20 {
+            appender.append(vec![values_of(&format!("a{i}"), "202601")], "ingest").await.unwrap();
+        }
+        let writer = {
+            let lake = lake.clone();
+            tokio::spawn(async move {
+                let mut appender = Appender::new(&lake, &tables::DATA_VALUES);
+                for i in 0..60 {
+                    appender.append(vec![values_of(&format!("b{i}"), "202601")], "ingest").await.unwrap();
+                }
+            })
+        };
+        // Passes a little apart (back to back, each commits every few milliseconds and a writer
+        // can lose every one of its 15 attempts to them).
+        let mut compacted = 0;
+        while !writer.is_finished() {
+            let done = lake.maintain(&MaintainOptions::default(), &|_| ()).await.unwrap();
+            compacted += done.tables.iter().map(|t| t.compacted.0).sum::<u64>();
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        writer.await.unwrap();
+        assert!(compacted > 20, "the compactions ran while the appends did ({compacted} files compacted)");
+        let ids = crate::first_column_strings(
+            &lake.query_table(&tables::DATA_VALUES, "SELECT submission_id FROM data_values GROUP BY submission_id HAVING count(*) = 2", &[]).await.unwrap(),
+        )
+        .unwrap();
+        assert_eq!(ids.len(), 80, "every appended submission once, with both its rows");
+        assert_eq!(count_and_sum(&lake).await, (160, 240.0));
+    }
+
+    #[tokio::test]
+    async fn commits_never_clean_the_log_so_a_look_back_past_30_days_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = lake(dir.path());
+        let mut appender = Appender::new(&lake, &tables::DATA_VALUES);
+        for i in 0..3 {
+            appender.append(vec![values_of(&format!("s{i}"), "202601")], "ingest").await.unwrap();
+        }
+        // A checkpoint of version 3 (as delta-rs makes every 100 commits), then the log aged:
+        // versions 0–2 written 40 days ago, version 3 and its checkpoint 33 days ago.
+        let options = MaintainOptions { compact: false, vacuum: false, ..MaintainOptions::default() };
+        lake.maintain(&options, &|_| ()).await.unwrap();
+        let days_ago = |d: u64| std::time::SystemTime::now() - std::time::Duration::from_secs(d * 86_400);
+        for file in walk(&lake.root().local_dir().unwrap().join("tables/data_values/_delta_log")) {
+            let name = file.file_name().unwrap().to_string_lossy().to_string();
+            let age = if name.starts_with("00000000000000000003") || name == "_last_checkpoint" { 33 } else { 40 };
+            std::fs::File::options().write(true).open(&file).unwrap().set_modified(days_ago(age)).unwrap();
+        }
+        // The next commit would delete versions 0–2 by delta-rs's default (older than 30 days,
+        // before a checkpoint).
+        appender.append(vec![values_of("s3", "202601")], "ingest").await.unwrap();
+        let at = Utc::now() - chrono::Duration::days(35);
+        assert_eq!(lake.version_at("tables", "data_values", at).await.unwrap(), Some(2), "the version of 35 days ago is still there");
+        assert!(lake.history().await.unwrap().is_none(), "no maintenance deleted any history");
+    }
+
+    #[tokio::test]
+    async fn a_retention_under_a_day_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = lake(dir.path()).maintain(&MaintainOptions { retention_days: 0, ..MaintainOptions::default() }, &|_| ()).await.unwrap_err();
+        assert!(err.to_string().contains("retention_days = 0 is too short"), "{err}");
+    }
+}
