@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod ingest;
 mod limits;
+mod maintain;
 mod models;
 mod nightly;
 mod reform;

@@ -209,8 +209,9 @@ impl Lake {
     /// Appends batches to a table in one atomic commit, creating the table first if needed.
     /// Returns the new table version. (A writer that appends again and again keeps an [`Appender`].)
     pub async fn append(&self, spec: &'static TableSpec, batches: Vec<RecordBatch>, operation: &str) -> Result<i64> {
-        // Without an application id: one per call would stay in the table's state for good. An
-        // entry of these tables (the runs ledger, the push log) may then, rarely, be appended twice.
+        // Without an application id (one per call would stay in the table's state for good): a
+        // commit whose answer was lost is committed again at the next version, adding the same
+        // file, which Delta readers count once (adds are reconciled by path).
         Appender { app_id: None, ..Appender::new(self, spec) }.append(batches, operation).await
     }
 
@@ -283,8 +284,9 @@ impl Lake {
         Ok(orphans.len())
     }
 
-    /// Submission ids with rows in `data_values` or `rejections` but none in `submissions`.
-    pub(crate) async fn orphan_submission_ids(&self) -> Result<BTreeSet<String>> {
+    /// Submission ids with rows in `data_values` or `rejections` but none in `submissions` (rows
+    /// of an ingest or a service commit cut short between its tables, or being committed now).
+    pub async fn orphan_submission_ids(&self) -> Result<BTreeSet<String>> {
         let ctx = SessionContext::new();
         ctx.register_table("submissions", self.provider(&tables::SUBMISSIONS).await?)?;
         let mut orphans = BTreeSet::new();
@@ -348,9 +350,10 @@ impl Lake {
 ///
 /// Each commit carries this appender's own application id (a Delta `txn` action). When the store
 /// applies a commit but its answer is lost, the store client's retry finds the version taken and
-/// Delta would append the same rows again at the next one; with the id, Delta sees that the
-/// "other" commit is this appender's own and refuses ([`Error::CommitAnswerLost`]), so the caller
-/// checks what is committed instead of writing it twice.
+/// Delta would commit the same actions again at the next one (the same file added twice, which
+/// readers count once, since adds are reconciled by path: a commit nobody meant); with the id,
+/// Delta sees that the "other" commit is this appender's own and refuses
+/// ([`Error::CommitAnswerLost`]), so the caller checks what is committed instead of committing again.
 #[derive(Debug)]
 pub struct Appender {
     lake: Lake,
@@ -566,7 +569,8 @@ pub(crate) mod tests {
         let mut appender = Appender::new(&lake, &tables::SUBMISSIONS);
         appender.table = Some(table);
 
-        let error = appender.append(vec![submission("s1")], "ingest").await.expect_err("without its own id, Delta appends the rows again at the next version");
+        let error =
+            appender.append(vec![submission("s1")], "ingest").await.expect_err("without its own id, Delta commits the same file again at the next version");
         assert!(matches!(error, Error::CommitAnswerLost { .. }), "{error}");
         assert_eq!(store.lost.load(std::sync::atomic::Ordering::SeqCst), 1, "the commit went through the lossy store once");
         let committed = lake.query_table(&tables::SUBMISSIONS, "SELECT submission_id FROM submissions", &[]).await.unwrap();

@@ -345,6 +345,10 @@ async fn flush_loop(lake: Lake, mut rx: mpsc::Receiver<ToFlusher>, mut waiting: 
     // Entries at the front of `waiting` that may be partly in Delta: replayed ones (from a commit
     // cut short between its tables), and after a failed commit, all.
     let mut unsure = waiting.len();
+    // Of those, the submissions with rows in `data_values` or `rejections` but none in
+    // `submissions` (a commit cut between its tables): found by one scan when needed, not by a
+    // Delta delete over the tables for every commit of a long journal.
+    let mut partial: Option<BTreeSet<String>> = None;
     let (mut messages, mut flushes) = (Vec::new(), Vec::new());
     let mut open = true;
     loop {
@@ -364,7 +368,12 @@ async fn flush_loop(lake: Lake, mut rx: mpsc::Receiver<ToFlusher>, mut waiting: 
         let mut outcome = Ok(());
         if !waiting.is_empty() {
             let started = std::time::Instant::now();
-            match commit_waiting(&lake, &mut writer, &mut waiting, unsure > 0).await {
+            let cleanup = if unsure > 0 { partly_written(&lake, &mut partial).await.map(Some) } else { Ok(None) };
+            let committed = match cleanup {
+                Ok(cleanup) => commit_waiting(&lake, &mut writer, &mut waiting, cleanup).await,
+                Err(e) => Err(e),
+            };
+            match committed {
                 Ok(done) => {
                     tracing::debug!(ms = started.elapsed().as_millis() as u64, entries = done, left = waiting.len(), "journal committed");
                     metrics.journal_commit("ok");
@@ -375,6 +384,7 @@ async fn flush_loop(lake: Lake, mut rx: mpsc::Receiver<ToFlusher>, mut waiting: 
                     tracing::error!(error = %e, entries = waiting.len(), "journaled submissions not committed to the Delta tables; trying again in a second");
                     metrics.journal_commit("failed");
                     unsure = waiting.len();
+                    partial = None;
                     writer = SubmissionWriter::new(&lake);
                     outcome = Err(e);
                 }
@@ -398,22 +408,43 @@ async fn flush_loop(lake: Lake, mut rx: mpsc::Receiver<ToFlusher>, mut waiting: 
     }
 }
 
+/// The submissions partly written by a cut commit (see `flush_loop`), found once per episode of
+/// doubt (a start with a journal, a failed commit) and kept in `partial` as they are cleaned.
+async fn partly_written<'a>(lake: &Lake, partial: &'a mut Option<BTreeSet<String>>) -> Result<&'a mut BTreeSet<String>, String> {
+    if partial.is_none() {
+        let found = lake.orphan_submission_ids().await.map_err(|e| format!("looking for submissions cut short between the Delta tables: {e}"))?;
+        tracing::debug!(submissions = found.len(), "submissions partly written by a cut commit");
+        *partial = Some(found);
+    }
+    Ok(partial.get_or_insert_with(BTreeSet::new))
+}
+
 /// Commits the first [`ENTRIES_PER_COMMIT`] entries of `waiting` and removes them (from `waiting`
-/// and the journal); returns how many. When they may be partly in Delta (`unsure`), those whose
-/// `submissions` rows made it are only removed, and the others' rows are removed before the commit.
-async fn commit_waiting(lake: &Lake, writer: &mut SubmissionWriter, waiting: &mut Vec<Pending>, unsure: bool) -> Result<usize, String> {
+/// and the journal); returns how many. When they may be partly in Delta (`partial`: the
+/// submissions found with rows but no `submissions` row), those whose `submissions` rows made it
+/// are only removed, and the rows of the others that are partly written are removed before the
+/// commit.
+async fn commit_waiting(
+    lake: &Lake,
+    writer: &mut SubmissionWriter,
+    waiting: &mut Vec<Pending>,
+    partial: Option<&mut BTreeSet<String>>,
+) -> Result<usize, String> {
     let failed = |e: tonghop_lake::Error| format!("committing journaled submissions: {e}");
     let mut chunk: Vec<Pending> = waiting.drain(..waiting.len().min(ENTRIES_PER_COMMIT)).collect();
     let taken = chunk.len();
     let result = async {
-        if unsure {
+        if let Some(partial) = partial {
             let ids: BTreeSet<String> = chunk.iter().flat_map(|p| p.entry.submission_ids()).collect();
             let committed = lake.committed_among(&ids).await.map_err(failed)?;
             let (done, rest): (Vec<Pending>, Vec<Pending>) = chunk.drain(..).partition(|p| p.entry.submission_ids().iter().all(|id| committed.contains(id)));
             chunk = rest;
             lake.journal_remove(&done.iter().map(|p| p.path.clone()).collect::<Vec<_>>()).await.map_err(failed)?;
-            let uncommitted: BTreeSet<String> = ids.into_iter().filter(|id| !committed.contains(id)).collect();
-            lake.remove_submissions_rows(&uncommitted).await.map_err(failed)?;
+            let cut: BTreeSet<String> = ids.into_iter().filter(|id| !committed.contains(id) && partial.contains(id)).collect();
+            if !cut.is_empty() {
+                lake.remove_submissions_rows(&cut).await.map_err(failed)?;
+                partial.retain(|id| !cut.contains(id));
+            }
             if chunk.is_empty() {
                 return Ok(());
             }
