@@ -14,6 +14,9 @@
 //!    removed by compaction, by builds and by deletes more than the retention ago, and files a
 //!    crashed writer left uncommitted that long.
 //!
+//! 5. when configured (`archive`, `archive_days`), the day folders of an inbox archive older than
+//!    that many days are deleted.
+//!
 //! The retention is how far back `--as-of` can look: [`DEFAULT_RETENTION_DAYS`] (400 days, so that
 //! every report of the past year, the annual one included, can be rebuilt as it was sent). Before
 //! anything is deleted, `maintenance.json` at the lake root records from when the history is kept
@@ -33,6 +36,7 @@ use deltalake::{
     operations::vacuum::{Clock, VacuumMode},
     DeltaTable, DeltaTableError,
 };
+use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
 use crate::{delta::commit_properties, Error, Lake, Result};
@@ -60,6 +64,11 @@ pub struct MaintainOptions {
     pub compact: bool,
     /// Delete old commits and unreferenced files (log clean-up and VACUUM).
     pub vacuum: bool,
+    /// An inbox archive (`<archive>/YYYY/MM/DD/…`, where ingest moves committed files: a folder,
+    /// `file://` or `s3://` URL) whose day folders older than `archive_days` are deleted.
+    pub archive: Option<String>,
+    /// Days an archived file is kept (with `archive`); the received files of the service are kept.
+    pub archive_days: Option<u32>,
     /// The clock (`None`: now). Tests move it forward to see what a later run deletes.
     #[serde(skip)]
     pub now: Option<DateTime<Utc>>,
@@ -68,18 +77,24 @@ pub struct MaintainOptions {
 impl MaintainOptions {
     /// What is wrong with these settings, if anything.
     pub fn problem(&self) -> Option<String> {
-        (self.retention_days < MIN_RETENTION_DAYS).then(|| {
-            format!(
+        if self.retention_days < MIN_RETENTION_DAYS {
+            return Some(format!(
                 "retention_days = {} is too short: files younger than {MIN_RETENTION_DAYS} day may belong to a commit being written (the default, {DEFAULT_RETENTION_DAYS}, lets --as-of rebuild any report of the past year)",
                 self.retention_days
-            )
-        })
+            ));
+        }
+        match (&self.archive, self.archive_days) {
+            (Some(_), None) => Some("archive is set without archive_days: say how many days archived files are kept".into()),
+            (None, Some(_)) => Some("archive_days is set without archive: name the inbox archive to clean (e.g. \"archive\")".into()),
+            (_, Some(0)) => Some("archive_days = 0 would delete what was archived today: keep files at least a day".into()),
+            _ => None,
+        }
     }
 }
 
 impl Default for MaintainOptions {
     fn default() -> Self {
-        MaintainOptions { retention_days: DEFAULT_RETENTION_DAYS, compact: true, vacuum: true, now: None }
+        MaintainOptions { retention_days: DEFAULT_RETENTION_DAYS, compact: true, vacuum: true, archive: None, archive_days: None, now: None }
     }
 }
 
@@ -109,6 +124,8 @@ pub struct TableMaintained {
 pub struct Maintained {
     /// Per table, in the order done.
     pub tables: Vec<TableMaintained>,
+    /// Files deleted from the inbox archive (day folders older than `archive_days`).
+    pub archived_files_deleted: usize,
     /// From when the history is kept (`None` while nothing was ever deleted).
     pub history: Option<History>,
 }
@@ -118,7 +135,7 @@ impl Maintained {
     pub fn one_line(&self) -> String {
         let sum = |f: fn(&TableMaintained) -> usize| self.tables.iter().map(f).sum::<usize>();
         format!(
-            "{} tables maintained: live files {} → {} ({} small files compacted), {} commits and {} unreferenced files deleted; {}",
+            "{} tables maintained: live files {} → {} ({} small files compacted), {} commits and {} unreferenced files deleted; {}{}",
             self.tables.len(),
             sum(|t| t.files_before),
             sum(|t| t.files_after),
@@ -129,6 +146,7 @@ impl Maintained {
                 Some(h) => format!("history kept from {} ({} days)", h.kept_since.format("%Y-%m-%d %H:%M UTC"), h.retention_days),
                 None => "all history kept".to_string(),
             },
+            if self.archived_files_deleted > 0 { format!("; {} archived inbox files deleted", self.archived_files_deleted) } else { String::new() },
         )
     }
 }
@@ -187,7 +205,11 @@ impl Lake {
             progress(&format!("{folder}/{name}"));
             tables.push(self.maintain_table(&folder, &name, options, now, cutoff).await?);
         }
-        let maintained = Maintained { tables, history };
+        let archived_files_deleted = match (&options.archive, options.archive_days) {
+            (Some(archive), Some(days)) => clean_archive(&crate::Location::parse(archive)?, days, now).await?,
+            _ => 0,
+        };
+        let maintained = Maintained { tables, history, archived_files_deleted };
         tracing::info!(summary = %maintained.one_line(), "lake maintained");
         Ok(maintained)
     }
@@ -243,6 +265,55 @@ impl Lake {
         tracing::debug!(?done, "table maintained");
         Ok(done)
     }
+}
+
+/// Deletes the day folders (`YYYY/MM/DD/`) of an inbox archive more than `days` days before
+/// `now`'s day in Vietnam (the day ingest named them by); anything else in it is left alone.
+/// Returns how many files were deleted.
+#[tracing::instrument(skip_all, fields(archive = %archive.url(), days))]
+pub async fn clean_archive(archive: &crate::Location, days: u32, now: DateTime<Utc>) -> Result<usize> {
+    let today = now.with_timezone(&tonghop_core::period::vietnam_offset()).date_naive();
+    let oldest_kept = today - chrono::Duration::days(i64::from(days));
+    let store = archive.store();
+    let subfolders = |prefix: object_store::path::Path, digits: usize| {
+        let store = store.clone();
+        async move {
+            let listed = store.list_with_delimiter(Some(&prefix)).await?;
+            Ok::<_, Error>(
+                listed
+                    .common_prefixes
+                    .into_iter()
+                    .filter_map(|p| {
+                        let name = p.filename()?.to_string();
+                        (name.len() == digits && name.bytes().all(|b| b.is_ascii_digit())).then(|| (name.parse::<u32>().ok(), p))
+                    })
+                    .filter_map(|(n, p)| Some((n?, p)))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    let mut old_days = Vec::new();
+    for (year, y) in subfolders(archive.prefix().clone(), 4).await? {
+        for (month, m) in subfolders(y, 2).await? {
+            for (day, d) in subfolders(m, 2).await? {
+                if chrono::NaiveDate::from_ymd_opt(year as i32, month, day).is_some_and(|date| date < oldest_kept) {
+                    old_days.push(d);
+                }
+            }
+        }
+    }
+    let mut deleted = 0;
+    for day in old_days {
+        let files: Vec<object_store::path::Path> = store.list(Some(&day)).map_ok(|m| m.location).try_collect().await?;
+        deleted += files.len();
+        store.delete_stream(futures::stream::iter(files.into_iter().map(Ok)).boxed()).try_collect::<Vec<_>>().await?;
+        // A local folder keeps its emptied directories otherwise.
+        if let Some(dir) = archive.local_dir() {
+            let _ = std::fs::remove_dir_all(dir.join(day.as_ref().strip_prefix(archive.prefix().as_ref()).unwrap_or(day.as_ref()).trim_start_matches('/')));
+        }
+    }
+    tracing::info!(deleted, %oldest_kept, "inbox archive cleaned");
+    Ok(deleted)
 }
 
 fn live_files(table: &DeltaTable) -> Result<usize> {
@@ -376,6 +447,34 @@ mod tests {
         let at = Utc::now() - chrono::Duration::days(35);
         assert_eq!(lake.version_at("tables", "data_values", at).await.unwrap(), Some(2), "the version of 35 days ago is still there");
         assert!(lake.history().await.unwrap().is_none(), "no maintenance deleted any history");
+    }
+
+    #[tokio::test]
+    async fn archived_inbox_files_are_deleted_by_the_day_they_were_archived() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        let now = Utc::now();
+        let day = |days_ago: i64| {
+            (now.with_timezone(&tonghop_core::period::vietnam_offset()).date_naive() - chrono::Duration::days(days_ago)).format("%Y/%m/%d").to_string()
+        };
+        for (folder, file) in
+            [(day(0), "xa-00004.csv"), (day(30), "xa-00008.csv"), (day(31), "xa-00025.csv"), (day(400), "tinh/xa-00070.xlsx"), ("notes".into(), "readme.txt")]
+        {
+            std::fs::create_dir_all(archive.join(&folder).join(file).parent().unwrap()).unwrap();
+            std::fs::write(archive.join(&folder).join(file), "x").unwrap();
+        }
+        let options = MaintainOptions { archive: Some(archive.to_str().unwrap().into()), archive_days: Some(30), now: Some(now), ..MaintainOptions::default() };
+        let done = lake(dir.path()).maintain(&options, &|_| ()).await.unwrap();
+        assert_eq!(done.archived_files_deleted, 2);
+        let left: Vec<String> = walk(&archive).iter().map(|p| p.strip_prefix(&archive).unwrap().to_string_lossy().to_string()).collect();
+        let mut left = left;
+        left.sort();
+        let mut kept = vec![format!("{}/xa-00004.csv", day(0)), format!("{}/xa-00008.csv", day(30)), "notes/readme.txt".to_string()];
+        kept.sort();
+        assert_eq!(left, kept, "the days within 30 days and what is not a day folder are kept");
+        assert!(!archive.join(day(31)).exists(), "the emptied day folder is gone");
+        let wrong = MaintainOptions { archive_days: Some(30), ..MaintainOptions::default() };
+        assert!(wrong.problem().unwrap().contains("archive_days is set without archive"));
     }
 
     #[tokio::test]

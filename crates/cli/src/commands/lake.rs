@@ -27,6 +27,12 @@ pub(crate) struct MaintainArgs {
     /// Delete nothing: no log clean-up, no VACUUM (compaction and checkpoints only).
     #[arg(long)]
     pub(crate) no_vacuum: bool,
+    /// An inbox archive (folder or URL, as ingest fills it: `YYYY/MM/DD/…`) to clean by age.
+    #[arg(long, requires = "archive_days")]
+    pub(crate) archive: Option<String>,
+    /// Days archived inbox files are kept (with --archive).
+    #[arg(long, requires = "archive")]
+    pub(crate) archive_days: Option<u32>,
 }
 
 /// The flags of `tonghop backup`.
@@ -73,10 +79,16 @@ pub(crate) async fn check(ctx: &Loaded, lake: &str, args: CheckArgs) -> Result<(
 /// `tonghop maintain`: one line per table, then the summary.
 pub(crate) async fn maintain(lake: &str, args: MaintainArgs) -> Result<()> {
     let lake = Lake::open(lake)?;
-    let options =
-        tonghop_lake::maintain::MaintainOptions { retention_days: args.retention_days, compact: !args.no_compact, vacuum: !args.no_vacuum, now: None };
+    let options = tonghop_lake::maintain::MaintainOptions {
+        retention_days: args.retention_days,
+        compact: !args.no_compact,
+        vacuum: !args.no_vacuum,
+        archive: args.archive,
+        archive_days: args.archive_days,
+        now: None,
+    };
     if let Some(problem) = options.problem() {
-        bail!("--retention-days: {problem}");
+        bail!("{problem}");
     }
     let tables = lake.delta_tables().await?.len() as u64;
     let bar = crate::progress_bar(Some(tables), "maintaining");
