@@ -117,6 +117,21 @@ pub fn sql_rows(lake: &Path, query: &str) -> Vec<Vec<String>> {
     reader.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect()
 }
 
+/// Checks that every answered submission, `(submission id, its one value)` as sent with the
+/// token `quan-tri`, is committed once with its value, and that no other submission of that token is.
+pub fn assert_committed_once(lake: &Path, answered: &[(String, u64)], what: &str) {
+    let committed: std::collections::HashMap<String, String> = sql_rows(
+        lake,
+        "SELECT s.submission_id, CAST(v.value AS BIGINT) FROM submissions s JOIN data_values v ON v.submission_id = s.submission_id WHERE s.submitted_by = 'token:quan-tri'",
+    )
+    .into_iter()
+    .map(|r| (r[0].clone(), r[1].clone()))
+    .collect();
+    assert_eq!(committed.len(), answered.len(), "every answered submission committed once, no other ({what})");
+    let lost: Vec<_> = answered.iter().filter(|(id, n)| committed.get(id) != Some(&n.to_string())).collect();
+    assert!(lost.is_empty(), "answered submissions lost ({what}): {lost:?}");
+}
+
 /// A running `tonghop serve` (started on port 0), stopped with SIGTERM when dropped.
 pub struct Served {
     child: Option<std::process::Child>,

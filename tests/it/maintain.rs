@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{make_token, q1_demo_lake, serve, sql_rows, tonghop};
+use crate::helpers::{assert_committed_once, make_token, q1_demo_lake, serve, sql_rows, tonghop};
 
 /// Live data files per Delta table, as `tonghop check` counts them.
 fn live_files(lake: &Path) -> BTreeMap<String, usize> {
@@ -159,14 +159,6 @@ async fn small_submissions_are_compacted_and_none_is_lost_while_maintenance_runs
     }
     answered.extend(load.await.unwrap());
     assert!(server.stop(), "{}", server.log_text());
-    let committed: BTreeMap<String, String> = sql_rows(
-        &lake,
-        "SELECT s.submission_id, CAST(v.value AS BIGINT) FROM submissions s JOIN data_values v ON v.submission_id = s.submission_id WHERE s.submitted_by = 'token:quan-tri'",
-    )
-    .into_iter()
-    .map(|r| (r[0].clone(), r[1].clone()))
-    .collect();
-    assert_eq!(committed.len(), answered.len(), "every answered submission committed once, no other ({passes} maintenance passes during the load)");
-    assert!(answered.iter().all(|(id, n)| committed.get(id) == Some(&n.to_string())));
+    assert_committed_once(&lake, &answered, &format!("{passes} maintenance passes during the load"));
     assert!(tonghop(&lake, &["check"]).contains("is sound"));
 }

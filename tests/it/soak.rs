@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{make_token, q1_demo_lake, serve, sql_rows};
+use crate::helpers::{assert_committed_once, make_token, q1_demo_lake, serve, sql_rows};
 
 /// The service's resident memory, from /proc.
 fn rss_mib(pid: u32) -> f64 {
@@ -135,15 +135,7 @@ async fn the_service_under_mixed_load_loses_nothing_and_keeps_its_memory_and_lat
     assert!(server.stop(), "{}", server.log_text());
 
     // Nothing lost, nothing twice.
-    let committed: std::collections::HashMap<String, String> = sql_rows(
-        &lake,
-        "SELECT s.submission_id, CAST(v.value AS BIGINT) FROM submissions s JOIN data_values v ON v.submission_id = s.submission_id WHERE s.submitted_by = 'token:quan-tri'",
-    )
-    .into_iter()
-    .map(|r| (r[0].clone(), r[1].clone()))
-    .collect();
-    assert_eq!(committed.len(), answered.len(), "every answered submission committed once, no other");
-    assert!(answered.iter().all(|(id, n)| committed.get(id) == Some(&n.to_string())));
+    assert_committed_once(&lake, &answered, "soak");
 
     // The figures: memory after the warm-up and at the end; p99 of the first five minutes (the
     // first fifth in the short mode) and the last.

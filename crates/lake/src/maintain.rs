@@ -50,8 +50,14 @@ pub const MIN_RETENTION_DAYS: u32 = 1;
 /// Where the lake records from when its history is kept.
 const STATE: &str = "maintenance.json";
 
-/// Times a compaction is tried when a concurrent delete made its commit conflict.
+/// Times a compaction is tried when a concurrent delete made its commit conflict, or writers kept
+/// taking the next version before it ([`COMMIT_RETRIES`] times).
 const COMPACTION_ATTEMPTS: usize = 3;
+
+/// Versions a compaction's commit steps over before giving up: a compaction takes a while, and
+/// writers committing back to back (the service under load, an ingest) take the next version
+/// again while it checks the ones before (delta-rs's default is 15).
+const COMMIT_RETRIES: usize = 200;
 
 /// What to do: the flags of `tonghop maintain`, and the settings of a `maintain` pipeline step
 /// (`retention_days`, `compact`, `vacuum`; each optional).
@@ -225,14 +231,16 @@ impl Lake {
         let mut done = TableMaintained { table: format!("{folder}/{name}"), files_before: live_files(&table)?, ..Default::default() };
         if options.compact && folder == "tables" {
             for attempt in 1..=COMPACTION_ATTEMPTS {
-                match table.clone().optimize().with_commit_properties(commit_properties("maintain")).await {
+                match table.clone().optimize().with_commit_properties(commit_properties("maintain").with_max_retries(COMMIT_RETRIES)).await {
                     Ok((compacted, metrics)) => {
                         done.compacted = (metrics.num_files_removed, metrics.num_files_added);
                         table = compacted;
                         break;
                     }
-                    Err(DeltaTableError::Transaction { source: TransactionError::CommitConflict(conflict) }) if attempt < COMPACTION_ATTEMPTS => {
-                        tracing::info!(%conflict, attempt, "a concurrent commit conflicted with the compaction; trying again on the new version");
+                    Err(DeltaTableError::Transaction { source: conflict @ (TransactionError::CommitConflict(_) | TransactionError::MaxCommitAttempts(_)) })
+                        if attempt < COMPACTION_ATTEMPTS =>
+                    {
+                        tracing::info!(%conflict, attempt, "concurrent commits kept the compaction from committing; trying again on the new version");
                         table = self.open_table(folder, name).await?.ok_or_else(|| Error::Maintenance(format!("{folder}/{name} disappeared")))?;
                     }
                     Err(e) => return Err(err(e)),
@@ -329,6 +337,13 @@ mod tests {
         Lake::open(dir.join("lake").to_str().unwrap()).unwrap()
     }
 
+    /// `n` commits of two values each, submissions `<prefix>0`…, over `periods` in turn.
+    async fn append_many(appender: &mut Appender, prefix: &str, n: usize, periods: &[&str]) {
+        for i in 0..n {
+            appender.append(vec![values_of(&format!("{prefix}{i}"), periods[i % periods.len()])], "ingest").await.unwrap();
+        }
+    }
+
     async fn count_and_sum(lake: &Lake) -> (i64, f64) {
         let batches = lake.query_table(&tables::DATA_VALUES, "SELECT count(*), sum(value) FROM data_values", &[]).await.unwrap();
         let b = &batches[0];
@@ -350,10 +365,7 @@ mod tests {
     async fn small_files_are_compacted_and_old_versions_stay_readable_until_the_retention_passes() {
         let dir = tempfile::tempdir().unwrap();
         let lake = lake(dir.path());
-        let mut appender = Appender::new(&lake, &tables::DATA_VALUES);
-        for i in 0..30 {
-            appender.append(vec![values_of(&format!("s{i}"), if i % 2 == 0 { "202601" } else { "202602" })], "ingest").await.unwrap();
-        }
+        append_many(&mut Appender::new(&lake, &tables::DATA_VALUES), "s", 30, &["202601", "202602"]).await;
         let before = count_and_sum(&lake).await;
         let old = lake.open_table("tables", "data_values").await.unwrap().unwrap().version().unwrap() as i64;
         let old_time = Utc::now();
@@ -392,17 +404,11 @@ mod tests {
     async fn appends_during_maintenance_lose_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let lake = lake(dir.path());
-        let mut appender = Appender::new(&lake, &tables::DATA_VALUES);
-        for i in 0..20 {
-            appender.append(vec![values_of(&format!("a{i}"), "202601")], "ingest").await.unwrap();
-        }
+        append_many(&mut Appender::new(&lake, &tables::DATA_VALUES), "a", 20, &["202601"]).await;
         let writer = {
             let lake = lake.clone();
             tokio::spawn(async move {
-                let mut appender = Appender::new(&lake, &tables::DATA_VALUES);
-                for i in 0..60 {
-                    appender.append(vec![values_of(&format!("b{i}"), "202601")], "ingest").await.unwrap();
-                }
+                append_many(&mut Appender::new(&lake, &tables::DATA_VALUES), "b", 60, &["202601"]).await;
             })
         };
         // Passes a little apart (back to back, each commits every few milliseconds and a writer
@@ -428,9 +434,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = lake(dir.path());
         let mut appender = Appender::new(&lake, &tables::DATA_VALUES);
-        for i in 0..3 {
-            appender.append(vec![values_of(&format!("s{i}"), "202601")], "ingest").await.unwrap();
-        }
+        append_many(&mut appender, "s", 3, &["202601"]).await;
         // A checkpoint of version 3 (as delta-rs makes every 100 commits), then the log aged:
         // versions 0–2 written 40 days ago, version 3 and its checkpoint 33 days ago.
         let options = MaintainOptions { compact: false, vacuum: false, ..MaintainOptions::default() };
