@@ -181,9 +181,7 @@ impl Lake {
     /// From when this lake's history is kept; `None` while no maintenance has deleted any.
     pub async fn history(&self) -> Result<Option<History>> {
         let Some(bytes) = self.root().get(STATE).await? else { return Ok(None) };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Journal { path: STATE.into(), reason: format!("not the maintenance state tonghop writes: {e}") })
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Maintenance(format!("{STATE} is not the maintenance state tonghop writes: {e}")))
     }
 
     /// Maintains every Delta table of the lake (see the module's documentation). `progress` is
@@ -224,7 +222,7 @@ impl Lake {
     async fn maintain_table(&self, folder: &str, name: &str, options: &MaintainOptions, now: DateTime<Utc>, cutoff: DateTime<Utc>) -> Result<TableMaintained> {
         let started = Instant::now();
         let loc = self.root().join(&format!("{folder}/{name}"))?;
-        let err = Lake::delta_error(name, &loc);
+        let err = || Lake::delta_error(name, &loc);
         let Some(mut table) = self.open_table(folder, name).await? else {
             return Ok(TableMaintained { table: format!("{folder}/{name}"), ..Default::default() });
         };
@@ -243,18 +241,17 @@ impl Lake {
                         tracing::info!(%conflict, attempt, "concurrent commits kept the compaction from committing; trying again on the new version");
                         table = self.open_table(folder, name).await?.ok_or_else(|| Error::Maintenance(format!("{folder}/{name} disappeared")))?;
                     }
-                    Err(e) => return Err(err(e)),
+                    Err(e) => return Err(err()(e)),
                 }
             }
         }
         let version = table.version().unwrap_or_default();
         if version > 0 {
-            create_checkpoint(&table, None).await.map_err(Lake::delta_error(name, &loc))?;
+            create_checkpoint(&table, None).await.map_err(err())?;
             done.checkpoint = Some(version as i64);
         }
         if options.vacuum {
-            done.log_files_removed =
-                cleanup_expired_logs_for(version, table.log_store().as_ref(), cutoff.timestamp_millis(), None).await.map_err(Lake::delta_error(name, &loc))?;
+            done.log_files_removed = cleanup_expired_logs_for(version, table.log_store().as_ref(), cutoff.timestamp_millis(), None).await.map_err(err())?;
             let retention = now - cutoff;
             let (vacuumed, metrics) = table
                 .vacuum()
@@ -264,7 +261,7 @@ impl Lake {
                 .with_clock(std::sync::Arc::new(FixedClock(now.timestamp_millis())))
                 .with_commit_properties(commit_properties("maintain"))
                 .await
-                .map_err(Lake::delta_error(name, &loc))?;
+                .map_err(err())?;
             done.files_vacuumed = metrics.files_deleted.len();
             table = vacuumed;
         }
@@ -292,10 +289,10 @@ pub async fn clean_archive(archive: &crate::Location, days: u32, now: DateTime<U
                     .common_prefixes
                     .into_iter()
                     .filter_map(|p| {
-                        let name = p.filename()?.to_string();
-                        (name.len() == digits && name.bytes().all(|b| b.is_ascii_digit())).then(|| (name.parse::<u32>().ok(), p))
+                        let name = p.filename()?;
+                        let number = name.parse::<u32>().ok().filter(|_| name.len() == digits && name.bytes().all(|b| b.is_ascii_digit()))?;
+                        Some((number, p))
                     })
-                    .filter_map(|(n, p)| Some((n?, p)))
                     .collect::<Vec<_>>(),
             )
         }

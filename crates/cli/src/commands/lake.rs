@@ -90,14 +90,8 @@ pub(crate) async fn maintain(lake: &str, args: MaintainArgs) -> Result<()> {
     if let Some(problem) = options.problem() {
         bail!("{problem}");
     }
-    let tables = lake.delta_tables().await?.len() as u64;
-    let bar = crate::progress_bar(Some(tables), "maintaining");
-    let maintained = lake
-        .maintain(&options, &|table| {
-            bar.set_message(format!("maintaining {table}"));
-            bar.inc(1);
-        })
-        .await?;
+    let bar = crate::progress_bar(None, "maintaining");
+    let maintained = lake.maintain(&options, &|table| bar.set_message(format!("maintaining {table}"))).await?;
     bar.finish_and_clear();
     for t in &maintained.tables {
         println!(
