@@ -77,7 +77,27 @@ impl TableProvider for LatestTable {
         // spec's columns by name, in the order asked here.
         let theirs = provider.schema();
         let mapped = wanted.iter().map(|&i| theirs.index_of(self.spec.schema.field(i).name())).collect::<std::result::Result<Vec<_>, _>>()?;
-        provider.scan(session, Some(&mapped), filters, limit).await
+        let plan = provider.scan(session, Some(&mapped), filters, limit).await?;
+        // It may also read strings as `Utf8View` where the spec (this provider's schema, which the
+        // query was planned against) says `Utf8`: the plan above would then compare a view column
+        // with a plain literal, which Arrow refuses. Cast back to the spec's types.
+        let spec = self.spec.schema.project(&wanted)?;
+        let got = plan.schema();
+        if got.fields().len() != spec.fields().len() || got.fields().iter().zip(spec.fields()).all(|(a, b)| a.data_type() == b.data_type()) {
+            return Ok(plan);
+        }
+        use deltalake::datafusion::physical_expr::expressions::{cast, Column};
+        use deltalake::datafusion::physical_expr::PhysicalExpr;
+        let exprs = spec
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, field)| {
+                let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(got.field(i).name(), i));
+                Ok((cast(column, &got, field.data_type().clone())?, field.name().clone()))
+            })
+            .collect::<deltalake::datafusion::error::Result<Vec<_>>>()?;
+        Ok(Arc::new(deltalake::datafusion::physical_plan::projection::ProjectionExec::try_new(exprs, plan)?))
     }
 }
 
@@ -579,6 +599,41 @@ pub(crate) mod tests {
         appender.append(vec![submission("s2")], "ingest").await.unwrap();
         let committed = lake.query_table(&tables::SUBMISSIONS, "SELECT submission_id FROM submissions ORDER BY 1", &[]).await.unwrap();
         assert_eq!(first_column_strings(&committed).unwrap(), ["s1", "s2"]);
+    }
+
+    #[tokio::test]
+    async fn the_latest_table_answers_filters_on_its_strings() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().join("lake").to_str().unwrap()).unwrap();
+        let n = |v: Option<i64>| Arc::new(Int64Array::from(vec![v, v])) as ArrayRef;
+        let none = || Arc::new(StringArray::from(vec![None::<&str>, None])) as ArrayRef;
+        let batch = RecordBatch::try_new(
+            tables::AUDIT.schema.clone(),
+            vec![
+                times(2),
+                strings(&["token:a", "token:b"]),
+                none(),
+                strings(&["http", "dashboard"]),
+                strings(&["sql", "view"]),
+                none(),
+                none(),
+                n(None),
+                n(None),
+                strings(&["ok", "denied"]),
+                none(),
+                none(),
+                strings(&["2026-12-05", "2026-12-05"]),
+            ],
+        )
+        .unwrap();
+        lake.append(&tables::AUDIT, vec![batch], "test").await.unwrap();
+        let ctx = SessionContext::new();
+        ctx.register_table("audit", Arc::new(LatestTable::new(&lake, &tables::AUDIT))).unwrap();
+        // Planned against the spec's Utf8 columns, read as whatever the Delta scan gives.
+        let query = "SELECT actor, day FROM audit WHERE endpoint = 'dashboard' AND outcome = 'denied' AND actor LIKE 'token:%' ORDER BY actor";
+        let batches = ctx.sql(query).await.unwrap().collect().await.unwrap();
+        assert_eq!(first_column_strings(&batches).unwrap(), ["token:b"]);
+        assert_eq!(batches[0].schema().field(1).data_type(), &arrow::datatypes::DataType::Utf8);
     }
 
     #[tokio::test]
