@@ -309,3 +309,70 @@ pub fn self_signed(dir: &Path, cn: &str, san: Option<&str>) -> (PathBuf, PathBuf
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     (cert, key)
 }
+
+/// A headless Chromium driven through chromedriver (Debian's `chromium` and `chromium-driver`,
+/// installed by `.ci/run`), each with its own empty profile; both processes end with it.
+pub struct Browser {
+    /// The WebDriver session.
+    pub client: fantoccini::Client,
+    driver: std::process::Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a browser window of 1280×1600.
+    pub async fn start() -> Browser {
+        use std::io::BufRead;
+        let mut driver = Command::new("chromedriver")
+            .args(["--port=0", "--allowed-ips=127.0.0.1"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver; .ci/run installs it)");
+        let stdout = driver.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let port = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .filter(|l| l.contains("started successfully"))
+            .find_map(|l| l.split("on port ").nth(1).and_then(|p| p.trim_end_matches('.').trim().parse::<u16>().ok()))
+            .expect("chromedriver says its port");
+        // Whatever it writes later is read (and dropped), so that it never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let profile = tempfile::tempdir().unwrap();
+        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists()).unwrap_or("/usr/bin/chromium");
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": binary,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,1600", "--lang=vi-VN", format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }),
+        );
+        let connector = hyper_util_client::client::legacy::connect::HttpConnector::new();
+        let client = fantoccini::ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session through chromedriver");
+        Browser { client, driver, _profile: profile }
+    }
+}
+
+impl Browser {
+    /// Ends the session (Chromium quits), then chromedriver.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

@@ -299,7 +299,8 @@ impl Engine {
         Ok((dirty, reason))
     }
 
-    pub(crate) async fn load_state(&self) -> Result<Option<BuildState>> {
+    /// What the last successful build read (none before the first build).
+    pub async fn load_state(&self) -> Result<Option<BuildState>> {
         let Some(bytes) = self.lake.root().get(STATE_PATH).await? else { return Ok(None) };
         Ok(serde_json::from_slice(&bytes).ok())
     }

@@ -208,7 +208,13 @@ impl Tokens {
 
     /// What `token` is at `now`.
     pub fn lookup(&self, token: &str, now: DateTime<Utc>) -> Lookup<'_> {
-        match self.by_hash.get(&hash_token(token)) {
+        self.lookup_hash(&hash_token(token), now)
+    }
+
+    /// What the token whose [`hash_token`] is `hash` is at `now` (a dashboard session keeps the
+    /// hash, never the token, and looks it up at every request: a revoked token ends its sessions).
+    pub fn lookup_hash(&self, hash: &str, now: DateTime<Utc>) -> Lookup<'_> {
+        match self.by_hash.get(hash) {
             Some(c) if c.expires.is_some_and(|at| at <= now) => Lookup::Expired(c),
             Some(c) => Lookup::Valid(c),
             None => Lookup::Unknown,

@@ -54,9 +54,34 @@ pub struct ServerConfig {
     /// The audit trail (`lake.audit`).
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The dashboard's pages.
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
     /// The file this configuration was read from (none: the defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// The dashboard (see [`crate::dashboard`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Serve its pages (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Hours a sign-in lasts (default 12).
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u64,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig { enabled: true, session_hours: default_session_hours() }
+    }
+}
+
+fn default_session_hours() -> u64 {
+    12
 }
 
 /// The audit trail: a Delta table of who did what (see [`crate::audit`]).

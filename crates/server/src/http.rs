@@ -35,7 +35,7 @@ pub fn router(service: Arc<Service>) -> Router {
     let limit = service.config.http.max_body_bytes;
     let body_timeout = std::time::Duration::from_secs(service.config.submissions.body_timeout_seconds);
     let uploads = (service.clone(), Arc::new(tokio::sync::Semaphore::new(service.config.submissions.max_concurrent_uploads)));
-    Router::new()
+    let api = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/api/submissions", post(submit).layer(axum::middleware::from_fn(move |request, next| limit_uploads(uploads.clone(), request, next))))
@@ -43,10 +43,11 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/runs", get(runs))
         .route("/api/runs/{pipeline}", post(trigger))
         .route("/sql", post(sql))
-        .layer(DefaultBodyLimit::max(limit))
+        .with_state(service.clone());
+    let app = if service.config.dashboard.enabled { api.merge(crate::dashboard::router(service)) } else { api };
+    app.layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(service)
 }
 
 /// Headers on every answer (errors and unknown routes included), unless a route set its own:
