@@ -11,7 +11,7 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 
-use crate::helpers::{make_token, q1_demo_lake, serve, Browser, Served};
+use crate::helpers::{config_path, make_token, q1_demo_lake, repo_root, serve, tonghop_command, Browser, Served};
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(120)).build().unwrap()
@@ -259,6 +259,80 @@ async fn leaders_read_the_overview_drill_down_switch_periods_and_download_what_t
         rows.first().and_then(|r| r.first()).and_then(|n| n.parse::<u32>().ok()).unwrap_or(0) >= 5
     });
     assert!(seen, "the refused pages are audited");
+}
+
+/// Signs in through the form with plain HTTP; the session cookie (`tonghop_session=…`).
+async fn sign_in_http(server: &Served, token: &str) -> String {
+    let form = http().get(format!("{}/dang-nhap", server.http)).send().await.unwrap();
+    let login_cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = form.text().await.unwrap();
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let r = http().post(format!("{}/dang-nhap", server.http)).header("cookie", login_cookie).form(&[("token", token), ("csrf", &csrf)]).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let cookie = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("tonghop_session=")).unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// A GeoJSON of squares, one per post-2025 province but `leave_out`, with a part of 48 and 56 in
+/// their archipelagos' areas when `archipelagos`.
+fn squares(leave_out: &[&str], archipelagos: bool) -> String {
+    let list = std::fs::read_to_string(repo_root().join("reference/admin-units/post2025/provinces_34_2025-07-01.csv")).unwrap();
+    let square = |lon: f64, lat: f64, size: f64| serde_json::json!([[[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]]);
+    let features: Vec<Value> = list
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .filter(|c| !leave_out.contains(&c.as_str()))
+        .enumerate()
+        .map(|(i, code)| {
+            let mut parts = vec![square(103.0 + (i % 5) as f64, 22.0 - (i / 5) as f64 * 2.0, 0.9)];
+            match code.as_str() {
+                "48" if archipelagos => parts.push(square(112.0, 16.5, 0.2)),
+                "56" if archipelagos => parts.push(square(114.0, 9.0, 0.2)),
+                _ => {}
+            }
+            serde_json::json!({ "type": "Feature", "properties": { "code": code }, "geometry": { "type": "MultiPolygon", "coordinates": parts } })
+        })
+        .collect();
+    serde_json::json!({ "type": "FeatureCollection", "features": features }).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_configured_boundary_file_replaces_the_grid_and_a_wrong_one_stops_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = q1_demo_lake(dir.path());
+    let (analyst, entry) = make_token(&lake, "lanh-dao", "analyst", None);
+    let good = dir.path().join("vn.geojson");
+    std::fs::write(&good, squares(&[], true)).unwrap();
+    let server =
+        serve(&lake, &format!("[postgres]\nenabled = false\n[scheduler]\nenabled = false\n[dashboard]\nboundaries = \"{}\"\n\n{entry}", good.display()));
+    let cookie = sign_in_http(&server, &analyst).await;
+    let page = http().get(format!("{}/tong-quan", server.http)).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let map = &page[page.find("<svg class=\"boundary-map\"").expect("the boundary map")..];
+    let map = &map[..map.find("</svg>").unwrap()];
+    assert_eq!(map.matches("<a href=").count(), 34, "a linked shape per province");
+    assert!(map.contains("data-code=\"04\"") && map.contains("QĐ Hoàng Sa (TP Đà Nẵng)") && map.contains("QĐ Trường Sa (Khánh Hòa)"));
+    assert!(!page.contains("tile-map"), "instead of the grid");
+    drop(server);
+
+    // A file without Hà Nội and without the archipelagos: the service does not start, and says why.
+    let bad = dir.path().join("bad.geojson");
+    std::fs::write(&bad, squares(&["01"], false)).unwrap();
+    let config = config_path(&lake);
+    std::fs::write(
+        &config,
+        format!(
+            "[http]\nlisten = \"127.0.0.1:0\"\n[postgres]\nenabled = false\n[scheduler]\nenabled = false\n[dashboard]\nboundaries = \"{}\"\n",
+            bad.display()
+        ),
+    )
+    .unwrap();
+    let out = tonghop_command(&lake, &["serve", "--config", config.to_str().unwrap()]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for expected in ["01 Hà Nội", "province 48 has no part in the area of QĐ Hoàng Sa", "province 56 has no part in the area of QĐ Trường Sa"] {
+        assert!(stderr.contains(expected), "{expected:?} not in: {stderr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -430,6 +430,18 @@ pub fn first_column_strings(batches: &[RecordBatch]) -> Result<Vec<String>, arro
     Ok(out)
 }
 
+/// An array as optional strings (any type Arrow casts to text).
+pub fn array_strings(array: &dyn arrow::array::Array) -> Result<Vec<Option<String>>, arrow::error::ArrowError> {
+    let text = arrow::compute::cast(array, &arrow::datatypes::DataType::Utf8)?;
+    Ok(arrow::array::AsArray::as_string::<i32>(&text).iter().map(|v| v.map(str::to_string)).collect())
+}
+
+/// An array as optional numbers (any type Arrow casts to `Float64`).
+pub fn array_numbers(array: &dyn arrow::array::Array) -> Result<Vec<Option<f64>>, arrow::error::ArrowError> {
+    let values = arrow::compute::cast(array, &arrow::datatypes::DataType::Float64)?;
+    Ok(arrow::array::AsArray::as_primitive::<arrow::datatypes::Float64Type>(&values).iter().collect())
+}
+
 /// The properties of every tonghop commit: what it was (`tonghop.operation`) and which tonghop
 /// wrote it. The log is cleaned by `tonghop maintain` with the lake's retention, never by a commit:
 /// delta-rs would otherwise list the whole log at every commit and delete what is older than 30

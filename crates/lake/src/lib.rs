@@ -49,7 +49,7 @@ pub mod maintain;
 pub mod model_table;
 pub mod tables;
 
-pub use delta::{first_column_strings, scan_provider, Appender, Lake, LatestTable, MAX_LISTED_IDS};
+pub use delta::{array_numbers, array_strings, first_column_strings, scan_provider, Appender, Lake, LatestTable, MAX_LISTED_IDS};
 pub use deltalake::DeltaTable;
 pub use error::{Error, Result};
 pub use lease::{Lease, LeaseInfo};

@@ -72,12 +72,23 @@ pub struct DashboardConfig {
     /// Hours a sign-in lasts (default 12).
     #[serde(default = "default_session_hours")]
     pub session_hours: u64,
+    /// A GeoJSON file of today's 34 provinces (relative to the project), drawn instead of the
+    /// tile grid; checked at start (see [`crate::dashboard`]).
+    #[serde(default)]
+    pub boundaries: Option<PathBuf>,
+    /// The feature property holding a province's official code (default `code`).
+    #[serde(default = "default_code_property")]
+    pub boundary_code_property: String,
 }
 
 impl Default for DashboardConfig {
     fn default() -> Self {
-        DashboardConfig { enabled: true, session_hours: default_session_hours() }
+        DashboardConfig { enabled: true, session_hours: default_session_hours(), boundaries: None, boundary_code_property: default_code_property() }
     }
+}
+
+fn default_code_property() -> String {
+    "code".into()
 }
 
 fn default_session_hours() -> u64 {

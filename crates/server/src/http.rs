@@ -30,8 +30,8 @@ use crate::auth::{Caller, Lookup, Role};
 use crate::service::{today, Service};
 use crate::submit::{self, Refusal};
 
-/// The API's router.
-pub fn router(service: Arc<Service>) -> Router {
+/// The API's router, with the dashboard's pages unless `[dashboard] enabled = false`.
+pub fn router(service: Arc<Service>) -> crate::Result<Router> {
     let limit = service.config.http.max_body_bytes;
     let body_timeout = std::time::Duration::from_secs(service.config.submissions.body_timeout_seconds);
     let uploads = (service.clone(), Arc::new(tokio::sync::Semaphore::new(service.config.submissions.max_concurrent_uploads)));
@@ -44,10 +44,11 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/runs/{pipeline}", post(trigger))
         .route("/sql", post(sql))
         .with_state(service.clone());
-    let app = if service.config.dashboard.enabled { api.merge(crate::dashboard::router(service)) } else { api };
-    app.layer(DefaultBodyLimit::max(limit))
+    let app = if service.config.dashboard.enabled { api.merge(crate::dashboard::router(service)?) } else { api };
+    Ok(app
+        .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response(security_headers)))
 }
 
 /// Headers on every answer (errors and unknown routes included), unless a route set its own:

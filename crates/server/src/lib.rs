@@ -81,7 +81,7 @@ pub async fn start(config: ServerConfig) -> Result<Running> {
     } else {
         None
     };
-    let router = http::router(service.clone());
+    let router = http::router(service.clone())?;
     let stop = shutdown.clone();
     let header_timeout = std::time::Duration::from_secs(service.config.http.header_timeout_seconds);
     let tls = match (&service.config.http.tls_cert, &service.config.http.tls_key) {

@@ -20,9 +20,7 @@ pub mod layout;
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::array::{Array, RecordBatch};
 use chrono::{DateTime, NaiveDate, Utc};
 use tonghop_core::{AdminUnit, Catalog, Epoch, Level, Period, UnitRegistry};
 use tonghop_engine::Engine;
@@ -445,16 +443,13 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::Ar
 /// A column as optional strings.
 pub(crate) fn strings(batch: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
     let array = column(batch, name)?;
-    let text = cast(array, &DataType::Utf8).map_err(|source| Error::Convert { column: name.to_string(), data_type: array.data_type().clone(), source })?;
-    Ok(text.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect())
+    tonghop_lake::array_strings(array).map_err(|source| Error::Convert { column: name.to_string(), data_type: array.data_type().clone(), source })
 }
 
 /// A column as optional numbers.
 pub(crate) fn numbers(batch: &RecordBatch, name: &str) -> Result<Vec<Option<f64>>> {
     let array = column(batch, name)?;
-    let values = cast(array, &DataType::Float64).map_err(|source| Error::Convert { column: name.to_string(), data_type: array.data_type().clone(), source })?;
-    let values = values.as_primitive::<arrow::datatypes::Float64Type>();
-    Ok((0..values.len()).map(|i| values.is_valid(i).then(|| values.value(i))).collect())
+    tonghop_lake::array_numbers(array).map_err(|source| Error::Convert { column: name.to_string(), data_type: array.data_type().clone(), source })
 }
 
 #[cfg(test)]

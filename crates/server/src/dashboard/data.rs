@@ -1,8 +1,7 @@
 //! What the dashboard reads: rows of the `indicator_values` mart, for one unit (its cards) or for
 //! the units one level down (the drill-down table and the map), through the service's SQL session.
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::array::RecordBatch;
 
 use crate::service::Service;
 use crate::Result;
@@ -289,19 +288,14 @@ pub async fn issues(service: &Service, epoch: &str, months: &[String], level: &s
 }
 
 fn strings(batch: &RecordBatch, i: usize) -> Result<Vec<Option<String>>> {
-    let a = arrow::compute::cast(batch.column(i), &DataType::Utf8)?;
-    let a = a.as_string::<i32>();
-    Ok((0..a.len()).map(|r| a.is_valid(r).then(|| a.value(r).to_string())).collect())
+    Ok(tonghop_lake::array_strings(batch.column(i))?)
 }
 
 fn floats(batch: &RecordBatch, i: usize) -> Result<Vec<Option<f64>>> {
-    let a = arrow::compute::cast(batch.column(i), &DataType::Float64)?;
-    let a = a.as_primitive::<Float64Type>();
-    Ok((0..a.len()).map(|r| a.is_valid(r).then(|| a.value(r))).collect())
+    Ok(tonghop_lake::array_numbers(batch.column(i))?)
 }
 
+/// Counts (exact as numbers up to 2^53); NULL as 0.
 fn integers(batch: &RecordBatch, i: usize) -> Result<Vec<i64>> {
-    let a = arrow::compute::cast(batch.column(i), &DataType::Int64)?;
-    let a = a.as_primitive::<Int64Type>();
-    Ok((0..a.len()).map(|r| if a.is_valid(r) { a.value(r) } else { 0 }).collect())
+    Ok(floats(batch, i)?.into_iter().map(|v| v.unwrap_or_default() as i64).collect())
 }

@@ -19,6 +19,7 @@
 //! commune token its own unit and the units inside it, in its own epoch. A page of another unit is
 //! refused (403), however its address was reached, and the refusal is audited.
 
+mod boundaries;
 mod data;
 mod format;
 mod map;
@@ -69,25 +70,39 @@ const ASSETS: [(&str, &str, &str); 4] = [
 
 struct Dashboard {
     service: Arc<Service>,
+    /// The configured boundary file, drawn instead of the tile grid.
+    boundaries: Option<boundaries::Boundaries>,
     sessions: Sessions,
     templates: Environment<'static>,
     /// Cookies are `Secure` when the service speaks HTTPS.
     secure: bool,
 }
 
-/// The dashboard's router (merged into the API's by [`crate::http::router`]).
-pub fn router(service: Arc<Service>) -> Router {
+/// The dashboard's router (merged into the API's by [`crate::http::router`]); a configured
+/// boundary file with problems stops it, naming them all.
+pub fn router(service: Arc<Service>) -> crate::Result<Router> {
     let mut templates = Environment::new();
     for (name, source) in TEMPLATES {
         templates.add_template(name, source).expect("the dashboard's templates parse (checked by its tests)");
     }
+    let boundaries = match &service.config.dashboard.boundaries {
+        None => None,
+        Some(path) => {
+            let path = service.project.root().join(path);
+            let loaded = boundaries::Boundaries::load(&path, &service.config.dashboard.boundary_code_property, &service.registry)
+                .map_err(|problems| crate::Error::Config(problems.into()))?;
+            tracing::info!(file = %path.display(), "dashboard: the map draws the configured boundaries");
+            Some(loaded)
+        }
+    };
     let dashboard = Arc::new(Dashboard {
+        boundaries,
         sessions: Sessions::new(std::time::Duration::from_secs(service.config.dashboard.session_hours.max(1) * 3600)),
         secure: service.config.http.tls_cert.is_some(),
         service,
         templates,
     });
-    Router::new()
+    Ok(Router::new()
         .route("/", get(home))
         .route("/dang-nhap", get(login_form).post(login))
         .route("/dang-xuat", post(logout))
@@ -99,7 +114,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/bao-cao/csv", get(reporting::reporting_csv))
         .route("/static/{file}", get(asset))
         .layer(axum::middleware::map_response(page_headers))
-        .with_state(dashboard)
+        .with_state(dashboard))
 }
 
 async fn page_headers(mut response: Response) -> Response {

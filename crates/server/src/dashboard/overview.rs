@@ -175,7 +175,8 @@ pub(super) async fn overview(State(d): State<Arc<Dashboard>>, viewer: Viewer, Qu
         .collect();
     let map = (s.unit.level == Level::National && s.epoch == Epoch::Post2025).then(|| {
         let by_code: BTreeMap<&str, &Row> = children.iter().map(|r| (r.code.as_str(), r)).collect();
-        Value::from_safe_string(map::svg(&format!("Bản đồ các tỉnh, thành phố: {indicator_name}"), |code| {
+        let title = format!("Bản đồ các tỉnh, thành phố: {indicator_name}");
+        let tile = |code: &str| {
             let unit = service.registry.get(s.epoch, code)?;
             let row = by_code.get(code);
             Some(map::Tile {
@@ -184,7 +185,11 @@ pub(super) async fn overview(State(d): State<Arc<Dashboard>>, viewer: Viewer, Qu
                 class: row.map_or("none", |r| status_of(r).0),
                 href: s.href("/tong-quan", &[("unit", code)]),
             })
-        }))
+        };
+        Value::from_safe_string(match &d.boundaries {
+            Some(b) => b.svg(&title, tile),
+            None => map::svg(&title, tile),
+        })
     });
     let bars = (!children.is_empty()).then(|| Value::from_safe_string(bars_svg(&children)));
     let sort_link = |key: &str| {

@@ -368,6 +368,32 @@ mod tests {
     }
 
     #[test]
+    fn a_unit_token_sees_its_unit_and_what_lies_inside_it_in_its_own_epoch() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let registry = tonghop_core::UnitRegistry::load(&root.join("reference/admin-units")).unwrap();
+        let unit = |epoch: Epoch, code: &str| registry.get(epoch, code).unwrap_or_else(|| panic!("{epoch} {code}")).clone();
+        let caller = |role: Role, unit: Option<(Epoch, &str)>| Caller { name: "t".into(), role, unit: unit.map(|(e, c)| (e, c.to_string())), expires: None };
+        let (post, pre) = (Epoch::Post2025, Epoch::Pre2025);
+        // Post-2025 Hà Nội (01) and its ward Ba Đình (00004); Cao Bằng (04) and one of its communes.
+        let province = caller(Role::Province, Some((post, "01")));
+        assert!(may_view(&province, &unit(post, "01")) && may_view(&province, &unit(post, "00004")));
+        assert!(!may_view(&province, &unit(post, "04")) && !may_view(&province, &unit(post, "01273")));
+        assert!(!may_view(&province, &unit(post, "VN")), "not the nation");
+        assert!(!may_view(&province, &unit(pre, "01")), "code 01 of the old epoch is another unit");
+        let commune = caller(Role::Commune, Some((post, "00004")));
+        assert!(may_view(&commune, &unit(post, "00004")));
+        assert!(!may_view(&commune, &unit(post, "00008")) && !may_view(&commune, &unit(post, "01")));
+        // Pre-2025 district Ba Đình (001) of Hà Nội and its ward Phúc Xá (00001).
+        let district = caller(Role::District, Some((pre, "001")));
+        assert!(may_view(&district, &unit(pre, "001")) && may_view(&district, &unit(pre, "00001")));
+        assert!(!may_view(&district, &unit(pre, "002")) && !may_view(&district, &unit(pre, "01")));
+        for reader in [Role::Analyst, Role::Admin] {
+            let c = caller(reader, None);
+            assert!(may_view(&c, &unit(post, "VN")) && may_view(&c, &unit(pre, "00001")));
+        }
+    }
+
+    #[test]
     fn names_sort_as_vietnamese_readers_expect() {
         let mut names = vec!["Đông Anh", "Ba Vì", "Dương Nội", "Ân Thi", "Anh Sơn"];
         names.sort_by_cached_key(|n| name_key(n));
