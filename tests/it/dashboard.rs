@@ -327,11 +327,14 @@ async fn a_configured_boundary_file_replaces_the_grid_and_a_wrong_one_stops_the_
         ),
     )
     .unwrap();
-    let out = tonghop_command(&lake, &["serve", "--config", config.to_str().unwrap()]).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    for expected in ["01 Hà Nội", "province 48 has no part in the area of QĐ Hoàng Sa", "province 56 has no part in the area of QĐ Trường Sa"] {
-        assert!(stderr.contains(expected), "{expected:?} not in: {stderr}");
+    // `tonghop validate --config` says the same before a start would.
+    for command in ["serve", "validate"] {
+        let out = tonghop_command(&lake, &[command, "--config", config.to_str().unwrap()]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command}");
+        for expected in ["01 Hà Nội", "province 48 has no part in the area of QĐ Hoàng Sa", "province 56 has no part in the area of QĐ Trường Sa"] {
+            assert!(stderr.contains(expected), "{command}: {expected:?} not in: {stderr}");
+        }
     }
 }
 

@@ -25,7 +25,8 @@ pub(crate) async fn validate(ctx: &Loaded, lake: &str, args: ValidateArgs) -> Re
     let ValidateArgs { pipelines, config } = args;
     if let Some(path) = &config {
         let config = tonghop_server::ServerConfig::load(Some(path))?;
-        let problems = Problems::from(tonghop_server::auth::Tokens::unknown_units(&config.tokens, &ctx.registry));
+        let mut problems = Problems::from(tonghop_server::auth::Tokens::unknown_units(&config.tokens, &ctx.registry));
+        problems.extend(tonghop_server::dashboard::boundary_problems(&config.dashboard, ctx.project.root(), &ctx.registry));
         problems.into_result().with_context(|| path.display().to_string())?;
         println!("ok: {} ({} token(s), {} postgres user(s))", path.display(), config.tokens.len(), config.postgres.users.len());
     }

@@ -85,16 +85,8 @@ pub fn router(service: Arc<Service>) -> crate::Result<Router> {
     for (name, source) in TEMPLATES {
         templates.add_template(name, source).expect("the dashboard's templates parse (checked by its tests)");
     }
-    let boundaries = match &service.config.dashboard.boundaries {
-        None => None,
-        Some(path) => {
-            let path = service.project.root().join(path);
-            let loaded = boundaries::Boundaries::load(&path, &service.config.dashboard.boundary_code_property, &service.registry)
-                .map_err(|problems| crate::Error::Config(problems.into()))?;
-            tracing::info!(file = %path.display(), "dashboard: the map draws the configured boundaries");
-            Some(loaded)
-        }
-    };
+    let boundaries =
+        load_boundaries(&service.config.dashboard, service.project.root(), &service.registry).map_err(|problems| crate::Error::Config(problems.into()))?;
     let dashboard = Arc::new(Dashboard {
         boundaries,
         sessions: Sessions::new(std::time::Duration::from_secs(service.config.dashboard.session_hours.max(1) * 3600)),
@@ -115,6 +107,25 @@ pub fn router(service: Arc<Service>) -> crate::Result<Router> {
         .route("/static/{file}", get(asset))
         .layer(axum::middleware::map_response(page_headers))
         .with_state(dashboard))
+}
+
+/// The configured boundary file, read and checked (none when there is none); every problem at once.
+fn load_boundaries(
+    config: &crate::config::DashboardConfig,
+    project_root: &std::path::Path,
+    registry: &tonghop_core::UnitRegistry,
+) -> Result<Option<boundaries::Boundaries>, Vec<String>> {
+    let Some(path) = &config.boundaries else { return Ok(None) };
+    let path = project_root.join(path);
+    let loaded = boundaries::Boundaries::load(&path, &config.boundary_code_property, registry)?;
+    tracing::info!(file = %path.display(), "dashboard: the map draws the configured boundaries");
+    Ok(Some(loaded))
+}
+
+/// The problems of the configured boundary file (`[dashboard] boundaries`), as `tonghop validate
+/// --config` reports them before a start would.
+pub fn boundary_problems(config: &crate::config::DashboardConfig, project_root: &std::path::Path, registry: &tonghop_core::UnitRegistry) -> Vec<String> {
+    load_boundaries(config, project_root, registry).err().unwrap_or_default()
 }
 
 async fn page_headers(mut response: Response) -> Response {
