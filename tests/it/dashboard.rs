@@ -11,7 +11,7 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 
-use crate::helpers::{config_path, make_token, q1_demo_lake, repo_root, serve, tonghop_command, Browser, Served};
+use crate::helpers::{config_path, make_token, pg_user, q1_demo_lake, repo_root, serve, tonghop_command, Browser, Served};
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(120)).build().unwrap()
@@ -336,6 +336,62 @@ async fn a_configured_boundary_file_replaces_the_grid_and_a_wrong_one_stops_the_
             assert!(stderr.contains(expected), "{command}: {expected:?} not in: {stderr}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgres_user_signs_in_with_a_password_and_is_signed_out_when_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let user = pg_user(&lake, "bi", "mật-khẩu-dài");
+    let server = serve(&lake, &format!("[postgres]\nenabled = false\n[scheduler]\nenabled = false\n[audit]\nflush_seconds = 1\n\n{user}"));
+    let form = http().get(format!("{}/dang-nhap", server.http)).send().await.unwrap();
+    let login_cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = form.text().await.unwrap();
+    assert!(page.contains("id=\"user-form\""));
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let post = |user: &str, password: &str| {
+        http()
+            .post(format!("{}/dang-nhap", server.http))
+            .header("cookie", login_cookie.clone())
+            .form(&[("user", user), ("password", password), ("csrf", &csrf)])
+            .send()
+    };
+    for (name, password) in [("bi", "sai"), ("khong-co", "mật-khẩu-dài")] {
+        let r = post(name, password).await.unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{name}");
+        assert!(r.text().await.unwrap().contains("Tên đăng nhập hoặc mật khẩu không đúng."));
+    }
+    let r = post("bi", "mật-khẩu-dài").await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let session = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("tonghop_session=")).unwrap();
+    let session = session.split(';').next().unwrap().to_string();
+    let r = http().get(format!("{}/tong-quan", server.http)).header("cookie", &session).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "signed in (an analyst: the nation is open to them)");
+    assert!(r.text().await.unwrap().contains("bi · phân tích"));
+
+    // The user removed from the configuration: the session ends within seconds.
+    let path = config_path(&lake);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace(user.trim(), "")).unwrap();
+    let mut ended = false;
+    for _ in 0..100 {
+        let r = http().get(format!("{}/tong-quan", server.http)).header("cookie", &session).send().await.unwrap();
+        if r.status().as_u16() == 303 {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ended, "the removed user's session still opens pages after 10 s");
+    // The sign-in and the refusals are in the audit trail, under the user's name, never the password.
+    let seen = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        let rows = crate::helpers::sql_rows(&lake, "SELECT action, outcome, detail FROM lake.audit WHERE endpoint = 'dashboard' AND actor = 'pg:bi'");
+        rows.iter().any(|r| r[0] == "login") && rows.iter().any(|r| r[1] == "denied")
+    });
+    assert!(seen, "the sign-in and the wrong password are audited");
+    let everything = format!("{:?}", crate::helpers::sql_rows(&lake, "SELECT * FROM lake.audit"));
+    assert!(!everything.contains("mật-khẩu-dài") && !everything.contains("\"sai\""), "no password in the audit trail");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -114,6 +114,13 @@ impl Verifier {
         format!("SCRAM-SHA-256${}:{}${}:{}", self.iterations, STANDARD.encode(&self.salt), STANDARD.encode(&self.stored_key), STANDARD.encode(&self.server_key))
     }
 
+    /// Whether `password` is the one this verifier was made from: PBKDF2 with the stored salt and
+    /// iterations, then StoredKey compared in full (the dashboard's sign-in by user and password).
+    pub fn matches_password(&self, password: &str) -> bool {
+        let other = Verifier::new(password, &self.salt, self.iterations);
+        other.stored_key.len() == self.stored_key.len() && other.stored_key.iter().zip(&self.stored_key).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
     /// Checks a client's proof; on success returns the server's signature.
     fn verify(&self, auth_message: &str, proof: &[u8]) -> Option<Vec<u8>> {
         let signature = hmac_sha256(&self.stored_key, auth_message.as_bytes());
@@ -273,6 +280,8 @@ mod tests {
         assert_eq!(Verifier::parse(&verifier.line()).unwrap(), verifier);
         let old = format!("SCRAM-SHA-256$4096:{}${}", hex::encode(b"0123456789abcdef"), hex::encode([7u8; 32]));
         assert!(Verifier::parse(&old).unwrap_err().contains("tonghop passwd"));
+        assert!(verifier.matches_password("mật-khẩu-dài"));
+        assert!(!verifier.matches_password("mật-khẩu-dai") && !verifier.matches_password(""));
     }
 
     /// RFC 7677's example exchange (user "user", password "pencil").

@@ -7,7 +7,7 @@
 //! | route | what |
 //! |---|---|
 //! | `GET /` | → the overview (or the sign-in form) |
-//! | `GET /dang-nhap`, `POST /dang-nhap` | sign-in: a tonghop token for a session cookie (see [`session`]) |
+//! | `GET /dang-nhap`, `POST /dang-nhap` | sign-in: a tonghop token, or a PostgreSQL user's name and password (an analyst), for a session cookie (see [`session`]) |
 //! | `POST /dang-xuat` | sign-out |
 //! | `GET /tong-quan?epoch&unit&period&indicator&sort&view` | one unit: a card per indicator, the map of provinces (nationally), its units one level down (table and ranked bars) |
 //! | `GET /tong-quan/csv?…&part=cards\|units` | the page's two tables, exactly as shown, as CSV |
@@ -41,9 +41,9 @@ use minijinja::{context, Environment, Value};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{Caller, Lookup, Role};
+use crate::auth::{Caller, Lookup, Role, UserLookup};
 use crate::service::Service;
-use session::Sessions;
+use session::{Sessions, Who};
 
 /// The policy sent with every page: nothing from another host, no inline script or style.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -159,6 +159,8 @@ impl FromRequestParts<Arc<Dashboard>> for Client {
 /// Who is looking, from the session cookie; none sends the browser to the sign-in form.
 struct Viewer {
     caller: Caller,
+    /// Who, as the audit trail names them: `token:NAME` or `pg:USER`.
+    actor: String,
     session_id: String,
     csrf: String,
     client: Option<String>,
@@ -176,10 +178,22 @@ impl FromRequestParts<Arc<Dashboard>> for Viewer {
         };
         let Some(id) = session::cookie(&parts.headers, session::COOKIE) else { return Err(to_login()) };
         let Some(s) = d.sessions.get(id) else { return Err(to_login()) };
-        match d.service.access().tokens.lookup_hash(&s.token_hash, chrono::Utc::now()) {
-            Lookup::Valid(caller) => Ok(Viewer { caller: caller.clone(), session_id: id.to_string(), csrf: s.csrf, client }),
-            // Revoked or expired since the sign-in: the session ends with the token.
-            _ => {
+        let (access, now) = (d.service.access(), chrono::Utc::now());
+        let found = match &s.who {
+            Who::Token(hash) => match access.tokens.lookup_hash(hash, now) {
+                Lookup::Valid(caller) => Some((caller.clone(), caller.submitted_by())),
+                _ => None,
+            },
+            // PostgreSQL users are analysts.
+            Who::User(name) => match access.user(name, now) {
+                UserLookup::Valid(_) => Some((Caller { name: name.clone(), role: Role::Analyst, unit: None, expires: None }, format!("pg:{name}"))),
+                _ => None,
+            },
+        };
+        match found {
+            Some((caller, actor)) => Ok(Viewer { caller, actor, session_id: id.to_string(), csrf: s.csrf, client }),
+            // Revoked, expired or removed since the sign-in: the session ends with the credential.
+            None => {
                 d.sessions.close(id);
                 Err(to_login())
             }
@@ -252,12 +266,73 @@ fn login_page(d: &Dashboard, status: StatusCode, next: &str, error: Option<&str>
     r
 }
 
+/// The sign-in form: a token, or the name and password of a PostgreSQL user of the configuration.
 #[derive(Deserialize)]
 struct LoginForm {
+    #[serde(default)]
     token: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    password: String,
     csrf: String,
     #[serde(default)]
     next: String,
+}
+
+/// The answer to a sign-in that succeeded: the session cookie, and the way on.
+fn signed_in(d: &Dashboard, who: Who, actor: &str, role: Role, client: Option<String>, next: &str) -> Response {
+    let id = d.sessions.open(who);
+    let mut entry = crate::audit::Entry::new(actor, "dashboard", "login");
+    entry.role = Some(format!("{role:?}").to_lowercase());
+    entry.client = client;
+    d.service.audit.record(entry);
+    tracing::info!(actor, "dashboard: signed in");
+    let mut r = Redirect::to(next).into_response();
+    for cookie in [
+        session::set_cookie(session::COOKIE, &id, "/", Some(d.sessions.lifetime()), d.secure),
+        session::set_cookie(session::LOGIN_COOKIE, "", "/dang-nhap", None, d.secure),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            r.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    r
+}
+
+/// A sign-in with the name and password of a PostgreSQL user (throttled per address and per name,
+/// like the PostgreSQL endpoint's logins).
+fn user_login(d: &Dashboard, form: &LoginForm, client: Option<String>, next: &str) -> Response {
+    let service = &d.service;
+    let name = form.user.trim();
+    let (address, account) = (client.as_ref().map(|c| format!("ip:{c}")), format!("user:{name}"));
+    let keys: Vec<&str> = address.as_deref().into_iter().chain([account.as_str()]).collect();
+    if service.throttle.blocked(keys.iter().copied()).is_some() {
+        service.metrics.denied("throttled");
+        return login_page(d, StatusCode::TOO_MANY_REQUESTS, next, Some("Quá nhiều lần đăng nhập sai; vui lòng thử lại sau ít phút."));
+    }
+    let access = service.access();
+    let actor = format!("pg:{name}");
+    match access.user(name, chrono::Utc::now()) {
+        UserLookup::Valid(verifier) if verifier.matches_password(&form.password) => {
+            signed_in(d, Who::User(name.to_string()), &actor, Role::Analyst, client, next)
+        }
+        UserLookup::Expired => {
+            service.metrics.denied("expired_user");
+            service.audit.denied(&actor, "dashboard", "POST /dang-nhap", "expired user", client.as_deref());
+            login_page(d, StatusCode::UNAUTHORIZED, next, Some("Tài khoản đã hết hạn; vui lòng đề nghị quản trị hệ thống gia hạn."))
+        }
+        found => {
+            if matches!(found, UserLookup::Unknown) {
+                // As long as a wrong password takes, so that the answer's time does not say which names exist.
+                let _ = crate::scram::Verifier::new(&form.password, b"tonghop-no-such-user", crate::scram::ITERATIONS);
+            }
+            service.metrics.denied("wrong_password");
+            service.audit.denied(&actor, "dashboard", "POST /dang-nhap", "wrong password or unknown user", client.as_deref());
+            service.throttle.failed(keys.iter().copied());
+            login_page(d, StatusCode::UNAUTHORIZED, next, Some("Tên đăng nhập hoặc mật khẩu không đúng."))
+        }
+    }
 }
 
 async fn login(State(d): State<Arc<Dashboard>>, Client(client): Client, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
@@ -271,28 +346,14 @@ async fn login(State(d): State<Arc<Dashboard>>, Client(client): Client, headers:
     if !session::cookie(&headers, session::LOGIN_COOKIE).is_some_and(|c| session::same(c, &form.csrf)) {
         return login_page(&d, StatusCode::FORBIDDEN, &next, Some("Biểu mẫu đăng nhập đã hết hạn; vui lòng nhập lại."));
     }
+    if !form.user.trim().is_empty() {
+        return user_login(&d, &form, client, &next);
+    }
     let token = form.token.trim();
     let hash = crate::auth::hash_token(token);
     let access = service.access();
     match access.tokens.lookup_hash(&hash, chrono::Utc::now()) {
-        Lookup::Valid(caller) => {
-            let id = d.sessions.open(hash);
-            let mut entry = crate::audit::Entry::new(caller.submitted_by(), "dashboard", "login");
-            entry.role = Some(format!("{:?}", caller.role).to_lowercase());
-            entry.client = client;
-            service.audit.record(entry);
-            tracing::info!(token = %caller.name, "dashboard: signed in");
-            let mut r = Redirect::to(&next).into_response();
-            for cookie in [
-                session::set_cookie(session::COOKIE, &id, "/", Some(d.sessions.lifetime()), d.secure),
-                session::set_cookie(session::LOGIN_COOKIE, "", "/dang-nhap", None, d.secure),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(&cookie) {
-                    r.headers_mut().append(header::SET_COOKIE, v);
-                }
-            }
-            r
-        }
+        Lookup::Valid(caller) => signed_in(&d, Who::Token(hash), &caller.submitted_by(), caller.role, client, &next),
         Lookup::Expired(caller) => {
             service.metrics.denied("expired_token");
             service.audit.denied(&caller.submitted_by(), "dashboard", "POST /dang-nhap", "expired token", client.as_deref());
@@ -319,7 +380,7 @@ async fn logout(State(d): State<Arc<Dashboard>>, viewer: Viewer, Form(form): For
         return d.message(StatusCode::FORBIDDEN, Some(&viewer), "Không thực hiện được", "Yêu cầu đăng xuất không hợp lệ; vui lòng tải lại trang rồi thử lại.");
     }
     d.sessions.close(&viewer.session_id);
-    let mut entry = crate::audit::Entry::new(viewer.caller.submitted_by(), "dashboard", "logout");
+    let mut entry = crate::audit::Entry::new(viewer.actor.clone(), "dashboard", "logout");
     entry.client = viewer.client;
     d.service.audit.record(entry);
     let mut r = Redirect::to("/dang-nhap").into_response();

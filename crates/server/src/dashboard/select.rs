@@ -143,7 +143,7 @@ pub(super) async fn select(d: &Dashboard, viewer: &Viewer, params: &Params, rout
     if !may_view(&viewer.caller, &unit) {
         service.metrics.denied("forbidden");
         let why = format!("may not view {} {} ({})", epoch, unit.code, unit.full_name);
-        service.audit.denied(&viewer.caller.submitted_by(), "dashboard", route, &why, viewer.client.as_deref());
+        service.audit.denied(&viewer.actor, "dashboard", route, &why, viewer.client.as_deref());
         tracing::warn!(token = %viewer.caller.name, unit = %unit.code, "dashboard: denied a unit outside the token's");
         return Err(d.message(
             StatusCode::FORBIDDEN,
@@ -298,7 +298,7 @@ pub(super) fn common(d: &Dashboard, viewer: &Viewer, s: &Selection, page: &str) 
 
 /// Records a page view in the audit trail: who, which selection, how many rows it showed.
 pub(super) fn audit_view(d: &Dashboard, viewer: &Viewer, s: &Selection, route: &str, rows: usize) {
-    let mut entry = crate::audit::Entry::new(viewer.caller.submitted_by(), "dashboard", "view");
+    let mut entry = crate::audit::Entry::new(viewer.actor.clone(), "dashboard", "view");
     entry.target = Some(route.into());
     entry.detail = Some(s.describe());
     entry.rows = Some(rows as i64);
@@ -308,7 +308,7 @@ pub(super) fn audit_view(d: &Dashboard, viewer: &Viewer, s: &Selection, route: &
 
 /// Records a CSV download in the audit trail.
 pub(super) fn audit_download(d: &Dashboard, viewer: &Viewer, s: &Selection, route: &str, part: &str, rows: usize) {
-    let mut entry = crate::audit::Entry::new(viewer.caller.submitted_by(), "dashboard", "download");
+    let mut entry = crate::audit::Entry::new(viewer.actor.clone(), "dashboard", "download");
     entry.target = Some(route.into());
     entry.detail = Some(format!("{} part={part}", s.describe()));
     entry.rows = Some(rows as i64);

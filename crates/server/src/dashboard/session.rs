@@ -1,7 +1,8 @@
 //! Dashboard sign-in sessions: a random id in an HttpOnly, SameSite=Strict cookie, kept in memory
-//! (a restart signs everyone out). A session holds the SHA-256 of the token it was opened with,
-//! never the token: every request looks the hash up in the tokens in use now, so a revoked or
-//! expired token ends its sessions at once. Each session has its own CSRF token for its forms.
+//! (a restart signs everyone out). A session holds who signed in: the SHA-256 of the token (never
+//! the token), or the name of a PostgreSQL user of the configuration (never the password). Every
+//! request looks it up in the tokens and users in use now, so a revoked or expired token, or a
+//! removed user, ends its sessions at once. Each session has its own CSRF token for its forms.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,11 +18,20 @@ pub const COOKIE: &str = "tonghop_session";
 /// The sign-in form's CSRF cookie (double submit: the form's hidden field must equal it).
 pub const LOGIN_COOKIE: &str = "tonghop_login";
 
+/// Who signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// With a token: its SHA-256 (hex).
+    Token(String),
+    /// With the password of this PostgreSQL user of the configuration (an analyst).
+    User(String),
+}
+
 /// One signed-in browser.
 #[derive(Clone)]
 pub struct Session {
-    /// SHA-256 of the token it was opened with (hex).
-    pub token_hash: String,
+    /// Who signed in.
+    pub who: Who,
     /// The CSRF token of its forms.
     pub csrf: String,
     expires: Instant,
@@ -39,13 +49,13 @@ impl Sessions {
         Sessions { by_hash: Mutex::new(HashMap::new()), lifetime }
     }
 
-    /// Opens a session for the token whose hash is `token_hash`; returns its id (the cookie's value).
-    pub fn open(&self, token_hash: String) -> String {
+    /// Opens a session for `who`; returns its id (the cookie's value).
+    pub fn open(&self, who: Who) -> String {
         let id = random();
         let now = Instant::now();
         let mut sessions = self.by_hash.lock().unwrap_or_else(|e| e.into_inner());
         sessions.retain(|_, s| s.expires > now);
-        sessions.insert(hash(&id), Session { token_hash, csrf: random(), expires: now + self.lifetime });
+        sessions.insert(hash(&id), Session { who, csrf: random(), expires: now + self.lifetime });
         id
     }
 
@@ -117,13 +127,13 @@ mod tests {
     #[test]
     fn a_session_ends_when_closed_or_expired_and_ids_are_not_stored() {
         let sessions = Sessions::new(Duration::from_secs(60));
-        let id = sessions.open("abc".into());
-        assert_eq!(sessions.get(&id).map(|s| s.token_hash), Some("abc".into()));
+        let id = sessions.open(Who::Token("abc".into()));
+        assert_eq!(sessions.get(&id).map(|s| s.who), Some(Who::Token("abc".into())));
         assert!(!sessions.by_hash.lock().unwrap().contains_key(&id), "the id itself is not kept");
         sessions.close(&id);
         assert!(sessions.get(&id).is_none());
         let short = Sessions::new(Duration::ZERO);
-        let id = short.open("abc".into());
+        let id = short.open(Who::User("bi".into()));
         assert!(short.get(&id).is_none());
     }
 
