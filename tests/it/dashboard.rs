@@ -261,16 +261,29 @@ async fn leaders_read_the_overview_drill_down_switch_periods_and_download_what_t
     assert!(seen, "the refused pages are audited");
 }
 
-/// Signs in through the form with plain HTTP; the session cookie (`tonghop_session=…`).
-async fn sign_in_http(server: &Served, token: &str) -> String {
+/// The sign-in form over plain HTTP: its CSRF cookie (`tonghop_login=…`), the whole `Set-Cookie`
+/// value, the page, and the CSRF value in its hidden field.
+async fn login_form(server: &Served) -> (String, String, String, String) {
     let form = http().get(format!("{}/dang-nhap", server.http)).send().await.unwrap();
-    let login_cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let set_cookie = form.headers()["set-cookie"].to_str().unwrap().to_string();
+    let login_cookie = set_cookie.split(';').next().unwrap().to_string();
     let page = form.text().await.unwrap();
     let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    (login_cookie, set_cookie, page, csrf)
+}
+
+/// The session cookie (`tonghop_session=…`) a sign-in answer sets.
+fn session_cookie(answer: &reqwest::Response) -> String {
+    let cookie = answer.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).find(|c| c.starts_with("tonghop_session=")).unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+/// Signs in through the form with plain HTTP; the session cookie (`tonghop_session=…`).
+async fn sign_in_http(server: &Served, token: &str) -> String {
+    let (login_cookie, _, _, csrf) = login_form(server).await;
     let r = http().post(format!("{}/dang-nhap", server.http)).header("cookie", login_cookie).form(&[("token", token), ("csrf", &csrf)]).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 303);
-    let cookie = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("tonghop_session=")).unwrap();
-    cookie.split(';').next().unwrap().to_string()
+    session_cookie(&r)
 }
 
 /// A GeoJSON of squares, one per post-2025 province but `leave_out`, with a part of 48 and 56 in
@@ -344,11 +357,8 @@ async fn a_postgres_user_signs_in_with_a_password_and_is_signed_out_when_removed
     let lake = dir.path().join("lake");
     let user = pg_user(&lake, "bi", "mật-khẩu-dài");
     let server = serve(&lake, &format!("[postgres]\nenabled = false\n[scheduler]\nenabled = false\n[audit]\nflush_seconds = 1\n\n{user}"));
-    let form = http().get(format!("{}/dang-nhap", server.http)).send().await.unwrap();
-    let login_cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    let page = form.text().await.unwrap();
+    let (login_cookie, _, page, csrf) = login_form(&server).await;
     assert!(page.contains("id=\"user-form\""));
-    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
     let post = |user: &str, password: &str| {
         http()
             .post(format!("{}/dang-nhap", server.http))
@@ -363,8 +373,7 @@ async fn a_postgres_user_signs_in_with_a_password_and_is_signed_out_when_removed
     }
     let r = post("bi", "mật-khẩu-dài").await.unwrap();
     assert_eq!(r.status().as_u16(), 303);
-    let session = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("tonghop_session=")).unwrap();
-    let session = session.split(';').next().unwrap().to_string();
+    let session = session_cookie(&r);
     let r = http().get(format!("{}/tong-quan", server.http)).header("cookie", &session).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "signed in (an analyst: the nation is open to them)");
     assert!(r.text().await.unwrap().contains("bi · phân tích"));
@@ -401,11 +410,8 @@ async fn a_wrong_token_or_a_forged_form_does_not_sign_in() {
     let (analyst, entry) = make_token(&lake, "lanh-dao", "analyst", None);
     let server = serve(&lake, &format!("[postgres]\nenabled = false\n[scheduler]\nenabled = false\n\n{entry}"));
     let client = http();
-    let form = client.get(format!("{}/dang-nhap", server.http)).send().await.unwrap();
-    let login_cookie = form.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
-    assert!(form.headers()["set-cookie"].to_str().unwrap().contains("HttpOnly; SameSite=Strict"));
-    let page = form.text().await.unwrap();
-    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let (login_cookie, set_cookie, _, csrf) = login_form(&server).await;
+    assert!(set_cookie.contains("HttpOnly; SameSite=Strict"));
     let post = |token: &str, csrf: &str, cookie: &str| {
         client
             .post(format!("{}/dang-nhap", server.http))
@@ -426,7 +432,7 @@ async fn a_wrong_token_or_a_forged_form_does_not_sign_in() {
     let cookies: Vec<&str> = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
     assert!(cookies.iter().any(|c| c.starts_with("tonghop_session=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")), "{cookies:?}");
     // A lake with no build yet says so, in Vietnamese.
-    let session = cookies.iter().find(|c| c.starts_with("tonghop_session=")).unwrap().split(';').next().unwrap();
+    let session = session_cookie(&r);
     let page = client.get(format!("{}/tong-quan", server.http)).header("cookie", session).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Chưa có số liệu"), "{page}");
 }

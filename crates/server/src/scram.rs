@@ -118,7 +118,7 @@ impl Verifier {
     /// iterations, then StoredKey compared in full (the dashboard's sign-in by user and password).
     pub fn matches_password(&self, password: &str) -> bool {
         let other = Verifier::new(password, &self.salt, self.iterations);
-        other.stored_key.len() == self.stored_key.len() && other.stored_key.iter().zip(&self.stored_key).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        same_bytes(&other.stored_key, &self.stored_key)
     }
 
     /// Checks a client's proof; on success returns the server's signature.
@@ -130,9 +130,15 @@ impl Verifier {
         let client_key: Vec<u8> = proof.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
         // Compared in full whatever the first difference (no early exit to time).
         let hashed = sha256(&client_key);
-        let matches = hashed.len() == self.stored_key.len() && hashed.iter().zip(&self.stored_key).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        let matches = same_bytes(&hashed, &self.stored_key);
         matches.then(|| hmac_sha256(&self.server_key, auth_message.as_bytes()))
     }
+}
+
+/// Whether two secrets are equal, compared in full whatever the first difference (no early exit
+/// whose time would tell how much of a guess was right).
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Where verifiers come from (the service's users), and what to do before an exchange starts.

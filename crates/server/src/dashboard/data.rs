@@ -191,12 +191,7 @@ pub async fn completeness(service: &Service, epoch: &str, period: &str, scope: S
             )
         }
         Scope::MissingUnder { level, code } => {
-            let under = match level {
-                "national" => "TRUE",
-                "province" => "u.province_code = $code",
-                "district" => "u.district_code = $code",
-                _ => "u.code = $code",
-            };
+            let under = under(level);
             if level != "national" {
                 params.push(("code", code));
             }
@@ -259,12 +254,7 @@ pub async fn issues(service: &Service, epoch: &str, months: &[String], level: &s
     if list.is_empty() {
         return Ok(Vec::new());
     }
-    let under = match level {
-        "national" => "TRUE",
-        "province" => "q.province_code = $code",
-        "district" => "u.district_code = $code",
-        _ => "q.org_unit = $code",
-    };
+    let under = under(level);
     let sql = format!(
         "SELECT q.check_type, q.importance, q.period, q.org_unit, q.org_unit_name, q.message_vi \
          FROM quality_issues AS q JOIN units AS u ON u.epoch = q.epoch AND u.level = 'commune' AND u.code = q.org_unit \
@@ -285,6 +275,17 @@ pub async fn issues(service: &Service, epoch: &str, months: &[String], level: &s
         }
     }
     Ok(out)
+}
+
+/// The condition on the joined `units AS u` that keeps the communes under the unit `$code` of
+/// `level` (all of them under the nation).
+fn under(level: &str) -> &'static str {
+    match level {
+        "national" => "TRUE",
+        "province" => "u.province_code = $code",
+        "district" => "u.district_code = $code",
+        _ => "u.code = $code",
+    }
 }
 
 fn strings(batch: &RecordBatch, i: usize) -> Result<Vec<Option<String>>> {

@@ -76,7 +76,12 @@ struct Dashboard {
     templates: Environment<'static>,
     /// Cookies are `Secure` when the service speaks HTTPS.
     secure: bool,
+    /// The last build's state, as read for the SQL session it was read with.
+    build_state: std::sync::Mutex<Option<BuildStateOf>>,
 }
+
+/// A build state and the SQL session it was read for.
+type BuildStateOf = (std::sync::Weak<tonghop_engine::Engine>, Option<Arc<tonghop_engine::refresh::BuildState>>);
 
 /// The dashboard's router (merged into the API's by [`crate::http::router`]); a configured
 /// boundary file with problems stops it, naming them all.
@@ -91,6 +96,7 @@ pub fn router(service: Arc<Service>) -> crate::Result<Router> {
         boundaries,
         sessions: Sessions::new(std::time::Duration::from_secs(service.config.dashboard.session_hours.max(1) * 3600)),
         secure: service.config.http.tls_cert.is_some(),
+        build_state: std::sync::Mutex::new(None),
         service,
         templates,
     });
@@ -202,6 +208,19 @@ impl FromRequestParts<Arc<Dashboard>> for Viewer {
 }
 
 impl Dashboard {
+    /// The last build's state (its months, its time) as the current SQL session sees it: read once
+    /// per session (the service opens a new one when the lake changes), not at every page.
+    async fn build_state(&self) -> crate::Result<Option<Arc<tonghop_engine::refresh::BuildState>>> {
+        let engine = self.service.engine();
+        let same_session = |cached: &BuildStateOf| cached.0.upgrade().is_some_and(|e| Arc::ptr_eq(&e, &engine));
+        if let Some(cached) = self.build_state.lock().unwrap_or_else(|e| e.into_inner()).as_ref().filter(|c| same_session(c)) {
+            return Ok(cached.1.clone());
+        }
+        let state = engine.load_state().await?.map(Arc::new);
+        *self.build_state.lock().unwrap_or_else(|e| e.into_inner()) = Some((Arc::downgrade(&engine), state.clone()));
+        Ok(state)
+    }
+
     fn page(&self, status: StatusCode, template: &str, context: Value) -> Response {
         let rendered = self.templates.get_template(template).and_then(|t| t.render(context));
         match rendered {

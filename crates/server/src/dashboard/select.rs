@@ -152,7 +152,7 @@ pub(super) async fn select(d: &Dashboard, viewer: &Viewer, params: &Params, rout
             &format!("Tài khoản của bạn không được xem số liệu của {}.", unit.full_name),
         ));
     }
-    let state = service.engine().load_state().await.map_err(|e| {
+    let state = d.build_state().await.map_err(|e| {
         tracing::error!(error = %e, "dashboard: cannot read the build state");
         d.message(StatusCode::INTERNAL_SERVER_ERROR, Some(viewer), "Lỗi", "Không đọc được trạng thái tổng hợp; chi tiết trong nhật ký của dịch vụ.")
     })?;

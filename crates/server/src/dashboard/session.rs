@@ -117,7 +117,7 @@ pub fn set_cookie(name: &str, value: &str, path: &str, max_age: Option<Duration>
 
 /// Compares two secrets in time independent of where they differ.
 pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    crate::scram::same_bytes(a.as_bytes(), b.as_bytes())
 }
 
 #[cfg(test)]
