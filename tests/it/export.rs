@@ -15,6 +15,10 @@ use crate::helpers::{q1_demo_lake, tonghop, tonghop_raw};
 const TITLE: &str = "BÁO CÁO KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU Y TẾ CƠ SỞ THEO CHỈ THỊ SỐ 25-CT/TW";
 /// Title, unit, period, date, spacer: the header is the sixth row.
 pub(crate) const HEADER_ROW: u32 = 5;
+/// The summary sheet starts below the administrative frame (issuing body, national motto, date line).
+pub(crate) const SUMMARY_TOP: u32 = 4;
+/// The summary's header row.
+pub(crate) const SUMMARY_HEADER_ROW: u32 = SUMMARY_TOP + HEADER_ROW;
 
 pub(crate) fn sheets(path: &Path) -> Vec<(String, Range<Data>)> {
     let bytes = std::fs::read(path).unwrap();
@@ -72,8 +76,12 @@ fn close(a: Option<f64>, b: Option<f64>, what: &str) {
 }
 
 fn data_rows(range: &Range<Data>) -> u32 {
+    data_rows_below(range, HEADER_ROW)
+}
+
+fn data_rows_below(range: &Range<Data>, header_row: u32) -> u32 {
     let mut n = 0;
-    while !matches!(cell(range, HEADER_ROW + 1 + n, 0), Data::Empty) {
+    while !matches!(cell(range, header_row + 1 + n, 0), Data::Empty) {
         n += 1;
     }
     n
@@ -110,24 +118,34 @@ fn report_extracts_and_as_of() {
     // Sheet 1: the title block in Vietnamese, every number equal to indicator_values.
     let summary = sheet(&book, "Tổng hợp");
     let province = &json_rows(&lake, "SELECT full_name FROM units WHERE epoch = 'post2025' AND level = 'province' AND code = '04'")[0];
-    assert_eq!(text(summary, 0, 0), TITLE);
-    assert_eq!(text(summary, 1, 0), format!("Đơn vị báo cáo: {}", get_str(province, "full_name")));
-    assert_eq!(text(summary, 2, 0), "Kỳ báo cáo: Quý I năm 2026");
-    assert!(text(summary, 3, 0).starts_with("Ngày lập báo cáo: "), "{}", text(summary, 3, 0));
-    assert_eq!(text(summary, HEADER_ROW, 0), "Chỉ tiêu");
+    // The administrative frame (Decree 30/2020/NĐ-CP) above the title, from catalog/report_frames.csv.
+    assert_eq!(text(summary, 0, 0), "UBND TỈNH CAO BẰNG");
+    assert_eq!(text(summary, 1, 0), "SỞ Y TẾ");
+    assert_eq!(text(summary, 2, 0), "Số:        /BC-SYT");
+    assert_eq!(text(summary, 0, 3), "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM");
+    assert_eq!(text(summary, 1, 3), "Độc lập - Tự do - Hạnh phúc");
+    assert!(text(summary, 2, 3).starts_with("Cao Bằng, ngày "), "{}", text(summary, 2, 3));
+    assert_eq!(text(summary, SUMMARY_TOP, 0), TITLE);
+    assert_eq!(text(summary, SUMMARY_TOP + 1, 0), format!("Đơn vị báo cáo: {}", get_str(province, "full_name")));
+    assert_eq!(text(summary, SUMMARY_TOP + 2, 0), "Kỳ báo cáo: Quý I năm 2026");
+    assert!(text(summary, SUMMARY_TOP + 3, 0).starts_with("Ngày lập báo cáo: "), "{}", text(summary, SUMMARY_TOP + 3, 0));
+    assert_eq!(text(summary, SUMMARY_HEADER_ROW, 0), "Chỉ tiêu");
+    // The signatures under the figures: the preparer and the head of the unit.
+    let below: Vec<String> = (SUMMARY_HEADER_ROW + 13..SUMMARY_HEADER_ROW + 25).flat_map(|r| [text(summary, r, 0), text(summary, r, 3)]).collect();
+    assert!(below.iter().any(|t| t == "NGƯỜI LẬP BIỂU") && below.iter().any(|t| t == "GIÁM ĐỐC"), "{below:?}");
     let expected = json_rows(
         &lake,
         "SELECT indicator, indicator_name, target, value, value_previous_year, change_from_previous_year, status, numerator, denominator \
          FROM indicator_values WHERE epoch = 'post2025' AND period = '2026Q1' AND level = 'province' AND unit_code = '04'",
     );
     assert_eq!(expected.len(), 12);
-    assert_eq!(data_rows(summary), 12);
+    assert_eq!(data_rows_below(summary, SUMMARY_HEADER_ROW), 12);
     let mut by_name: HashMap<String, &serde_json::Map<String, serde_json::Value>> = HashMap::new();
     for row in &expected {
         by_name.insert(get_str(row, "indicator_name"), row);
     }
     let mut met = 0;
-    for r in HEADER_ROW + 1..HEADER_ROW + 13 {
+    for r in SUMMARY_HEADER_ROW + 1..SUMMARY_HEADER_ROW + 13 {
         let name = text(summary, r, 0);
         let want = by_name.get(&name).unwrap_or_else(|| panic!("unexpected indicator {name:?}"));
         close(number(summary, r, 1), get_f64(want, "target"), &format!("{name}: target"));
@@ -223,7 +241,7 @@ fn report_extracts_and_as_of() {
     let bhyt = |path: &Path| {
         let book = sheets(path);
         let s = sheet(&book, "Tổng hợp");
-        (HEADER_ROW + 1..HEADER_ROW + 13).find(|r| text(s, *r, 0) == "Tỷ lệ dân số tham gia BHYT").and_then(|r| number(s, r, 2))
+        (SUMMARY_HEADER_ROW + 1..SUMMARY_HEADER_ROW + 13).find(|r| text(s, *r, 0) == "Tỷ lệ dân số tham gia BHYT").and_then(|r| number(s, r, 2))
     };
     assert_ne!(bhyt(&latest), bhyt(&first), "the correction changed the coverage");
 
@@ -357,14 +375,14 @@ fn reports_for_a_pre2025_province_by_district_and_for_the_nation() {
     let out = tonghop(&lake, &["export", "report", "--unit", "pre2025:02", "--period", "2024S1", "--out", by_district.to_str().unwrap()]);
     assert!(out.contains("6 tháng đầu năm 2024"), "{out}");
     let book = sheets(&by_district);
-    assert_eq!(text(sheet(&book, "Tổng hợp"), 2, 0), "Kỳ báo cáo: 6 tháng đầu năm 2024");
+    assert_eq!(text(sheet(&book, "Tổng hợp"), SUMMARY_TOP + 2, 0), "Kỳ báo cáo: 6 tháng đầu năm 2024");
     check_breakdown(&lake, &book, "pre2025", "2024S1", ("province", "02"), ("district", "province_code = '02'"));
 
     let national = dir.path().join("toan_quoc.xlsx");
     let out = tonghop(&lake, &["export", "report", "--unit", "VN", "--period", "2024N9", "--out", national.to_str().unwrap()]);
     assert!(out.contains("9 tháng năm 2024"), "{out}");
     let book = sheets(&national);
-    assert!(text(sheet(&book, "Tổng hợp"), 1, 0).contains("Toàn quốc"), "{}", text(sheet(&book, "Tổng hợp"), 1, 0));
+    assert!(text(sheet(&book, "Tổng hợp"), SUMMARY_TOP + 1, 0).contains("Toàn quốc"), "{}", text(sheet(&book, "Tổng hợp"), SUMMARY_TOP + 1, 0));
     check_breakdown(&lake, &book, "pre2025", "2024N9", ("national", "VN"), ("province", "TRUE"));
     assert_eq!(text(sheet(&book, "Theo đơn vị"), HEADER_ROW + 1, 0), "02", "the one province with figures");
 }

@@ -16,6 +16,7 @@ mod limits;
 mod maintain;
 mod models;
 mod nightly;
+mod plans;
 mod reform;
 mod s3;
 mod serve;

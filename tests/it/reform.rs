@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use crate::build::{recomputed, snapshot};
-use crate::export::{number, sheet, sheets, text, HEADER_ROW};
+use crate::export::{number, sheet, sheets, text, SUMMARY_HEADER_ROW};
 use crate::helpers::{copy_project, repo_root, sql_rows, tonghop, tonghop_in, valid_rows, Row};
 
 /// One edge of the vendored old → new mapping.
@@ -197,13 +197,13 @@ fn the_year_2025_of_a_merged_province_matches_a_computation_from_the_files() {
         tonghop(&lake, &["export", "report", "--unit", "08", "--period", period, "--out", path.to_str().unwrap()]);
         let book = sheets(&path);
         let summary = sheet(&book, "Tổng hợp");
-        let row = (HEADER_ROW + 1..HEADER_ROW + 13).find(|r| text(summary, *r, 0) == "Tỷ lệ dân số tham gia BHYT").expect("the BHYT row");
+        let row = (SUMMARY_HEADER_ROW + 1..SUMMARY_HEADER_ROW + 13).find(|r| text(summary, *r, 0) == "Tỷ lệ dân số tham gia BHYT").expect("the BHYT row");
         let expected: f64 = value(&lake, "post2025", period, "province", "08", "BHYT_BAO_PHU")[0].parse().unwrap();
         assert!((number(summary, row, 2).unwrap() - expected).abs() < 1e-9);
         if let Some(previous) = previous {
             assert!((number(summary, row, 3).unwrap() - previous.parse::<f64>().unwrap()).abs() < 1e-9, "Cùng kỳ năm trước is filled");
         }
-        let note = (HEADER_ROW + 13..HEADER_ROW + 20).map(|r| text(summary, r, 0)).collect::<Vec<_>>().join(" ");
+        let note = (SUMMARY_HEADER_ROW + 13..SUMMARY_HEADER_ROW + 20).map(|r| text(summary, r, 0)).collect::<Vec<_>>().join(" ");
         let months = if period == "2025" { "Số liệu 6 tháng đầu năm 2025" } else { "Số liệu cùng kỳ năm trước (Quý I năm 2025)" };
         assert!(note.contains("Ghi chú: ") && note.contains(months) && note.contains("được quy đổi từ đơn vị hành chính cũ"), "{period}: {note}");
     }

@@ -84,13 +84,17 @@ struct Loaded {
     project: Project,
     registry: Arc<UnitRegistry>,
     catalog: Arc<Catalog>,
+    /// The plans of `catalog/plans/` (none without that folder).
+    plans: Arc<tonghop_core::plans::Plans>,
 }
 
 fn load_project(path: &std::path::Path) -> Result<Loaded> {
     let project = Project::open(path)?;
     let registry = Arc::new(UnitRegistry::load(&project.reference_dir().join("admin-units"))?);
     let catalog = Arc::new(Catalog::load(&project.catalog_dir())?);
-    Ok(Loaded { project, registry, catalog })
+    let indicators: Vec<String> = catalog.indicators.iter().map(|i| i.code.clone()).collect();
+    let plans = Arc::new(tonghop_core::plans::Plans::load(&tonghop_core::plans::plans_dir(&project.catalog_dir()), &registry, &indicators)?);
+    Ok(Loaded { project, registry, catalog, plans })
 }
 
 fn progress_bar(len: Option<u64>, what: &str) -> ProgressBar {

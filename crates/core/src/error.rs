@@ -63,6 +63,14 @@ pub enum Error {
         /// Every problem, each naming the old and new commune.
         problems: crate::Problems,
     },
+    /// `catalog/plans/` has problems; all of them are listed, one per line.
+    #[error("the plans in {path}: {problems}")]
+    InvalidPlans {
+        /// The folder.
+        path: PathBuf,
+        /// Every problem, each naming the file and row.
+        problems: crate::Problems,
+    },
     /// The project folder lacks a part tonghop needs.
     #[error("{path} does not exist: run tonghop from the repository root or point --project (TONGHOP_PROJECT) at it")]
     MissingProjectPart {

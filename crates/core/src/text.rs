@@ -10,6 +10,25 @@ pub fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Lower case, Vietnamese diacritics removed (`Mã Xã` → `ma xa`), inner spaces collapsed, a
+/// trailing `:` dropped: how labels typed by people are compared.
+///
+/// ```
+/// assert_eq!(tonghop_core::text::fold("  Nhiệm vụ\nTHƯỜNG xuyên: "), "nhiem vu thuong xuyen");
+/// ```
+pub fn fold(text: &str) -> String {
+    const TABLE: [(&str, char); 7] =
+        [("àáảãạăằắẳẵặâầấẩẫậ", 'a'), ("èéẻẽẹêềếểễệ", 'e'), ("ìíỉĩị", 'i'), ("òóỏõọôồốổỗộơờớởỡợ", 'o'), ("ùúủũụưừứửữự", 'u'), ("ỳýỷỹỵ", 'y'), ("đ", 'd')];
+    let lower = nfc(text).to_lowercase();
+    let folded: String = lower
+        .chars()
+        .filter(|c| !matches!(*c as u32, 0x0300..=0x036F))
+        .map(|c| TABLE.iter().find(|(from, _)| from.contains(c)).map_or(c, |(_, to)| *to))
+        .collect();
+    let words: Vec<&str> = folded.split_whitespace().collect();
+    words.join(" ").trim_end_matches(':').trim_end().to_string()
+}
+
 /// The name among `known` closest to a mistyped `name`, when it is at most three edits away (a
 /// likely typo): the "did you mean" of every message naming an unknown table, model or option.
 ///

@@ -348,6 +348,16 @@ impl UnitRegistry {
         self.given_weights
     }
 
+    /// The post-2025 province most of a pre-2025 province's communes went into (Quảng Bình, 44
+    /// before, → Quảng Trị, 44 after), by the number of mapping edges.
+    pub fn successor_province(&self, old_province: &str) -> Option<&str> {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for e in self.mapping.iter().filter(|e| e.old_province_code == old_province) {
+            *counts.entry(e.new_province_code.as_str()).or_default() += 1;
+        }
+        counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0))).map(|(code, _)| code)
+    }
+
     /// The old commune whose station a new commune continues (see [`crate::reform`]), if any.
     pub fn main_predecessor(&self, new_code: &str) -> Option<&UnitMappingEdge> {
         self.mapping.iter().find(|e| e.main_predecessor && e.new_code == new_code)

@@ -37,6 +37,9 @@ pub enum Error {
     /// problem is listed.
     #[error("the catalog: {0}")]
     InvalidCatalog(tonghop_core::Problems),
+    /// The reference data or the plans (`catalog/plans/`) could not be loaded.
+    #[error(transparent)]
+    Core(#[from] tonghop_core::Error),
     /// A model failed to build.
     #[error("model {model} ({path}): {source}")]
     Model {

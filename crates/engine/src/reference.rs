@@ -10,6 +10,7 @@
 //! | `validation_rules`, `validation_rule_elements` | `catalog/validation_rules.csv` | rules between data elements, and each side's elements one per row |
 //! | `reporting_deadlines` | `catalog/reporting_deadlines.csv` | working days after the month ends, per level |
 //! | `quality_settings` | `catalog/quality_settings.csv` | thresholds of the outlier and jump checks, by default or per data element |
+//! | `plans`, `plan_tasks`, `plan_task_agencies`, `plan_agencies`, `plan_targets` | `catalog/plans/` | implementation plans, their tasks with parsed deadlines, the agencies each task expects a report from (groups expanded), agencies and the plans' targets |
 
 use std::path::Path;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use chrono::Datelike;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use serde::Deserialize;
+use tonghop_core::plans::Plans;
 use tonghop_core::{Catalog, Epoch, Period, PeriodType, UnitRegistry};
 
 use crate::{Error, Result};
@@ -45,6 +47,91 @@ fn table(ctx: &SessionContext, name: &str, columns: Vec<(&str, ArrayRef)>) -> Re
 
 fn days(d: chrono::NaiveDate) -> i32 {
     (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+/// Registers the plans of `catalog/plans/` (see [`tonghop_core::plans`]): `plans` (with the unit in
+/// today's units), `plan_tasks` (deadline kind and due date), `plan_task_agencies` (every agency,
+/// groups expanded, with its role `lead` or `cooperating`), `plan_agencies` and `plan_targets`.
+pub fn register_plans(ctx: &SessionContext, plans: &Plans, registry: &UnitRegistry) -> Result<()> {
+    let p = &plans.plans;
+    let today: Vec<Option<(Epoch, String)>> = p.iter().map(|p| plans.unit_today(p, registry)).collect();
+    table(
+        ctx,
+        "plans",
+        vec![
+            ("code", req(p.iter().map(|p| p.code.as_str()))),
+            ("title_vi", req(p.iter().map(|p| p.title_vi.as_str()))),
+            ("document", req(p.iter().map(|p| p.document.as_str()))),
+            ("issuing_body_vi", req(p.iter().map(|p| p.issuing_body_vi.as_str()))),
+            ("issued_on", Arc::new(Date32Array::from_iter(p.iter().map(|p| p.issued_on().map(days))))),
+            ("epoch", req(p.iter().map(|p| p.epoch.as_str()))),
+            ("unit_code", req(p.iter().map(|p| p.unit_code.as_str()))),
+            ("today_epoch", s(today.iter().map(|t| t.as_ref().map(|t| t.0.as_str().to_string())))),
+            ("today_unit_code", s(today.iter().map(|t| t.as_ref().map(|t| t.1.clone())))),
+        ],
+    )?;
+    let t = &plans.tasks;
+    table(
+        ctx,
+        "plan_tasks",
+        vec![
+            ("plan", req(t.iter().map(|t| t.plan.as_str()))),
+            ("task", req(t.iter().map(|t| t.number.as_str()))),
+            ("task_order", Arc::new(Int32Array::from_iter_values((0..t.len()).map(|i| i as i32)))),
+            ("content_vi", req(t.iter().map(|t| t.content_vi.as_str()))),
+            ("lead_vi", req(t.iter().map(|t| t.lead_vi.as_str()))),
+            ("cooperating_vi", s(t.iter().map(|t| t.cooperating_vi.clone()))),
+            ("deadline_vi", req(t.iter().map(|t| t.deadline_vi.as_str()))),
+            ("deadline_kind", req(t.iter().map(|t| t.deadline.kind()))),
+            ("due_date", Arc::new(Date32Array::from_iter(t.iter().map(|t| t.deadline.due().map(days))))),
+        ],
+    )?;
+    let mut rows: Vec<(&str, &str, &str, &str)> = Vec::new();
+    for task in t {
+        let leads = plans.members(task.lead_codes());
+        for a in &leads {
+            rows.push((&task.plan, &task.number, &a.code, "lead"));
+        }
+        for a in plans.members(task.cooperating_codes()).into_iter().filter(|a| !leads.iter().any(|l| l.code == a.code)) {
+            rows.push((&task.plan, &task.number, &a.code, "cooperating"));
+        }
+    }
+    table(
+        ctx,
+        "plan_task_agencies",
+        vec![
+            ("plan", req(rows.iter().map(|r| r.0))),
+            ("task", req(rows.iter().map(|r| r.1))),
+            ("agency", req(rows.iter().map(|r| r.2))),
+            ("role", req(rows.iter().map(|r| r.3))),
+        ],
+    )?;
+    let a = &plans.agencies;
+    table(
+        ctx,
+        "plan_agencies",
+        vec![
+            ("code", req(a.iter().map(|a| a.code.as_str()))),
+            ("name_vi", req(a.iter().map(|a| a.name_vi.as_str()))),
+            ("kind", req(a.iter().map(|a| a.kind.as_str()))),
+            ("epoch", req(a.iter().map(|a| a.epoch.as_str()))),
+            ("unit_code", req(a.iter().map(|a| a.unit_code.as_str()))),
+        ],
+    )?;
+    let g = &plans.targets;
+    table(
+        ctx,
+        "plan_targets",
+        vec![
+            ("plan", req(g.iter().map(|t| t.plan.as_str()))),
+            ("number", req(g.iter().map(|t| t.number.as_str()))),
+            ("text_vi", req(g.iter().map(|t| t.text_vi.as_str()))),
+            ("indicator", s(g.iter().map(|t| t.indicator.clone()))),
+            ("comparison", s(g.iter().map(|t| t.comparison.clone()))),
+            ("target_value", Arc::new(Float64Array::from_iter(g.iter().map(|t| t.target_value)))),
+            ("target_year", Arc::new(Int32Array::from_iter_values(g.iter().map(|t| t.target_year)))),
+        ],
+    )
 }
 
 /// Registers `units` and `unit_mapping`.

@@ -48,6 +48,12 @@ pub enum Error {
         /// The cause.
         source: arrow::error::ArrowError,
     },
+    /// A table built in memory for a sheet was malformed (a bug).
+    #[error("building a table for a sheet: {0}")]
+    Table(#[from] arrow::error::ArrowError),
+    /// The DOCX writer could not assemble the document.
+    #[error("writing DOCX: {0}")]
+    Docx(String),
     /// The CSV writer failed.
     #[error("writing CSV: {0}")]
     Csv(#[source] arrow::error::ArrowError),

@@ -14,7 +14,7 @@
 //! | [`extract`] | any model or table, filtered by a SQL predicate, to CSV, Excel, Parquet or JSON (`tonghop export table`) |
 //! | [`dhis2`] | rolled-up data elements as a DHIS2 data value set (JSON or CSV), codes translated through the id-scheme mapping (`tonghop export dhis2`) |
 //! | [`push`] | pushing JSON to DHIS2 (`/api/dataValueSets`, import summary read) or a reporting portal, with an idempotency key and retries, each push recorded in the lake's `export_log` |
-//! | [`request`] | the one implementation of each export, used by the CLI and the pipeline steps alike: [`ReportRequest`], [`TableRequest`], [`Dhis2Request`], [`PortalRequest`], each checking itself (every problem at once) and running itself in an [`ExportContext`] |
+//! | [`request`] | the one implementation of each export, used by the CLI and the pipeline steps alike: [`ReportRequest`], [`TableRequest`], [`Dhis2Request`], [`PortalRequest`], [`ReviewRequest`], each checking itself (every problem at once) and running itself in an [`ExportContext`] |
 //! | [`record`] | the sidecar `<file>.versions.json`: the Delta versions an export read and the instant its data stood at, reusable to rebuild it ([`tonghop_engine::AsOf`]) |
 //!
 //! The report's queries are the views of `sql/reports/` (`report_indicators`,
@@ -78,6 +78,7 @@ pub mod push;
 pub mod record;
 pub mod report;
 pub mod request;
+pub mod review;
 mod store;
 mod xlsx;
 
@@ -90,7 +91,7 @@ pub use crate::extract::{to_json, to_parquet, ExtractFormat};
 pub use crate::push::{push, Auth, ExportLogEntry, ImportSummary, Push, PushKind, RetryPolicy};
 pub use crate::record::ExportRecord;
 pub use crate::report::{ReportData, ReportScope};
-pub use crate::request::{Checks, Dhis2Request, ExportContext, ExportOutcome, PortalRequest, PushRetry, ReportRequest, TableRequest};
+pub use crate::request::{Checks, Dhis2Request, ExportContext, ExportOutcome, PortalRequest, PushRetry, ReportRequest, ReviewRequest, TableRequest};
 pub use crate::store::{store_with_record, write_object};
 pub use crate::xlsx::{sanitize_sheet_name, to_xlsx, SheetSpec};
 

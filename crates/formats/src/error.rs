@@ -47,6 +47,15 @@ pub enum Error {
     /// A template was asked for something the registry or catalog does not know.
     #[error("{0}")]
     Template(String),
+    /// A progress report form ([`crate::progress`]) lacks what every such form has: its sheet,
+    /// its plan, agency or period, or its code row.
+    #[error("{name}: cannot be read as a progress report form: {reason}")]
+    ProgressForm {
+        /// File name.
+        name: String,
+        /// What is missing or broken, and how to fix it, in English.
+        reason: String,
+    },
 }
 
 /// Result alias.

@@ -9,6 +9,7 @@
 //! | [`dhis2`] | DHIS2 data value sets as JSON, CSV and ADX XML, through an [`IdMapping`] |
 //! | [`xlsx`] | workbooks: the long layout on a sheet, or the report form (one row per unit, one column per data element) |
 //! | [`template`] | writes the report form for a province and a period |
+//! | [`progress`] | the progress report form of the implementation plans: writes it for an agency, a plan and a period, recognises it and reads it back into raw, located cells |
 //!
 //! Readers stream into a [`Sink`]: a ten-million-row CSV is never held in memory.
 
@@ -17,6 +18,7 @@ mod detect;
 pub mod dhis2;
 mod error;
 pub mod json;
+pub mod progress;
 mod record;
 pub mod template;
 mod text;

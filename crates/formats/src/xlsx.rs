@@ -38,7 +38,7 @@
 use std::io::Cursor;
 
 use calamine::{Data, DataRef, Range, Reader, SheetType, SheetVisible, Sheets};
-use tonghop_core::text::nfc;
+use tonghop_core::text::{fold, nfc};
 use tonghop_core::Period;
 
 use crate::{Error, Format, Location, Problem, Record, Result, Sink};
@@ -142,7 +142,7 @@ pub fn read(bytes: &[u8], name: &str, format: Option<Format>, sink: &mut dyn Sin
 /// files (an arithmetic overflow on an absurd cell reference, found by `tests/fuzz_xlsx.rs`), and a
 /// damaged upload must not stop an ingest run. (This relies on unwinding, the default panic
 /// strategy.)
-fn guarded<T>(parse: impl FnOnce() -> T) -> std::result::Result<T, String> {
+pub(crate) fn guarded<T>(parse: impl FnOnce() -> T) -> std::result::Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).map_err(|panic| {
         let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
         tracing::warn!(panic = what.as_deref().unwrap_or("?"), "the workbook parser panicked on a damaged file");
@@ -180,7 +180,9 @@ fn sheet_range(workbook: &mut Sheets<Cursor<&[u8]>>, sheet: &str) -> std::result
 
 /// Collects the non-empty cells `next` yields, refusing the sheet as soon as their used area
 /// passes [`MAX_SHEET_CELLS`].
-fn bounded_cells<'a>(mut next: impl FnMut() -> std::result::Result<Option<calamine::Cell<DataRef<'a>>>, String>) -> std::result::Result<Range<Data>, String> {
+pub(crate) fn bounded_cells<'a>(
+    mut next: impl FnMut() -> std::result::Result<Option<calamine::Cell<DataRef<'a>>>, String>,
+) -> std::result::Result<Range<Data>, String> {
     let mut cells = Vec::new();
     let (mut first, mut last) = ((u32::MAX, u32::MAX), (0, 0));
     while let Some(cell) = next()? {
@@ -213,7 +215,7 @@ fn too_wide(first: (u32, u32), last: (u32, u32), at: Option<(u32, u32)>) -> Stri
 
 /// Refuses a ZIP workbook whose shared-string table declares more than [`MAX_SHARED_STRINGS`]
 /// entries (read from the start of each `sharedStrings.xml` part before the workbook is opened).
-fn check_shared_strings(bytes: &[u8]) -> std::result::Result<(), String> {
+pub(crate) fn check_shared_strings(bytes: &[u8]) -> std::result::Result<(), String> {
     use std::io::Read;
     let Ok(mut archive) = zip::ZipArchive::new(Cursor::new(bytes)) else { return Ok(()) };
     for i in 0..archive.len() {
@@ -676,21 +678,6 @@ pub(crate) fn cell_name(row: u32, col: u32) -> String {
         n = (n - 1) / 26;
     }
     letters.iter().rev().collect::<String>() + &(row as u64 + 1).to_string()
-}
-
-/// Lower case, Vietnamese diacritics removed (`Mã Xã` → `ma xa`), inner spaces collapsed, a
-/// trailing `:` dropped.
-pub(crate) fn fold(text: &str) -> String {
-    const TABLE: [(&str, char); 7] =
-        [("àáảãạăằắẳẵặâầấẩẫậ", 'a'), ("èéẻẽẹêềếểễệ", 'e'), ("ìíỉĩị", 'i'), ("òóỏõọôồốổỗộơờớởỡợ", 'o'), ("ùúủũụưừứửữự", 'u'), ("ỳýỷỹỵ", 'y'), ("đ", 'd')];
-    let lower = nfc(text).to_lowercase();
-    let folded: String = lower
-        .chars()
-        .filter(|c| !matches!(*c as u32, 0x0300..=0x036F))
-        .map(|c| TABLE.iter().find(|(from, _)| from.contains(c)).map_or(c, |(_, to)| *to))
-        .collect();
-    let words: Vec<&str> = folded.split_whitespace().collect();
-    words.join(" ").trim_end_matches(':').trim_end().to_string()
 }
 
 fn is_unit_header(text: &str) -> bool {

@@ -166,6 +166,8 @@ pub struct FileOutcome {
     pub delete_locations: Vec<String>,
     /// Delete every value already appended for this submission (a huge file refused by `--strict`).
     pub delete_all: bool,
+    /// The accepted reports of a progress submission (`task_progress` rows), committed with it.
+    pub progress: Option<RecordBatch>,
 }
 
 impl FileOutcome {
@@ -190,6 +192,7 @@ pub struct SubmissionWriter {
     lake: Lake,
     data_values: Appender,
     rejections: Appender,
+    task_progress: Appender,
     submissions: Appender,
 }
 
@@ -200,6 +203,7 @@ impl SubmissionWriter {
             lake: lake.clone(),
             data_values: Appender::new(lake, &tables::DATA_VALUES),
             rejections: Appender::new(lake, &tables::REJECTIONS),
+            task_progress: Appender::new(lake, &tables::TASK_PROGRESS),
             submissions: Appender::new(lake, &tables::SUBMISSIONS),
         }
     }
@@ -218,6 +222,7 @@ impl SubmissionWriter {
     pub async fn commit(&mut self, values: Option<RecordBatch>, files: &[FileOutcome], ingested_at: DateTime<Utc>) -> Result<()> {
         let entry = journal_entry(values, files, ingested_at)?;
         self.append_values_and_rejections(&entry).await?;
+        self.append_progress(files).await?;
         for f in files.iter().filter(|f| f.delete_all || !f.delete_locations.is_empty()) {
             let id = literal(&f.submission_id);
             if f.delete_all {
@@ -239,6 +244,15 @@ impl SubmissionWriter {
     pub async fn commit_entry(&mut self, entry: Entry) -> Result<()> {
         self.append_values_and_rejections(&entry).await?;
         self.submissions.append(vec![entry.submissions], "ingest").await?;
+        Ok(())
+    }
+
+    /// Appends the progress reports of the files (task_progress), before their submissions rows.
+    async fn append_progress(&mut self, files: &[FileOutcome]) -> Result<()> {
+        let batches: Vec<RecordBatch> = files.iter().filter(|f| !f.refused).filter_map(|f| f.progress.clone()).filter(|b| b.num_rows() > 0).collect();
+        if !batches.is_empty() {
+            self.task_progress.append(batches, "ingest").await?;
+        }
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 //! | [`submission`] | reading one file with `tonghop-formats` and validating it into Arrow columns |
 //! | [`commit`] | Arrow batches and the Delta commits of a group of files, submissions last |
 //! | [`options`] | how to ingest, and the inbox configuration of a pipeline step or the command line |
+//! | [`progress`] | progress reports on the tasks of the implementation plans (JSON or the XLSX progress form): the one validator, with its own reason codes, and the `task_progress` batch |
 //! | [`inbox`] | ingesting every file of a folder or object-store prefix: fetch, parse and commit overlap; files already committed (by content hash) are skipped; committed files are archived |
 //!
 //! Bad rows never disappear: each becomes a row of `rejections` naming the file, the place (line,
@@ -20,6 +21,7 @@ pub mod commit;
 mod error;
 pub mod inbox;
 pub mod options;
+pub mod progress;
 pub mod submission;
 pub mod validate;
 

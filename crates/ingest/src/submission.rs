@@ -4,6 +4,7 @@
 use std::io::BufRead;
 
 use chrono::{DateTime, Utc};
+use tonghop_core::plans::Plans;
 use tonghop_core::{Catalog, UnitRegistry};
 use tonghop_formats::{Problem, ReadOptions, Record, Sink};
 
@@ -15,6 +16,9 @@ use crate::validate::{Rejection, Validator};
 pub struct ReadSettings<'a> {
     /// Format, encoding and DHIS2 mapping.
     pub read: ReadOptions<'a>,
+    /// The plans: an `.xlsx` file that is a progress form ([`tonghop_formats::progress::is_form`])
+    /// is read as one against them; without plans it is read as a data submission (and refused).
+    pub plans: Option<&'a Plans>,
     /// Refuse a whole file when any of its rows is refused.
     pub strict: bool,
 }
@@ -80,6 +84,23 @@ pub fn read_submission(
         flush,
     };
     sink.start = sink.values.len();
+    // A progress form is read whole (as every workbook is) and judged against the plans.
+    let mut whole = Vec::new();
+    let source: &mut dyn BufRead = match settings.plans {
+        Some(plans) if incoming.name.to_ascii_lowercase().ends_with(".xlsx") => {
+            if let Err(e) = source.read_to_end(&mut whole) {
+                let mut outcome = empty_outcome(incoming, "xlsx");
+                outcome.error = Some(format!("reading {}: {e}", incoming.source));
+                return outcome;
+            }
+            if tonghop_formats::progress::is_form(&whole) {
+                return read_progress(incoming, ProgressBody::Form(&whole), plans, None, today, chrono::Utc::now()).outcome;
+            }
+            sink.start = sink.values.len();
+            &mut whole.as_slice()
+        }
+        _ => source,
+    };
     let result = tonghop_formats::read(source, &incoming.name, &settings.read, &mut sink);
     let mut outcome = FileOutcome {
         submission_id: incoming.submission_id().to_string(),
@@ -95,6 +116,7 @@ pub fn read_submission(
         refused: false,
         delete_locations: Vec::new(),
         delete_all: false,
+        progress: None,
     };
     match result {
         Ok(format) => outcome.format = format.as_str().to_string(),
@@ -203,4 +225,162 @@ impl Sink for SubmissionSink<'_, '_, '_> {
     fn problem(&mut self, problem: Problem) {
         self.reject(problem);
     }
+}
+
+/// An outcome with nothing read yet.
+fn empty_outcome(incoming: &Incoming, format: &str) -> FileOutcome {
+    FileOutcome {
+        submission_id: incoming.submission_id().to_string(),
+        content_hash: incoming.content_hash.clone(),
+        source: incoming.source.clone(),
+        format: format.to_string(),
+        received_at: incoming.received_at,
+        submitted_by: incoming.submitted_by.clone(),
+        accepted: 0,
+        rejected: 0,
+        rejections: Vec::new(),
+        error: None,
+        refused: false,
+        delete_locations: Vec::new(),
+        delete_all: false,
+        progress: None,
+    }
+}
+
+/// A progress submission's body: the agency's XLSX form, or JSON (`{"plan", "period", "reports":
+/// [{"task", "status", "text", "date", "evidence"}]}`).
+#[derive(Debug, Clone, Copy)]
+pub enum ProgressBody<'a> {
+    /// The XLSX progress form (`tonghop template --plan … --agency …`).
+    Form(&'a [u8]),
+    /// JSON.
+    Json(&'a [u8]),
+}
+
+/// A progress submission read and checked.
+#[derive(Debug, Clone)]
+pub struct ProgressRead {
+    /// The outcome, its accepted reports in [`FileOutcome::progress`].
+    pub outcome: FileOutcome,
+    /// The plan the submission names.
+    pub plan: String,
+    /// The form's agency, when it is not the agency reporting (the sender may not use it).
+    pub other_agency: Option<String>,
+    /// Tasks of the plan the agency neither leads nor co-operates on (the sender may not report them).
+    pub not_assigned: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonProgress {
+    plan: String,
+    period: String,
+    reports: Vec<JsonReport>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonReport {
+    #[serde(deserialize_with = "text_or_number")]
+    task: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    date: Option<String>,
+    #[serde(default)]
+    evidence: Option<String>,
+}
+
+/// A task number written as `"5"` or `5`.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("task must be a number or text, not {other}"))),
+    }
+}
+
+use serde::Deserialize as _;
+
+/// Reads a progress submission of `agency` (`None`: the agency the form names, for files put in the
+/// inbox by the province) and checks each report (see [`crate::progress::check`]); the accepted
+/// ones become the outcome's `task_progress` rows.
+pub fn read_progress(
+    incoming: &Incoming,
+    body: ProgressBody<'_>,
+    plans: &Plans,
+    agency: Option<&str>,
+    today: chrono::NaiveDate,
+    ingested_at: DateTime<Utc>,
+) -> ProgressRead {
+    let _span = tracing::debug_span!("progress submission", source = %incoming.source).entered();
+    let (format, read) = match body {
+        ProgressBody::Form(bytes) => (
+            "xlsx-progress",
+            tonghop_formats::progress::read_form(bytes, &incoming.name)
+                .map(|form| (crate::progress::read_form_inputs(&form), form.problems.clone(), Some(form.agency), form.plan))
+                .map_err(|e| e.to_string()),
+        ),
+        ProgressBody::Json(bytes) => (
+            "json-progress",
+            serde_json::from_slice::<JsonProgress>(bytes)
+                .map(|body| {
+                    let inputs = body
+                        .reports
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, r)| crate::progress::ProgressInput {
+                            location: tonghop_formats::Location::Path(format!("$.reports[{i}]")),
+                            cells: None,
+                            plan: body.plan.clone(),
+                            task: r.task,
+                            period: body.period.clone(),
+                            status: r.status,
+                            text: r.text,
+                            reported_on: r.date.map(tonghop_formats::progress::CellDate::Text),
+                            evidence: r.evidence,
+                        })
+                        .collect();
+                    (inputs, Vec::new(), None, body.plan)
+                })
+                .map_err(|e| format!("the JSON body cannot be read: {e}; send {{\"plan\", \"period\", \"reports\": [{{\"task\", \"status\", \"text\", \"date\", \"evidence\"}}]}}")),
+        ),
+    };
+    let mut outcome = empty_outcome(incoming, format);
+    let (inputs, problems, form_agency, plan) = match read {
+        Ok(r) => r,
+        Err(e) => {
+            outcome.error = Some(e);
+            return ProgressRead { outcome, plan: String::new(), other_agency: None, not_assigned: Vec::new() };
+        }
+    };
+    let reporting = agency.map(str::to_string).or(form_agency.clone()).unwrap_or_default();
+    let other_agency = form_agency.filter(|f| agency.is_some_and(|a| a != f));
+    let mut not_assigned: Vec<String> = inputs
+        .iter()
+        .filter_map(|i| plans.task(i.plan.trim(), i.task.trim()))
+        .filter(|t| plans.role_in(&reporting, t).is_none())
+        .map(|t| t.number.clone())
+        .collect();
+    not_assigned.sort();
+    not_assigned.dedup();
+    let (entries, mut rejections) = crate::progress::check(&inputs, plans, &reporting, today);
+    // Refused rows, not rejections: a row with several bad fields has a rejection for each.
+    let refused_rows = inputs.len() - entries.len() + problems.iter().map(|p| p.location.row()).collect::<std::collections::HashSet<_>>().len();
+    rejections.extend(problems);
+    rejections.sort_by_key(|r| r.location.row());
+    let mut columns = crate::progress::ProgressColumns::new(ingested_at);
+    for e in &entries {
+        columns.push(e, incoming.submission_id(), &e.location, incoming.submitted_by.as_deref(), incoming.received_at);
+    }
+    match columns.finish() {
+        Ok(batch) => outcome.progress = Some(batch),
+        Err(e) => outcome.error = Some(e.to_string()),
+    }
+    outcome.accepted = entries.len();
+    outcome.rejected = refused_rows;
+    outcome.rejections = rejections;
+    ProgressRead { outcome, plan, other_agency, not_assigned }
 }

@@ -87,6 +87,31 @@ pub static REJECTIONS: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
     partition_columns: &[],
 });
 
+/// `task_progress`: what agencies report of the tasks of the implementation plans
+/// (`catalog/plans/`), one row per task and report, every version ever received (the current
+/// report of an agency on a task for a period is the latest received). Written with the file's
+/// `submissions` row, like `data_values`: visible once that row is committed.
+pub static TASK_PROGRESS: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
+    name: "task_progress",
+    folder: "tables",
+    schema: Arc::new(Schema::new(vec![
+        text("plan"),
+        text("task"),
+        text("agency"),
+        text("period"),
+        text("status"),
+        text("text"),
+        Field::new("reported_on", DataType::Date32, false),
+        Field::new("evidence", DataType::Utf8, true),
+        text("submission_id"),
+        text("source_location"),
+        Field::new("submitted_by", DataType::Utf8, true),
+        Field::new("received_at", utc(), false),
+        Field::new("ingested_at", utc(), false),
+    ])),
+    partition_columns: &[],
+});
+
 /// `runs`: the pipeline run ledger. A run writes a row when it starts (`status` running) and one
 /// when it ends (succeeded or failed, with `finished_at`, its steps as JSON and the error); a run
 /// whose process died keeps only the first. The engine's `runs` view shows each run's latest row.
@@ -173,6 +198,6 @@ pub static AUDIT: LazyLock<TableSpec> = LazyLock::new(|| TableSpec {
 
 /// The tables of the lake (not the models), ingest's in commit order (submissions last: it is the
 /// commit marker), then the run ledger and the export log.
-pub fn lake_tables() -> [&'static TableSpec; 5] {
-    [&DATA_VALUES, &REJECTIONS, &SUBMISSIONS, &RUNS, &EXPORT_LOG]
+pub fn lake_tables() -> [&'static TableSpec; 6] {
+    [&DATA_VALUES, &REJECTIONS, &TASK_PROGRESS, &SUBMISSIONS, &RUNS, &EXPORT_LOG]
 }

@@ -94,6 +94,8 @@ pub enum StepKind {
     /// A model or table pushed as JSON to a reporting portal with an idempotency key, as
     /// `tonghop export portal`.
     Portal(tonghop_export::PortalRequest),
+    /// The periodic implementation review of a plan as a Word document, as `tonghop export review`.
+    Review(tonghop_export::ReviewRequest),
 }
 
 impl StepKind {
@@ -105,6 +107,7 @@ impl StepKind {
             StepKind::Report(request) => request.run(ctx).await,
             StepKind::Dhis2(request) => request.run(ctx).await,
             StepKind::Portal(request) => request.run(ctx).await,
+            StepKind::Review(request) => request.run(ctx).await,
             StepKind::Ingest(_) | StepKind::Build { .. } | StepKind::Maintain(_) => return None,
         })
     }
@@ -162,6 +165,7 @@ impl PipelineSpec {
                 StepKind::Report(request) => (request.problems(&checks), request.to.as_deref()),
                 StepKind::Dhis2(request) => (request.problems(&checks), request.to.as_deref()),
                 StepKind::Portal(request) => (request.problems(&checks), None),
+                StepKind::Review(request) => (request.problems(&checks), request.to.as_deref()),
             };
             out.extend(problems.into_iter().chain(folder_problem(to)).map(|p| format!("{}: {p}", at(&step.name))));
         }

@@ -8,6 +8,7 @@
 //! | `commune` | values of its own commune | its own submissions | no |
 //! | `district` | values of communes in it (pre-2025 epoch) | its own submissions | no |
 //! | `province` | values of communes in it | its own submissions | no |
+//! | `agency` | progress on the plan tasks it leads or co-operates on (`/api/plans/progress`) | its own submissions; the reviews of its province's plans | no |
 //! | `analyst` | no | yes | no |
 //! | `admin` | any unit | yes | yes |
 
@@ -29,6 +30,9 @@ pub enum Role {
     District,
     /// A provincial Department of Health: submits for units inside the province.
     Province,
+    /// An agency of a plan (`catalog/plans/agencies.csv`: a Sở, a ban, a ngành): reports progress
+    /// on the tasks it leads or co-operates on.
+    Agency,
     /// Reads only.
     Analyst,
     /// Everything, including triggering runs.
@@ -42,7 +46,7 @@ impl Role {
             Role::Commune => Some(Level::Commune),
             Role::District => Some(Level::District),
             Role::Province => Some(Level::Province),
-            Role::Analyst | Role::Admin => None,
+            Role::Agency | Role::Analyst | Role::Admin => None,
         }
     }
 
@@ -63,6 +67,9 @@ pub struct TokenEntry {
     /// The unit, `epoch:code` (commune, district and province roles).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// The agency code of an agency token (`catalog/plans/agencies.csv`, e.g. `NA_SYT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agency: Option<String>,
     /// SHA-256 of the token, hex.
     pub sha256: String,
     /// The last moment the token is valid: a date (valid through that day, Vietnam time, e.g.
@@ -121,6 +128,12 @@ impl TokenEntry {
             }
             (None, None) => {}
         }
+        match (self.role, &self.agency) {
+            (Role::Agency, None) => problems.push("role \"agency\" needs agency = \"CODE\" of catalog/plans/agencies.csv".into()),
+            (Role::Agency, Some(_)) => {}
+            (role, Some(_)) => problems.push(format!("role {role:?} takes no agency: remove it")),
+            (_, None) => {}
+        }
         if let Some(Err(e)) = self.expires.as_ref().map(expiry_instant) {
             problems.push(format!("expires: {e}"));
         }
@@ -141,6 +154,8 @@ pub struct Caller {
     pub role: Role,
     /// The unit (epoch, code), for unit roles.
     pub unit: Option<(Epoch, String)>,
+    /// The agency code, for the agency role.
+    pub agency: Option<String>,
     /// When the token stops being valid.
     pub expires: Option<DateTime<Utc>>,
 }
@@ -156,7 +171,7 @@ impl Caller {
             Role::Commune => unit_code == code,
             Role::District => registry.get(epoch, code).and_then(|u| u.district_code.as_deref()) == Some(unit_code),
             Role::Province => registry.get(epoch, code).and_then(|u| u.province_code.as_deref()) == Some(unit_code),
-            Role::Analyst | Role::Admin => false,
+            Role::Agency | Role::Analyst | Role::Admin => false,
         }
     }
 
@@ -190,8 +205,13 @@ impl Tokens {
             .iter()
             .filter(|e| e.problems().is_empty())
             .map(|e| {
-                let caller =
-                    Caller { name: e.name.clone(), role: e.role, unit: e.unit.as_deref().and_then(parse_unit), expires: expiry_of(e.expires.as_ref()) };
+                let caller = Caller {
+                    name: e.name.clone(),
+                    role: e.role,
+                    unit: e.unit.as_deref().and_then(parse_unit),
+                    agency: e.agency.clone(),
+                    expires: expiry_of(e.expires.as_ref()),
+                };
                 (e.sha256.to_ascii_lowercase(), caller)
             })
             .collect();
@@ -245,6 +265,19 @@ impl Tokens {
         }
         problems
     }
+
+    /// Checks that the agency of each agency token is an agency (not a group) of `plans`.
+    pub fn unknown_agencies(entries: &[TokenEntry], plans: &tonghop_core::plans::Plans) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (e, code) in entries.iter().filter_map(|e| Some((e, e.agency.as_deref()?))) {
+            match plans.agency(code) {
+                Some(a) if !a.is_group() => {}
+                Some(_) => problems.push(format!("token {:?}: {code} is a group of agencies; a token is for one agency of catalog/plans/agencies.csv", e.name)),
+                None => problems.push(format!("token {:?}: agency {code} is not in catalog/plans/agencies.csv", e.name)),
+            }
+        }
+        problems
+    }
 }
 
 /// SHA-256 of a token, hex. Tokens are 256 random bits, so a fast hash is enough to store them.
@@ -253,11 +286,11 @@ pub fn hash_token(token: &str) -> String {
 }
 
 /// A new random token (`th_` and 64 hex digits) and its configuration entry.
-pub fn new_token(name: &str, role: Role, unit: Option<String>) -> (String, TokenEntry) {
+pub fn new_token(name: &str, role: Role, unit: Option<String>, agency: Option<String>) -> (String, TokenEntry) {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let token = format!("th_{}", hex::encode(bytes));
-    let entry = TokenEntry { name: name.to_string(), role, unit, sha256: hash_token(&token), expires: None };
+    let entry = TokenEntry { name: name.to_string(), role, unit, agency, sha256: hash_token(&token), expires: None };
     (token, entry)
 }
 
@@ -349,7 +382,7 @@ mod tests {
 
     #[test]
     fn a_token_is_found_by_its_hash_only() {
-        let (token, entry) = new_token("xa", Role::Commune, Some("post2025:00004".into()));
+        let (token, entry) = new_token("xa", Role::Commune, Some("post2025:00004".into()), None);
         assert!(entry.problems().is_empty(), "{:?}", entry.problems());
         assert!(!format!("{entry:?}").contains(&token[3..]), "the entry must not hold the token");
         let tokens = Tokens::new(&[entry]);
@@ -366,7 +399,7 @@ mod tests {
         assert_eq!(at("2027-06-30T08:00:00Z"), "2027-06-30T08:00:00+00:00");
         assert!(expiry_instant(&"08:00:00".parse().unwrap()).is_err());
 
-        let (token, mut entry) = new_token("xa", Role::Analyst, None);
+        let (token, mut entry) = new_token("xa", Role::Analyst, None, None);
         entry.expires = Some("2027-06-30".parse().unwrap());
         let text = toml::to_string(&entry).unwrap();
         assert!(text.contains("expires = 2027-06-30\n"), "{text}");

@@ -9,6 +9,9 @@
 //! | `GET /api/runs?pipeline=…&limit=…` | analyst, admin | recent runs |
 //! | `POST /api/runs/{pipeline}?wait=true` | admin | start a run (and wait for it) |
 //! | `POST /sql?format=json|csv|arrow` | analyst, admin | read-only SQL; the body is the query |
+//! | `POST /api/plans/progress?filename=…` | agency (admin with `?agency=`) | progress on a plan's tasks: JSON or the XLSX progress form (see [`crate::plans`]) |
+//! | `GET /api/plans/{plan}/tasks?period=…` | analyst, admin, the plan's province and agencies | every task's status in a review period, as JSON |
+//! | `GET /api/plans/{plan}/review?period=…` | analyst, admin, the plan's province and agencies | the periodic review as a Word document |
 //!
 //! Tokens go in `Authorization: Bearer <token>`. A missing or unknown token gets 401, a token
 //! without the right gets 403 with the reason; both are logged and counted.
@@ -43,6 +46,9 @@ pub fn router(service: Arc<Service>) -> crate::Result<Router> {
         .route("/api/runs", get(runs))
         .route("/api/runs/{pipeline}", post(trigger))
         .route("/sql", post(sql))
+        .route("/api/plans/progress", post(crate::plans::progress))
+        .route("/api/plans/{plan}/tasks", get(crate::plans::tasks))
+        .route("/api/plans/{plan}/review", get(crate::plans::review))
         .with_state(service.clone());
     let app = if service.config.dashboard.enabled { api.merge(crate::dashboard::router(service)?) } else { api };
     Ok(app
@@ -158,7 +164,7 @@ async fn limit_uploads(
 }
 
 /// An error answer: JSON with an English `error` and, for reporting units, a Vietnamese `message_vi`.
-fn problem(status: StatusCode, error: impl Into<String>, message_vi: Option<String>) -> Response {
+pub(crate) fn problem(status: StatusCode, error: impl Into<String>, message_vi: Option<String>) -> Response {
     let mut body = json!({ "error": error.into() });
     if let Some(vi) = message_vi {
         body["message_vi"] = vi.into();
@@ -168,7 +174,7 @@ fn problem(status: StatusCode, error: impl Into<String>, message_vi: Option<Stri
 
 /// A 500 answer that says no more than that something failed: the cause (which may name server
 /// paths) goes to the log under an incident id that the answer gives.
-fn internal_error(what: &str, error: &dyn std::fmt::Display) -> Response {
+pub(crate) fn internal_error(what: &str, error: &dyn std::fmt::Display) -> Response {
     let incident = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     tracing::error!(incident, what, error = %error, "internal error");
     problem(
@@ -180,8 +186,8 @@ fn internal_error(what: &str, error: &dyn std::fmt::Display) -> Response {
 
 /// A request's caller, from its bearer token, with the route it called (for logs). Extracting it
 /// answers 401 (logged and counted) when the token is missing or unknown.
-struct Authed {
-    caller: Caller,
+pub(crate) struct Authed {
+    pub(crate) caller: Caller,
     route: String,
     /// The client's address (for the audit trail).
     client: Option<String>,
@@ -272,7 +278,7 @@ impl axum::extract::OptionalFromRequestParts<Arc<Service>> for Authed {
 
 impl Authed {
     /// The 403 answer, logged and counted.
-    fn forbid(&self, service: &Service, why: String, message_vi: &str) -> Response {
+    pub(crate) fn forbid(&self, service: &Service, why: String, message_vi: &str) -> Response {
         service.metrics.denied("forbidden");
         service.audit.denied(&self.caller.submitted_by(), "http", &self.route, &why, self.client.as_deref());
         tracing::warn!(route = %self.route, token = %self.caller.name, role = ?self.caller.role, reason = %why, "denied");
@@ -375,6 +381,11 @@ async fn submit(State(service): State<Arc<Service>>, auth: Authed, headers: Head
                 ),
             )
         }
+        Err(Refusal::ProgressForm) => problem(
+            StatusCode::BAD_REQUEST,
+            "this is a plan's progress form (tonghop template --plan … --agency …): send it to POST /api/plans/progress",
+            Some("Đây là biểu mẫu báo cáo tiến độ nhiệm vụ; vui lòng gửi qua chức năng báo cáo tiến độ (POST /api/plans/progress).".into()),
+        ),
         Err(Refusal::Unavailable(why)) => problem(StatusCode::SERVICE_UNAVAILABLE, why, Some("Hệ thống đang bận, vui lòng gửi lại sau ít phút.".into())),
         Err(Refusal::Failed(why)) => internal_error("storing the submission (nothing of it was recorded; send it again)", &why),
     }
@@ -600,7 +611,7 @@ fn encode(batches: &[RecordBatch], format: &str) -> Result<(&'static str, Vec<u8
     }
 }
 
-fn batches_to_json(batches: &[RecordBatch]) -> Result<serde_json::Value, arrow::error::ArrowError> {
+pub(crate) fn batches_to_json(batches: &[RecordBatch]) -> Result<serde_json::Value, arrow::error::ArrowError> {
     let (_, bytes) = encode(batches, "json")?;
     serde_json::from_slice(&bytes).map_err(|e| arrow::error::ArrowError::JsonError(e.to_string()))
 }

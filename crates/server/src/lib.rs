@@ -35,6 +35,7 @@ pub mod limits;
 pub mod metrics;
 pub mod pg;
 mod pg_catalog;
+pub mod plans;
 pub mod reload;
 pub mod scheduler;
 pub mod scram;

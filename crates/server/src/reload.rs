@@ -149,7 +149,8 @@ impl Service {
             Ok(c) => c,
             Err(e) => return Err(self.reload_refused(e)),
         };
-        let unknown = crate::auth::Tokens::unknown_units(&config.tokens, &self.registry);
+        let mut unknown = crate::auth::Tokens::unknown_units(&config.tokens, &self.registry);
+        unknown.extend(crate::auth::Tokens::unknown_agencies(&config.tokens, &self.plans));
         if !unknown.is_empty() {
             return Err(self.reload_refused(Error::Config(unknown.into())));
         }
@@ -229,10 +230,10 @@ mod tests {
 
     #[test]
     fn changes_name_what_was_added_removed_and_changed() {
-        let (_, a) = new_token("a", Role::Analyst, None);
-        let (_, b) = new_token("b", Role::Analyst, None);
-        let (_, b2) = new_token("b", Role::Admin, None);
-        let (_, c) = new_token("c", Role::Analyst, None);
+        let (_, a) = new_token("a", Role::Analyst, None, None);
+        let (_, b) = new_token("b", Role::Analyst, None, None);
+        let (_, b2) = new_token("b", Role::Admin, None, None);
+        let (_, c) = new_token("c", Role::Analyst, None, None);
         let u = PgUser::new("u", "mật khẩu dài");
         let changes = Changes::between((&[a, b], std::slice::from_ref(&u)), (&[b2, c], &[]));
         assert_eq!(changes.tokens_added, ["c"]);

@@ -39,6 +39,10 @@ pub struct Service {
     pub registry: Arc<UnitRegistry>,
     /// Data elements, indicators, targets.
     pub catalog: Arc<Catalog>,
+    /// The plans of `catalog/plans/`: tasks, agencies (read at start).
+    pub plans: Arc<tonghop_core::plans::Plans>,
+    /// The documents' frames of `catalog/report_frames.csv` (read at start).
+    pub frames: Arc<tonghop_core::frames::Frames>,
     /// The lake.
     pub lake: Lake,
     /// The audit trail.
@@ -90,7 +94,11 @@ impl Service {
         let project = Project::open(&config.project)?;
         let registry = Arc::new(UnitRegistry::load(&project.reference_dir().join("admin-units"))?);
         let catalog = Arc::new(Catalog::load(&project.catalog_dir())?);
+        let indicators: Vec<String> = catalog.indicators.iter().map(|i| i.code.clone()).collect();
+        let plans = Arc::new(tonghop_core::plans::Plans::load(&tonghop_core::plans::plans_dir(&project.catalog_dir()), &registry, &indicators)?);
+        let frames = Arc::new(tonghop_core::frames::Frames::load(&project.catalog_dir())?);
         let mut problems = Tokens::unknown_units(&config.tokens, &registry);
+        problems.extend(Tokens::unknown_agencies(&config.tokens, &plans));
         let mut pipelines: HashMap<String, (PathBuf, PipelineSpec)> = HashMap::new();
         let files = if config.scheduler.pipelines.is_empty() {
             project.pipeline_files()
@@ -130,6 +138,8 @@ impl Service {
             project,
             registry,
             catalog,
+            plans,
+            frames,
             lake,
             audit,
             config_file,

@@ -92,6 +92,8 @@ pub enum Refusal {
     Unavailable(String),
     /// The lake failed (500).
     Failed(String),
+    /// A plan's progress form sent as data (400): it goes to `POST /api/plans/progress`.
+    ProgressForm,
 }
 
 /// Reads and validates one submission and checks the units it gives values for (CPU work: call it
@@ -107,6 +109,9 @@ pub fn check(
     today: chrono::NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<Checked, Refusal> {
+    if raw.starts_with(b"PK") && tonghop_formats::progress::is_form(&raw) {
+        return Err(Refusal::ProgressForm);
+    }
     let content_hash = hex::encode(Sha256::digest(&raw));
     let extension = stored_extension(name);
     let stored_path = format!("received/{}/{}.{extension}", now.format("%Y/%m/%d"), &content_hash[..16]);
@@ -225,7 +230,7 @@ impl Committer {
     }
 }
 
-fn receipt(outcome: &FileOutcome, duplicate: bool, stored_at: &str) -> Receipt {
+pub(crate) fn receipt(outcome: &FileOutcome, duplicate: bool, stored_at: &str) -> Receipt {
     Receipt {
         submission_id: outcome.submission_id.clone(),
         status: outcome.status().to_string(),
@@ -482,7 +487,7 @@ mod tests {
     }
 
     fn checked(lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, commune: &str, value: u32) -> Checked {
-        let caller = Caller { name: "quan-tri".into(), role: Role::Admin, unit: None, expires: None };
+        let caller = Caller { name: "quan-tri".into(), role: Role::Admin, unit: None, agency: None, expires: None };
         let body = format!("period,org_unit,data_element,value\n202610,{commune},DS_TONG,{value}\n202610,{commune},DS_BHYT,abc\n");
         let now = Utc::now();
         check(body.into(), &format!("{commune}.csv"), lake, &caller, registry, catalog, now.date_naive(), now).unwrap_or_else(|_| panic!("{commune} refused"))

@@ -13,6 +13,7 @@ pub(crate) enum RoleArg {
     Commune,
     District,
     Province,
+    Agency,
     Analyst,
     Admin,
 }
@@ -32,6 +33,9 @@ pub(crate) struct TokenArgs {
     /// The unit of a commune, district or province token, epoch:code (e.g. post2025:00004).
     #[arg(long)]
     pub(crate) unit: Option<String>,
+    /// The agency of an agency token (catalog/plans/agencies.csv, e.g. NA_SYT).
+    #[arg(long)]
+    pub(crate) agency: Option<String>,
     /// The last day (Vietnam time) the token is valid, e.g. 2027-06-30; or a date and time.
     #[arg(long)]
     pub(crate) expires: Option<String>,
@@ -66,7 +70,7 @@ pub(crate) struct PasswdArgs {
 
 /// `tonghop token`.
 pub(crate) fn token(ctx: &Loaded, args: TokenArgs) -> Result<()> {
-    let TokenArgs { action, name, role, unit, expires } = args;
+    let TokenArgs { action, name, role, unit, agency, expires } = args;
     match action {
         Some(TokenAction::List { config }) => return list(&config),
         Some(TokenAction::Revoke { name, config }) => return revoke(&config, &name),
@@ -78,13 +82,15 @@ pub(crate) fn token(ctx: &Loaded, args: TokenArgs) -> Result<()> {
         RoleArg::Commune => Role::Commune,
         RoleArg::District => Role::District,
         RoleArg::Province => Role::Province,
+        RoleArg::Agency => Role::Agency,
         RoleArg::Analyst => Role::Analyst,
         RoleArg::Admin => Role::Admin,
     };
-    let (token, mut entry) = tonghop_server::auth::new_token(&name, role, unit);
+    let (token, mut entry) = tonghop_server::auth::new_token(&name, role, unit, agency);
     entry.expires = expires.map(|e| e.parse().with_context(|| format!("--expires {e:?}: write a date, e.g. 2027-06-30"))).transpose()?;
     let mut problems = Problems::from(entry.problems());
     problems.extend(tonghop_server::auth::Tokens::unknown_units(std::slice::from_ref(&entry), &ctx.registry));
+    problems.extend(tonghop_server::auth::Tokens::unknown_agencies(std::slice::from_ref(&entry), &ctx.plans));
     problems.into_result().context("the token")?;
     eprintln!("token (give it to its holder now; it is not stored and cannot be shown again):");
     println!("{token}");
@@ -121,10 +127,10 @@ fn list(path: &Path) -> Result<()> {
         Some(at) => format!("valid until {}", local(at)),
         None => "valid".into(),
     };
-    println!("{:<28} {:<9} {:<18} state", "token", "role", "unit");
+    println!("{:<28} {:<9} {:<18} state", "token", "role", "unit or agency");
     for t in &config.tokens {
         let at = t.expires.as_ref().and_then(|e| tonghop_server::auth::expiry_instant(e).ok());
-        println!("{:<28} {:<9} {:<18} {}", t.name, format!("{:?}", t.role).to_lowercase(), t.unit.as_deref().unwrap_or("-"), state(at));
+        println!("{:<28} {:<9} {:<18} {}", t.name, format!("{:?}", t.role).to_lowercase(), t.unit.as_deref().or(t.agency.as_deref()).unwrap_or("-"), state(at));
     }
     println!("\n{:<28} state", "postgres user");
     for u in &config.postgres.users {

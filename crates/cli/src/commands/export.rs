@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
 use tonghop_engine::{session::Mode, AsOf, Engine};
 use tonghop_export::ExtractFormat;
-use tonghop_export::{Dhis2Request, ExportContext, ExportOutcome, PortalRequest, PushRetry, ReportRequest, TableRequest};
+use tonghop_export::{Dhis2Request, ExportContext, ExportOutcome, PortalRequest, PushRetry, ReportRequest, ReviewRequest, TableRequest};
 use tonghop_lake::{Lake, Location};
 
 use crate::Loaded;
@@ -40,6 +40,25 @@ pub(crate) enum ExportCommand {
         #[arg(long)]
         period: String,
         /// A file, a folder (ending in /) or an s3:// prefix (default: bao_cao_<unit>_<period>.xlsx here).
+        #[arg(long, short)]
+        out: Option<String>,
+        #[command(flatten)]
+        as_of: AsOfArgs,
+    },
+    /// The periodic review of a plan (báo cáo sơ kết / tổng kết) as a Word document: leadership
+    /// work from the agencies' reports, the indicators against their targets, every task's status
+    /// (overdue first), limitations, directions to fill in, completeness and per-unit appendices.
+    Review {
+        /// A plan of catalog/plans/plans.csv (e.g. NA_KH_2024).
+        #[arg(long)]
+        plan: String,
+        /// A quarter, half-year, nine months or year: 2026Q2, 2026S1, 2026N9, 2026.
+        #[arg(long)]
+        period: String,
+        /// The unit whose figures it gives, post2025:<code> (default: the plan's unit today).
+        #[arg(long)]
+        unit: Option<String>,
+        /// A file, a folder (ending in /) or an s3:// prefix (default: so_ket_<plan>_<period>.docx here).
         #[arg(long, short)]
         out: Option<String>,
         #[command(flatten)]
@@ -182,6 +201,7 @@ impl ExportCommand {
     fn as_of(&self) -> &AsOfArgs {
         match self {
             ExportCommand::Report { as_of, .. }
+            | ExportCommand::Review { as_of, .. }
             | ExportCommand::Table { as_of, .. }
             | ExportCommand::Dhis2 { as_of, .. }
             | ExportCommand::Portal { as_of, .. } => as_of,
@@ -214,6 +234,7 @@ pub(crate) async fn run(ctx: &Loaded, lake: &str, what: ExportCommand) -> Result
         lake: &lake,
         registry: &ctx.registry,
         catalog: &ctx.catalog,
+        catalog_dir: ctx.project.catalog_dir(),
         base: Location::parse(".")?,
         default_to: ".".into(),
         files_root: PathBuf::from("."),
@@ -223,6 +244,7 @@ pub(crate) async fn run(ctx: &Loaded, lake: &str, what: ExportCommand) -> Result
     };
     let outcome = match what {
         ExportCommand::Report { unit, period, out, .. } => ReportRequest { unit, period, to: out }.run(&export).await?,
+        ExportCommand::Review { plan, period, unit, out, .. } => ReviewRequest { plan, period, unit, to: out }.run(&export).await?,
         ExportCommand::Table { table, format, predicate, out, .. } => TableRequest::new(table, predicate, format.into(), out).run(&export).await?,
         ExportCommand::Dhis2 { period, unit, level, format, mapping, to, data_set, skip_unmapped, push, user, .. } => {
             let request = Dhis2Request {

@@ -25,13 +25,19 @@ pub(crate) struct SqlArgs {
 /// The flags of `tonghop template`.
 #[derive(clap::Args)]
 pub(crate) struct TemplateArgs {
-    /// Province code in the period's epoch (e.g. 01 for Hà Nội).
-    #[arg(long)]
-    pub(crate) province: String,
-    /// Period code (e.g. 202603).
+    /// Province code in the period's epoch (e.g. 01 for Hà Nội): the data report form of its communes.
+    #[arg(long, required_unless_present = "plan", conflicts_with = "plan")]
+    pub(crate) province: Option<String>,
+    /// A plan of catalog/plans/plans.csv: the progress form of --agency on the plan's tasks.
+    #[arg(long, requires = "agency")]
+    pub(crate) plan: Option<String>,
+    /// The agency (catalog/plans/agencies.csv) whose progress form is written.
+    #[arg(long, requires = "plan")]
+    pub(crate) agency: Option<String>,
+    /// Period code (e.g. 202603; for a progress form the reporting period, e.g. 2026S1).
     #[arg(long)]
     pub(crate) period: tonghop_core::Period,
-    /// Output file (default: bieu_mau_<province>_<period>.xlsx).
+    /// Output file (default: bieu_mau_<province>_<period>.xlsx, or tien_do_<plan>_<agency>_<period>.xlsx).
     #[arg(long, short)]
     pub(crate) output: Option<PathBuf>,
 }
@@ -59,7 +65,15 @@ pub(crate) async fn sql(ctx: &Loaded, lake: &str, args: SqlArgs) -> Result<()> {
 
 /// `tonghop template`.
 pub(crate) fn template(ctx: &Loaded, args: TemplateArgs) -> Result<()> {
-    let TemplateArgs { province, period, output } = args;
+    let TemplateArgs { province, plan, agency, period, output } = args;
+    if let (Some(plan), Some(agency)) = (plan, agency) {
+        let bytes = tonghop_formats::progress::write_form(&ctx.plans, &plan, &agency, &period)?;
+        let output = output.unwrap_or_else(|| PathBuf::from(format!("tien_do_{}_{}_{period}.xlsx", plan.to_lowercase(), agency.to_lowercase())));
+        std::fs::write(&output, bytes).with_context(|| format!("writing {}", output.display()))?;
+        println!("progress form of {agency} on plan {plan}, period {period}: {}", output.display());
+        return Ok(());
+    }
+    let province = province.context("give --province, or --plan and --agency")?;
     let bytes = tonghop_formats::template::write(&ctx.registry, &ctx.catalog, &period, &province)?;
     let output = output.unwrap_or_else(|| PathBuf::from(format!("bieu_mau_{province}_{period}.xlsx")));
     std::fs::write(&output, bytes).with_context(|| format!("writing {}", output.display()))?;

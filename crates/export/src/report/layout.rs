@@ -26,6 +26,8 @@ pub const COMPLETENESS_SHEET: &str = "Đầy đủ - kịp thời";
 pub const QUALITY_SHEET: &str = "Chất lượng số liệu";
 /// Charts.
 pub const CHART_SHEET: &str = "Biểu đồ";
+/// Rows the administrative frame takes above the summary's title block (three lines and a gap).
+pub const FRAME_ROWS: u32 = 4;
 
 /// Percent values (0–100) with one decimal.
 const PERCENT: &str = "0.0";
@@ -131,6 +133,9 @@ pub(super) fn workbook(data: &ReportData) -> Result<Vec<u8>> {
     let table = write_table(sheet, 0, &quality, &quality_spec)?;
     finish_sheet(sheet, &table)?;
     chart_sheet(workbook.add_worksheet(), data)?;
+    for review in &data.reviews {
+        crate::review::sheet::review_sheet(workbook.add_worksheet(), review)?;
+    }
     save(&mut workbook, SUMMARY_SHEET)
 }
 
@@ -193,7 +198,11 @@ fn summary_sheet(sheet: &mut Worksheet, data: &ReportData) -> Result<()> {
         .with_number_format("change", POINTS)
         .with_number_format("numerator", COUNT)
         .with_number_format("denominator", COUNT);
-    let table = write_table(sheet, 0, &[indicator_batch(&data.summary)], &spec)?;
+    let top = if data.frame.is_some() { FRAME_ROWS } else { 0 };
+    if top > 0 {
+        sheet.set_name(SUMMARY_SHEET).map_err(|source| Error::Xlsx { context: format!("sheet {SUMMARY_SHEET:?}, name"), source })?;
+    }
+    let table = write_table(sheet, top, &[indicator_batch(&data.summary)], &spec)?;
     let first = table.header_row + 1;
     let (target_col, assessment_col, value_col) =
         (table.column("target").expect("written"), table.column("assessment").expect("written"), table.column("value").expect("written"));
@@ -220,11 +229,71 @@ fn summary_sheet(sheet: &mut Worksheet, data: &ReportData) -> Result<()> {
     // How figures carried across the 2025 reform were obtained, below the table.
     let note = Format::new().set_italic().set_text_wrap().set_align(FormatAlign::Top);
     let last_col = table.columns.len().saturating_sub(1) as u16;
-    for (i, line) in data.scope.reform_footnote(&data.summary).iter().enumerate() {
+    let footnotes = data.scope.reform_footnote(&data.summary);
+    for (i, line) in footnotes.iter().enumerate() {
         let row = table.last_row + 2 + i as u32;
         sheet.merge_range(row, 0, row, last_col, line, &note).map_err(xlsx_err(&table, "reform footnote"))?;
         sheet.set_row_height(row, 32).map_err(xlsx_err(&table, "reform footnote height"))?;
     }
+    if let Some(frame) = &data.frame {
+        let at = |what: &str| table.at(what);
+        write_frame(sheet, frame, data.produced_on, last_col, &at)?;
+        write_signatures(sheet, frame, table.last_row + 3 + footnotes.len() as u32, last_col, &at)?;
+    }
+    Ok(())
+}
+
+/// The top of a document sent upward (Decree 30/2020/NĐ-CP): the issuing body and its superior
+/// on the left, the national motto on the right, the number and the place-and-date line under
+/// them. Written on rows `0..FRAME_ROWS` of a sheet whose table starts below.
+pub(crate) fn write_frame(
+    sheet: &mut Worksheet,
+    frame: &tonghop_core::frames::UnitFrame,
+    date: chrono::NaiveDate,
+    last_col: u16,
+    at: &dyn Fn(&str) -> String,
+) -> Result<()> {
+    let err = |what: &'static str| move |source| Error::Xlsx { context: at(what), source };
+    let centred = Format::new().set_align(FormatAlign::Center).set_font_name("Times New Roman").set_font_size(12);
+    let bold = centred.clone().set_bold();
+    let italic = centred.clone().set_italic();
+    let (left_end, right_start) = (1.min(last_col), 3.min(last_col));
+    let lines: [(&str, &Format, &str, &Format); 3] = [
+        (frame.parent_body.as_str(), &centred, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", &bold),
+        (frame.issuing_body.as_str(), &bold, "Độc lập - Tự do - Hạnh phúc", &bold),
+        (frame.number_line.as_str(), &centred, "", &italic),
+    ];
+    let date_line = format!("{}, {}", frame.place, tonghop_core::plans::date_line(date));
+    for (row, (left, left_format, right, right_format)) in lines.into_iter().enumerate() {
+        let row = row as u32;
+        let right = if row == 2 { date_line.as_str() } else { right };
+        sheet.merge_range(row, 0, row, left_end, left, left_format).map_err(err("frame, issuing body"))?;
+        sheet.merge_range(row, right_start, row, last_col.max(right_start), right, right_format).map_err(err("frame, national motto"))?;
+    }
+    Ok(())
+}
+
+/// The signatures under the figures: the preparer on the left, the head of the unit on the right,
+/// with room to sign and the names (blank lines when none is configured).
+pub(crate) fn write_signatures(
+    sheet: &mut Worksheet,
+    frame: &tonghop_core::frames::UnitFrame,
+    row: u32,
+    last_col: u16,
+    at: &dyn Fn(&str) -> String,
+) -> Result<()> {
+    let err = |what: &'static str| move |source| Error::Xlsx { context: at(what), source };
+    let bold = Format::new().set_align(FormatAlign::Center).set_bold().set_font_name("Times New Roman").set_font_size(12);
+    let italic = Format::new().set_align(FormatAlign::Center).set_italic().set_font_name("Times New Roman").set_font_size(11);
+    let right_start = 3.min(last_col);
+    let right_end = last_col.max(right_start);
+    if !frame.preparer_title.is_empty() {
+        sheet.merge_range(row, 0, row, 1.min(last_col), &frame.preparer_title, &bold).map_err(err("signatures, preparer"))?;
+        sheet.merge_range(row + 4, 0, row + 4, 1.min(last_col), &frame.preparer_name, &bold).map_err(err("signatures, preparer's name"))?;
+    }
+    sheet.merge_range(row, right_start, row, right_end, &frame.signer_title, &bold).map_err(err("signatures, signer"))?;
+    sheet.merge_range(row + 1, right_start, row + 1, right_end, "(Ký, ghi rõ họ tên, đóng dấu)", &italic).map_err(err("signatures, note"))?;
+    sheet.merge_range(row + 4, right_start, row + 4, right_end, &frame.signer_name, &bold).map_err(err("signatures, signer's name"))?;
     Ok(())
 }
 

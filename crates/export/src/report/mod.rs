@@ -298,6 +298,12 @@ pub struct ReportData {
     pub versions: BTreeMap<String, i64>,
     /// The instant the data stood at (the export time, or the as-of time).
     pub produced_at: DateTime<Utc>,
+    /// The administrative frame printed above the summary and the signatures below it (Decree
+    /// 30/2020/NĐ-CP); none prints the title block only.
+    pub frame: Option<tonghop_core::frames::UnitFrame>,
+    /// The reviews of the plans covering the unit in the period, each on a sheet of its own
+    /// (the same content as `tonghop export review`, for readers of Excel).
+    pub reviews: Vec<crate::review::Review>,
 }
 
 impl ReportData {
@@ -377,7 +383,20 @@ impl ReportData {
         .await?;
 
         let produced_on = (produced_at + chrono::Duration::hours(7)).date_naive();
-        Ok(ReportData { scope, produced_on, indicators, summary, breakdown, completeness, missing, quality, versions: engine.versions().clone(), produced_at })
+        Ok(ReportData {
+            scope,
+            produced_on,
+            indicators,
+            summary,
+            breakdown,
+            completeness,
+            missing,
+            quality,
+            versions: engine.versions().clone(),
+            produced_at,
+            frame: None,
+            reviews: Vec::new(),
+        })
     }
 
     /// The workbook (see the module docs).

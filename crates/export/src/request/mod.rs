@@ -6,6 +6,7 @@
 //! | [`TableRequest`] | `tonghop export table` | `kind = "export"` |
 //! | [`Dhis2Request`] | `tonghop export dhis2` | `kind = "dhis2"` |
 //! | [`PortalRequest`] | `tonghop export portal` | `kind = "portal"` |
+//! | [`ReviewRequest`] | `tonghop export review` | `kind = "review"` |
 //!
 //! A request says what to export and where. A pipeline step is one (its TOML fields are the
 //! request's); the CLI builds one from its flags. [`problems`](TableRequest::problems) lists every
@@ -17,6 +18,7 @@
 mod dhis2;
 mod portal;
 mod report;
+mod review;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +32,7 @@ use tonghop_lake::{Lake, Location};
 pub use self::dhis2::Dhis2Request;
 pub use self::portal::PortalRequest;
 pub use self::report::ReportRequest;
+pub use self::review::ReviewRequest;
 pub use self::table::TableRequest;
 use crate::{Error, ExportLogEntry, ExportRecord, Result};
 
@@ -56,6 +59,8 @@ pub struct ExportContext<'a> {
     pub registry: &'a UnitRegistry,
     /// Indicators and targets.
     pub catalog: &'a Catalog,
+    /// The project's `catalog/` folder (the plans and the documents' frames are read from it).
+    pub catalog_dir: PathBuf,
     /// The folder relative `to` paths start from: the current folder (CLI) or the lake root (pipeline).
     pub base: Location,
     /// Where files go when a request has no `to`: `.` (CLI) or `outbox` (pipeline), relative to `base`.
@@ -81,6 +86,7 @@ impl<'a> ExportContext<'a> {
             lake,
             registry,
             catalog,
+            catalog_dir: project_root.join("catalog"),
             base: lake.root().clone(),
             default_to: "outbox".into(),
             files_root: project_root.to_path_buf(),

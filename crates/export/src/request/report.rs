@@ -3,7 +3,27 @@
 use serde::Deserialize;
 
 use super::{Bare, Checks, ExportContext, ExportOutcome};
+use crate::review::{Review, ReviewScope};
 use crate::{ReportData, ReportScope, Result};
+
+/// The reviews of the plans whose unit today is the report's unit, when the period is one a
+/// review covers (a quarter, half-year, nine months or year) and the figures are in today's units.
+async fn reviews(ctx: &ExportContext<'_>, scope: &ReportScope, frames: &tonghop_core::frames::Frames) -> Result<Vec<Review>> {
+    if scope.epoch != tonghop_core::Epoch::Post2025 || tonghop_core::plans::review_period(&scope.period.to_string()).is_err() {
+        return Ok(Vec::new());
+    }
+    let indicators: Vec<String> = ctx.catalog.indicators.iter().map(|i| i.code.clone()).collect();
+    let plans = tonghop_core::plans::Plans::load(&tonghop_core::plans::plans_dir(&ctx.catalog_dir), ctx.registry, &indicators)
+        .map_err(|e| crate::Error::Invalid { what: "the report".into(), problems: vec![e.to_string()].into() })?;
+    let mut out = Vec::new();
+    for plan in &plans.plans {
+        if plans.unit_today(plan, ctx.registry).is_some_and(|(_, code)| code == scope.unit.code) {
+            let review_scope = ReviewScope { plan: plan.clone(), period: scope.period, unit: scope.unit.clone() };
+            out.push(Review::gather(ctx.engine, ctx.registry, ctx.catalog, frames, &review_scope, ctx.today, ctx.produced_at).await?);
+        }
+    }
+    Ok(out)
+}
 
 /// The Excel report of Directive 25-CT/TW for a unit and a period (`tonghop export report`, the
 /// pipeline's `kind = "report"`), with its `<file>.versions.json` beside it.
@@ -47,7 +67,11 @@ impl ReportRequest {
             self.scope(ctx.registry, ctx.today).map_err(|problem| crate::Error::Invalid { what: "the report".into(), problems: vec![problem].into() })?;
         let label = format!("{} {}", scope.unit_label(), scope.period.name_vi());
         let target = ctx.target(self.to.as_deref(), &scope.file_name(), "xlsx", Bare::Folder)?;
-        let data = ReportData::gather(ctx.engine, ctx.catalog, scope, ctx.produced_at).await?;
+        let mut data = ReportData::gather(ctx.engine, ctx.catalog, scope, ctx.produced_at).await?;
+        let invalid = |problem: String| crate::Error::Invalid { what: "the report".into(), problems: vec![problem].into() };
+        let frames = tonghop_core::frames::Frames::load(&ctx.catalog_dir).map_err(|e| invalid(e.to_string()))?;
+        data.frame = Some(frames.for_unit(&data.scope.unit));
+        data.reviews = reviews(ctx, &data.scope, &frames).await?;
         let record = ctx.record(format!("report {}:{} {}", data.scope.epoch, data.scope.unit.code, data.scope.period));
         let url = target.store(data.to_xlsx()?, &record).await?;
         Ok(ExportOutcome { lines: vec![format!("report {label}: {url}")], files: vec![url], pushes: Vec::new(), record })

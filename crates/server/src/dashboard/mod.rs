@@ -192,7 +192,9 @@ impl FromRequestParts<Arc<Dashboard>> for Viewer {
             },
             // PostgreSQL users are analysts.
             Who::User(name) => match access.user(name, now) {
-                UserLookup::Valid(_) => Some((Caller { name: name.clone(), role: Role::Analyst, unit: None, expires: None }, format!("pg:{name}"))),
+                UserLookup::Valid(_) => {
+                    Some((Caller { name: name.clone(), role: Role::Analyst, unit: None, agency: None, expires: None }, format!("pg:{name}")))
+                }
                 _ => None,
             },
         };
@@ -243,6 +245,7 @@ fn user_context(v: &Viewer) -> serde_json::Value {
         Role::Commune => "xã",
         Role::District => "huyện",
         Role::Province => "tỉnh",
+        Role::Agency => "cơ quan",
         Role::Analyst => "phân tích",
         Role::Admin => "quản trị",
     };

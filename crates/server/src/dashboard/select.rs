@@ -76,6 +76,7 @@ pub(super) fn may_view(caller: &Caller, unit: &AdminUnit) -> bool {
             Role::Commune => unit.code == *code,
             Role::District => unit.code == *code || unit.district_code.as_deref() == Some(code),
             Role::Province => unit.province_code.as_deref() == Some(code),
+            Role::Agency => false,
             Role::Analyst | Role::Admin => true,
         }
 }
@@ -372,7 +373,13 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let registry = tonghop_core::UnitRegistry::load(&root.join("reference/admin-units")).unwrap();
         let unit = |epoch: Epoch, code: &str| registry.get(epoch, code).unwrap_or_else(|| panic!("{epoch} {code}")).clone();
-        let caller = |role: Role, unit: Option<(Epoch, &str)>| Caller { name: "t".into(), role, unit: unit.map(|(e, c)| (e, c.to_string())), expires: None };
+        let caller = |role: Role, unit: Option<(Epoch, &str)>| Caller {
+            name: "t".into(),
+            role,
+            unit: unit.map(|(e, c)| (e, c.to_string())),
+            agency: None,
+            expires: None,
+        };
         let (post, pre) = (Epoch::Post2025, Epoch::Pre2025);
         // Post-2025 Hà Nội (01) and its ward Ba Đình (00004); Cao Bằng (04) and one of its communes.
         let province = caller(Role::Province, Some((post, "01")));
