@@ -1,7 +1,7 @@
 -- grain: one row per (plan, task, period, agency): an agency's standing on a task it leads or co-operates on, at the end of a review period (today while the period runs)
--- inputs: plans, periods, plan_tasks, plan_task_agencies, task_reports
--- Review periods are the quarters, half-years, nine months and years from the plan's issue to
--- today (Vietnam time). What counts at a period's end is the agency's latest report for a
+-- inputs: plan_review_periods, plan_tasks, plan_task_agencies, task_reports
+-- Review periods are plan_review_periods' (every quarter, half-year, nine months and year since the
+-- plan was issued). What counts at a period's end is the agency's latest report for a
 -- reporting period ending by then. A dated task is done on time when the agency reported it done
 -- (hoan_thanh) on or before the due date, done late when after it or reported as
 -- hoan_thanh_qua_han, overdue when not done and the due date has passed. A recurring task
@@ -9,28 +9,15 @@
 -- reporting period overlapping it, not_reported once the period has ended without one, pending
 -- before. A conditional task ("Sau khi có …") waits for its condition (awaiting_condition) unless
 -- done, or until catalog/plans/tasks.csv gives its due_on.
-WITH today AS (
-    SELECT CAST(now() + INTERVAL '7 hours' AS DATE) AS d
-),
-review AS (
-    SELECT pl.code AS plan, p.period, p.period_type, p.start_date, p.end_date,
-        CASE WHEN p.end_date < t.d THEN p.end_date ELSE t.d END AS as_of,
-        p.end_date < t.d AS ended
-    FROM plans AS pl
-    CROSS JOIN periods AS p
-    CROSS JOIN today AS t
-    WHERE p.period_type IN ('quarter', 'half_year', 'nine_months', 'year')
-        AND p.end_date >= pl.issued_on AND p.start_date <= t.d
-),
-latest AS (
+WITH latest AS (
     SELECT v.plan, v.period, r.task, r.agency, r.status, r.reported_on, r.period AS report_period,
         ROW_NUMBER() OVER (PARTITION BY v.plan, v.period, r.task, r.agency ORDER BY r.report_end DESC, r.received_at DESC) AS n
-    FROM review AS v
+    FROM plan_review_periods AS v
     JOIN task_reports AS r ON r.plan = v.plan AND r.report_end <= v.end_date
 ),
 in_period AS (
     SELECT DISTINCT v.plan, v.period, r.task, r.agency
-    FROM review AS v
+    FROM plan_review_periods AS v
     JOIN task_reports AS r ON r.plan = v.plan AND r.report_start <= v.end_date AND r.report_end >= v.start_date
 )
 SELECT
@@ -48,7 +35,7 @@ SELECT
         WHEN l.status = 'dang_trien_khai' THEN 'in_progress'
         ELSE 'not_started'
     END AS status
-FROM review AS v
+FROM plan_review_periods AS v
 JOIN plan_task_agencies AS a ON a.plan = v.plan
 JOIN plan_tasks AS t ON t.plan = a.plan AND t.task = a.task
 JOIN plan_agencies AS g ON g.code = a.agency

@@ -1,24 +1,11 @@
 -- grain: one row per (plan, task, period): a task's status at the end of a review period (today while the period runs), from its lead agencies' standings
--- inputs: plans, periods, plan_tasks, task_agency_status
+-- inputs: plan_review_periods, plan_tasks, task_agency_status
 -- A dated task is done when every lead agency reported it done (done_late if any was late),
 -- overdue when not and its due date has passed. A recurring task is reported when any lead agency
 -- reported in the period. agencies_behind names the lead agencies not done (not reported, for a
 -- recurring task), in name order: the review's "Ghi chú" and the limitations it lists. A task whose
 -- lead is a group with no members in catalog/plans/agencies.csv still has a row (lead_agencies 0).
-WITH today AS (
-    SELECT CAST(now() + INTERVAL '7 hours' AS DATE) AS d
-),
-review AS (
-    SELECT pl.code AS plan, p.period, p.period_type, p.end_date,
-        CASE WHEN p.end_date < t.d THEN p.end_date ELSE t.d END AS as_of,
-        p.end_date < t.d AS ended
-    FROM plans AS pl
-    CROSS JOIN periods AS p
-    CROSS JOIN today AS t
-    WHERE p.period_type IN ('quarter', 'half_year', 'nine_months', 'year')
-        AND p.end_date >= pl.issued_on AND p.start_date <= t.d
-),
-leads AS (
+WITH leads AS (
     SELECT plan, task, period,
         COUNT(*) AS lead_agencies,
         SUM(CASE WHEN status IN ('done_on_time', 'done_late', 'done') THEN 1 ELSE 0 END) AS leads_done,
@@ -47,7 +34,7 @@ judged AS (
             WHEN COALESCE(l.leads_in_progress, 0) + COALESCE(l.leads_done, 0) > 0 THEN 'in_progress'
             ELSE 'not_started'
         END AS status
-    FROM review AS v
+    FROM plan_review_periods AS v
     JOIN plan_tasks AS t ON t.plan = v.plan
     LEFT JOIN leads AS l ON l.plan = v.plan AND l.task = t.task AND l.period = v.period
 )

@@ -298,6 +298,24 @@ book.save(sys.argv[2])
         }
     }
 
+    // Reports and reads of the plan are in the audit trail (written every few seconds).
+    let audited = (0..40)
+        .find_map(|_| {
+            let rows = sql_rows(
+                &lake,
+                "SELECT action, outcome FROM lake.audit WHERE action IN ('progress', 'review') OR (outcome = 'denied' AND target LIKE '%plans%')",
+            );
+            let has = |action: &str| rows.iter().any(|r| r[0] == action);
+            if has("progress") && has("review") && rows.iter().any(|r| r[1] == "denied") {
+                Some(rows)
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                None
+            }
+        })
+        .expect("progress, reviews and denials audited");
+    assert!(audited.iter().filter(|r| r[0] == "review").count() >= 3, "{audited:?}");
+
     // The Excel report of the province for the period carries the same tasks on a sheet of its own.
     let report = dir.path().join("bao_cao.xlsx");
     tonghop(&lake, &["export", "report", "--unit", "post2025:40", "--period", "2026S1", "--out", report.to_str().unwrap()]);

@@ -584,6 +584,68 @@ impl Plans {
     }
 }
 
+impl Plans {
+    /// A small made-up plan for examples and tests (`T_KH_2024`, pre2025 province 40, issued
+    /// 2024-07-15) of four tasks: the health department `T_SYT` leads 1 (Quý 3/2024) and 3 (Năm
+    /// 2025), co-operates on 2 (recurring, led by `T_SNV`) through the group `T_SO`, and has no part
+    /// in 4; `T_STC` is in no task.
+    ///
+    /// ```
+    /// let plans = tonghop_core::plans::Plans::example();
+    /// let task = plans.task("T_KH_2024", "2").unwrap();
+    /// assert_eq!(plans.role_in("T_SYT", task), Some("cooperating"));
+    /// assert_eq!(plans.role_in("T_SYT", plans.task("T_KH_2024", "4").unwrap()), None);
+    /// ```
+    pub fn example() -> Plans {
+        let plan = Plan {
+            code: "T_KH_2024".into(),
+            title_vi: "Kế hoạch thực hiện Chỉ thị số 25-CT/TW".into(),
+            document: "Kế hoạch số 183/KH-UBND".into(),
+            issuing_body_vi: "Ủy ban nhân dân tỉnh".into(),
+            issued: "2024-07-15".into(),
+            epoch: "pre2025".into(),
+            unit_code: "40".into(),
+            source: "example".into(),
+        };
+        let agency = |code: &str, name: &str, kind: &str, member_of: Option<&str>| Agency {
+            code: code.into(),
+            name_vi: name.into(),
+            kind: kind.into(),
+            member_of: member_of.map(str::to_string),
+            epoch: "post2025".into(),
+            unit_code: "40".into(),
+        };
+        let task = |number: &str, lead: &str, cooperating: Option<&str>, deadline_vi: &str| Task {
+            plan: "T_KH_2024".into(),
+            number: number.into(),
+            content_vi: format!("Nhiệm vụ số {number}: củng cố trạm y tế xã"),
+            lead_vi: lead.into(),
+            lead: lead.into(),
+            cooperating_vi: cooperating.map(str::to_string),
+            cooperating: cooperating.map(str::to_string),
+            deadline_vi: deadline_vi.into(),
+            due_on: None,
+            deadline: Deadline::parse(deadline_vi).expect("a deadline form Deadline::parse reads"),
+        };
+        Plans {
+            plans: vec![plan],
+            agencies: vec![
+                agency("T_SYT", "Sở Y tế", "agency", Some("T_SO")),
+                agency("T_SNV", "Sở Nội vụ", "agency", Some("T_SO")),
+                agency("T_SO", "Các sở, ngành", "group", None),
+                agency("T_STC", "Sở Tài chính", "agency", None),
+            ],
+            tasks: vec![
+                task("1", "T_SYT", Some("T_SNV"), "Quý 3/2024"),
+                task("2", "T_SNV", Some("T_SO"), "Nhiệm vụ thường xuyên"),
+                task("3", "T_SYT", None, "Năm 2025"),
+                task("4", "T_SNV", None, "Năm 2025"),
+            ],
+            targets: Vec::new(),
+        }
+    }
+}
+
 /// Where the plans live in a project.
 pub fn plans_dir(catalog_dir: &Path) -> PathBuf {
     catalog_dir.join("plans")

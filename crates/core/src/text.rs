@@ -29,6 +29,37 @@ pub fn fold(text: &str) -> String {
     words.join(" ").trim_end_matches(':').trim_end().to_string()
 }
 
+/// An integer as Vietnamese readers write it, a dot between thousands: `1234567` → `1.234.567`,
+/// `-12345` → `-12.345`.
+pub fn integer_vi(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A number with one decimal, Vietnamese style (a comma before the decimal):
+///
+/// ```
+/// use tonghop_core::text::decimal_vi;
+/// assert_eq!(decimal_vi(95.34), "95,3");
+/// assert_eq!(decimal_vi(1234.5), "1.234,5");
+/// assert_eq!(decimal_vi(-2.06), "-2,1");
+/// ```
+pub fn decimal_vi(x: f64) -> String {
+    let tenths = (x * 10.0).round() as i64;
+    let sign = if tenths < 0 { "-" } else { "" };
+    format!("{sign}{},{}", integer_vi(tenths.abs() / 10), tenths.abs() % 10)
+}
+
 /// The name among `known` closest to a mistyped `name`, when it is at most three edits away (a
 /// likely typo): the "did you mean" of every message naming an unknown table, model or option.
 ///

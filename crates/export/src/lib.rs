@@ -11,6 +11,7 @@
 //! | [`to_parquet`] | Parquet (zstd), column types kept |
 //! | [`write_object`] | a single atomic put into any [`object_store::ObjectStore`] (a local folder or S3) |
 //! | [`report`] | the Vietnamese Excel report of Directive 25-CT/TW for a province, district or the nation and a period (`tonghop export report`): summary, breakdown by sub-unit coloured by target status, completeness with the communes that did not report, data quality, charts |
+//! | [`review`] | the periodic implementation review of a plan (báo cáo sơ kết / tổng kết, `tonghop export review`): gathered from the plans, the agencies' progress and the indicators, written as a Word document in the format of Decree 30/2020/NĐ-CP and as a sheet of the Excel report |
 //! | [`extract`] | any model or table, filtered by a SQL predicate, to CSV, Excel, Parquet or JSON (`tonghop export table`) |
 //! | [`dhis2`] | rolled-up data elements as a DHIS2 data value set (JSON or CSV), codes translated through the id-scheme mapping (`tonghop export dhis2`) |
 //! | [`push`] | pushing JSON to DHIS2 (`/api/dataValueSets`, import summary read) or a reporting portal, with an idempotency key and retries, each push recorded in the lake's `export_log` |

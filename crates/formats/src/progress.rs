@@ -44,15 +44,14 @@ use std::io::Cursor;
 use calamine::{Data, DataRef, Range, Reader, SheetType, SheetVisible, Xlsx};
 use chrono::NaiveDate;
 use rust_xlsxwriter::{
-    Color, DataValidation, DataValidationErrorStyle, DataValidationRule, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, ProtectionOptions,
-    Workbook, Worksheet,
+    Color, DataValidation, DataValidationErrorStyle, DataValidationRule, DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, Worksheet,
 };
 use tonghop_core::plans::{Agency, Deadline, Plan, Plans, ProgressStatus, Task};
 use tonghop_core::text::{fold, nfc};
 use tonghop_core::{Period, PeriodType};
 
-use crate::template::period_name_vi;
-use crate::xlsx::{bounded_cells, cell_name, check_shared_strings, guarded, number_text, HEADER_SEARCH_ROWS};
+use crate::template::{finish_form, period_name_vi, FormStyles, HEADER_FILL, INPUT_FILL, LOCKED_FILL, PAPER_A4};
+use crate::xlsx::{bounded_cells, cell_name, cell_text, check_shared_strings, date_text, guarded, number_text, HEADER_SEARCH_ROWS};
 use crate::{Error, Location, Problem, Result};
 
 /// Title in cell A1: what [`is_form`] recognises the form by.
@@ -101,13 +100,6 @@ const COL_STATUS: u16 = 4;
 const COL_TEXT: u16 = 5;
 const COL_DATE: u16 = 6;
 const COL_EVIDENCE: u16 = 7;
-
-/// A4 in Excel's paper size codes.
-const PAPER_A4: u8 = 9;
-const HEADER_FILL: u32 = 0xDDEBF7;
-const LOCKED_FILL: u32 = 0xF2F2F2;
-const INPUT_FILL: u32 = 0xFFF2CC;
-const CODE_FONT: u32 = 0x595959;
 
 /// A date cell as the sender left it: a real Excel date, or text to be read by the validator
 /// (`15/03/2026`, `2026-03-15`; a number not formatted as a date also arrives as text).
@@ -274,24 +266,8 @@ struct Form<'a> {
 impl Form<'_> {
     fn write_form(&self, sheet: &mut Worksheet, fill: &dyn Fn(&Task) -> Option<FilledRow>) -> Result<()> {
         sheet.set_name(FORM_SHEET)?;
-        let title = Format::new().set_bold().set_font_size(14);
-        let bold = Format::new().set_bold();
-        let code_cell = Format::new().set_bold().set_font_size(12).set_background_color(Color::RGB(HEADER_FILL)).set_border(FormatBorder::Thin);
+        let FormStyles { title, bold, key: code_cell, italic, header, code } = FormStyles::new();
         let name = Format::new().set_italic().set_text_wrap().set_align(FormatAlign::VerticalCenter);
-        let italic = Format::new().set_italic();
-        let header = Format::new()
-            .set_bold()
-            .set_text_wrap()
-            .set_background_color(Color::RGB(HEADER_FILL))
-            .set_border(FormatBorder::Thin)
-            .set_align(FormatAlign::Center)
-            .set_align(FormatAlign::VerticalCenter);
-        let code = Format::new()
-            .set_font_size(9)
-            .set_font_color(Color::RGB(CODE_FONT))
-            .set_background_color(Color::RGB(HEADER_FILL))
-            .set_border(FormatBorder::Thin)
-            .set_align(FormatAlign::Center);
         let locked = Format::new().set_background_color(Color::RGB(LOCKED_FILL)).set_border(FormatBorder::Thin).set_text_wrap().set_align(FormatAlign::Top);
         let locked_center = locked.clone().set_align(FormatAlign::Center);
         let input = Format::new().set_unlocked().set_background_color(Color::RGB(INPUT_FILL)).set_border(FormatBorder::Thin).set_align(FormatAlign::Top);
@@ -370,13 +346,7 @@ impl Form<'_> {
             sheet.add_data_validation(FIRST_TASK_ROW, col, last_row, col, &validation)?;
         }
 
-        sheet.set_freeze_panes(FIRST_TASK_ROW, 0)?;
-        sheet.set_repeat_rows(NAMES_ROW, CODE_ROW)?;
-        sheet.set_paper_size(PAPER_A4).set_landscape().set_print_fit_to_pages(1, 0);
-        sheet.set_footer("&C&P / &N");
-        sheet.protect_with_options(&ProtectionOptions { format_columns: true, format_rows: true, ..ProtectionOptions::default() });
-        sheet.set_active(true);
-        Ok(())
+        finish_form(sheet, (FIRST_TASK_ROW, 0), (NAMES_ROW, CODE_ROW))
     }
 
     fn write_guide(&self, sheet: &mut Worksheet) -> Result<()> {
@@ -476,15 +446,7 @@ fn status_meaning_vi(status: ProgressStatus) -> &'static str {
 
 /// `4.000`: a count as Vietnamese writes it.
 fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    out
+    tonghop_core::text::integer_vi(n as i64)
 }
 
 /// The data validation of each input column, with Vietnamese input and error messages.
@@ -695,7 +657,10 @@ impl Grid<'_> {
             let reported_on = match self.get(row, columns.reported_on) {
                 Data::DateTime(dt) if dt.is_datetime() => {
                     let (y, m, d, ..) = dt.to_ymd_hms_milli();
-                    Some(NaiveDate::from_ymd_opt(i32::from(y), u32::from(m), u32::from(d)).map_or_else(|| CellDate::Text(date_text(dt)), CellDate::Date))
+                    Some(
+                        NaiveDate::from_ymd_opt(i32::from(y), u32::from(m), u32::from(d))
+                            .map_or_else(|| CellDate::Text(date_text(&Data::DateTime(*dt))), CellDate::Date),
+                    )
                 }
                 Data::DateTime(dt) => Some(CellDate::Text(number_text(dt.as_f64()))),
                 other => cell_text(other).map(CellDate::Text),
@@ -758,36 +723,6 @@ impl Grid<'_> {
     }
 }
 
-/// The trimmed NFC text of a cell, numbers as Excel shows them; `None` when empty.
-fn cell_text(data: &Data) -> Option<String> {
-    match data {
-        Data::Empty => None,
-        Data::String(s) => {
-            let t = s.trim();
-            (!t.is_empty()).then(|| nfc(t).into_owned())
-        }
-        Data::Int(i) => Some(i.to_string()),
-        Data::Float(f) => Some(number_text(*f)),
-        Data::Bool(b) => Some(if *b { "TRUE" } else { "FALSE" }.to_string()),
-        Data::DateTime(dt) => Some(date_text(dt)),
-        Data::DateTimeIso(s) | Data::DurationIso(s) => Some(s.trim().to_string()),
-        Data::Error(e) => Some(e.to_string()),
-    }
-}
-
-/// A date cell as `2026-03-15` (with the time when it has one), a duration as its number.
-fn date_text(dt: &calamine::ExcelDateTime) -> String {
-    if !dt.is_datetime() {
-        return number_text(dt.as_f64());
-    }
-    let (y, mo, d, h, mi, s, _) = dt.to_ymd_hms_milli();
-    if (h, mi, s) == (0, 0, 0) {
-        format!("{y:04}-{mo:02}-{d:02}")
-    } else {
-        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
-    }
-}
-
 fn is_blank(data: &Data) -> bool {
     match data {
         Data::Empty => true,
@@ -800,56 +735,8 @@ fn is_blank(data: &Data) -> bool {
 mod tests {
     use super::*;
 
-    /// A plan of four tasks: the health department leads 1 and 3, co-operates on 2 through a
-    /// group, and has no part in 4.
     fn plans() -> Plans {
-        let plan = Plan {
-            code: "T_KH_2024".into(),
-            title_vi: "Kế hoạch thực hiện Chỉ thị số 25-CT/TW".into(),
-            document: "Kế hoạch số 183/KH-UBND".into(),
-            issuing_body_vi: "Ủy ban nhân dân tỉnh".into(),
-            issued: "2024-07-15".into(),
-            epoch: "pre2025".into(),
-            unit_code: "40".into(),
-            source: "test".into(),
-        };
-        let agency = |code: &str, name: &str, kind: &str, member_of: Option<&str>| Agency {
-            code: code.into(),
-            name_vi: name.into(),
-            kind: kind.into(),
-            member_of: member_of.map(str::to_string),
-            epoch: "post2025".into(),
-            unit_code: "40".into(),
-        };
-        let task = |number: &str, lead: &str, cooperating: Option<&str>, deadline_vi: &str, deadline: Deadline| Task {
-            plan: "T_KH_2024".into(),
-            number: number.into(),
-            content_vi: format!("Nhiệm vụ số {number}: củng cố trạm y tế xã"),
-            lead_vi: lead.into(),
-            lead: lead.into(),
-            cooperating_vi: cooperating.map(str::to_string),
-            cooperating: cooperating.map(str::to_string),
-            deadline_vi: deadline_vi.into(),
-            due_on: None,
-            deadline,
-        };
-        let d = |y, m, day| Deadline::By(NaiveDate::from_ymd_opt(y, m, day).unwrap());
-        Plans {
-            plans: vec![plan],
-            agencies: vec![
-                agency("T_SYT", "Sở Y tế", "agency", Some("T_SO")),
-                agency("T_SNV", "Sở Nội vụ", "agency", Some("T_SO")),
-                agency("T_SO", "Các sở, ngành", "group", None),
-                agency("T_STC", "Sở Tài chính", "agency", None),
-            ],
-            tasks: vec![
-                task("1", "T_SYT", Some("T_SNV"), "Quý 3/2024", d(2024, 9, 30)),
-                task("2", "T_SNV", Some("T_SO"), "Nhiệm vụ thường xuyên", Deadline::Recurring),
-                task("3", "T_SYT", None, "Năm 2025", d(2025, 12, 31)),
-                task("4", "T_SNV", None, "Năm 2025", d(2025, 12, 31)),
-            ],
-            targets: Vec::new(),
-        }
+        Plans::example()
     }
 
     fn period(code: &str) -> Period {

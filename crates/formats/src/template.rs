@@ -54,11 +54,11 @@ const PERIOD_ROW: u32 = 2;
 const NOTE_ROW: u32 = 3;
 
 /// A4 in Excel's paper size codes.
-const PAPER_A4: u8 = 9;
-const HEADER_FILL: u32 = 0xDDEBF7;
-const LOCKED_FILL: u32 = 0xF2F2F2;
-const INPUT_FILL: u32 = 0xFFF2CC;
-const CODE_FONT: u32 = 0x595959;
+pub(crate) const PAPER_A4: u8 = 9;
+pub(crate) const HEADER_FILL: u32 = 0xDDEBF7;
+pub(crate) const LOCKED_FILL: u32 = 0xF2F2F2;
+pub(crate) const INPUT_FILL: u32 = 0xFFF2CC;
+pub(crate) const CODE_FONT: u32 = 0x595959;
 
 /// Writes the blank report form (XLSX bytes) for the communes of `province` (a province code of the
 /// period's epoch) in `period` (any period type; normally a month).
@@ -163,23 +163,7 @@ impl Form<'_> {
 
     fn write_form(&self, sheet: &mut Worksheet, values: &dyn Fn(&str, &str) -> Option<f64>) -> Result<()> {
         sheet.set_name(FORM_SHEET)?;
-        let title = Format::new().set_bold().set_font_size(14);
-        let bold = Format::new().set_bold();
-        let period_cell = Format::new().set_bold().set_font_size(12).set_background_color(Color::RGB(HEADER_FILL)).set_border(FormatBorder::Thin);
-        let italic = Format::new().set_italic();
-        let header = Format::new()
-            .set_bold()
-            .set_text_wrap()
-            .set_background_color(Color::RGB(HEADER_FILL))
-            .set_border(FormatBorder::Thin)
-            .set_align(FormatAlign::Center)
-            .set_align(FormatAlign::VerticalCenter);
-        let code = Format::new()
-            .set_font_size(9)
-            .set_font_color(Color::RGB(CODE_FONT))
-            .set_background_color(Color::RGB(HEADER_FILL))
-            .set_border(FormatBorder::Thin)
-            .set_align(FormatAlign::Center);
+        let FormStyles { title, bold, key: period_cell, italic, header, code } = FormStyles::new();
         let unit = Format::new().set_background_color(Color::RGB(LOCKED_FILL)).set_border(FormatBorder::Thin);
         let input = |num_format: &str| {
             Format::new().set_unlocked().set_background_color(Color::RGB(INPUT_FILL)).set_border(FormatBorder::Thin).set_num_format(num_format)
@@ -242,13 +226,7 @@ impl Form<'_> {
             sheet.add_data_validation(FIRST_UNIT_ROW, col, last_row, col, &validation(element)?)?;
         }
 
-        sheet.set_freeze_panes(FIRST_UNIT_ROW, first_value_col)?;
-        sheet.set_repeat_rows(NAMES_ROW, CODE_ROW)?;
-        sheet.set_paper_size(PAPER_A4).set_landscape().set_print_fit_to_pages(1, 0);
-        sheet.set_footer("&C&P / &N");
-        sheet.protect_with_options(&ProtectionOptions { format_columns: true, format_rows: true, ..ProtectionOptions::default() });
-        sheet.set_active(true);
-        Ok(())
+        finish_form(sheet, (FIRST_UNIT_ROW, first_value_col), (NAMES_ROW, CODE_ROW))
     }
 
     fn write_guide(&self, sheet: &mut Worksheet) -> Result<()> {
@@ -344,6 +322,60 @@ fn truncate_utf16(text: &str, max: usize) -> String {
             units <= max
         })
         .collect()
+}
+
+/// The cell formats the forms share (this report form and the plans' progress form).
+pub(crate) struct FormStyles {
+    /// The title in A1.
+    pub title: Format,
+    /// Labels.
+    pub bold: Format,
+    /// A key value of the form's head (the period code, the plan's code), boxed.
+    pub key: Format,
+    /// Notes and names.
+    pub italic: Format,
+    /// Column labels.
+    pub header: Format,
+    /// The code row the reader finds its columns by.
+    pub code: Format,
+}
+
+impl FormStyles {
+    pub(crate) fn new() -> FormStyles {
+        FormStyles {
+            title: Format::new().set_bold().set_font_size(14),
+            bold: Format::new().set_bold(),
+            key: Format::new().set_bold().set_font_size(12).set_background_color(Color::RGB(HEADER_FILL)).set_border(FormatBorder::Thin),
+            italic: Format::new().set_italic(),
+            header: Format::new()
+                .set_bold()
+                .set_text_wrap()
+                .set_background_color(Color::RGB(HEADER_FILL))
+                .set_border(FormatBorder::Thin)
+                .set_align(FormatAlign::Center)
+                .set_align(FormatAlign::VerticalCenter),
+            code: Format::new()
+                .set_font_size(9)
+                .set_font_color(Color::RGB(CODE_FONT))
+                .set_background_color(Color::RGB(HEADER_FILL))
+                .set_border(FormatBorder::Thin)
+                .set_align(FormatAlign::Center),
+        }
+    }
+}
+
+/// What every form sheet ends with: panes frozen at `freeze` (row, column), the label and code
+/// rows `repeat` printed on every page, A4 landscape one page wide with page numbers, and the
+/// protection without a password that leaves only the unlocked cells editable (columns and rows may
+/// still be resized).
+pub(crate) fn finish_form(sheet: &mut Worksheet, freeze: (u32, u16), repeat: (u32, u32)) -> Result<()> {
+    sheet.set_freeze_panes(freeze.0, freeze.1)?;
+    sheet.set_repeat_rows(repeat.0, repeat.1)?;
+    sheet.set_paper_size(PAPER_A4).set_landscape().set_print_fit_to_pages(1, 0);
+    sheet.set_footer("&C&P / &N");
+    sheet.protect_with_options(&ProtectionOptions { format_columns: true, format_rows: true, ..ProtectionOptions::default() });
+    sheet.set_active(true);
+    Ok(())
 }
 
 #[cfg(test)]

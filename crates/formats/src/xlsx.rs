@@ -615,7 +615,7 @@ impl Grid<'_> {
 
 /// The text of a cell as a record carries it; `None` when empty. Dates and errors are handled by
 /// the callers; here they show as Excel would.
-fn cell_text(data: &Data) -> Option<String> {
+pub(crate) fn cell_text(data: &Data) -> Option<String> {
     match data {
         Data::Empty => None,
         Data::String(s) => {
@@ -653,7 +653,7 @@ pub(crate) fn number_text(value: f64) -> String {
 }
 
 /// A date or duration cell shown as `2026-03-01` (or `2026-03-01 08:30:00` with a time).
-fn date_text(data: &Data) -> String {
+pub(crate) fn date_text(data: &Data) -> String {
     match data {
         Data::DateTime(dt) if dt.is_datetime() => {
             let (y, mo, d, h, mi, s, _) = dt.to_ymd_hms_milli();

@@ -211,15 +211,7 @@ fn shown(value: &str) -> String {
 
 /// `4.000`: a count as Vietnamese writes it.
 fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    out
+    tonghop_core::text::integer_vi(n as i64)
 }
 
 /// At most `max` items joined by `, `, then `…`.
@@ -674,52 +666,10 @@ impl ProgressColumns {
 mod tests {
     use super::*;
     use arrow::array::{Array, Date32Array, StringArray, TimestampMicrosecondArray};
-    use tonghop_core::plans::{Agency, Deadline, Plan};
     use tonghop_formats::progress::{read_form, write_form_filled, FilledRow};
 
-    /// A plan of four tasks: the health department leads 1 and 3, co-operates on 2 through a
-    /// group, and has no part in 4.
     fn plans() -> Plans {
-        let plan = Plan {
-            code: "T_KH_2024".into(),
-            title_vi: "Kế hoạch thực hiện Chỉ thị số 25-CT/TW".into(),
-            document: "Kế hoạch số 183/KH-UBND".into(),
-            issuing_body_vi: "Ủy ban nhân dân tỉnh".into(),
-            issued: "2024-07-15".into(),
-            epoch: "pre2025".into(),
-            unit_code: "40".into(),
-            source: "test".into(),
-        };
-        let agency = |code: &str, name: &str, kind: &str, member_of: Option<&str>| Agency {
-            code: code.into(),
-            name_vi: name.into(),
-            kind: kind.into(),
-            member_of: member_of.map(str::to_string),
-            epoch: "post2025".into(),
-            unit_code: "40".into(),
-        };
-        let task = |number: &str, lead: &str, cooperating: Option<&str>| Task {
-            plan: "T_KH_2024".into(),
-            number: number.into(),
-            content_vi: format!("Nhiệm vụ số {number}"),
-            lead_vi: format!("Cơ quan {lead}"),
-            lead: lead.into(),
-            cooperating_vi: cooperating.map(|c| format!("Cơ quan {c}")),
-            cooperating: cooperating.map(str::to_string),
-            deadline_vi: "Năm 2025".into(),
-            due_on: None,
-            deadline: Deadline::By(date(2025, 12, 31)),
-        };
-        Plans {
-            plans: vec![plan],
-            agencies: vec![
-                agency("T_SYT", "Sở Y tế", "agency", Some("T_SO")),
-                agency("T_SNV", "Sở Nội vụ", "agency", Some("T_SO")),
-                agency("T_SO", "Các sở, ngành", "group", None),
-            ],
-            tasks: vec![task("1", "T_SYT", Some("T_SNV")), task("2", "T_SNV", Some("T_SO")), task("3", "T_SYT", None), task("4", "T_SNV", None)],
-            targets: Vec::new(),
-        }
+        Plans::example()
     }
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -828,13 +778,7 @@ mod tests {
             ("plan_unknown", refusal("1", |i| i.plan = " ".into()), "plan", "", &["thiếu mã kế hoạch"]),
             ("task_unknown", refusal("9", |_| {}), "task", "9", &["không có nhiệm vụ số \"9\"", "1, 2, 3, 4"]),
             ("task_unknown", refusal("", |_| {}), "task", "", &["thiếu số thứ tự nhiệm vụ"]),
-            (
-                "task_not_assigned",
-                refusal("4", |_| {}),
-                "task",
-                "4",
-                &["Cơ quan Sở Y tế (T_SYT) không chủ trì hay phối hợp nhiệm vụ 4", "chủ trì: Cơ quan T_SNV"],
-            ),
+            ("task_not_assigned", refusal("4", |_| {}), "task", "4", &["Cơ quan Sở Y tế (T_SYT) không chủ trì hay phối hợp nhiệm vụ 4", "chủ trì: T_SNV"]),
             ("task_not_assigned", refusal_as("T_SO", "2", |_| {}), "task", "2", &["là nhóm cơ quan"]),
             ("task_not_assigned", refusal_as("T_XYZ", "2", |_| {}), "task", "2", &["không có cơ quan mã \"T_XYZ\""]),
             ("period_invalid", refusal("1", |i| i.period = "2026Q5".into()), "period", "2026Q5", &["kỳ báo cáo \"2026Q5\" không đúng", "2026Q1"]),

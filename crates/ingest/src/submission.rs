@@ -102,22 +102,7 @@ pub fn read_submission(
         _ => source,
     };
     let result = tonghop_formats::read(source, &incoming.name, &settings.read, &mut sink);
-    let mut outcome = FileOutcome {
-        submission_id: incoming.submission_id().to_string(),
-        content_hash: incoming.content_hash.clone(),
-        source: incoming.source.clone(),
-        format: "unknown".into(),
-        received_at: incoming.received_at,
-        submitted_by: incoming.submitted_by.clone(),
-        accepted: 0,
-        rejected: 0,
-        rejections: Vec::new(),
-        error: None,
-        refused: false,
-        delete_locations: Vec::new(),
-        delete_all: false,
-        progress: None,
-    };
+    let mut outcome = empty_outcome(incoming, "unknown");
     match result {
         Ok(format) => outcome.format = format.as_str().to_string(),
         Err(e) => {

@@ -304,13 +304,13 @@ impl Lake {
         Ok(orphans.len())
     }
 
-    /// Submission ids with rows in `data_values` or `rejections` but none in `submissions` (rows
+    /// Submission ids with rows in `data_values`, `rejections` or `task_progress` but none in `submissions` (rows
     /// of an ingest or a service commit cut short between its tables, or being committed now).
     pub async fn orphan_submission_ids(&self) -> Result<BTreeSet<String>> {
         let ctx = SessionContext::new();
         ctx.register_table("submissions", self.provider(&tables::SUBMISSIONS).await?)?;
         let mut orphans = BTreeSet::new();
-        for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
+        for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS, &*tables::TASK_PROGRESS] {
             ctx.register_table(spec.name, self.provider(spec).await?)?;
             let sql = format!("SELECT DISTINCT submission_id FROM {0} WHERE submission_id NOT IN (SELECT submission_id FROM submissions)", spec.name);
             orphans.extend(first_column_strings(&ctx.sql(&sql).await?.collect().await?)?);
@@ -318,14 +318,14 @@ impl Lake {
         Ok(orphans)
     }
 
-    /// Deletes the `data_values` and `rejections` rows of these submissions (ones that are not
+    /// Deletes the `data_values`, `rejections` and `task_progress` rows of these submissions (ones that are not
     /// committed: their `submissions` rows make them visible).
     #[tracing::instrument(skip_all, fields(submissions = ids.len()))]
     pub async fn remove_submissions_rows(&self, ids: &BTreeSet<String>) -> Result<()> {
         for chunk in ids.iter().collect::<Vec<_>>().chunks(MAX_LISTED_IDS) {
             let list = tonghop_core::sql::literal_list(chunk.iter().copied());
             let predicate = format!("submission_id IN ({list})");
-            for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS] {
+            for spec in [&*tables::DATA_VALUES, &*tables::REJECTIONS, &*tables::TASK_PROGRESS] {
                 self.delete(spec, &predicate).await?;
             }
         }

@@ -219,11 +219,12 @@ mod tests {
                 StepKind::Report(_) => "report",
                 StepKind::Dhis2(_) => "dhis2",
                 StepKind::Portal(_) => "portal",
+                StepKind::Review(_) => "review",
                 _ => "other",
             })
             .collect();
-        assert_eq!(kinds, ["report", "dhis2", "portal"]);
-        assert!(matches!(&spec.steps[1].kind, StepKind::Dhis2(r) if r.push_retry == PushRetry { attempts: 5, delay_ms: 2000 }));
+        assert_eq!(kinds, ["report", "review", "dhis2", "portal"]);
+        assert!(matches!(&spec.steps[2].kind, StepKind::Dhis2(r) if r.push_retry == PushRetry { attempts: 5, delay_ms: 2000 }));
     }
 
     #[test]

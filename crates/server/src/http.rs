@@ -188,9 +188,9 @@ pub(crate) fn internal_error(what: &str, error: &dyn std::fmt::Display) -> Respo
 /// answers 401 (logged and counted) when the token is missing or unknown.
 pub(crate) struct Authed {
     pub(crate) caller: Caller,
-    route: String,
+    pub(crate) route: String,
     /// The client's address (for the audit trail).
-    client: Option<String>,
+    pub(crate) client: Option<String>,
 }
 
 impl FromRequestParts<Arc<Service>> for Authed {

@@ -9,6 +9,7 @@
 //! | [`scram`] | the SCRAM-SHA-256 login exchange against StoredKey and ServerKey, as PostgreSQL keeps passwords |
 //! | [`service`] | the shared state: project, lake, the SQL session (reloaded when the lake changes), runs |
 //! | [`submit`] | HTTP submissions: read, validate, check the unit, group-commit to the lake |
+//! | [`plans`] | the plans over HTTP: agencies' progress reports, the tasks' status, the periodic review (.docx) |
 //! | [`dashboard`] | the pages for leaders and health officers: sign-in sessions, overview, map, drill-down, CSV |
 //! | [`http`] | the HTTP API (axum): submissions, runs, `POST /sql`, `/health`, `/metrics` |
 //! | [`limits`] | limits of analyst SQL: memory pools, statement timeout, cancellation, concurrency, its own thread pool |

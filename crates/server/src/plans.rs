@@ -33,6 +33,17 @@ use crate::auth::{Caller, Role};
 use crate::http::{internal_error, problem, Authed};
 use crate::service::{today, Service};
 
+/// Records what a caller did with a plan in the audit trail (`endpoint` `http`).
+fn audit(service: &Service, auth: &Authed, action: &str, detail: String, rows: Option<i64>) {
+    let mut entry = crate::audit::Entry::new(auth.caller.submitted_by(), "http", action);
+    entry.role = Some(format!("{:?}", auth.caller.role).to_lowercase());
+    entry.target = Some(auth.route.clone());
+    entry.detail = Some(detail);
+    entry.rows = rows;
+    entry.client = auth.client.clone();
+    service.audit.record(entry);
+}
+
 #[derive(Deserialize)]
 pub(crate) struct ProgressParams {
     /// The file name, for messages.
@@ -131,6 +142,13 @@ pub(crate) async fn progress(State(service): State<Arc<Service>>, auth: Authed, 
     }
     let receipt = crate::submit::receipt(&outcome, false, "");
     service.remember(&caller.submitted_by(), &receipt);
+    audit(
+        &service,
+        &auth,
+        "progress",
+        format!("plan={} agency={agency} submission={} status={} rejected={}", read.plan, receipt.submission_id, receipt.status, receipt.rejected),
+        Some(receipt.accepted as i64),
+    );
     let status = match receipt.status.as_str() {
         "failed" | "rejected" => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::CREATED,
@@ -175,7 +193,10 @@ pub(crate) async fn tasks(State(service): State<Arc<Service>>, auth: Authed, Pat
                lead_agencies, leads_done, agencies_behind, status, status_vi, behind \
                FROM task_status WHERE plan = $plan AND period = $period ORDER BY task_order";
     match service.query(sql, &[("plan", &plan.code), ("period", &params.period)]).await.and_then(|b| Ok(crate::http::batches_to_json(&b)?)) {
-        Ok(rows) => Json(rows).into_response(),
+        Ok(rows) => {
+            audit(&service, &auth, "plan_tasks", format!("plan={} period={}", plan.code, params.period), rows.as_array().map(|a| a.len() as i64));
+            Json(rows).into_response()
+        }
         Err(e) => internal_error("reading the tasks' status", &e),
     }
 }
@@ -199,6 +220,7 @@ pub(crate) async fn review(State(service): State<Arc<Service>>, auth: Authed, Pa
         Ok(b) => b,
         Err(e) => return internal_error("writing the review", &e),
     };
+    audit(&service, &auth, "review", format!("plan={} period={} unit=post2025:{}", plan.code, scope.period, scope.unit.code), Some(review.tasks.len() as i64));
     let disposition = format!("attachment; filename=\"{}\"", scope.file_name());
     (
         [

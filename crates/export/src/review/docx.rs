@@ -11,12 +11,14 @@
 
 use std::io::Cursor;
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use docx_rs::{
     AlignmentType, BorderType, BuildXML, Docx, Header, HeightRule, LineSpacing, LineSpacingType, PageMargin, PageNum, PageOrientationType, PageSize, Paragraph,
     ParagraphBorder, ParagraphBorderPosition, ParagraphBorders, Run, RunFonts, Section, SpecialIndentType, Table, TableAlignmentType, TableBorder,
     TableBorderPosition, TableCell, TableLayoutType, TableRow, TableRowProperty, VAlignType, WidthType, XMLDocx,
 };
+
+use tonghop_core::text::{decimal_vi as decimal, integer_vi as integer};
 
 use super::document::{AgencyReport, CompletenessLine, Frame, IndicatorResult, Review, TaskLine, TaskWork, UnitTable};
 use crate::{Error, Result};
@@ -93,7 +95,31 @@ const NONE: &str = "–";
 pub fn to_docx(review: &Review) -> Result<Vec<u8>> {
     let mut out = Cursor::new(Vec::new());
     package(review)?.pack(&mut out).map_err(|e| Error::Docx(e.to_string()))?;
-    Ok(out.into_inner())
+    deflate(&out.into_inner())
+}
+
+/// The same archive with every part deflated: docx-rs stores its parts uncompressed, and the
+/// review's tables make `document.xml` about a megabyte (some 60 KB deflated), too much to attach
+/// to the mail it is sent with.
+fn deflate(stored: &[u8]) -> Result<Vec<u8>> {
+    use std::io::{Read, Write};
+    let fail = |e: &dyn std::fmt::Display| Error::Docx(format!("compressing the document: {e}"));
+    let mut archive = zip::ZipArchive::new(Cursor::new(stored)).map_err(|e| fail(&e))?;
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).map_err(|e| fail(&e))?;
+        let name = entry.name().map_err(|e| fail(&e))?.to_string();
+        if entry.is_dir() {
+            writer.add_directory(name, options).map_err(|e| fail(&e))?;
+            continue;
+        }
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).map_err(|e| fail(&e))?;
+        writer.start_file(name, options).map_err(|e| fail(&e))?;
+        writer.write_all(&bytes).map_err(|e| fail(&e))?;
+    }
+    Ok(writer.finish().map_err(|e| fail(&e))?.into_inner())
 }
 
 /// The rendered XML parts of the document, with the header rows marked and the title set.
@@ -281,7 +307,7 @@ fn indicator_table(indicators: &[IndicatorResult]) -> Table {
             ]
         })
         .collect();
-    grid(&header, rows, &[600, 2455, 900, 900, 950, 1000, 1000, 1550], TABLE_SIZE)
+    grid(&header, rows, &[550, 2405, 850, 900, 950, 1000, 1200, 1500], TABLE_SIZE)
 }
 
 /// Section III: every task in the given order, the status of an overdue one in bold.
@@ -300,7 +326,7 @@ fn task_table(tasks: &[TaskLine]) -> Table {
             ]
         })
         .collect();
-    grid(&header, rows, &[600, 3255, 1700, 1100, 1400, 1300], TABLE_SIZE)
+    grid(&header, rows, &[550, 2855, 1500, 1000, 1300, 2150], TABLE_SIZE)
 }
 
 /// Appendix 1: reports expected, received and on time; the first line (the unit itself) in bold.
@@ -509,36 +535,9 @@ fn text_width(text: &str, size: usize, em: f64) -> usize {
     (text.chars().count() as f64 * em * size as f64 * 10.0).round() as usize
 }
 
-/// The place-and-date line of Decree 30: `Nghệ An, ngày 05 tháng 01 năm 2027`, `Nghệ An, ngày 30
-/// tháng 6 năm 2026` (days below 10 and the months January and February with a leading zero).
+/// The place-and-date line of Decree 30: `Nghệ An, ngày 05 tháng 01 năm 2027`.
 fn date_line(place: &str, date: NaiveDate) -> String {
-    let (day, month) = (date.day(), date.month());
-    let day = if day < 10 { format!("{day:02}") } else { day.to_string() };
-    let month = if month <= 2 { format!("{month:02}") } else { month.to_string() };
-    format!("{place}, ngày {day} tháng {month} năm {}", date.year())
-}
-
-/// `1234567` → `1.234.567`, `-12345` → `-12.345`.
-fn integer(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// One decimal, Vietnamese style: `95.34` → `95,3`, `1234.5` → `1.234,5`, `-0.04` → `0,0`.
-fn decimal(x: f64) -> String {
-    let tenths = (x * 10.0).round() as i64;
-    let sign = if tenths < 0 { "-" } else { "" };
-    format!("{sign}{},{}", integer(tenths.abs() / 10), tenths.abs() % 10)
+    format!("{place}, {}", tonghop_core::plans::date_line(date))
 }
 
 /// [`decimal`], or `–` for none.

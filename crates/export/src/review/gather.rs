@@ -7,6 +7,7 @@ use arrow::array::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use tonghop_core::frames::Frames;
 use tonghop_core::plans::{review_as_of, review_period, Plan, Plans};
+use tonghop_core::text::decimal_vi;
 use tonghop_core::{AdminUnit, Catalog, Epoch, Level, Period, PeriodType, UnitRegistry};
 use tonghop_engine::Engine;
 use tonghop_lake::{array_numbers, array_strings};
@@ -99,11 +100,6 @@ fn numbers(batches: &[RecordBatch], column: &str) -> Result<Vec<Option<f64>>> {
         out.extend(array_numbers(array.as_ref())?);
     }
     Ok(out)
-}
-
-/// `91,2` (one decimal, decimal comma) for sentences.
-fn one_decimal(v: f64) -> String {
-    format!("{v:.1}").replace('.', ",")
 }
 
 impl Review {
@@ -261,7 +257,7 @@ impl Review {
         };
         let name = scope.period.name_vi();
         let lower_name = lower_first(&name);
-        let issuer = lower_first(&scope.plan.issuing_body_vi);
+        let issuer = &scope.plan.issuing_body_vi;
         let title = match scope.period.kind() {
             PeriodType::Year => format!("Tổng kết năm {} thực hiện {} của {issuer}", scope.period.year(), scope.plan.document),
             _ => format!("Sơ kết {lower_name} thực hiện {} của {issuer}", scope.plan.document),
@@ -315,7 +311,7 @@ fn indicator_sections(data: &ReportData) -> Result<(Vec<IndicatorResult>, UnitTa
         let with_value = subs.iter().filter(|b| b.value.is_some()).count() as i64;
         let meeting = subs.iter().filter(|b| b.status == "met").count() as i64;
         let target = match (&row.target_comparison, row.target) {
-            (Some(c), Some(t)) => format!("{} {}", if c == ">=" { "≥" } else { c.as_str() }, one_decimal(t).trim_end_matches(",0")),
+            (Some(c), Some(t)) => format!("{} {}", if c == ">=" { "≥" } else { c.as_str() }, decimal_vi(t).trim_end_matches(",0")),
             _ => String::new(),
         };
         let gap = row.value.zip(row.target).map(|(v, t)| v - t);
@@ -323,13 +319,13 @@ fn indicator_sections(data: &ReportData) -> Result<(Vec<IndicatorResult>, UnitTa
             let mut lagging: Vec<_> = subs.iter().filter(|b| b.value.is_some() && b.status == "not_met").collect();
             lagging.sort_by(|a, b| a.value.partial_cmp(&b.value).unwrap_or(std::cmp::Ordering::Equal).then(a.unit_code.cmp(&b.unit_code)));
             let named: Vec<String> =
-                lagging.iter().take(LAGGING_UNITS_NAMED).map(|b| format!("{} ({}%)", b.unit_name, one_decimal(b.value.unwrap_or_default()))).collect();
+                lagging.iter().take(LAGGING_UNITS_NAMED).map(|b| format!("{} ({}%)", b.unit_name, decimal_vi(b.value.unwrap_or_default()))).collect();
             let mut sentence = format!(
                 "{} đạt {}%, chưa đạt mục tiêu {}%{}",
                 row.indicator_name,
-                row.value.map(one_decimal).unwrap_or_default(),
+                row.value.map(decimal_vi).unwrap_or_default(),
                 target,
-                gap.map(|g| format!(" (còn thiếu {} điểm phần trăm)", one_decimal(-g))).unwrap_or_default()
+                gap.map(|g| format!(" (còn thiếu {} điểm phần trăm)", decimal_vi(-g))).unwrap_or_default()
             );
             if !named.is_empty() {
                 sentence.push_str(&format!("; {meeting}/{with_value} đơn vị đạt; các đơn vị thấp nhất: {}", named.join(", ")));

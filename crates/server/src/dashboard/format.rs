@@ -3,28 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-/// `1234567` → `1.234.567`, `-12345` → `-12.345`.
-pub fn integer(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `x` with one decimal, Vietnamese style: `95.34` → `95,3`, `1234.5` → `1.234,5`.
-pub fn decimal(x: f64) -> String {
-    let tenths = (x * 10.0).round() as i64;
-    let sign = if tenths < 0 { "-" } else { "" };
-    format!("{sign}{},{}", integer(tenths.abs() / 10), tenths.abs() % 10)
-}
+pub use tonghop_core::text::{decimal_vi as decimal, integer_vi as integer};
 
 /// A percentage: `95.34` → `95,3 %`; none → `—`.
 pub fn percent(x: Option<f64>) -> String {
