@@ -1,7 +1,7 @@
 //! `tonghop check`, the lake's part: every Delta table's log readable, every live file present
 //! with the size its log records and a Parquet file whole (its magic bytes at both ends; with
 //! `deep`, every row decoded), every committed submission's accepted rows present in
-//! `data_values`, and what is waiting (journal entries, rows of uncommitted submissions, leases).
+//! `data_values` (or `task_progress`), and what is waiting (journal entries, rows of uncommitted submissions, leases).
 //! The models' part (build state against the project and the models) is in the engine.
 
 use std::collections::BTreeMap;
@@ -143,16 +143,18 @@ impl Lake {
         Ok(())
     }
 
-    /// Every committed submission has its accepted rows in `data_values`.
+    /// Every committed submission has its accepted rows in `data_values` (or, for an agency's
+    /// progress report, in `task_progress`).
     async fn check_submissions(&self) -> Result<Vec<Finding>> {
         if self.open_table("tables", "submissions").await?.is_none() {
             return Ok(Vec::new());
         }
         let ctx = deltalake::datafusion::prelude::SessionContext::new();
-        for spec in [&*tables::SUBMISSIONS, &*tables::DATA_VALUES] {
+        for spec in [&*tables::SUBMISSIONS, &*tables::DATA_VALUES, &*tables::TASK_PROGRESS] {
             ctx.register_table(spec.name, self.provider(spec).await?)?;
         }
-        let sql = "WITH found AS (SELECT submission_id, count(*) AS n FROM data_values GROUP BY submission_id) \
+        let sql = "WITH found AS (SELECT submission_id, count(*) AS n FROM \
+                       (SELECT submission_id FROM data_values UNION ALL SELECT submission_id FROM task_progress) AS r GROUP BY submission_id) \
                    SELECT s.submission_id, s.source, s.rows_accepted, coalesce(f.n, 0) AS found \
                    FROM submissions s LEFT JOIN found f ON f.submission_id = s.submission_id \
                    WHERE s.rows_accepted <> coalesce(f.n, 0) ORDER BY s.submission_id LIMIT 1000";
@@ -164,7 +166,7 @@ impl Lake {
             let text = |a: &arrow::array::ArrayRef, row: usize| arrow::array::AsArray::as_string::<i32>(a.as_ref()).value(row).to_string();
             for row in 0..batch.num_rows() {
                 findings.push(Finding::problem(format!(
-                    "submission {} ({}): {} rows accepted, {} in data_values",
+                    "submission {} ({}): {} rows accepted, {} in data_values and task_progress",
                     text(&id, row),
                     text(&source, row),
                     text(&accepted, row),
