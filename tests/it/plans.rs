@@ -112,7 +112,7 @@ async fn agencies_report_progress_and_the_review_is_written_as_a_word_document()
     let (station, station_entry) = make_token(&lake, "tram-y-te", "commune", Some(&format!("post2025:{commune}")));
     let (analyst, analyst_entry) = make_token(&lake, "phan-tich", "analyst", None);
     let config = format!("[scheduler]\nenabled = false\n\n{syt_entry}\n{snv_entry}\n{quang_tri_entry}\n{province_entry}\n{station_entry}\n{analyst_entry}");
-    let server = serve(&lake, &config);
+    let mut server = serve(&lake, &config);
 
     // Sở Y tế: three good reports and two refused, each with its reason; the good ones are kept.
     let body = json!({"plan": PLAN, "period": "2026S1", "reports": [
@@ -134,7 +134,8 @@ async fn agencies_report_progress_and_the_review_is_written_as_a_word_document()
     assert_eq!(reasons, ["task_unknown", "status_invalid"], "{receipt}");
     assert!(receipt["rejections"][1]["message_vi"].as_str().unwrap().contains("Xong"), "{receipt}");
     // The same content again: the first receipt, nothing written twice.
-    let (status, again) = post_progress(&server, &syt, body, "").await;
+    let (status, again) = post_progress(&server, &syt, body.clone(), "").await;
+    let first_body = body;
     assert_eq!((status, again["duplicate"].as_bool(), &again["submission_id"]), (200, Some(true), &receipt["submission_id"]));
 
     // Sở Nội vụ co-operates on task 5 and is one of "Các sở, ngành" leading task 2.
@@ -330,6 +331,14 @@ book.save(sys.argv[2])
         }
     }
     assert_eq!(found, 18);
+
+    // After a restart the same content is still known: answered as a duplicate, written once.
+    assert!(server.stop());
+    let server = serve(&lake, &config);
+    let (status, again) = post_progress(&server, &syt, first_body, "").await;
+    assert_eq!((status, again["duplicate"].as_bool(), again["accepted"].as_u64()), (200, Some(true), Some(3)), "{again}");
+    let copies = sql_rows(&lake, &format!("SELECT COUNT(*) FROM task_progress WHERE plan = '{PLAN}' AND task = '5' AND agency = 'NA_SYT'"));
+    assert_eq!(copies[0][0], "1");
 
     // The lake is sound: every committed progress submission has its accepted rows.
     let out = tonghop(&lake, &["check"]);
