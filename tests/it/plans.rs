@@ -179,8 +179,13 @@ fill("17", "Hoàn thành", "Tập huấn y tế trường học cho 350 nhân vi
 fill("1", "Đang triển khai", "Quán triệt Chỉ thị 25 tới các trường.", "15/06/2026")
 fill("3", "Xong", "Tuyên truyền trong trường học.", "01/06/2026")
 book.save(sys.argv[2])
+# The same form once more, with a changed text (other bytes), for the --strict ingest.
+fill("1", "Đang triển khai", "Quán triệt Chỉ thị 25 tới các trường (gửi lại).", "15/06/2026")
+book.save(sys.argv[3])
 "#;
-    let out = Command::new("python3").arg("-c").arg(script).arg(&form).arg(&filled).output().unwrap();
+    let strict = dir.path().join("inbox3/tien_do_sgddt_gui_lai.xlsx");
+    std::fs::create_dir_all(strict.parent().unwrap()).unwrap();
+    let out = Command::new("python3").arg("-c").arg(script).arg(&form).arg(&filled).arg(&strict).output().unwrap();
     assert!(out.status.success(), "openpyxl (pip install openpyxl): {}", String::from_utf8_lossy(&out.stderr));
     let bytes = std::fs::read(&filled).unwrap();
     // Sent over HTTP by Sở Nội vụ, it is another agency's form: 403. As data, it is misdirected: 400.
@@ -188,11 +193,15 @@ book.save(sys.argv[2])
     assert_eq!(status, 403, "{denied}");
     let r = client().post(format!("{}/api/submissions?filename=tien_do.xlsx", server.http)).bearer_auth(&station).body(bytes).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
+    // With --strict, the form with a refused report is refused whole: none of its reports is kept.
+    let out = tonghop(&lake, &["ingest", strict.parent().unwrap().to_str().unwrap(), "--strict"]);
+    assert!(out.contains("1 refused"), "{out}");
+    assert!(sql_rows(&lake, "SELECT 1 FROM task_progress WHERE text LIKE '%(gửi lại)%'").is_empty(), "--strict kept nothing of the form");
     let out = tonghop(&lake, &["ingest", filled.parent().unwrap().to_str().unwrap()]);
     assert!(out.contains("1 file"), "{out}");
     let rejected = sql_rows(
         &lake,
-        "SELECT r.reason, r.location, r.field FROM rejections AS r JOIN submissions AS s USING (submission_id) WHERE s.format = 'xlsx-progress'",
+        "SELECT r.reason, r.location, r.field FROM rejections AS r JOIN submissions AS s USING (submission_id) WHERE s.format = 'xlsx-progress' AND s.status <> 'refused'",
     );
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!((rejected[0][0].as_str(), rejected[0][2].as_str()), ("status_invalid", "status"), "{rejected:?}");

@@ -94,7 +94,10 @@ pub fn read_submission(
                 return outcome;
             }
             if tonghop_formats::progress::is_form(&whole) {
-                return read_progress(incoming, ProgressBody::Form(&whole), plans, None, today, chrono::Utc::now()).outcome;
+                let mut outcome = read_progress(incoming, ProgressBody::Form(&whole), plans, None, today, chrono::Utc::now()).outcome;
+                // `--strict`: a form with a refused report is refused whole, as any file.
+                outcome.refused = settings.strict && !outcome.rejections.is_empty();
+                return outcome;
             }
             sink.start = sink.values.len();
             &mut whole.as_slice()
