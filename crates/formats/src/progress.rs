@@ -51,7 +51,7 @@ use tonghop_core::text::{fold, nfc};
 use tonghop_core::{Period, PeriodType};
 
 use crate::template::{finish_form, period_name_vi, FormStyles, HEADER_FILL, INPUT_FILL, LOCKED_FILL, PAPER_A4};
-use crate::xlsx::{bounded_cells, cell_name, cell_text, check_shared_strings, date_text, guarded, number_text, HEADER_SEARCH_ROWS};
+use crate::xlsx::{bounded_cells, cell_name, cell_text, check_shared_strings, date_text, guarded, number_text, Grid, HEADER_SEARCH_ROWS};
 use crate::{Error, Location, Problem, Result};
 
 /// Title in cell A1: what [`is_form`] recognises the form by.
@@ -581,29 +581,8 @@ struct Columns {
     evidence: u32,
 }
 
-/// The form sheet's cells, addressed by absolute 0-based (row, column).
-struct Grid<'a> {
-    sheet: &'a str,
-    range: &'a Range<Data>,
-}
-
+/// The form sheet's reading, on the readers' cell grid ([`crate::xlsx::Grid`]).
 impl Grid<'_> {
-    fn get(&self, row: u32, col: u32) -> &Data {
-        self.range.get_value((row, col)).unwrap_or(&Data::Empty)
-    }
-
-    fn location(&self, row: u32, col: u32) -> Location {
-        Location::Cell { sheet: self.sheet.to_string(), cell: cell_name(row, col) }
-    }
-
-    /// The trimmed NFC text of a text cell.
-    fn label(&self, row: u32, col: u32) -> Option<String> {
-        match self.get(row, col) {
-            Data::String(s) if !s.trim().is_empty() => Some(nfc(s.trim()).into_owned()),
-            _ => None,
-        }
-    }
-
     fn read(&self) -> std::result::Result<ProgressForm, String> {
         let (Some((first_row, first_col)), Some((last_row, last_col))) = (self.range.start(), self.range.end()) else {
             return Err(format!("sheet \"{}\" is empty", self.sheet));
@@ -612,7 +591,7 @@ impl Grid<'_> {
         let header = |label: &str, shown: &str| -> std::result::Result<(String, Location), String> {
             for row in first_row..columns.row {
                 for col in first_col..=last_col {
-                    if self.label(row, col).is_some_and(|t| fold(&t) == label) {
+                    if self.text(row, col).is_some_and(|t| fold(&t) == label) {
                         let location = self.location(row, col + 1);
                         return match cell_text(self.get(row, col + 1)) {
                             Some(value) => Ok((value, location)),
@@ -689,7 +668,7 @@ impl Grid<'_> {
 
     /// The code row: the first row (within [`HEADER_SEARCH_ROWS`]) holding `task` and `status`.
     fn columns(&self, first_row: u32, first_col: u32, last_row: u32, last_col: u32) -> std::result::Result<Columns, String> {
-        let find = |row: u32, code: &str| (first_col..=last_col).find(|&c| self.label(row, c).is_some_and(|t| t.eq_ignore_ascii_case(code)));
+        let find = |row: u32, code: &str| (first_col..=last_col).find(|&c| self.text(row, c).is_some_and(|t| t.eq_ignore_ascii_case(code)));
         let last = last_row.min(HEADER_SEARCH_ROWS - 1);
         let Some(row) = (first_row..=last).find(|&r| find(r, "task").is_some() && find(r, "status").is_some()) else {
             return Err(format!(
@@ -708,18 +687,6 @@ impl Grid<'_> {
         }
         let col = |code: &str| find(row, code).unwrap_or_default();
         Ok(Columns { row, task: col("task"), status: col("status"), text: col("text"), reported_on: col("reported_on"), evidence: col("evidence") })
-    }
-
-    fn cell_error(&self, row: u32, col: u32, field: &str, shown: &str) -> Problem {
-        let location = self.location(row, col);
-        Problem {
-            message_vi: format!("{}: ô bị lỗi công thức ({shown}); hãy xoá công thức và nhập trực tiếp nội dung", location.vi()),
-            message_en: format!("{}: the cell holds a formula error ({shown}); delete the formula and type the content", location.en()),
-            location,
-            field: field.into(),
-            value: Some(shown.to_string()),
-            reason: "cell_error",
-        }
     }
 }
 

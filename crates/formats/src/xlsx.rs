@@ -357,14 +357,15 @@ struct FormHeader {
     elements: Vec<(u32, String)>,
 }
 
-/// One sheet's cells, addressed by absolute 0-based (row, column).
-struct Grid<'a> {
-    sheet: &'a str,
-    range: &'a Range<Data>,
+/// One sheet's cells, addressed by absolute 0-based (row, column) (the progress form's reader
+/// adds its own methods in `crate::progress`).
+pub(crate) struct Grid<'a> {
+    pub(crate) sheet: &'a str,
+    pub(crate) range: &'a Range<Data>,
 }
 
 impl Grid<'_> {
-    fn get(&self, row: u32, col: u32) -> &Data {
+    pub(crate) fn get(&self, row: u32, col: u32) -> &Data {
         self.range.get_value((row, col)).unwrap_or(&Data::Empty)
     }
 
@@ -373,12 +374,12 @@ impl Grid<'_> {
         Some((self.range.start()?, self.range.end()?))
     }
 
-    fn location(&self, row: u32, col: u32) -> Location {
+    pub(crate) fn location(&self, row: u32, col: u32) -> Location {
         Location::Cell { sheet: self.sheet.to_string(), cell: cell_name(row, col) }
     }
 
     /// The trimmed text of a cell, or `None` when it is empty or not text.
-    fn text(&self, row: u32, col: u32) -> Option<String> {
+    pub(crate) fn text(&self, row: u32, col: u32) -> Option<String> {
         match self.get(row, col) {
             Data::String(s) if !s.trim().is_empty() => Some(nfc(s.trim()).into_owned()),
             _ => None,
@@ -600,7 +601,7 @@ impl Grid<'_> {
         }
     }
 
-    fn cell_error(&self, row: u32, col: u32, field: &str, shown: &str) -> Problem {
+    pub(crate) fn cell_error(&self, row: u32, col: u32, field: &str, shown: &str) -> Problem {
         let location = self.location(row, col);
         Problem {
             message_vi: format!("{}: ô bị lỗi công thức ({shown}); hãy sửa công thức hoặc nhập trực tiếp giá trị", location.vi()),
