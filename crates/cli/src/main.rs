@@ -83,18 +83,15 @@ fn main() -> ExitCode {
 struct Loaded {
     project: Project,
     registry: Arc<UnitRegistry>,
+    /// The catalog with its plans (`catalog/plans/`) and the documents' frames.
     catalog: Arc<Catalog>,
-    /// The plans of `catalog/plans/` (none without that folder).
-    plans: Arc<tonghop_core::plans::Plans>,
 }
 
 fn load_project(path: &std::path::Path) -> Result<Loaded> {
     let project = Project::open(path)?;
     let registry = Arc::new(UnitRegistry::load(&project.reference_dir().join("admin-units"))?);
-    let catalog = Arc::new(Catalog::load(&project.catalog_dir())?);
-    let indicators: Vec<String> = catalog.indicators.iter().map(|i| i.code.clone()).collect();
-    let plans = Arc::new(tonghop_core::plans::Plans::load(&tonghop_core::plans::plans_dir(&project.catalog_dir()), &registry, &indicators)?);
-    Ok(Loaded { project, registry, catalog, plans })
+    let catalog = Arc::new(Catalog::load_with_plans(&project.catalog_dir(), &registry)?);
+    Ok(Loaded { project, registry, catalog })
 }
 
 fn progress_bar(len: Option<u64>, what: &str) -> ProgressBar {

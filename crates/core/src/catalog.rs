@@ -260,13 +260,18 @@ pub struct Catalog {
     pub targets: Vec<Target>,
     /// Validation rules.
     pub validation_rules: Vec<ValidationRule>,
+    /// The implementation plans of `catalog/plans/` (empty unless loaded by
+    /// [`Catalog::load_with_plans`], which needs the units).
+    pub plans: crate::plans::Plans,
+    /// The administrative frames of `catalog/report_frames.csv`.
+    pub frames: crate::frames::Frames,
 }
 
 const TESTS: [&str; 5] = [">=", ">", "<=", "<", "="];
 
 impl Catalog {
-    /// Loads `data_elements.csv`, `indicators.csv`, `targets.csv` and `validation_rules.csv` from
-    /// `dir` and checks them,
+    /// Loads `data_elements.csv`, `indicators.csv`, `targets.csv`, `validation_rules.csv` and
+    /// `report_frames.csv` from `dir` and checks them,
     /// reporting every problem at once.
     #[tracing::instrument(level = "debug", fields(dir = %dir.display()))]
     pub fn load(dir: &Path) -> Result<Catalog> {
@@ -286,11 +291,25 @@ impl Catalog {
         for t in &mut targets {
             t.source = nfc(&t.source).into_owned();
         }
-        let catalog = Catalog { data_elements, indicators, targets, validation_rules };
+        let frames = crate::frames::Frames::load(dir)?;
+        let catalog = Catalog { data_elements, indicators, targets, validation_rules, plans: Default::default(), frames };
         let problems = catalog.problems();
         if !problems.is_empty() {
             return Err(Error::InvalidCatalog(problems.into()));
         }
+        Ok(catalog)
+    }
+
+    /// [`Catalog::load`], and the plans of `dir/plans/` checked against `registry` and the
+    /// indicators (see [`crate::plans::Plans::load`]): what the CLI and the service load once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Catalog::load`], or [`Error::InvalidPlans`] listing every problem of the plans.
+    pub fn load_with_plans(dir: &Path, registry: &crate::UnitRegistry) -> Result<Catalog> {
+        let mut catalog = Catalog::load(dir)?;
+        let indicators: Vec<String> = catalog.indicators.iter().map(|i| i.code.clone()).collect();
+        catalog.plans = crate::plans::Plans::load(&crate::plans::plans_dir(dir), registry, &indicators)?;
         Ok(catalog)
     }
 

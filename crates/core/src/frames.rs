@@ -128,8 +128,11 @@ impl Frames {
             recipients: Some("Lưu: VT".into()),
         });
         let fill = |s: &str| {
-            nfc(&s.replace("{UNIT}", &unit.full_name.to_uppercase()).replace("{unit}", &unit.full_name.to_lowercase_first()).replace("{name}", &unit.name))
-                .into_owned()
+            nfc(&s
+                .replace("{UNIT}", &unit.full_name.to_uppercase())
+                .replace("{unit}", &crate::text::lower_first(&unit.full_name))
+                .replace("{name}", &unit.name))
+            .into_owned()
         };
         let list: Vec<&str> = row.recipients.as_deref().unwrap_or("").split(';').map(str::trim).filter(|r| !r.is_empty()).collect();
         let recipients = list.iter().enumerate().map(|(i, r)| format!("- {}{}", fill(r), if i + 1 == list.len() { "." } else { ";" })).collect();
@@ -144,18 +147,6 @@ impl Frames {
             preparer_name: fill(row.preparer_name.as_deref().unwrap_or("")),
             recipients,
         }
-    }
-}
-
-trait LowerFirst {
-    fn to_lowercase_first(&self) -> String;
-}
-
-impl LowerFirst for String {
-    /// `Tỉnh Nghệ An` → `tỉnh Nghệ An` (as it reads inside a sentence).
-    fn to_lowercase_first(&self) -> String {
-        let mut chars = self.chars();
-        chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
     }
 }
 

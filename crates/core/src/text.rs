@@ -60,6 +60,13 @@ pub fn decimal_vi(x: f64) -> String {
     format!("{sign}{},{}", integer_vi(tenths.abs() / 10), tenths.abs() % 10)
 }
 
+/// The text with its first letter in lower case, as a title reads inside a sentence
+/// (`Tỉnh Nghệ An` → `tỉnh Nghệ An`).
+pub fn lower_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// The name among `known` closest to a mistyped `name`, when it is at most three edits away (a
 /// likely typo): the "did you mean" of every message naming an unknown table, model or option.
 ///

@@ -70,16 +70,20 @@ pub struct BuildState {
 
 /// SHA-256 over tonghop's version and every file of `sql/`, `catalog/` and `reference/` (paths and
 /// contents) but the reform weights: a change to any of them makes the next build full. A change of
-/// the reform weights ([`reform_weights_hash`]) refreshes only the months before the reform.
+/// the reform weights ([`reform_weights_hash`]) refreshes only the months before the reform. The
+/// plans (`catalog/plans/`) and the documents' frames (`catalog/report_frames.csv`) are left out:
+/// no stored model reads them (the plans' models are views, the frames are read by exports), so
+/// adding a task or changing a signer must not rebuild every table.
 pub fn fingerprint(project: &Project) -> Result<String> {
     let weights = reform_weights_path(project);
+    let not_built_from = [tonghop_core::plans::plans_dir(&project.catalog_dir()), project.catalog_dir().join("report_frames.csv")];
     let mut hasher = Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
     for dir in [project.sql_dir(), project.catalog_dir(), project.reference_dir()] {
         let mut files = Vec::new();
         walk(&dir, &mut files)?;
         files.sort();
-        for file in files.into_iter().filter(|f| *f != weights) {
+        for file in files.into_iter().filter(|f| *f != weights && !not_built_from.iter().any(|n| f.starts_with(n))) {
             let bytes = std::fs::read(&file).map_err(|source| Error::Io { path: file.display().to_string(), source })?;
             hasher.update(file.strip_prefix(project.root()).unwrap_or(&file).to_string_lossy().as_bytes());
             hasher.update((bytes.len() as u64).to_le_bytes());
@@ -346,6 +350,23 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plans_and_frames_do_not_change_the_fingerprint_but_the_catalog_does() {
+        let dir = tempfile::tempdir().unwrap();
+        for part in ["sql", "catalog/plans", "reference"] {
+            std::fs::create_dir_all(dir.path().join(part)).unwrap();
+        }
+        let write = |path: &str, text: &str| std::fs::write(dir.path().join(path), text).unwrap();
+        write("catalog/indicators.csv", "code\nA\n");
+        let project = Project::open(dir.path()).unwrap();
+        let before = fingerprint(&project).unwrap();
+        write("catalog/plans/tasks.csv", "plan,number\nP,1\n");
+        write("catalog/report_frames.csv", "epoch,unit_code\n");
+        assert_eq!(fingerprint(&project).unwrap(), before);
+        write("catalog/indicators.csv", "code\nA\nB\n");
+        assert_ne!(fingerprint(&project).unwrap(), before);
+    }
 
     fn set(v: &[&str]) -> BTreeSet<String> {
         v.iter().map(|s| s.to_string()).collect()

@@ -81,9 +81,7 @@ impl Engine {
         reference::register_holidays(&ctx, &project.reference_dir())?;
         reference::register_catalog(&ctx, catalog)?;
         reference::register_catalog_settings(&ctx, &project.catalog_dir(), catalog)?;
-        let indicators: Vec<String> = catalog.indicators.iter().map(|i| i.code.clone()).collect();
-        let plans = tonghop_core::plans::Plans::load(&tonghop_core::plans::plans_dir(&project.catalog_dir()), registry, &indicators)?;
-        reference::register_plans(&ctx, &plans, registry)?;
+        reference::register_plans(&ctx, &catalog.plans, registry)?;
 
         // Raw Delta tables under `lake.`, committed views under their plain names.
         let raw = Arc::new(MemorySchemaProvider::new());

@@ -16,7 +16,6 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-use tonghop_core::plans::Plans;
 use tonghop_core::{Catalog, UnitRegistry};
 use tonghop_formats::ReadOptions;
 use tonghop_lake::{Lake, Location};
@@ -143,21 +142,14 @@ pub struct Ingestor {
     lake: Lake,
     registry: Arc<UnitRegistry>,
     catalog: Arc<Catalog>,
-    plans: Arc<Plans>,
     today: chrono::NaiveDate,
 }
 
 impl Ingestor {
-    /// An ingestor checking against `registry` and `catalog`; periods starting after `today` are refused.
+    /// An ingestor checking against `registry` and `catalog` (progress forms against its plans);
+    /// periods starting after `today` are refused.
     pub fn new(lake: Lake, registry: Arc<UnitRegistry>, catalog: Arc<Catalog>, today: chrono::NaiveDate) -> Self {
-        Ingestor { lake, registry, catalog, plans: Arc::new(Plans::default()), today }
-    }
-
-    /// Reads progress forms (`tonghop template --plan … --agency …`) against these plans; without
-    /// them a progress form is read as a data submission and refused.
-    pub fn with_plans(mut self, plans: Arc<Plans>) -> Self {
-        self.plans = plans;
-        self
+        Ingestor { lake, registry, catalog, today }
     }
 
     /// Ingests every file below `inbox` (hidden files and Office lock files `~$*` aside). Files whose
@@ -242,8 +234,8 @@ impl Ingestor {
         // Stage 2: parse and validate on a blocking thread.
         let (step_tx, mut step_rx) = mpsc::channel::<Result<Step>>(4);
         let parser = {
-            let (registry, catalog, plans, today, options) = (self.registry.clone(), self.catalog.clone(), self.plans.clone(), self.today, options.clone());
-            tokio::task::spawn_blocking(move || parse_all(fetched_rx, step_tx, &registry, &catalog, &plans, today, &options, ingested_at))
+            let (registry, catalog, today, options) = (self.registry.clone(), self.catalog.clone(), self.today, options.clone());
+            tokio::task::spawn_blocking(move || parse_all(fetched_rx, step_tx, &registry, &catalog, today, &options, ingested_at))
         };
 
         // Stage 3: commit, then move.
@@ -355,22 +347,17 @@ fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
 }
 
 /// Stage 2: parses every fetched file, sending appends, commits and progress to stage 3.
-#[allow(clippy::too_many_arguments)]
 fn parse_all(
     mut fetched: mpsc::Receiver<Result<Fetched>>,
     steps: mpsc::Sender<Result<Step>>,
     registry: &UnitRegistry,
     catalog: &Catalog,
-    plans: &Plans,
     today: chrono::NaiveDate,
     options: &IngestOptions,
     ingested_at: DateTime<Utc>,
 ) -> Result<()> {
-    let settings = ReadSettings {
-        read: ReadOptions { format: options.format, encoding: options.encoding, mapping: options.mapping.as_deref() },
-        plans: Some(plans),
-        strict: options.strict,
-    };
+    let settings =
+        ReadSettings { read: ReadOptions { format: options.format, encoding: options.encoding, mapping: options.mapping.as_deref() }, strict: options.strict };
     let mut values = ValueColumns::new(ingested_at);
     let mut pending: Vec<(String, FileOutcome)> = Vec::new();
     let mut pending_rows = 0usize;

@@ -16,9 +16,6 @@ use crate::validate::{Rejection, Validator};
 pub struct ReadSettings<'a> {
     /// Format, encoding and DHIS2 mapping.
     pub read: ReadOptions<'a>,
-    /// The plans: an `.xlsx` file that is a progress form ([`tonghop_formats::progress::is_form`])
-    /// is read as one against them; without plans it is read as a data submission (and refused).
-    pub plans: Option<&'a Plans>,
     /// Refuse a whole file when any of its rows is refused.
     pub strict: bool,
 }
@@ -84,25 +81,24 @@ pub fn read_submission(
         flush,
     };
     sink.start = sink.values.len();
-    // A progress form is read whole (as every workbook is) and judged against the plans.
+    // An `.xlsx` file is read whole (as every workbook is); a progress form
+    // (`tonghop_formats::progress::is_form`) is judged against the catalog's plans.
     let mut whole = Vec::new();
-    let source: &mut dyn BufRead = match settings.plans {
-        Some(plans) if incoming.name.to_ascii_lowercase().ends_with(".xlsx") => {
-            if let Err(e) = source.read_to_end(&mut whole) {
-                let mut outcome = empty_outcome(incoming, "xlsx");
-                outcome.error = Some(format!("reading {}: {e}", incoming.source));
-                return outcome;
-            }
-            if tonghop_formats::progress::is_form(&whole) {
-                let mut outcome = read_progress(incoming, ProgressBody::Form(&whole), plans, None, today, chrono::Utc::now()).outcome;
-                // `--strict`: a form with a refused report is refused whole, as any file.
-                outcome.refused = settings.strict && !outcome.rejections.is_empty();
-                return outcome;
-            }
-            sink.start = sink.values.len();
-            &mut whole.as_slice()
+    let source: &mut dyn BufRead = if incoming.name.to_ascii_lowercase().ends_with(".xlsx") {
+        if let Err(e) = source.read_to_end(&mut whole) {
+            let mut outcome = empty_outcome(incoming, "xlsx");
+            outcome.error = Some(format!("reading {}: {e}", incoming.source));
+            return outcome;
         }
-        _ => source,
+        if tonghop_formats::progress::is_form(&whole) {
+            let mut outcome = read_progress(incoming, ProgressBody::Form(&whole), &catalog.plans, None, today, chrono::Utc::now()).outcome;
+            // `--strict`: a form with a refused report is refused whole, as any file.
+            outcome.refused = settings.strict && !outcome.rejections.is_empty();
+            return outcome;
+        }
+        &mut whole.as_slice()
+    } else {
+        source
     };
     let result = tonghop_formats::read(source, &incoming.name, &settings.read, &mut sink);
     let mut outcome = empty_outcome(incoming, "unknown");

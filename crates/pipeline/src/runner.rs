@@ -194,10 +194,7 @@ impl Runner {
         Ok(match &step.kind {
             StepKind::Ingest(config) => {
                 let (inbox, options) = config.resolve(self.project.root()).map_err(|e| fail(e.into()))?;
-                let indicators: Vec<String> = self.catalog.indicators.iter().map(|i| i.code.clone()).collect();
-                let plans = tonghop_core::plans::Plans::load(&tonghop_core::plans::plans_dir(&self.project.catalog_dir()), &self.registry, &indicators)
-                    .map_err(|e| fail(e.into()))?;
-                let ingestor = Ingestor::new(self.lake.clone(), self.registry.clone(), self.catalog.clone(), self.today).with_plans(Arc::new(plans));
+                let ingestor = Ingestor::new(self.lake.clone(), self.registry.clone(), self.catalog.clone(), self.today);
                 let s = ingestor.ingest(&inbox, &options, &|n| progress(&step.name, n)).await.map_err(|e| fail(e.into()))?;
                 let line = s.one_line();
                 let t = &mut report.ingest;

@@ -58,14 +58,14 @@ fn may_read(service: &Service, caller: &Caller, plan: &Plan) -> bool {
     if caller.role.reads() {
         return true;
     }
-    let today = service.plans.unit_today(plan, &service.registry);
+    let today = service.catalog.plans.unit_today(plan, &service.registry);
     let own = plan.unit().map(|(e, c)| (e, c.to_string()));
     match caller.role {
         Role::Province => caller.unit.as_ref().is_some_and(|u| Some(u) == own.as_ref() || Some(u) == today.as_ref()),
         Role::Agency => caller
             .agency
             .as_deref()
-            .and_then(|a| service.plans.agency(a))
+            .and_then(|a| service.catalog.plans.agency(a))
             .and_then(|a| Some((a.epoch.parse::<Epoch>().ok()?, a.unit_code.clone())))
             .is_some_and(|u| Some(&u) == today.as_ref() || Some(&u) == own.as_ref()),
         _ => false,
@@ -90,7 +90,7 @@ pub(crate) async fn progress(State(service): State<Arc<Service>>, auth: Authed, 
             );
         }
     };
-    if service.plans.agency(&agency).is_none_or(|a| a.is_group()) {
+    if service.catalog.plans.agency(&agency).is_none_or(|a| a.is_group()) {
         return problem(StatusCode::BAD_REQUEST, format!("agency {agency:?} is not an agency of catalog/plans/agencies.csv"), None);
     }
     let form = body.starts_with(b"PK");
@@ -108,7 +108,7 @@ pub(crate) async fn progress(State(service): State<Arc<Service>>, auth: Authed, 
         let (service, incoming, agency) = (service.clone(), incoming.clone(), agency.clone());
         tokio::task::spawn_blocking(move || {
             let body = if form { ProgressBody::Form(&body) } else { ProgressBody::Json(&body) };
-            read_progress(&incoming, body, &service.plans, Some(&agency), today(), now)
+            read_progress(&incoming, body, &service.catalog.plans, Some(&agency), today(), now)
         })
         .await
     };
@@ -177,7 +177,7 @@ pub(crate) struct PeriodParams {
 /// The plan, or the answer refusing the request.
 #[allow(clippy::result_large_err)]
 fn readable_plan(service: &Service, auth: &Authed, code: &str) -> Result<Plan, Response> {
-    let Some(plan) = service.plans.plan(code).cloned() else {
+    let Some(plan) = service.catalog.plans.plan(code).cloned() else {
         return Err(problem(StatusCode::NOT_FOUND, format!("no plan {code:?} in catalog/plans/plans.csv"), Some("Không có kế hoạch này.".into())));
     };
     if !may_read(service, &auth.caller, &plan) {
@@ -217,12 +217,12 @@ pub(crate) async fn review(State(service): State<Arc<Service>>, auth: Authed, Pa
         Ok(p) => p,
         Err(r) => return r,
     };
-    let scope = match ReviewScope::resolve(&service.plans, &service.registry, &plan.code, &params.period, params.unit.as_deref()) {
+    let scope = match ReviewScope::resolve(&service.catalog.plans, &service.registry, &plan.code, &params.period, params.unit.as_deref()) {
         Ok(s) => s,
         Err(e) => return problem(StatusCode::BAD_REQUEST, e, None),
     };
     let engine = service.engine();
-    let review = match Review::gather(&engine, &service.registry, &service.catalog, &service.frames, &scope, today(), chrono::Utc::now()).await {
+    let review = match Review::gather(&engine, &service.registry, &service.catalog, &scope, today(), chrono::Utc::now()).await {
         Ok(r) => r,
         Err(e) => return internal_error("gathering the review", &e),
     };

@@ -150,7 +150,7 @@ impl Service {
             Err(e) => return Err(self.reload_refused(e)),
         };
         let mut unknown = crate::auth::Tokens::unknown_units(&config.tokens, &self.registry);
-        unknown.extend(crate::auth::Tokens::unknown_agencies(&config.tokens, &self.plans));
+        unknown.extend(crate::auth::Tokens::unknown_agencies(&config.tokens, &self.catalog.plans));
         if !unknown.is_empty() {
             return Err(self.reload_refused(Error::Config(unknown.into())));
         }

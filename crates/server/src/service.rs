@@ -37,12 +37,8 @@ pub struct Service {
     pub project: Project,
     /// Administrative units.
     pub registry: Arc<UnitRegistry>,
-    /// Data elements, indicators, targets.
+    /// Data elements, indicators, targets, the plans and the documents' frames (read at start).
     pub catalog: Arc<Catalog>,
-    /// The plans of `catalog/plans/`: tasks, agencies (read at start).
-    pub plans: Arc<tonghop_core::plans::Plans>,
-    /// The documents' frames of `catalog/report_frames.csv` (read at start).
-    pub frames: Arc<tonghop_core::frames::Frames>,
     /// The lake.
     pub lake: Lake,
     /// The audit trail.
@@ -93,12 +89,9 @@ impl Service {
     pub async fn open(config: ServerConfig, shutdown: CancellationToken) -> Result<(Arc<Service>, tokio::task::JoinHandle<()>)> {
         let project = Project::open(&config.project)?;
         let registry = Arc::new(UnitRegistry::load(&project.reference_dir().join("admin-units"))?);
-        let catalog = Arc::new(Catalog::load(&project.catalog_dir())?);
-        let indicators: Vec<String> = catalog.indicators.iter().map(|i| i.code.clone()).collect();
-        let plans = Arc::new(tonghop_core::plans::Plans::load(&tonghop_core::plans::plans_dir(&project.catalog_dir()), &registry, &indicators)?);
-        let frames = Arc::new(tonghop_core::frames::Frames::load(&project.catalog_dir())?);
+        let catalog = Arc::new(Catalog::load_with_plans(&project.catalog_dir(), &registry)?);
         let mut problems = Tokens::unknown_units(&config.tokens, &registry);
-        problems.extend(Tokens::unknown_agencies(&config.tokens, &plans));
+        problems.extend(Tokens::unknown_agencies(&config.tokens, &catalog.plans));
         let mut pipelines: HashMap<String, (PathBuf, PipelineSpec)> = HashMap::new();
         let files = if config.scheduler.pipelines.is_empty() {
             project.pipeline_files()
@@ -138,8 +131,6 @@ impl Service {
             project,
             registry,
             catalog,
-            plans,
-            frames,
             lake,
             audit,
             config_file,

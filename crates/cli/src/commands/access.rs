@@ -90,7 +90,7 @@ pub(crate) fn token(ctx: &Loaded, args: TokenArgs) -> Result<()> {
     entry.expires = expires.map(|e| e.parse().with_context(|| format!("--expires {e:?}: write a date, e.g. 2027-06-30"))).transpose()?;
     let mut problems = Problems::from(entry.problems());
     problems.extend(tonghop_server::auth::Tokens::unknown_units(std::slice::from_ref(&entry), &ctx.registry));
-    problems.extend(tonghop_server::auth::Tokens::unknown_agencies(std::slice::from_ref(&entry), &ctx.plans));
+    problems.extend(tonghop_server::auth::Tokens::unknown_agencies(std::slice::from_ref(&entry), &ctx.catalog.plans));
     problems.into_result().context("the token")?;
     eprintln!("token (give it to its holder now; it is not stored and cannot be shown again):");
     println!("{token}");

@@ -26,7 +26,7 @@ pub(crate) async fn validate(ctx: &Loaded, lake: &str, args: ValidateArgs) -> Re
     if let Some(path) = &config {
         let config = tonghop_server::ServerConfig::load(Some(path))?;
         let mut problems = Problems::from(tonghop_server::auth::Tokens::unknown_units(&config.tokens, &ctx.registry));
-        problems.extend(tonghop_server::auth::Tokens::unknown_agencies(&config.tokens, &ctx.plans));
+        problems.extend(tonghop_server::auth::Tokens::unknown_agencies(&config.tokens, &ctx.catalog.plans));
         problems.extend(tonghop_server::dashboard::boundary_problems(&config.dashboard, ctx.project.root(), &ctx.registry));
         problems.into_result().with_context(|| path.display().to_string())?;
         println!("ok: {} ({} token(s), {} postgres user(s))", path.display(), config.tokens.len(), config.postgres.users.len());
@@ -48,9 +48,9 @@ pub(crate) async fn validate(ctx: &Loaded, lake: &str, args: ValidateArgs) -> Re
     println!(
         "ok: catalog, reference units and reform weights ({} edge(s) with a weight given, the other split old communes in equal shares), {} plan(s) with {} task(s) and {} agenc(ies), sql/ models and {} tables and views, {} pipeline spec(s)",
         given_weights,
-        ctx.plans.plans.len(),
-        ctx.plans.tasks.len(),
-        ctx.plans.agencies.len(),
+        ctx.catalog.plans.plans.len(),
+        ctx.catalog.plans.tasks.len(),
+        ctx.catalog.plans.agencies.len(),
         known.len(),
         files.len()
     );

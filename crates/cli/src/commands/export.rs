@@ -234,7 +234,6 @@ pub(crate) async fn run(ctx: &Loaded, lake: &str, what: ExportCommand) -> Result
         lake: &lake,
         registry: &ctx.registry,
         catalog: &ctx.catalog,
-        catalog_dir: ctx.project.catalog_dir(),
         base: Location::parse(".")?,
         default_to: ".".into(),
         files_root: PathBuf::from("."),

@@ -47,7 +47,7 @@ pub(crate) struct IngestArgs {
 pub(crate) async fn run(ctx: &Loaded, lake: &str, args: IngestArgs) -> Result<()> {
     let IngestArgs { sources, format, encoding, mapping, strict, archive, failed, keep, rejections, commit_rows } = args;
     let lake = Lake::open(lake)?;
-    let ingestor = tonghop_ingest::Ingestor::new(lake.clone(), ctx.registry.clone(), ctx.catalog.clone(), crate::today()).with_plans(ctx.plans.clone());
+    let ingestor = tonghop_ingest::Ingestor::new(lake.clone(), ctx.registry.clone(), ctx.catalog.clone(), crate::today());
     // On the command line, a mapping path is relative to the working directory.
     let mapping = mapping.map(|m| std::path::absolute(&m).map(|p| p.display().to_string())).transpose()?;
     let files: Vec<&String> = sources.iter().filter(|s| !s.contains("://") && std::path::Path::new(s).is_file()).collect();

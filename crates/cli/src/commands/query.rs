@@ -67,7 +67,7 @@ pub(crate) async fn sql(ctx: &Loaded, lake: &str, args: SqlArgs) -> Result<()> {
 pub(crate) fn template(ctx: &Loaded, args: TemplateArgs) -> Result<()> {
     let TemplateArgs { province, plan, agency, period, output } = args;
     if let (Some(plan), Some(agency)) = (plan, agency) {
-        let bytes = tonghop_formats::progress::write_form(&ctx.plans, &plan, &agency, &period)?;
+        let bytes = tonghop_formats::progress::write_form(&ctx.catalog.plans, &plan, &agency, &period)?;
         let output = output.unwrap_or_else(|| PathBuf::from(format!("tien_do_{}_{}_{period}.xlsx", plan.to_lowercase(), agency.to_lowercase())));
         std::fs::write(&output, bytes).with_context(|| format!("writing {}", output.display()))?;
         println!("progress form of {agency} on plan {plan}, period {period}: {}", output.display());

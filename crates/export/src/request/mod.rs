@@ -57,10 +57,8 @@ pub struct ExportContext<'a> {
     pub lake: &'a Lake,
     /// The administrative units.
     pub registry: &'a UnitRegistry,
-    /// Indicators and targets.
+    /// Indicators and targets, the plans and the documents' frames.
     pub catalog: &'a Catalog,
-    /// The project's `catalog/` folder (the plans and the documents' frames are read from it).
-    pub catalog_dir: PathBuf,
     /// The folder relative `to` paths start from: the current folder (CLI) or the lake root (pipeline).
     pub base: Location,
     /// Where files go when a request has no `to`: `.` (CLI) or `outbox` (pipeline), relative to `base`.
@@ -86,7 +84,6 @@ impl<'a> ExportContext<'a> {
             lake,
             registry,
             catalog,
-            catalog_dir: project_root.join("catalog"),
             base: lake.root().clone(),
             default_to: "outbox".into(),
             files_root: project_root.to_path_buf(),

@@ -6,21 +6,19 @@ use super::{Bare, Checks, ExportContext, ExportOutcome};
 use crate::review::{Review, ReviewScope};
 use crate::{ReportData, ReportScope, Result};
 
-/// The reviews of the plans whose unit today is the report's unit, when the period is one a
-/// review covers (a quarter, half-year, nine months or year) and the figures are in today's units.
-async fn reviews(ctx: &ExportContext<'_>, scope: &ReportScope, frames: &tonghop_core::frames::Frames) -> Result<Vec<Review>> {
+/// The reviews of the catalog's plans whose unit today is the report's unit, when the period is
+/// one a review covers (a quarter, half-year, nine months or year) and the figures are in today's
+/// units; they reuse the report's figures.
+async fn reviews(ctx: &ExportContext<'_>, data: &ReportData) -> Result<Vec<Review>> {
+    let scope = &data.scope;
     if scope.epoch != tonghop_core::Epoch::Post2025 || tonghop_core::plans::review_period(&scope.period.to_string()).is_err() {
         return Ok(Vec::new());
     }
-    let indicators: Vec<String> = ctx.catalog.indicators.iter().map(|i| i.code.clone()).collect();
-    let plans = tonghop_core::plans::Plans::load(&tonghop_core::plans::plans_dir(&ctx.catalog_dir), ctx.registry, &indicators)
-        .map_err(|e| crate::Error::Invalid { what: "the report".into(), problems: vec![e.to_string()].into() })?;
+    let plans = &ctx.catalog.plans;
     let mut out = Vec::new();
-    for plan in &plans.plans {
-        if plans.unit_today(plan, ctx.registry).is_some_and(|(_, code)| code == scope.unit.code) {
-            let review_scope = ReviewScope { plan: plan.clone(), period: scope.period, unit: scope.unit.clone() };
-            out.push(Review::gather(ctx.engine, ctx.registry, ctx.catalog, frames, &review_scope, ctx.today, ctx.produced_at).await?);
-        }
+    for plan in plans.plans.iter().filter(|p| plans.unit_today(p, ctx.registry).is_some_and(|(_, code)| code == scope.unit.code)) {
+        let review_scope = ReviewScope { plan: plan.clone(), period: scope.period, unit: scope.unit.clone() };
+        out.push(Review::with_figures(ctx.engine, ctx.catalog, &review_scope, Some(data), ctx.today).await?);
     }
     Ok(out)
 }
@@ -68,10 +66,8 @@ impl ReportRequest {
         let label = format!("{} {}", scope.unit_label(), scope.period.name_vi());
         let target = ctx.target(self.to.as_deref(), &scope.file_name(), "xlsx", Bare::Folder)?;
         let mut data = ReportData::gather(ctx.engine, ctx.catalog, scope, ctx.produced_at).await?;
-        let invalid = |problem: String| crate::Error::Invalid { what: "the report".into(), problems: vec![problem].into() };
-        let frames = tonghop_core::frames::Frames::load(&ctx.catalog_dir).map_err(|e| invalid(e.to_string()))?;
-        data.frame = Some(frames.for_unit(&data.scope.unit));
-        data.reviews = reviews(ctx, &data.scope, &frames).await?;
+        data.frame = Some(ctx.catalog.frames.for_unit(&data.scope.unit));
+        data.reviews = reviews(ctx, &data).await?;
         let record = ctx.record(format!("report {}:{} {}", data.scope.epoch, data.scope.unit.code, data.scope.period));
         let url = target.store(data.to_xlsx()?, &record).await?;
         Ok(ExportOutcome { lines: vec![format!("report {label}: {url}")], files: vec![url], pushes: Vec::new(), record })

@@ -1,8 +1,6 @@
 //! The periodic implementation review of a plan as a Word document.
 
 use serde::Deserialize;
-use tonghop_core::frames::Frames;
-use tonghop_core::plans::{plans_dir, Plans};
 
 use super::{Bare, Checks, ExportContext, ExportOutcome};
 use crate::review::{to_docx, Review, ReviewScope};
@@ -51,13 +49,10 @@ impl ReviewRequest {
     #[tracing::instrument(skip_all, fields(plan = %self.plan, period = %self.period))]
     pub async fn run(&self, ctx: &ExportContext<'_>) -> Result<ExportOutcome> {
         let invalid = |problem: String| crate::Error::Invalid { what: "the review".into(), problems: vec![problem].into() };
-        let indicators: Vec<String> = ctx.catalog.indicators.iter().map(|i| i.code.clone()).collect();
-        let plans = Plans::load(&plans_dir(&ctx.catalog_dir), ctx.registry, &indicators).map_err(|e| invalid(e.to_string()))?;
-        let frames = Frames::load(&ctx.catalog_dir).map_err(|e| invalid(e.to_string()))?;
         let period = tonghop_core::period::parse_relative(&self.period, ctx.today).map_err(invalid)?;
-        let scope = ReviewScope::resolve(&plans, ctx.registry, &self.plan, &period.to_string(), self.unit.as_deref()).map_err(invalid)?;
+        let scope = ReviewScope::resolve(&ctx.catalog.plans, ctx.registry, &self.plan, &period.to_string(), self.unit.as_deref()).map_err(invalid)?;
         let target = ctx.target(self.to.as_deref(), &scope.file_name(), "docx", Bare::Folder)?;
-        let review = Review::gather(ctx.engine, ctx.registry, ctx.catalog, &frames, &scope, ctx.today, ctx.produced_at).await?;
+        let review = Review::gather(ctx.engine, ctx.registry, ctx.catalog, &scope, ctx.today, ctx.produced_at).await?;
         let record = ctx.record(format!("review {} {} post2025:{}", scope.plan.code, scope.period, scope.unit.code));
         let url = target.store(to_docx(&review)?, &record).await?;
         let overdue = review.tasks.iter().filter(|t| t.overdue).count();

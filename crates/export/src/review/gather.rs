@@ -5,12 +5,10 @@
 
 use arrow::array::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
-use tonghop_core::frames::Frames;
 use tonghop_core::plans::{review_as_of, review_period, Plan, Plans};
-use tonghop_core::text::decimal_vi;
+use tonghop_core::text::{decimal_vi, lower_first};
 use tonghop_core::{AdminUnit, Catalog, Epoch, Level, Period, PeriodType, UnitRegistry};
 use tonghop_engine::Engine;
-use tonghop_lake::{array_numbers, array_strings};
 
 use super::document::{AgencyReport, CompletenessLine, Frame, IndicatorResult, Review, TaskLine, TaskWork, UnitTable};
 use crate::{Error, ReportData, ReportScope, Result};
@@ -79,27 +77,14 @@ async fn query(engine: &Engine, what: &str, sql: &str, params: &[(&str, &str)]) 
     engine.query_with(sql, params).await.map_err(|source| Error::Query { what: what.to_string(), source: Box::new(source) })
 }
 
-/// The columns of `batches` as strings (`Option`s), in the order named.
+/// A column of every batch as strings, in order (the report's [`crate::report::strings`]).
 fn strings(batches: &[RecordBatch], column: &str) -> Result<Vec<Option<String>>> {
-    let mut out = Vec::new();
-    for b in batches {
-        let array = b
-            .column_by_name(column)
-            .ok_or_else(|| Error::Table(arrow::error::ArrowError::SchemaError(format!("column {column} missing from a review query"))))?;
-        out.extend(array_strings(array.as_ref())?);
-    }
-    Ok(out)
+    batches.iter().map(|b| crate::report::strings(b, column)).collect::<Result<Vec<_>>>().map(|v| v.concat())
 }
 
+/// A column of every batch as numbers, in order.
 fn numbers(batches: &[RecordBatch], column: &str) -> Result<Vec<Option<f64>>> {
-    let mut out = Vec::new();
-    for b in batches {
-        let array = b
-            .column_by_name(column)
-            .ok_or_else(|| Error::Table(arrow::error::ArrowError::SchemaError(format!("column {column} missing from a review query"))))?;
-        out.extend(array_numbers(array.as_ref())?);
-    }
-    Ok(out)
+    batches.iter().map(|b| crate::report::numbers(b, column)).collect::<Result<Vec<_>>>().map(|v| v.concat())
 }
 
 impl Review {
@@ -109,17 +94,33 @@ impl Review {
     ///
     /// [`Error::Query`] when a model fails (the plans models need a session opened on a project
     /// with `catalog/plans/`).
-    #[tracing::instrument(skip_all, fields(plan = %scope.plan.code, period = %scope.period, unit = %scope.unit.code))]
-    #[allow(clippy::too_many_arguments)]
     pub async fn gather(
         engine: &Engine,
         registry: &UnitRegistry,
         catalog: &Catalog,
-        frames: &Frames,
         scope: &ReviewScope,
         today: NaiveDate,
         produced_at: DateTime<Utc>,
     ) -> Result<Review> {
+        // The figures, as the Excel report of the same unit and period prints them.
+        let report_scope = ReportScope::resolve(registry, &format!("post2025:{}", scope.unit.code), &scope.period.to_string())?;
+        let figures = match ReportData::gather(engine, catalog, report_scope, produced_at).await {
+            Ok(data) => Some(data),
+            Err(Error::NoData { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        Review::with_figures(engine, catalog, scope, figures.as_ref(), today).await
+    }
+
+    /// The review of `scope` with the figures of the Excel report already read (`None`: no
+    /// indicator yet for the unit and period): what the report's plan sheet uses, so the figures
+    /// are read once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Query`] when a plans model fails.
+    #[tracing::instrument(skip_all, fields(plan = %scope.plan.code, period = %scope.period, unit = %scope.unit.code))]
+    pub async fn with_figures(engine: &Engine, catalog: &Catalog, scope: &ReviewScope, figures: Option<&ReportData>, today: NaiveDate) -> Result<Review> {
         let period = scope.period.to_string();
         let params = [("plan", scope.plan.code.as_str()), ("period", period.as_str())];
 
@@ -223,11 +224,9 @@ impl Review {
             });
         }
 
-        // The figures, as the Excel report of the same unit and period prints them.
-        let report_scope = ReportScope::resolve(registry, &format!("post2025:{}", scope.unit.code), &period)?;
-        let (indicators, unit_table, completeness, indicator_limits) = match ReportData::gather(engine, catalog, report_scope, produced_at).await {
-            Ok(data) => indicator_sections(&data)?,
-            Err(Error::NoData { .. }) => (
+        let (indicators, unit_table, completeness, indicator_limits) = match figures {
+            Some(data) => indicator_sections(data)?,
+            None => (
                 Vec::new(),
                 UnitTable::default(),
                 Vec::new(),
@@ -237,12 +236,11 @@ impl Review {
                     scope.period.name_vi().to_lowercase()
                 )],
             ),
-            Err(e) => return Err(e),
         };
         limitations.extend(indicator_limits);
         limitations.extend(task_limits);
 
-        let unit_frame = frames.for_unit(&scope.unit);
+        let unit_frame = catalog.frames.for_unit(&scope.unit);
         let frame = Frame {
             parent_body: unit_frame.parent_body,
             issuing_body: unit_frame.issuing_body.clone(),
@@ -398,12 +396,6 @@ fn short_task(content: &str) -> String {
 fn about(title: &str) -> String {
     let lower = lower_first(title.trim());
     lower.strip_prefix("về việc ").or_else(|| lower.strip_prefix("về ")).map(str::to_string).unwrap_or(lower)
-}
-
-/// `Kế hoạch triển khai…` → `kế hoạch triển khai…` inside a sentence.
-fn lower_first(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// `SỞ Y TẾ` → `Sở Y tế` is not derivable in general; the issuing body as the frame writes it,
