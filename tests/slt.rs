@@ -149,6 +149,25 @@ fn write_inbox(inbox: &Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slt_files_over_seed_data() {
+    run_slt_files(false).await;
+}
+
+/// The same files with the models built and queried over two workers (`tonghop worker`'s server,
+/// on 127.0.0.1 ports: every fragment crosses gRPC as protobuf), scans split into one task per
+/// byte's worth.
+///
+/// Ignored: 3 queries of 3 files (aggregation.slt:20, completeness.slt:133, quality.slt:38) fail
+/// with "Expects PARTITION BY expression to be ordered". A window whose partition columns a filter
+/// made constant gets a sort without them; datafusion-distributed 4.0 cuts the plan between that
+/// sort and the window, and the worker's copy no longer knows the columns are constant. Run it
+/// with `cargo test -p tonghop-engine --test slt -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "datafusion-distributed 4.0 loses a window's constant partition columns across a stage (3 queries fail)"]
+async fn slt_files_over_seed_data_distributed() {
+    run_slt_files(true).await;
+}
+
+async fn run_slt_files(distributed: bool) {
     let dir = tempfile::tempdir().unwrap();
     let project = project(&dir.path().join("project"));
     let registry = Arc::new(UnitRegistry::load(&here().join("units")).unwrap());
@@ -163,8 +182,27 @@ async fn slt_files_over_seed_data() {
     let summary = ingestor.ingest(&Location::parse(inbox.to_str().unwrap()).unwrap(), &options, &|_| {}).await.unwrap();
     assert_eq!(summary.files_ingested, files, "{}", summary.one_line());
 
-    let mut engine = Engine::open(&project, &lake, &registry, &catalog, Mode::Build).await.unwrap();
+    let mut workers = Vec::new();
+    let cluster = if distributed {
+        let mut config = tonghop_engine::ClusterConfig { bytes_per_task: Some(1), ..Default::default() };
+        for _ in 0..2 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            config.workers.push(listener.local_addr().unwrap().to_string());
+            let (lake, none) = (lake.clone(), tonghop_engine::ClusterConfig::default());
+            workers.push(tokio::spawn(async move { tonghop_engine::cluster::serve_worker(listener, &lake, &none, std::future::pending()).await }));
+        }
+        Some(tonghop_engine::Cluster::start(&config).await.unwrap().expect("two workers"))
+    } else {
+        None
+    };
+    let mut engine = Engine::open_as_of(&project, &lake, &registry, &catalog, Mode::Build, &tonghop_engine::AsOf::Latest, cluster.as_ref()).await.unwrap();
     engine.build(true).await.unwrap_or_else(|e| panic!("build: {e}"));
+    if distributed {
+        // The session really plans over the workers.
+        let plan = engine.context().sql("SELECT epoch, count(*) FROM lake.data_values GROUP BY epoch").await.unwrap().create_physical_plan().await.unwrap();
+        let text = datafusion_distributed::display_plan_ascii(plan.as_ref(), false);
+        assert!(text.contains("NetworkShuffleExec") || text.contains("NetworkCoalesceExec"), "no network boundary in:\n{text}");
+    }
 
     let mut slt: Vec<PathBuf> = std::fs::read_dir(here()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "slt")).collect();
     slt.sort();
@@ -177,7 +215,7 @@ async fn slt_files_over_seed_data() {
             let ctx = ctx.clone();
             async move { Ok(Db { ctx }) }
         });
-        if complete {
+        if complete && !distributed {
             runner
                 .update_test_file(path, " ", sqllogictest::default_validator, sqllogictest::default_normalizer, sqllogictest::default_column_validator)
                 .await
@@ -186,5 +224,8 @@ async fn slt_files_over_seed_data() {
             failures.push(format!("{}", e.display(false)));
         }
     }
-    assert!(failures.is_empty(), "{} .slt failure(s):\n{}", failures.len(), failures.join("\n\n"));
+    for worker in workers {
+        worker.abort();
+    }
+    assert!(failures.is_empty(), "{} .slt failure(s){}:\n{}", failures.len(), if distributed { " (distributed)" } else { "" }, failures.join("\n\n"));
 }

@@ -4,6 +4,7 @@ mod access;
 mod backup;
 mod build;
 mod chaos;
+mod cluster;
 mod dashboard;
 mod dhis2;
 mod export;

@@ -34,6 +34,14 @@ struct Cli {
     /// The project folder holding catalog/, reference/, sql/.
     #[arg(long, global = true, env = "TONGHOP_PROJECT", default_value = ".")]
     project: PathBuf,
+    /// Workers to distribute SQL and builds over: host:port,... (`tonghop worker`); overrides the
+    /// workers of --cluster.
+    #[arg(long, global = true, env = "TONGHOP_WORKERS", value_name = "HOST:PORT,...")]
+    workers: Option<String>,
+    /// A TOML file whose [cluster] table configures the workers (the service's configuration file
+    /// works): workers, bytes_per_task, [cluster.tls].
+    #[arg(long, global = true, env = "TONGHOP_CLUSTER", value_name = "FILE")]
+    cluster: Option<PathBuf>,
     /// More log output (-v: debug, -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -85,13 +93,34 @@ struct Loaded {
     registry: Arc<UnitRegistry>,
     /// The catalog with its plans (`catalog/plans/`) and the documents' frames.
     catalog: Arc<Catalog>,
+    /// The workers queries and builds are distributed over (None: this process).
+    cluster: Option<tonghop_engine::Cluster>,
+}
+
+/// The cluster configuration: --cluster's [cluster] table, its workers replaced by --workers.
+fn cluster_config(cli: &Cli) -> Result<tonghop_engine::ClusterConfig> {
+    let mut config = match &cli.cluster {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--cluster {}: {e}", path.display()))?;
+            let table: toml::Table = toml::from_str(&text).map_err(|e| anyhow::anyhow!("--cluster {}: {e}", path.display()))?;
+            match table.get("cluster") {
+                Some(value) => value.clone().try_into().map_err(|e| anyhow::anyhow!("--cluster {}: [cluster]: {e}", path.display()))?,
+                None => anyhow::bail!("--cluster {}: the file has no [cluster] table", path.display()),
+            }
+        }
+        None => tonghop_engine::ClusterConfig::default(),
+    };
+    if let Some(list) = &cli.workers {
+        config.workers = tonghop_engine::ClusterConfig::from_list(list).workers;
+    }
+    Ok(config)
 }
 
 fn load_project(path: &std::path::Path) -> Result<Loaded> {
     let project = Project::open(path)?;
     let registry = Arc::new(UnitRegistry::load(&project.reference_dir().join("admin-units"))?);
     let catalog = Arc::new(Catalog::load_with_plans(&project.catalog_dir(), &registry)?);
-    Ok(Loaded { project, registry, catalog })
+    Ok(Loaded { project, registry, catalog, cluster: None })
 }
 
 fn progress_bar(len: Option<u64>, what: &str) -> ProgressBar {
@@ -118,6 +147,9 @@ async fn serve(cli: &Cli, config: Option<&std::path::Path>) -> Result<()> {
     if cli.explicit.1 {
         config.project = cli.project.clone();
     }
+    if let Some(list) = &cli.workers {
+        config.cluster.workers = tonghop_engine::ClusterConfig::from_list(list).workers;
+    }
     let running = tonghop_server::start(config).await?;
     // Before the address is printed: whoever reads it may send SIGTERM at once.
     running.stop_on_signals();
@@ -139,7 +171,12 @@ async fn run(cli: Cli) -> Result<()> {
     if let Command::Serve { config } = &cli.command {
         return serve(&cli, config.as_deref()).await;
     }
-    let ctx = load_project(&cli.project)?;
+    let cluster = cluster_config(&cli)?;
+    if let Command::Worker(args) = &cli.command {
+        return commands::lake::worker(&cli.lake, &cluster, args).await;
+    }
+    let mut ctx = load_project(&cli.project)?;
+    ctx.cluster = tonghop_engine::Cluster::start(&cluster).await?;
     match cli.command {
         Command::Demo(args) => commands::demo::demo(&ctx, args)?,
         Command::DemoHistory(args) => commands::demo::demo_history(&ctx, &cli.lake, args).await?,
@@ -148,7 +185,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Ingest(args) => commands::ingest::run(&ctx, &cli.lake, args).await?,
         Command::Template(args) => commands::query::template(&ctx, args)?,
         Command::Validate(args) => commands::check::validate(&ctx, &cli.lake, args).await?,
-        Command::Serve { .. } => unreachable!("served above"),
+        Command::Serve { .. } | Command::Worker(_) => unreachable!("run above"),
         Command::Token(args) => commands::access::token(&ctx, args)?,
         Command::Passwd(args) => commands::access::passwd(args)?,
         Command::Models => commands::check::models(&ctx, &cli.lake).await?,
@@ -163,5 +200,5 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn open_read(loaded: &Loaded, lake: &Lake) -> Result<Engine> {
-    Ok(Engine::open(&loaded.project, lake, &loaded.registry, &loaded.catalog, Mode::Read).await?)
+    Ok(Engine::open_as_of(&loaded.project, lake, &loaded.registry, &loaded.catalog, Mode::Read, &tonghop_engine::AsOf::Latest, loaded.cluster.as_ref()).await?)
 }

@@ -7,6 +7,9 @@ pub enum Error {
     /// Arrow error while building reference tables.
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
+    /// The cluster's configuration or a worker link failed.
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// The lake failed.
     #[error(transparent)]
     Lake(#[from] tonghop_lake::Error),

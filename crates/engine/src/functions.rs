@@ -51,8 +51,17 @@ pub fn uses_carried(aggregation: &str, own: Option<f64>, carried: Option<f64>) -
 
 /// Registers `across_reform` and `across_reform_uses_carried`.
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udf(ScalarUDF::new_from_impl(AcrossReform::new("across_reform", 5)));
-    ctx.register_udf(ScalarUDF::new_from_impl(AcrossReform::new("across_reform_uses_carried", 3)));
+    for function in all() {
+        ctx.register_udf(function.as_ref().clone());
+    }
+}
+
+/// tonghop's SQL functions, for sessions built another way (a worker's, see [`crate::cluster`]).
+pub fn all() -> Vec<std::sync::Arc<ScalarUDF>> {
+    vec![
+        std::sync::Arc::new(ScalarUDF::new_from_impl(AcrossReform::new("across_reform", 5))),
+        std::sync::Arc::new(ScalarUDF::new_from_impl(AcrossReform::new("across_reform_uses_carried", 3))),
+    ]
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]

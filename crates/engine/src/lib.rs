@@ -8,6 +8,7 @@
 //! | [`read_only`] | the one read-only gate of analyst SQL (CLI, HTTP, PostgreSQL): judged on the logical plan, `EXPLAIN ANALYZE` included; the client settings a PostgreSQL driver may `SET` |
 //! | [`refresh`] | incremental refresh: what changed since the last build, which periods to recompute, in which chunks |
 //! | [`session`] | [`Engine`]: opening a session and registering every table and model; read-only analyst SQL |
+//! | [`cluster`] | distributed execution: the workers a coordinator plans over ([`Cluster`]), and a worker ([`cluster::serve_worker`]) |
 //! | [`as_of`] | [`AsOf`]: a session over the lake as it stood at an earlier time (`--as-of`), with `now()` fixed |
 //! | `build.rs` | [`Engine::build`]: materialising the models in dependency order ([`BuildSummary`]) |
 //! | `model_tests.rs` | [`Engine::run_tests`]: the tests declared beside each model |
@@ -23,6 +24,7 @@
 
 pub mod as_of;
 mod build;
+pub mod cluster;
 mod error;
 pub mod functions;
 mod model_tests;
@@ -34,6 +36,7 @@ pub mod session;
 
 pub use as_of::AsOf;
 pub use build::BuildSummary;
+pub use cluster::{Cluster, ClusterConfig};
 pub use error::{Error, Result};
 pub use models::Model;
 pub use session::{Engine, Mode};

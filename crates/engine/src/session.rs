@@ -15,6 +15,17 @@ use crate::models::Materialized;
 use crate::refresh::Chunk;
 use crate::{models, reference, AsOf, Error, Model, Result};
 
+/// The provider of a lake table: the Delta scan, or with a cluster the snapshot's files as plain
+/// Parquet (the plan a worker can receive).
+fn table_provider(
+    lake: &Lake,
+    table: &tonghop_lake::DeltaTable,
+    ctx: &SessionContext,
+    distributed: bool,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    Ok(if distributed { Arc::new(tonghop_lake::SnapshotTable::try_new(lake, table)?) } else { tonghop_lake::scan_provider(table, &ctx.state())? })
+}
+
 /// A model's error, naming the model and its file.
 pub(crate) fn model_error(model: &Model, source: Error) -> Error {
     Error::Model { model: model.name.clone(), path: model.path.display().to_string(), source: Box::new(source) }
@@ -34,6 +45,8 @@ pub struct Engine {
     pub(crate) versions: std::collections::BTreeMap<String, i64>,
     /// Which state of the lake it reads.
     pub(crate) as_of: AsOf,
+    /// The workers queries are distributed over; None: this process runs them.
+    pub(crate) cluster: Option<crate::Cluster>,
 }
 
 /// How models are registered when the engine opens.
@@ -48,13 +61,22 @@ pub enum Mode {
 impl Engine {
     /// Opens a session: reference tables, catalog, lake tables, and (in [`Mode::Read`]) the models.
     pub async fn open(project: &Project, lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, mode: Mode) -> Result<Engine> {
-        Self::open_as_of(project, lake, registry, catalog, mode, &AsOf::Latest).await
+        Self::open_as_of(project, lake, registry, catalog, mode, &AsOf::Latest, None).await
     }
 
-    /// [`Engine::open`] on the lake as it stood at `as_of` (see [`AsOf`]); [`Engine::versions`]
-    /// then lists the versions read.
-    #[tracing::instrument(skip_all, fields(lake = %lake.root().url(), as_of = ?as_of.instant()))]
-    pub async fn open_as_of(project: &Project, lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, mode: Mode, as_of: &AsOf) -> Result<Engine> {
+    /// [`Engine::open`] on the lake as it stood at `as_of` (see [`AsOf`]; [`Engine::versions`]
+    /// then lists the versions read), with its queries distributed over `cluster` when given
+    /// (lake tables are then read by [`tonghop_lake::SnapshotTable`], which workers can receive).
+    #[tracing::instrument(skip_all, fields(lake = %lake.root().url(), as_of = ?as_of.instant(), distributed = cluster.is_some()))]
+    pub async fn open_as_of(
+        project: &Project,
+        lake: &Lake,
+        registry: &UnitRegistry,
+        catalog: &Catalog,
+        mode: Mode,
+        as_of: &AsOf,
+        cluster: Option<&crate::Cluster>,
+    ) -> Result<Engine> {
         if mode == Mode::Build && *as_of != AsOf::Latest {
             return Err(Error::AsOfBuild);
         }
@@ -68,7 +90,14 @@ impl Engine {
         // DataFusion settings can be tuned with DATAFUSION_* environment variables (for example
         // DATAFUSION_EXECUTION_TARGET_PARTITIONS=4), as in datafusion-cli.
         let config = SessionConfig::from_env()?.with_information_schema(true).with_default_catalog_and_schema("datafusion", "public");
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = match cluster {
+            Some(cluster) => {
+                let ctx = SessionContext::new_with_state(cluster.session_state(config)?);
+                tonghop_lake::parquet_scan::register_lake_store(lake, &ctx);
+                ctx
+            }
+            None => SessionContext::new_with_config(config),
+        };
         if let Some(at) = as_of.instant() {
             let nanos = at.timestamp_nanos_opt().ok_or(Error::AsOfOutOfRange { at })?;
             let signature = datafusion::logical_expr::Signature::nullary(datafusion::logical_expr::Volatility::Stable);
@@ -92,7 +121,7 @@ impl Engine {
             let provider: Arc<dyn datafusion::catalog::TableProvider> = match as_of.open(lake, spec.folder, spec.name, spec.name).await? {
                 Some(table) => {
                     versions.insert(spec.name.to_string(), table.version().unwrap_or_default() as i64);
-                    tonghop_lake::scan_provider(&table, &ctx.state())?
+                    table_provider(lake, &table, &ctx, cluster.is_some())?
                 }
                 None => Arc::new(MemTable::try_new(spec.schema.clone(), vec![vec![]])?),
             };
@@ -102,10 +131,10 @@ impl Engine {
         datafusion::catalog::SchemaProvider::register_table(
             raw.as_ref(),
             tables::AUDIT.name.to_string(),
-            Arc::new(tonghop_lake::LatestTable::new(lake, &tables::AUDIT)),
+            Arc::new(tonghop_lake::LatestTable::new(lake, &tables::AUDIT).with_parquet_scan(cluster.is_some())),
         )?;
         let models = models::load(&project.sql_dir())?;
-        let mut engine = Engine { ctx, lake: lake.clone(), project: project.clone(), models, versions, as_of: as_of.clone() };
+        let mut engine = Engine { ctx, lake: lake.clone(), project: project.clone(), models, versions, as_of: as_of.clone(), cluster: cluster.cloned() };
         // The declared sources (`sql/sources/`): the lake tables as views, in every mode.
         let mut problems = Vec::new();
         for model in engine.models.iter().filter(|m| m.is_source()) {
@@ -151,7 +180,7 @@ impl Engine {
         let key = format!("models.{}", model.name);
         let Some(table) = self.as_of.open(&self.lake, "models", &model.name, &key).await? else { return Ok(false) };
         self.versions.insert(key, table.version().unwrap_or_default() as i64);
-        let provider = tonghop_lake::scan_provider(&table, &self.ctx.state())?;
+        let provider = table_provider(&self.lake, &table, &self.ctx, self.cluster.is_some())?;
         let schema = self.ctx.catalog("datafusion").and_then(|c| c.schema("models")).expect("registered at open");
         schema.deregister_table(&model.name)?;
         schema.register_table(model.name.clone(), provider)?;

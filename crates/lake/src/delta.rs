@@ -41,12 +41,20 @@ pub fn scan_provider(table: &DeltaTable, session: &dyn Session) -> Result<Arc<dy
 pub struct LatestTable {
     lake: Lake,
     spec: &'static TableSpec,
+    /// Read with [`crate::SnapshotTable`] (a plan a worker can receive) instead of the Delta scan.
+    parquet: bool,
 }
 
 impl LatestTable {
     /// The provider of `spec`'s table on `lake`.
     pub fn new(lake: &Lake, spec: &'static TableSpec) -> LatestTable {
-        LatestTable { lake: lake.clone(), spec }
+        LatestTable { lake: lake.clone(), spec, parquet: false }
+    }
+
+    /// Reads with [`crate::SnapshotTable`] when `parquet` (distributed sessions).
+    pub fn with_parquet_scan(mut self, parquet: bool) -> LatestTable {
+        self.parquet = parquet;
+        self
     }
 }
 
@@ -72,7 +80,11 @@ impl TableProvider for LatestTable {
         let Some(table) = self.lake.open_table(self.spec.folder, self.spec.name).await.map_err(to_df)? else {
             return MemTable::try_new(self.spec.schema.clone(), vec![vec![]])?.scan(session, Some(&wanted), filters, limit).await;
         };
-        let provider = scan_provider(&table, session).map_err(to_df)?;
+        let provider: Arc<dyn TableProvider> = if self.parquet {
+            Arc::new(crate::SnapshotTable::try_new(&self.lake, &table).map_err(to_df)?)
+        } else {
+            scan_provider(&table, session).map_err(to_df)?
+        };
         // The Delta provider orders columns its own way (partition columns last): ask it for the
         // spec's columns by name, in the order asked here.
         let theirs = provider.schema();

@@ -19,6 +19,14 @@ pub enum Error {
         /// Table URL.
         url: String,
     },
+    /// A Delta table the Parquet scan of distributed execution cannot read correctly.
+    #[error("Delta table {table} cannot be read as plain Parquet: {reason} (tonghop writes no such table; read it without [cluster] workers)")]
+    UnreadableProtocol {
+        /// Table name.
+        table: String,
+        /// What it uses.
+        reason: String,
+    },
     /// A Delta Lake operation failed.
     #[error("Delta table {table} ({url}): {source}")]
     Delta {

@@ -28,6 +28,7 @@
 //! | [`journal`] | the service's journal of answered submissions not yet committed to Delta |
 //! | [`check`] | the lake's integrity: live files present and whole, committed rows present, what waits |
 //! | [`backup`] | copying a whole lake elsewhere and back, consistent while it is written |
+//! | [`parquet_scan`] | a snapshot's live files scanned as plain Parquet, for plans shipped to workers |
 //! | [`maintain`] | compaction, checkpoints, log clean-up and VACUUM with the lake's retention |
 //!
 //! **Atomicity.** Delta commits are atomic per table. An ingest appends to `data_values` and
@@ -47,6 +48,7 @@ pub mod lease;
 pub mod location;
 pub mod maintain;
 pub mod model_table;
+pub mod parquet_scan;
 pub mod tables;
 
 pub use delta::{array_numbers, array_strings, first_column_strings, scan_provider, Appender, Lake, LatestTable, MAX_LISTED_IDS};
@@ -55,6 +57,7 @@ pub use error::{Error, Result};
 pub use lease::{Lease, LeaseInfo};
 pub use location::Location;
 pub use model_table::{ModelWriter, Replace};
+pub use parquet_scan::SnapshotTable;
 pub use tables::TableSpec;
 
 use deltalake::datafusion::{common::ParamValues, scalar::ScalarValue};

@@ -50,6 +50,8 @@ pub struct Runner {
     catalog: Arc<Catalog>,
     today: chrono::NaiveDate,
     trigger: String,
+    /// The workers its builds and exports are distributed over (None: this process).
+    cluster: Option<tonghop_engine::Cluster>,
 }
 
 /// How long a run's lease lasts unless renewed (it is renewed every quarter of that while the run
@@ -69,7 +71,7 @@ fn step_error(pipeline: &str, step: &str) -> impl Fn(Box<dyn std::error::Error +
 impl Runner {
     /// A runner; `today` is the date ingest compares periods with.
     pub fn new(project: Project, lake: Lake, registry: Arc<UnitRegistry>, catalog: Arc<Catalog>, today: chrono::NaiveDate) -> Self {
-        Runner { project, lake, registry, catalog, today, trigger: "cli".into() }
+        Runner { project, lake, registry, catalog, today, trigger: "cli".into(), cluster: None }
     }
 
     /// What starts this runner's runs, as the `runs` table records it (`cli` unless set:
@@ -79,8 +81,14 @@ impl Runner {
         self
     }
 
+    /// Distributes its builds and exports over `cluster` (see [`tonghop_engine::cluster`]).
+    pub fn with_cluster(mut self, cluster: Option<tonghop_engine::Cluster>) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
     async fn engine(&self, mode: Mode) -> Result<Engine, tonghop_engine::Error> {
-        Engine::open(&self.project, &self.lake, &self.registry, &self.catalog, mode).await
+        Engine::open_as_of(&self.project, &self.lake, &self.registry, &self.catalog, mode, &tonghop_engine::AsOf::Latest, self.cluster.as_ref()).await
     }
 
     /// The names an export step may read: every model and table.

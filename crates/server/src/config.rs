@@ -57,6 +57,9 @@ pub struct ServerConfig {
     /// The dashboard's pages.
     #[serde(default)]
     pub dashboard: DashboardConfig,
+    /// The workers SQL and builds are distributed over (`tonghop worker`); none: this process.
+    #[serde(default)]
+    pub cluster: tonghop_engine::ClusterConfig,
     /// The file this configuration was read from (none: the defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -471,7 +474,7 @@ impl ServerConfig {
 
     /// Every problem of the configuration, each naming the setting and the fix.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+        let mut problems = self.cluster.problems();
         if self.http.listen.parse::<SocketAddr>().is_err() {
             problems.push(format!("http.listen = {:?} is not an address: write host:port, e.g. \"127.0.0.1:8080\"", self.http.listen));
         }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use arrow::array::RecordBatch;
 use tokio_util::sync::CancellationToken;
 use tonghop_core::{Catalog, Project, UnitRegistry};
-use tonghop_engine::{session::Mode, Engine};
+use tonghop_engine::{session::Mode, Cluster, Engine};
 use tonghop_lake::Lake;
 use tonghop_pipeline::{PipelineSpec, RunReport, Runner};
 
@@ -41,6 +41,8 @@ pub struct Service {
     pub catalog: Arc<Catalog>,
     /// The lake.
     pub lake: Lake,
+    /// The workers queries and builds are distributed over (`[cluster]`; None: this process).
+    pub cluster: Option<Cluster>,
     /// The audit trail.
     pub audit: Audit,
     /// The configuration file (its tokens and users are reloaded when it changes).
@@ -75,8 +77,8 @@ pub use tonghop_core::period::today_in_vietnam as today;
 
 /// Opens a read session with the PostgreSQL catalog tables (`pg_catalog`) that `psql \dt`,
 /// DBeaver and other tools introspect.
-async fn open_engine(project: &Project, lake: &Lake, registry: &UnitRegistry, catalog: &Catalog) -> Result<Engine> {
-    let engine = Engine::open(project, lake, registry, catalog, Mode::Read).await?;
+async fn open_engine(project: &Project, lake: &Lake, registry: &UnitRegistry, catalog: &Catalog, cluster: Option<&Cluster>) -> Result<Engine> {
+    let engine = Engine::open_as_of(project, lake, registry, catalog, Mode::Read, &tonghop_engine::AsOf::Latest, cluster).await?;
     if let Err(e) = crate::pg_catalog::register(engine.context()) {
         tracing::warn!(error = %e, "pg_catalog could not be set up; PostgreSQL clients will not list tables");
     }
@@ -118,7 +120,8 @@ impl Service {
         let lake_changed = Arc::new(AtomicBool::new(false));
         let (committer, committer_task) =
             Committer::start(lake.clone(), config.submissions.max_group, config.submissions.queue, metrics.clone(), lake_changed.clone()).await?;
-        let engine = open_engine(&project, &lake, &registry, &catalog).await?;
+        let cluster = Cluster::start(&config.cluster).await?;
+        let engine = open_engine(&project, &lake, &registry, &catalog, cluster.as_ref()).await?;
         let access = Access::new(&config.tokens, &config.postgres.users);
         let (audit, _) = Audit::start(lake.clone(), &config.audit);
         let config_file = crate::reload::ConfigFile::of(&config);
@@ -132,6 +135,7 @@ impl Service {
             registry,
             catalog,
             lake,
+            cluster,
             audit,
             config_file,
             metrics,
@@ -215,7 +219,7 @@ impl Service {
         if !self.lake_changed.swap(false, Ordering::AcqRel) {
             return Ok(false);
         }
-        match open_engine(&self.project, &self.lake, &self.registry, &self.catalog).await {
+        match open_engine(&self.project, &self.lake, &self.registry, &self.catalog, self.cluster.as_ref()).await {
             Ok(engine) => {
                 *self.engine.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(engine);
                 tracing::info!("SQL session reloaded");
@@ -271,7 +275,9 @@ impl Service {
         if let Err(e) = self.committer.flush().await {
             tracing::warn!(error = %e, "the run starts without some journaled submissions");
         }
-        let runner = Runner::new(self.project.clone(), self.lake.clone(), self.registry.clone(), self.catalog.clone(), today()).with_trigger(trigger);
+        let runner = Runner::new(self.project.clone(), self.lake.clone(), self.registry.clone(), self.catalog.clone(), today())
+            .with_trigger(trigger)
+            .with_cluster(self.cluster.clone());
         let started = std::time::Instant::now();
         let result = runner.run(spec, path, &|_, _| {}).await;
         let status = match &result {

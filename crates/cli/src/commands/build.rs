@@ -29,7 +29,8 @@ pub(crate) async fn build(ctx: &Loaded, lake: &str, args: BuildArgs) -> Result<(
     let BuildArgs { full } = args;
     let lake = Lake::open(lake)?;
     let started = std::time::Instant::now();
-    let mut engine = Engine::open(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Build).await?;
+    let mut engine =
+        Engine::open_as_of(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Build, &tonghop_engine::AsOf::Latest, ctx.cluster.as_ref()).await?;
     let bar = crate::progress_bar(None, "building");
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     let summary = engine.build(full).await;
@@ -58,7 +59,7 @@ pub(crate) async fn run(ctx: &Loaded, lake: &str, args: RunArgs) -> Result<()> {
     let RunArgs { pipeline } = args;
     let spec = PipelineSpec::load(&pipeline)?;
     let lake = Lake::open(lake)?;
-    let runner = Runner::new(ctx.project.clone(), lake.clone(), ctx.registry.clone(), ctx.catalog.clone(), crate::today());
+    let runner = Runner::new(ctx.project.clone(), lake.clone(), ctx.registry.clone(), ctx.catalog.clone(), crate::today()).with_cluster(ctx.cluster.clone());
     let bar = crate::progress_bar(None, "files");
     let started = std::time::Instant::now();
     let report = runner.run(&spec, &pipeline, &|_, n| bar.inc(n)).await?;

@@ -228,7 +228,7 @@ fn resolve_as_of(args: &AsOfArgs) -> Result<(AsOf, Option<String>)> {
 pub(crate) async fn run(ctx: &Loaded, lake: &str, what: ExportCommand) -> Result<()> {
     let lake = Lake::open(lake)?;
     let (as_of, given) = resolve_as_of(what.as_of())?;
-    let engine = Engine::open_as_of(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Read, &as_of).await?;
+    let engine = Engine::open_as_of(&ctx.project, &lake, &ctx.registry, &ctx.catalog, Mode::Read, &as_of, ctx.cluster.as_ref()).await?;
     let export = ExportContext {
         engine: &engine,
         lake: &lake,

@@ -1,5 +1,5 @@
-//! The lake as a whole: `tonghop check` (is it sound?), `tonghop maintain`, `tonghop backup` and
-//! `tonghop restore`.
+//! The lake as a whole: `tonghop check` (is it sound?), `tonghop maintain`, `tonghop backup`,
+//! `tonghop restore`, and `tonghop worker` (a cluster's worker reading it).
 
 use anyhow::{bail, Context, Result};
 use tonghop_lake::check::Severity;
@@ -13,6 +13,45 @@ pub(crate) struct CheckArgs {
     /// Also decode every row of every table (reads the whole lake), not only each file's ends.
     #[arg(long)]
     pub(crate) deep: bool,
+}
+
+/// The flags of `tonghop worker`.
+#[derive(clap::Args)]
+pub(crate) struct WorkerArgs {
+    /// The address to listen on (port 0: any free port, printed).
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub(crate) listen: String,
+}
+
+/// `tonghop worker`: serves until SIGTERM or Ctrl-C (see `tonghop_engine::cluster`).
+pub(crate) async fn worker(lake: &str, cluster: &tonghop_engine::ClusterConfig, args: &WorkerArgs) -> Result<()> {
+    let problems = cluster.problems();
+    if !problems.is_empty() {
+        bail!("{}", problems.join("\n"));
+    }
+    let lake = Lake::open(lake)?;
+    let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("--listen {}", args.listen))?;
+    let address = listener.local_addr()?;
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let shutdown = async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: stopping the worker"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: stopping the worker"),
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let scheme = if cluster.tls.is_some() { "https" } else { "http" };
+        writeln!(out, "tonghop worker: listening on {scheme}://{address} (lake {})", lake.root().url())?;
+        out.flush()?;
+    }
+    tonghop_engine::cluster::serve_worker(listener, &lake, cluster, shutdown).await?;
+    Ok(())
 }
 
 /// The flags of `tonghop maintain`.

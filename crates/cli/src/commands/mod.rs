@@ -73,6 +73,10 @@ pub(crate) enum Command {
     /// every committed submission's rows present, the build state consistent with the models;
     /// prints what waits (journal, leases) and fails on any problem.
     Check(lake::CheckArgs),
+    /// Run a worker of a cluster: execute the parts of queries and builds a coordinator sends
+    /// (`[cluster] workers`, --workers), reading the lake (--lake, same as the coordinator's) until
+    /// SIGTERM or Ctrl-C. Prints `tonghop worker: listening on ADDR` once it accepts.
+    Worker(lake::WorkerArgs),
     /// Maintain the lake: compact small files, checkpoint every Delta log, delete commits and
     /// unreferenced files older than the retention (VACUUM). Safe while ingest and the service write.
     ///

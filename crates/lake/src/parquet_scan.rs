@@ -1,0 +1,250 @@
+//! A Delta table's snapshot read as plain Parquet: the scan distributed execution can ship.
+//!
+//! The Delta scan of deltalake 1.1 (`DeltaScanNext`) cannot be serialised into a plan fragment
+//! for a worker (delta-rs issue 4171). [`SnapshotTable`] reads the *live files* of one snapshot
+//! (the `add` actions of the version the table was opened at) with DataFusion's own Parquet scan:
+//! a `DataSourceExec` over a `FileScanConfig` whose files carry their Delta partition values. Every
+//! part of that plan is serialisable by `datafusion-proto`, so a worker can read its share of the
+//! files from the lake's object store itself.
+//!
+//! It reads only what it understands: a table whose protocol needs a reader feature other than
+//! those listed in [`READABLE_FEATURES`] (deletion vectors, column mapping, …) is refused with
+//! [`Error::UnreadableProtocol`] rather than read wrong. tonghop never writes such tables.
+//!
+//! The files are addressed through one object-store URL per lake ([`lake_store_url`]), which
+//! every process of a cluster registers for its own copy of the lake configuration
+//! ([`register_lake_store`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
+use deltalake::datafusion::catalog::{Session, TableProvider};
+use deltalake::datafusion::common::{DFSchema, ScalarValue};
+use deltalake::datafusion::datasource::listing::PartitionedFile;
+use deltalake::datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use deltalake::datafusion::datasource::source::DataSourceExec;
+use deltalake::datafusion::datasource::TableType;
+use deltalake::datafusion::execution::object_store::ObjectStoreUrl;
+use deltalake::datafusion::logical_expr::utils::conjunction;
+use deltalake::datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use deltalake::datafusion::physical_plan::empty::EmptyExec;
+use deltalake::datafusion::physical_plan::ExecutionPlan;
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::DeltaTable;
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Lake, Result};
+
+/// Reader features this scan reads correctly: they change the log, not the data files.
+pub const READABLE_FEATURES: &[&str] = &["timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"];
+
+/// The object-store URL under which the lake's files are read by the Parquet scan:
+/// `tonghop-lake://<first 16 hex digits of the SHA-256 of the lake's root URL>`. A worker started
+/// on another lake registers another URL, and a plan naming this lake then fails there with
+/// DataFusion's "no suitable object store" instead of reading other files.
+pub fn lake_store_url(lake: &Lake) -> ObjectStoreUrl {
+    let digest = Sha256::digest(lake.root().url().as_str().as_bytes());
+    let host: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    ObjectStoreUrl::parse(format!("tonghop-lake://{host}")).expect("a valid URL")
+}
+
+/// Registers the lake's object store in `ctx`'s runtime under [`lake_store_url`].
+pub fn register_lake_store(lake: &Lake, ctx: &SessionContext) {
+    let url = lake_store_url(lake);
+    ctx.runtime_env().register_object_store(url.as_ref(), lake.root().store());
+}
+
+/// One live file of the snapshot.
+#[derive(Debug, Clone)]
+struct LiveFile {
+    /// Its path in the lake's object store (from the store's root).
+    path: object_store::path::Path,
+    size: u64,
+    /// Its partition values, in the order of [`SnapshotTable::partition_fields`].
+    partition_values: Vec<ScalarValue>,
+}
+
+/// A Delta snapshot's live files scanned as Parquet (see the module's docs).
+#[derive(Debug)]
+pub struct SnapshotTable {
+    name: String,
+    store_url: ObjectStoreUrl,
+    /// The columns stored in the files, in the table's order.
+    file_schema: SchemaRef,
+    /// The partition columns, in the table's partition order.
+    partition_fields: Vec<FieldRef>,
+    /// The table's columns in the Delta schema's order (as the Delta scan gives them).
+    schema: SchemaRef,
+    /// For each column of `schema`, its index in the file scan's order (`file_schema` then
+    /// `partition_fields`).
+    scan_index: Vec<usize>,
+    files: Vec<LiveFile>,
+}
+
+impl SnapshotTable {
+    /// The provider over `table` (opened at the version to read), a table of `lake`.
+    #[tracing::instrument(skip_all, fields(table = %table.table_url()))]
+    pub fn try_new(lake: &Lake, table: &DeltaTable) -> Result<SnapshotTable> {
+        let name = table.table_url().path().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
+        let delta = |e: deltalake::DeltaTableError| Error::Delta { table: name.clone(), url: table.table_url().to_string(), source: Box::new(e) };
+        let snapshot = table.snapshot().map_err(delta)?;
+        check_protocol(&name, snapshot.protocol(), snapshot.metadata().configuration())?;
+
+        // The table's folder below the lake's root, to address its files from the store's root.
+        let root = lake.root().url().as_str();
+        let table_url = table.table_url().as_str().trim_end_matches('/').to_string();
+        let folder = table_url
+            .strip_prefix(root)
+            .ok_or_else(|| Error::InvalidLocation { location: table_url.clone(), reason: format!("the table is not below the lake {root}") })?;
+
+        let partition_columns: Vec<String> = snapshot.metadata().partition_columns().to_vec();
+        let arrow_schema = snapshot.snapshot().arrow_schema();
+        let plain = |f: &Field| -> FieldRef {
+            // Dictionary-encoded partition values, view types: the spec's plain types.
+            let data_type = match f.data_type() {
+                DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
+                DataType::Dictionary(_, value) => value.as_ref().clone(),
+                other => other.clone(),
+            };
+            Arc::new(Field::new(f.name(), data_type, true).with_metadata(f.metadata().clone()))
+        };
+        let file_fields: Vec<FieldRef> = arrow_schema.fields().iter().filter(|f| !partition_columns.contains(f.name())).map(|f| plain(f)).collect();
+        let partition_fields: Vec<FieldRef> =
+            partition_columns.iter().map(|c| arrow_schema.field_with_name(c).map(plain).map_err(|e| Error::Query(e.into()))).collect::<Result<_>>()?;
+        let file_schema = Arc::new(Schema::new(file_fields.clone()));
+        let scan_order: Vec<FieldRef> = file_fields.into_iter().chain(partition_fields.iter().cloned()).collect();
+        let logical: Vec<FieldRef> = arrow_schema.fields().iter().map(|f| plain(f)).collect();
+        let scan_index =
+            logical.iter().map(|f| scan_order.iter().position(|g| g.name() == f.name()).expect("every column is a file or partition column")).collect();
+        let schema = Arc::new(Schema::new(logical));
+
+        let mut files = Vec::new();
+        for file in snapshot.log_data().iter() {
+            if file.deletion_vector_descriptor().is_some() {
+                return Err(Error::UnreadableProtocol { table: name.clone(), reason: format!("its file {} has a deletion vector", file.path()) });
+            }
+            let relative = file.path().to_string();
+            if relative.contains("://") {
+                return Err(Error::UnreadableProtocol { table: name.clone(), reason: format!("its file {relative} lies outside the table's folder") });
+            }
+            let values = file.partition_values_map();
+            let partition_values = partition_fields
+                .iter()
+                .map(|field| match values.get(field.name()).cloned().flatten() {
+                    Some(text) => ScalarValue::try_from_string(text, field.data_type()).map_err(Error::Query),
+                    None => ScalarValue::try_from(field.data_type()).map_err(Error::Query),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            files.push(LiveFile { path: lake.root().path(&format!("{folder}/{relative}")), size: file.size() as u64, partition_values });
+        }
+        // The log's order is its own; a scan's files in path order give the same plan every time.
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(SnapshotTable { name, store_url: lake_store_url(lake), file_schema, partition_fields, schema, scan_index, files })
+    }
+
+    /// How many live files the snapshot has.
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The files whose partition values pass the filters that read only partition columns.
+    fn prune(&self, filters: &[Expr], session: &dyn Session) -> deltalake::datafusion::error::Result<Vec<LiveFile>> {
+        let names: Vec<&str> = self.partition_fields.iter().map(|f| f.name().as_str()).collect();
+        let on_partitions: Vec<Expr> =
+            filters.iter().filter(|f| f.column_refs().iter().all(|c| names.contains(&c.name.as_str())) && !f.column_refs().is_empty()).cloned().collect();
+        let Some(predicate) = conjunction(on_partitions) else { return Ok(self.files.clone()) };
+        if self.files.is_empty() {
+            return Ok(Vec::new());
+        }
+        let schema = Arc::new(Schema::new(self.partition_fields.clone()));
+        let columns = (0..self.partition_fields.len())
+            .map(|i| ScalarValue::iter_to_array(self.files.iter().map(|f| f.partition_values[i].clone())))
+            .collect::<deltalake::datafusion::error::Result<Vec<ArrayRef>>>()?;
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+        let physical = session.create_physical_expr(predicate, &df_schema)?;
+        let mask = physical.evaluate(&batch)?.into_array(batch.num_rows())?;
+        let mask = mask.as_any().downcast_ref::<BooleanArray>().cloned().unwrap_or_else(|| BooleanArray::from(vec![true; batch.num_rows()]));
+        Ok(self.files.iter().enumerate().filter(|(i, _)| mask.is_null(*i) || mask.value(*i)).map(|(_, f)| f.clone()).collect())
+    }
+}
+
+/// Refuses a protocol this scan cannot read (see [`READABLE_FEATURES`]).
+fn check_protocol(table: &str, protocol: &deltalake::kernel::Protocol, configuration: &HashMap<String, String>) -> Result<()> {
+    let json = serde_json::to_value(protocol).map_err(|e| Error::UnreadableProtocol { table: table.to_string(), reason: e.to_string() })?;
+    let reader_version = json.get("minReaderVersion").and_then(|v| v.as_i64()).unwrap_or(1);
+    let features: Vec<String> =
+        json.get("readerFeatures").and_then(|v| v.as_array()).map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let unknown: Vec<&String> = features.iter().filter(|f| !READABLE_FEATURES.contains(&f.as_str())).collect();
+    if !unknown.is_empty() {
+        let list: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+        return Err(Error::UnreadableProtocol { table: table.to_string(), reason: format!("its protocol needs the reader features {}", list.join(", ")) });
+    }
+    if let Some(mode) = configuration.get("delta.columnMapping.mode").filter(|m| m.as_str() != "none") {
+        return Err(Error::UnreadableProtocol { table: table.to_string(), reason: format!("it uses column mapping (mode {mode})") });
+    }
+    if reader_version > 3 {
+        return Err(Error::UnreadableProtocol { table: table.to_string(), reason: format!("its protocol needs reader version {reader_version}") });
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl TableProvider for SnapshotTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> deltalake::datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        // Partition filters prune files here; every filter is still applied above the scan (and
+        // pushed into the Parquet reader to skip row groups by DataFusion's filter pushdown).
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        session: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> deltalake::datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let files = self.prune(filters, session)?;
+        tracing::debug!(table = %self.name, files = files.len(), of = self.files.len(), "parquet scan of the snapshot");
+        if files.is_empty() {
+            let schema = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => self.schema.clone(),
+            };
+            return Ok(Arc::new(EmptyExec::new(schema)));
+        }
+        // Files spread over the session's partitions by size; DataFusion splits big files further.
+        let groups_wanted = session.config().target_partitions().max(1).min(files.len());
+        let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..groups_wanted).map(|_| (0, Vec::new())).collect();
+        let mut by_size = files;
+        by_size.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
+        for file in by_size {
+            let smallest = groups.iter_mut().min_by_key(|(bytes, _)| *bytes).expect("at least one group");
+            smallest.0 += file.size;
+            smallest.1.push(PartitionedFile::new(file.path.to_string(), file.size).with_partition_values(file.partition_values));
+        }
+        let table_schema = deltalake::datafusion::datasource::table_schema::TableSchema::builder(self.file_schema.clone())
+            .with_table_partition_cols(self.partition_fields.clone())
+            .build();
+        let source = Arc::new(ParquetSource::new(table_schema).with_table_parquet_options(session.table_options().parquet.clone()));
+        let config = FileScanConfigBuilder::new(self.store_url.clone(), source)
+            .with_file_groups(groups.into_iter().map(|(_, files)| FileGroup::new(files)).collect())
+            .with_projection_indices(Some(match projection {
+                Some(p) => p.iter().map(|&i| self.scan_index[i]).collect(),
+                None => self.scan_index.clone(),
+            }))?
+            .with_limit(limit)
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+}
