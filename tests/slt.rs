@@ -155,14 +155,7 @@ async fn slt_files_over_seed_data() {
 /// The same files with the models built and queried over two workers (`tonghop worker`'s server,
 /// on 127.0.0.1 ports: every fragment crosses gRPC as protobuf), scans split into one task per
 /// byte's worth.
-///
-/// Ignored: 3 queries of 3 files (aggregation.slt:20, completeness.slt:133, quality.slt:38) fail
-/// with "Expects PARTITION BY expression to be ordered". A window whose partition columns a filter
-/// made constant gets a sort without them; datafusion-distributed 4.0 cuts the plan between that
-/// sort and the window, and the worker's copy no longer knows the columns are constant. Run it
-/// with `cargo test -p tonghop-engine --test slt -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "datafusion-distributed 4.0 loses a window's constant partition columns across a stage (3 queries fail)"]
 async fn slt_files_over_seed_data_distributed() {
     run_slt_files(true).await;
 }

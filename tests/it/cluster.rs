@@ -9,7 +9,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{q1_demo_lake, sql_rows, tonghop, tonghop_command, tonghop_raw};
+use crate::helpers::{make_token, q1_demo_lake, serve, sql_rows, tonghop, tonghop_command, tonghop_raw};
 
 /// A running `tonghop worker`, killed when dropped.
 struct Worker {
@@ -22,8 +22,13 @@ struct Worker {
 impl Worker {
     /// Starts a worker on `listen` (port 0: any) and reads the address it prints.
     fn start(lake: &Path, listen: &str, name: &str) -> Worker {
+        Worker::start_with(lake, listen, name, &[])
+    }
+
+    /// [`Worker::start`] with more global flags (`--cluster FILE` for TLS).
+    fn start_with(lake: &Path, listen: &str, name: &str, flags: &[&str]) -> Worker {
         let log = lake.parent().unwrap().join(format!("{name}.log"));
-        let mut command = tonghop_command(lake, &["worker", "--listen", listen]);
+        let mut command = tonghop_command(lake, &[flags, &["worker", "--listen", listen]].concat());
         command.env("RUST_LOG", "warn,tonghop_engine::cluster=debug");
         command.stdout(std::process::Stdio::piped()).stderr(std::fs::File::create(&log).unwrap());
         let mut child = command.spawn().unwrap();
@@ -32,7 +37,7 @@ impl Worker {
         // "tonghop worker: listening on http://127.0.0.1:PORT (lake ...)"
         let address = line
             .split_whitespace()
-            .find_map(|w| w.strip_prefix("http://"))
+            .find_map(|w| w.strip_prefix("http://").or_else(|| w.strip_prefix("https://")))
             .unwrap_or_else(|| panic!("worker {name} did not start: {line:?}\n{}", std::fs::read_to_string(&log).unwrap_or_default()))
             .to_string();
         Worker { child, address, log }
@@ -153,10 +158,23 @@ fn a_distributed_build_equals_a_single_process_build() {
         );
     }
 
-    // 4. Analyst SQL over the workers answers as in one process.
+    // 4. Analyst SQL over the workers answers as in one process, from the CLI and from the
+    //    service configured with [cluster].
     let query =
         "SELECT level, indicator, count(*) AS n, round(sum(value), 6) AS total FROM indicator_values GROUP BY level, indicator ORDER BY level, indicator";
-    assert_eq!(sql_rows_on(&lake, &cluster, query), sql_rows(&lake, query));
+    let local = sql_rows(&lake, query);
+    assert_eq!(sql_rows_on(&lake, &cluster, query), local);
+    let (token, entry) = make_token(&lake, "phan-tich", "analyst", None);
+    let before = (w1.fragments(), w2.fragments());
+    let server = serve(&lake, &format!("{entry}\n[cluster]\nworkers = [{:?}, {:?}]\nbytes_per_task = 1\n", w1.address, w2.address));
+    let csv = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let r = reqwest::Client::new().post(format!("{}/sql?format=csv", server.http)).bearer_auth(&token).body(query).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.text().await.unwrap()
+    });
+    let served: Vec<Vec<String>> = csv::Reader::from_reader(csv.as_bytes()).records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
+    assert_eq!(served, local, "the service's /sql over the workers");
+    assert!(w1.fragments() > before.0 && w2.fragments() > before.1, "the service sent the query to the workers");
 }
 
 #[test]
@@ -195,4 +213,69 @@ fn killing_a_worker_fails_the_build_and_the_retry_succeeds() {
     let out = tonghop_raw(&lake, &["--cluster", cluster.to_str().unwrap(), "build", "--full"]);
     assert!(out.status.success(), "retry: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(crate::build::snapshot(&lake), single, "the retried distributed build equals the single-process build");
+}
+
+/// A CA, and a certificate it signed for the name `tonghop-worker` with its key (PEM), by openssl.
+fn worker_certificate(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").current_dir(dir).args(args).output().expect("openssl (.ci/run installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=tonghop test CA", "-keyout", "ca.key", "-out", "ca.crt"]);
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=tonghop-worker", "-keyout", "worker.key", "-out", "worker.csr"]);
+    std::fs::write(dir.join("worker.ext"), "subjectAltName=DNS:tonghop-worker\nbasicConstraints=CA:FALSE\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "worker.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "worker.ext",
+        "-out",
+        "worker.crt",
+    ]);
+    (dir.join("ca.crt"), dir.join("worker.crt"), dir.join("worker.key"))
+}
+
+#[test]
+fn worker_links_can_use_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = q1_demo_lake(dir.path());
+    let (ca, cert, key) = worker_certificate(dir.path());
+    // One file for workers and coordinator: workers present cert and key, and every side checks
+    // the others' certificates against it (workers also call each other).
+    let tls = |workers: &str| {
+        format!(
+            "[cluster]\nworkers = [{workers}]\nbytes_per_task = 1\n[cluster.tls]\nca = {:?}\ndomain = \"tonghop-worker\"\ncert = {:?}\nkey = {:?}\n",
+            ca.to_str().unwrap(),
+            cert.to_str().unwrap(),
+            key.to_str().unwrap()
+        )
+    };
+    let serving = dir.path().join("worker-tls.toml");
+    std::fs::write(&serving, tls("")).unwrap();
+    let flags = ["--cluster", serving.to_str().unwrap()];
+    let (w1, w2) = (Worker::start_with(&lake, "127.0.0.1:0", "tls-1", &flags), Worker::start_with(&lake, "127.0.0.1:0", "tls-2", &flags));
+    let cluster = dir.path().join("cluster-tls.toml");
+    std::fs::write(&cluster, tls(&format!("{:?}, {:?}", w1.address, w2.address))).unwrap();
+
+    let query =
+        "SELECT level, indicator, count(*) AS n, round(sum(value), 6) AS total FROM indicator_values GROUP BY level, indicator ORDER BY level, indicator";
+    assert_eq!(sql_rows_on(&lake, &cluster, query), sql_rows(&lake, query), "over TLS links");
+    let plan = tonghop(&lake, &["--cluster", cluster.to_str().unwrap(), "sql", &format!("EXPLAIN ANALYZE {query}")]);
+    assert!(plan.contains("NetworkShuffleExec") && w1.fragments() > 0 && w2.fragments() > 0, "the query crossed the TLS links:\n{plan}");
+
+    // Without TLS, the coordinator cannot talk to the TLS workers: the query fails, it does not
+    // fall back to plain text.
+    let plain = dir.path().join("cluster-plain.toml");
+    std::fs::write(&plain, format!("[cluster]\nworkers = [{:?}, {:?}]\nbytes_per_task = 1\n", w1.address, w2.address)).unwrap();
+    let out = tonghop_raw(&lake, &["--cluster", plain.to_str().unwrap(), "sql", query]);
+    assert!(!out.status.success(), "a plain-text coordinator was answered by TLS workers");
 }

@@ -376,3 +376,11 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+/// Runs a Python `script` (`python3 -c`) with `args` and parses the JSON it prints; `what` names
+/// the packages it needs (which .ci/run installs) in the failure message.
+pub fn python_json(script: &str, args: &[&std::ffi::OsStr], what: &str) -> serde_json::Value {
+    let out = Command::new("python3").arg("-c").arg(script).args(args).output().unwrap_or_else(|e| panic!("python3 ({what}): {e}"));
+    assert!(out.status.success(), "{what} could not read the lake: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}

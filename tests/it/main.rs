@@ -18,6 +18,7 @@ mod maintain;
 mod models;
 mod nightly;
 mod plans;
+mod readers;
 mod reform;
 mod s3;
 mod serve;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{assert_committed_once, make_token, q1_demo_lake, serve, sql_rows, tonghop};
+use crate::helpers::{assert_committed_once, make_token, python_json, q1_demo_lake, serve, sql_rows, tonghop};
 
 /// Live data files per Delta table, as `tonghop check` counts them.
 fn live_files(lake: &Path) -> BTreeMap<String, usize> {
@@ -68,15 +68,8 @@ q = QueryBuilder().register("t", DeltaTable(f"{root}/tables/data_values"))
 out["sum(data_values.value)"] = str(round(q.execute("SELECT sum(value) FROM t").read_all()[0][0].as_py()))
 print(json.dumps(out))
 "#;
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(lake)
-        .args(tables)
-        .output()
-        .expect("python3 (with the deltalake package, which .ci/run installs)");
-    assert!(out.status.success(), "Python's deltalake could not read the lake: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice::<BTreeMap<String, String>>(&out.stdout).unwrap()
+    let args: Vec<&std::ffi::OsStr> = std::iter::once(lake.as_os_str()).chain(tables.iter().map(|t| std::ffi::OsStr::new(t.as_str()))).collect();
+    serde_json::from_value(python_json(script, &args, "Python's deltalake")).unwrap()
 }
 
 /// The same figures read by tonghop.

@@ -177,11 +177,74 @@ impl Cluster {
             .with_config(config)
             .with_distributed_worker_resolver(Resolver { urls: self.urls.clone() })
             .with_distributed_channel_resolver(self.channels.clone())
+            .with_physical_optimizer_rule(Arc::new(PinWindowConstants))
             .with_distributed_planner();
         if let Some(bytes) = self.config.bytes_per_task {
             builder = builder.with_distributed_file_scan_config_bytes_per_partition(bytes)?;
         }
         Ok(builder.build())
+    }
+}
+
+/// Keeps a window's constant partition columns known on the worker that runs it.
+///
+/// When a filter makes some of a window's `PARTITION BY` columns constant (`WHERE epoch = … AND
+/// period = …` over a view with `ROW_NUMBER() OVER (PARTITION BY epoch, period, …)`), DataFusion
+/// sorts the window's input by the other columns only. The distributed planner may then cut the
+/// plan between that sort and the filter; the worker rebuilding the window's stage no longer knows
+/// the columns are constant and refuses the plan ("Expects PARTITION BY expression to be
+/// ordered"). This rule puts the filter's equalities again right under each such window: they keep
+/// every row (the columns hold those values) and travel with the window's stage.
+#[derive(Debug)]
+struct PinWindowConstants;
+
+impl datafusion::physical_optimizer::PhysicalOptimizerRule for PinWindowConstants {
+    fn optimize(
+        &self,
+        plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        _config: &datafusion::config::ConfigOptions,
+    ) -> datafusion::error::Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        use datafusion::common::tree_node::{Transformed, TreeNode};
+        use datafusion::physical_expr::{expressions, AcrossPartitions, PhysicalExpr};
+        use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec};
+        use datafusion::physical_plan::ExecutionPlanProperties;
+        plan.transform_up(|node| {
+            let window_exprs = if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
+                w.window_expr().to_vec()
+            } else if let Some(w) = node.downcast_ref::<WindowAggExec>() {
+                w.window_expr().to_vec()
+            } else {
+                return Ok(Transformed::no(node));
+            };
+            let partition_by: Vec<Arc<dyn PhysicalExpr>> = window_exprs.iter().flat_map(|e| e.partition_by().to_vec()).collect();
+            let input = Arc::clone(node.children()[0]);
+            let schema = input.schema();
+            let mut equalities = Vec::new();
+            for constant in input.equivalence_properties().constants() {
+                let AcrossPartitions::Uniform(Some(value)) = &constant.across_partitions else { continue };
+                if value.is_null() || !partition_by.iter().any(|p| p.as_ref() == constant.expr.as_ref()) {
+                    continue;
+                }
+                let literal: Arc<dyn PhysicalExpr> = expressions::lit(value.clone());
+                equalities.push(expressions::binary(Arc::clone(&constant.expr), datafusion::logical_expr::Operator::Eq, literal, &schema)?);
+            }
+            let Some(predicate) = equalities.into_iter().reduce(|a, b| Arc::new(expressions::BinaryExpr::new(a, datafusion::logical_expr::Operator::And, b)))
+            else {
+                return Ok(Transformed::no(node));
+            };
+            let filter = Arc::new(datafusion::physical_plan::filter::FilterExec::try_new(predicate, input)?);
+            let options = datafusion::physical_plan::ReplaceChildrenOptions::new(datafusion::physical_plan::ChildrenPropertiesMode::Recompute);
+            Ok(Transformed::yes(node.replace_children(vec![filter], options)?))
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "tonghop_pin_window_constants"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
     }
 }
 
@@ -236,6 +299,7 @@ impl Channels {
         let tls = match tls {
             None => None,
             Some(tls) => {
+                install_crypto_provider();
                 let mut config = tonic::transport::ClientTlsConfig::new();
                 if let Some(ca) = &tls.ca {
                     let pem = std::fs::read(ca).map_err(|e| Error::Cluster(format!("[cluster.tls] ca {}: {e}", ca.display())))?;
@@ -308,6 +372,7 @@ pub async fn serve_worker(
     .with_runtime_env(ctx.runtime_env());
     let mut server = tonic::transport::Server::builder().tcp_nodelay(true);
     if let Some(tls) = &config.tls {
+        install_crypto_provider();
         let (Some(cert), Some(key)) = (&tls.cert, &tls.key) else {
             return Err(Error::Cluster("[cluster.tls] a worker needs cert and key".to_string()));
         };
@@ -322,6 +387,12 @@ pub async fn serve_worker(
         .await
         .map_err(|e| Error::Cluster(format!("worker: {e}")))?;
     Ok(())
+}
+
+/// rustls's process-wide crypto provider: ring, as the service's TLS uses (several providers are
+/// built in, so rustls cannot choose one itself).
+fn install_crypto_provider() {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The accepted connections of `listener` as the stream tonic serves.

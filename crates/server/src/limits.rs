@@ -39,7 +39,6 @@ use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskCo
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
-use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion::prelude::SessionContext;
 use futures::{Future, Stream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -252,7 +251,10 @@ impl Limits {
     /// An analyst session over `base` (the service's session: its tables and settings), whose
     /// queries are planned under these limits and stop when `cancel` fires.
     pub fn session(self: &Arc<Self>, base: &SessionContext, cancel: Cancel) -> SessionContext {
-        let planner = Arc::new(LimitedPlanner { limits: self.clone(), cancel });
+        // The base session's planner (the distributed one when [cluster] lists workers) plans; this
+        // one puts its plan under the limits.
+        let inner = base.state().query_planner().clone();
+        let planner = Arc::new(LimitedPlanner { limits: self.clone(), cancel, inner });
         let state = SessionStateBuilder::new_from_existing(base.state()).with_query_planner(planner).build();
         SessionContext::new_with_state(state)
     }
@@ -262,6 +264,7 @@ impl Limits {
 struct LimitedPlanner {
     limits: Arc<Limits>,
     cancel: Cancel,
+    inner: Arc<dyn QueryPlanner + Send + Sync>,
 }
 
 impl fmt::Debug for LimitedPlanner {
@@ -285,7 +288,7 @@ impl QueryPlanner for LimitedPlanner {
                 return Err(stopped(Limit::Busy, message));
             }
         };
-        let physical = DefaultPhysicalPlanner::default().create_physical_plan(plan, session).await?;
+        let physical = self.inner.create_physical_plan(plan, session).await?;
         // The session's object stores and caches, this query's memory pool, the shared spill space.
         let mut runtime = RuntimeEnvBuilder::from_runtime_env(session.runtime_env()).with_memory_pool(Arc::new(QueryPool {
             parent: limits.pool.clone(),
