@@ -54,7 +54,7 @@ def rss_mib(pid):
 
 def fingerprint(binary, lake):
     checksum = (ROOT / "bench" / "indicator_values_checksum.sql").read_text()
-    figures = tonghop(binary, lake, "sql", "--format", "csv", checksum)
+    figures = tonghop(binary, lake, "sql", "--format", "csv", "--", checksum)
     tables = tonghop(binary, lake, "sql", "--format", "csv",
                      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'models' ORDER BY 1").split()[1:]
     counts = {t: tonghop(binary, lake, "sql", "--format", "csv", f"SELECT count(*) FROM models.{t}").split()[1] for t in tables}

@@ -114,7 +114,7 @@ pub struct Cluster {
     urls: Arc<RwLock<Vec<Url>>>,
     channels: Channels,
     /// Stops the background resolution when the last clone is dropped.
-    _refresher: Arc<tokio_util_drop::AbortOnDrop>,
+    _refresher: Arc<abort_on_drop::AbortOnDrop>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -123,7 +123,7 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
-mod tokio_util_drop {
+mod abort_on_drop {
     /// Aborts a background task when dropped.
     pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
     impl Drop for AbortOnDrop {
@@ -162,7 +162,7 @@ impl Cluster {
             }
         });
         let channels = Channels::new(config.tls.as_ref())?;
-        Ok(Some(Cluster { config: config.clone(), urls, channels, _refresher: Arc::new(tokio_util_drop::AbortOnDrop(refresher)) }))
+        Ok(Some(Cluster { config: config.clone(), urls, channels, _refresher: Arc::new(abort_on_drop::AbortOnDrop(refresher)) }))
     }
 
     /// The worker URLs known now.

@@ -248,3 +248,34 @@ impl TableProvider for SnapshotTable {
         Ok(DataSourceExec::from_data_source(config))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn protocol(json: serde_json::Value) -> deltalake::kernel::Protocol {
+        serde_json::from_value(json).expect("a protocol action")
+    }
+
+    #[test]
+    fn the_protocols_it_cannot_read_are_refused_by_name() {
+        let none = HashMap::new();
+        let plain = protocol(serde_json::json!({"minReaderVersion": 1, "minWriterVersion": 2}));
+        assert!(check_protocol("t", &plain, &none).is_ok());
+        let ntz =
+            protocol(serde_json::json!({"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["timestampNtz"], "writerFeatures": ["timestampNtz"]}));
+        assert!(check_protocol("t", &ntz, &none).is_ok());
+
+        let dv = protocol(
+            serde_json::json!({"minReaderVersion": 3, "minWriterVersion": 7, "readerFeatures": ["deletionVectors"], "writerFeatures": ["deletionVectors"]}),
+        );
+        let e = check_protocol("data_values", &dv, &none).unwrap_err().to_string();
+        assert!(e.contains("data_values") && e.contains("deletionVectors"), "{e}");
+
+        let mapping = HashMap::from([("delta.columnMapping.mode".to_string(), "name".to_string())]);
+        let e = check_protocol("runs", &plain, &mapping).unwrap_err().to_string();
+        assert!(e.contains("runs") && e.contains("column mapping (mode name)"), "{e}");
+        let off = HashMap::from([("delta.columnMapping.mode".to_string(), "none".to_string())]);
+        assert!(check_protocol("runs", &plain, &off).is_ok());
+    }
+}
