@@ -63,8 +63,36 @@ impl Engine {
     /// - Views are created as views (re-created per chunk with the chunk's refresh macros).
     ///
     /// Only valid on an engine opened in [`Mode::Build`].
+    ///
+    /// A build that fails before its model tests (a query error, a worker lost, a write refused)
+    /// takes back the model tables it had committed: each is restored to the version it read before
+    /// (a new Delta commit), so the models stay those of the last complete build. A model built for
+    /// the first time stays as written. Failed model tests leave the models built (the error lists
+    /// the tests).
     #[tracing::instrument(skip(self))]
     pub async fn build(&mut self, full: bool) -> Result<BuildSummary> {
+        let mut before = Vec::new();
+        for model in self.models.iter().filter(|m| m.is_table()) {
+            if let Some(table) = self.lake.open_table("models", &model.name).await? {
+                before.push((model.name.clone(), table.version().unwrap_or_default() as i64));
+            }
+        }
+        match self.build_models(full).await {
+            Err(e) if !matches!(e, Error::TestsFailed(_)) => {
+                for (name, version) in &before {
+                    match self.lake.restore_model(name, *version).await {
+                        Ok(now) if now != *version => tracing::info!(model = %name, version, now, "model taken back to its last complete build"),
+                        Ok(_) => {}
+                        Err(restore) => tracing::error!(model = %name, version, error = %restore, "model not taken back; the next full build rewrites it"),
+                    }
+                }
+                Err(e)
+            }
+            result => result,
+        }
+    }
+
+    async fn build_models(&mut self, full: bool) -> Result<BuildSummary> {
         let unresolved = self.unresolved_references();
         if !unresolved.is_empty() {
             return Err(Error::InvalidModels(unresolved.into()));

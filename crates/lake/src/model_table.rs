@@ -59,6 +59,22 @@ pub struct ModelWriter {
 }
 
 impl Lake {
+    /// Makes the model table `models/<name>` read as it did at `version` again, by a new commit
+    /// (Delta RESTORE): how a failed build takes back the models it had committed. Returns the
+    /// version read now (nothing is written when it already reads `version`).
+    #[tracing::instrument(skip(self), fields(lake = %self.root().url()))]
+    pub async fn restore_model(&self, name: &str, version: i64) -> Result<i64> {
+        let location = self.root().join(&format!("models/{name}"))?;
+        let err = |source| Error::Delta { table: name.to_string(), url: location.url().to_string(), source: Box::new(source) };
+        let Some(table) = self.open_table("models", name).await? else { return Ok(-1) };
+        let wanted = u64::try_from(version).map_err(|_| Error::InvalidLocation { location: format!("models/{name}"), reason: format!("no version {version}") })?;
+        if table.version() == Some(wanted) {
+            return Ok(version);
+        }
+        let (restored, _) = table.restore().with_version_to_restore(wanted).await.map_err(err)?;
+        Ok(restored.version().map_or(version, |v| v as i64))
+    }
+
     /// Starts writing the model table `models/<name>` with `schema`, partitioned by
     /// `partition_column` if given. A missing table is created empty. When the stored schema or
     /// partitioning differs, the table is first emptied with the new schema if `may_reset`
