@@ -67,7 +67,8 @@ impl Lake {
         let location = self.root().join(&format!("models/{name}"))?;
         let err = |source| Error::Delta { table: name.to_string(), url: location.url().to_string(), source: Box::new(source) };
         let Some(table) = self.open_table("models", name).await? else { return Ok(-1) };
-        let wanted = u64::try_from(version).map_err(|_| Error::InvalidLocation { location: format!("models/{name}"), reason: format!("no version {version}") })?;
+        let wanted =
+            u64::try_from(version).map_err(|_| Error::InvalidLocation { location: format!("models/{name}"), reason: format!("no version {version}") })?;
         if table.version() == Some(wanted) {
             return Ok(version);
         }
