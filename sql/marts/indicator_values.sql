@@ -1,7 +1,7 @@
 -- grain: one row per (epoch, period, level, unit_code, indicator)
 -- materialized: table
 -- incremental: period
--- order_by: period, province_code
+-- order_by: period, province_code, level, unit_code, indicator
 -- inputs: indicator_rollups, periods
 -- The Directive 25 indicators of indicator_rollups (every unit, level and period type, against the
 -- target) with the same period a year earlier (2026Q1 → 2025Q1): the same level and unit code in
@@ -10,7 +10,8 @@
 -- units (indicator_rollups carries the old communes' figures across the reform), so 2026Q1 compares
 -- with 2025Q1 and 2025Q3 with 2024Q3 in today's units at every level (previous_year_remapped).
 -- Written ordered by province within each period: one province's indicators at every level
--- (`WHERE province_code = … AND year = …`) are read from a few row groups.
+-- (`WHERE province_code = … AND year = …`) are read from a few row groups, and, the order being
+-- tagged on the files, come out ordered by period, level, unit and indicator with no sort.
 SELECT
     r.epoch, r.period, r.period_type, p.year, r.level, r.unit_code, r.unit_name, r.province_code,
     r.indicator, r.indicator_name, r.indicator_name_en,

@@ -1,6 +1,7 @@
 //! Other engines on tonghop's tables: Polars (`pl.read_delta`, on Python's `deltalake`) reads every
 //! model table and the committed rows of `tables/data_values` with the same row counts and the
-//! same sums of every numeric column as `tonghop sql`.
+//! same sums of every numeric column as `tonghop sql`, and one province's indicators for a year in
+//! the same rows and order as tonghop gives them unsorted (the files' declared order).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -76,4 +77,40 @@ fn polars_reads_the_models_and_the_committed_values_as_tonghop_does() {
     assert_eq!(committed["count"], ours["count"], "committed data_values: row count");
     assert_eq!(committed["value"], ours["value"], "committed data_values: sum(value)");
     assert!(ours["count"].parse::<u64>().unwrap() > 1000, "the demo lake holds values: {ours:?}");
+
+    // One province's indicators for a year, every level, in order: tonghop reads them in the
+    // order the files were written in (tagged on each file) and merges the files without sorting
+    // the rows; Polars filters and sorts them itself.
+    let picked = sql_rows(&lake, "SELECT epoch, province_code, CAST(year AS VARCHAR) FROM indicator_values WHERE level = 'commune' GROUP BY 1, 2, 3 ORDER BY count(*) DESC, 1, 2, 3 LIMIT 1");
+    let [epoch, province, year] = [&picked[0][0], &picked[0][1], &picked[0][2]];
+    let query = format!(
+        "SELECT period, level, unit_code, indicator, CAST(value AS VARCHAR) FROM indicator_values \
+         WHERE epoch = '{epoch}' AND province_code = '{province}' AND year = {year} ORDER BY period, level, unit_code, indicator"
+    );
+    let plan: String = sql_rows(&lake, &format!("EXPLAIN {query}")).into_iter().map(|r| r.join(" ")).collect::<Vec<_>>().join("\n");
+    assert!(!plan.contains("SortExec"), "the files' order makes the sort needless:\n{plan}");
+    let ours = sql_rows(&lake, &query);
+    let script = r#"
+import json, sys
+import polars as pl
+root, epoch, province, year = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+df = pl.read_delta(f"{root}/models/indicator_values").filter(
+    (pl.col("epoch") == epoch) & (pl.col("province_code") == province) & (pl.col("year") == year)
+).sort(["period", "level", "unit_code", "indicator"])
+rows = [[p, l, u, i, "" if v is None else repr(v)] for p, l, u, i, v in df.select(["period", "level", "unit_code", "indicator", "value"]).iter_rows()]
+print(json.dumps(rows))
+"#;
+    let args: Vec<&std::ffi::OsStr> = [lake.as_os_str(), epoch.as_ref(), province.as_ref(), year.as_ref()].into();
+    let theirs: Vec<Vec<String>> = serde_json::from_value(python_json(script, &args, "Polars (with deltalake)")).unwrap();
+    assert!(theirs.len() > 100, "{epoch} {province} {year}: {} rows", theirs.len());
+    let number = |v: &str| if v.is_empty() { None } else { Some(v.parse::<f64>().unwrap()) };
+    assert_eq!(ours.len(), theirs.len(), "{epoch} {province} {year}: rows");
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(a[..4], b[..4], "row {i} of {epoch} {province} {year}: tonghop's order differs from Polars' sort");
+        let close = match (number(&a[4]), number(&b[4])) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+            (x, y) => x == y,
+        };
+        assert!(close, "row {i} ({:?}): value {} against {}", &a[..4], a[4], b[4]);
+    }
 }

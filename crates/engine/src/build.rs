@@ -267,7 +267,7 @@ impl Engine {
         let Some(kind) = model.incremental else {
             let df = self.ctx.sql(&format!("SELECT * FROM ({}) AS model{}", self.model_sql(model, None)?, order_by(model))).await?;
             let schema = Arc::new(df.schema().as_arrow().clone());
-            let mut writer = self.lake.model_writer(&model.name, schema, None, true).await?;
+            let mut writer = self.lake.model_writer(&model.name, schema, None, true).await?.sorted_by(model.order_by.as_deref());
             write_all(df, &mut writer).await?;
             let rows = writer.rows();
             return Ok((rows, writer.commit(&Replace::All).await?));
@@ -294,7 +294,7 @@ impl Engine {
             let df = self.ctx.sql(&sql).await?;
             if writer.is_none() {
                 let schema = Arc::new(df.schema().as_arrow().clone());
-                writer = Some(self.lake.model_writer(&model.name, schema, Some("period"), full).await?);
+                writer = Some(self.lake.model_writer(&model.name, schema, Some("period"), full).await?.sorted_by(model.order_by.as_deref()));
             }
             let w = writer.as_mut().expect("just created");
             write_all(df, w).await?;

@@ -32,7 +32,9 @@
 //! A table may also say `-- order_by: col, col…`: its rows are written in that order (within each
 //! period for an incremental one), in small row groups, so that a filter on the leading columns
 //! skips most of the file (an `ORDER BY` inside the model's SQL would be dropped by the optimiser,
-//! as in any subquery).
+//! as in any subquery). When the list is plain column names, each file is tagged with it and the
+//! table is read by the Parquet scan that declares that order, so queries ordered the same way (or
+//! by its columns after ones a filter fixes) are not sorted again.
 //!
 //! `-- join_order: as_written` builds every hash join of a materialised model from its left input,
 //! as written. DataFusion otherwise swaps inputs by their estimated sizes, and it can misjudge an
@@ -590,7 +592,7 @@ mod tests {
     fn write_order_and_join_order_headers_are_read_and_checked() {
         let models = load(&Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../sql")).unwrap();
         let find = |n: &str| models.iter().find(|m| m.name == n).unwrap();
-        assert_eq!(find("indicator_values").order_by.as_deref(), Some("period, province_code"));
+        assert_eq!(find("indicator_values").order_by.as_deref(), Some("period, province_code, level, unit_code, indicator"));
         assert!(find("monthly_values").join_order_as_written && !find("indicator_rollups").join_order_as_written);
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("v.sql"), "-- grain: x\n-- order_by: a\n-- join_order: sideways\nSELECT 1 AS a").unwrap();

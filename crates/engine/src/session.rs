@@ -15,15 +15,12 @@ use crate::models::Materialized;
 use crate::refresh::Chunk;
 use crate::{models, reference, AsOf, Error, Model, Result};
 
-/// The provider of a lake table: the Delta scan, or with a cluster the snapshot's files as plain
-/// Parquet (the plan a worker can receive).
-fn table_provider(
-    lake: &Lake,
-    table: &tonghop_lake::DeltaTable,
-    ctx: &SessionContext,
-    distributed: bool,
-) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
-    Ok(if distributed { Arc::new(tonghop_lake::SnapshotTable::try_new(lake, table)?) } else { tonghop_lake::scan_provider(table, &ctx.state())? })
+/// The provider of a lake table: the Delta scan, or the snapshot's files as plain Parquet
+/// ([`tonghop_lake::SnapshotTable`]) when `parquet`: with a cluster (the plan a worker can
+/// receive), and for a model written in a declared order (`-- order_by:`), whose scan then says
+/// so and spares the readers a sort.
+fn table_provider(lake: &Lake, table: &tonghop_lake::DeltaTable, ctx: &SessionContext, parquet: bool) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    Ok(if parquet { Arc::new(tonghop_lake::SnapshotTable::try_new(lake, table)?) } else { tonghop_lake::scan_provider(table, &ctx.state())? })
 }
 
 /// A model's error, naming the model and its file.
@@ -96,7 +93,12 @@ impl Engine {
                 tonghop_lake::parquet_scan::register_lake_store(lake, &ctx);
                 ctx
             }
-            None => SessionContext::new_with_config(config),
+            None => {
+                let ctx = SessionContext::new_with_config(config);
+                // Models written in a declared order are read by the Parquet scan.
+                tonghop_lake::parquet_scan::register_lake_store(lake, &ctx);
+                ctx
+            }
         };
         if let Some(at) = as_of.instant() {
             let nanos = at.timestamp_nanos_opt().ok_or(Error::AsOfOutOfRange { at })?;
@@ -180,7 +182,7 @@ impl Engine {
         let key = format!("models.{}", model.name);
         let Some(table) = self.as_of.open(&self.lake, "models", &model.name, &key).await? else { return Ok(false) };
         self.versions.insert(key, table.version().unwrap_or_default() as i64);
-        let provider = table_provider(&self.lake, &table, &self.ctx, self.cluster.is_some())?;
+        let provider = table_provider(&self.lake, &table, &self.ctx, self.cluster.is_some() || model.order_by.is_some())?;
         let schema = self.ctx.catalog("datafusion").and_then(|c| c.schema("models")).expect("registered at open");
         schema.deregister_table(&model.name)?;
         schema.register_table(model.name.clone(), provider)?;

@@ -13,12 +13,10 @@ use chrono::{DateTime, Utc};
 use tonghop_core::sql::{literal, literal_list};
 use tonghop_lake::{journal::Entry, tables, Appender, Lake};
 
+use tonghop_formats::Location;
+
 use crate::validate::{Checked, Rejection};
 use crate::Result;
-
-fn timestamps() -> TimestampMicrosecondBuilder {
-    TimestampMicrosecondBuilder::new().with_timezone("UTC")
-}
 
 /// Accepted values of one or more files, in `data_values` column order, with a keep mask so that
 /// values refused after the fact (conflicting duplicates, broken rules, `--strict`) drop out.
@@ -39,28 +37,52 @@ pub struct ValueColumns {
     keep: BooleanBufferBuilder,
     dropped: usize,
     ingested: i64,
+    /// Rows the buffers are sized for.
+    capacity: usize,
+}
+
+/// Bytes per row reserved for a code column.
+const CODE_BYTES: usize = 8;
+
+fn timestamps() -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::new().with_timezone("UTC")
 }
 
 impl ValueColumns {
     /// Empty columns; every row gets `ingested_at`.
     pub fn new(ingested_at: DateTime<Utc>) -> Self {
+        Self::with_capacity(ingested_at, 1024)
+    }
+
+    /// Empty columns with room for `rows` rows, and after each [`Self::finish`] for as many as the
+    /// largest batch so far, so that the parts of a large file are filled without growing their
+    /// buffers: growing copies them and touches new pages, which cost the parsing thread of a
+    /// 10-million-row file about a sixth of its time.
+    pub fn with_capacity(ingested_at: DateTime<Utc>, rows: usize) -> Self {
+        Self::empty(ingested_at.timestamp_micros(), rows)
+    }
+
+    fn empty(ingested: i64, rows: usize) -> Self {
+        // Codes are short (`202603`, `00004`, `DS_TONG`); comments and senders are mostly absent.
+        let codes = || StringBuilder::with_capacity(rows, rows * CODE_BYTES);
         ValueColumns {
-            epoch: StringBuilder::new(),
-            period: StringBuilder::new(),
-            org_unit: StringBuilder::new(),
-            data_element: StringBuilder::new(),
-            disaggregation: StringBuilder::new(),
-            value: Float64Builder::new(),
-            deleted: BooleanBuilder::new(),
-            comment: StringBuilder::new(),
-            stored_by: StringBuilder::new(),
-            submission_id: StringBuilder::new(),
-            source_location: StringBuilder::new(),
-            received_at: timestamps(),
-            ingested_at: timestamps(),
-            keep: BooleanBufferBuilder::new(1024),
+            epoch: codes(),
+            period: codes(),
+            org_unit: codes(),
+            data_element: codes(),
+            disaggregation: codes(),
+            value: Float64Builder::with_capacity(rows),
+            deleted: BooleanBuilder::with_capacity(rows),
+            comment: StringBuilder::with_capacity(rows, 0),
+            stored_by: StringBuilder::with_capacity(rows, 0),
+            submission_id: StringBuilder::with_capacity(rows, rows * 16),
+            source_location: codes(),
+            received_at: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            ingested_at: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            keep: BooleanBufferBuilder::new(rows),
             dropped: 0,
-            ingested: ingested_at.timestamp_micros(),
+            ingested,
+            capacity: rows,
         }
     }
 
@@ -75,7 +97,7 @@ impl ValueColumns {
     }
 
     /// Appends one value.
-    pub fn push(&mut self, v: &Checked<'_>, submission_id: &str, location: &dyn std::fmt::Display, received_at: i64) {
+    pub fn push(&mut self, v: &Checked<'_>, submission_id: &str, location: &Location, received_at: i64) {
         self.epoch.append_value(v.epoch.as_str());
         self.period.append_value(v.period);
         self.org_unit.append_value(v.org_unit);
@@ -86,10 +108,14 @@ impl ValueColumns {
         self.comment.append_option(v.comment.as_deref());
         self.stored_by.append_option(v.stored_by);
         self.submission_id.append_value(submission_id);
-        {
-            use std::fmt::Write;
-            let _ = write!(self.source_location, "{location}");
-            self.source_location.append_value("");
+        match location {
+            // A line number for every row of a CSV file: no formatting machinery.
+            Location::Line(n) => self.source_location.append_value(itoa::Buffer::new().format(*n)),
+            other => {
+                use std::fmt::Write;
+                let _ = write!(self.source_location, "{other}");
+                self.source_location.append_value("");
+            }
         }
         self.received_at.append_value(received_at);
         self.ingested_at.append_value(self.ingested);
@@ -113,6 +139,13 @@ impl ValueColumns {
 
     /// The kept rows as a `data_values` batch; the columns are left empty.
     pub fn finish(&mut self) -> Result<RecordBatch> {
+        // The next batch is sized like the largest so far (a large file's parts are all alike).
+        let capacity = self.capacity.max(self.len());
+        let mut full = std::mem::replace(self, Self::empty(self.ingested, capacity));
+        full.finish_in_place()
+    }
+
+    fn finish_in_place(&mut self) -> Result<RecordBatch> {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.epoch.finish()),
             Arc::new(self.period.finish()),

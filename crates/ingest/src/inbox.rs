@@ -358,7 +358,8 @@ fn parse_all(
 ) -> Result<()> {
     let settings =
         ReadSettings { read: ReadOptions { format: options.format, encoding: options.encoding, mapping: options.mapping.as_deref() }, strict: options.strict };
-    let mut values = ValueColumns::new(ingested_at);
+    // Sized for the first part of a large file; later batches are sized like the largest so far.
+    let mut values = ValueColumns::with_capacity(ingested_at, options.commit_rows.clamp(1024, 1 << 16));
     let mut pending: Vec<(String, FileOutcome)> = Vec::new();
     let mut pending_rows = 0usize;
     let send = |step: Result<Step>| steps.blocking_send(step).map_err(|_| Error::Internal("the committing task stopped".into()));

@@ -8,7 +8,10 @@
 //! taking part in a broken rule is refused, for the same reason).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+
+/// Maps keyed by short codes, hashed by aHash (SipHash was a tenth of the parsing thread's time).
+type HashMap<K, V> = StdHashMap<K, V, ahash::RandomState>;
 
 use tonghop_core::catalog::{ValidationRule, ValueType};
 use tonghop_core::{text::nfc, Catalog, DataElement, Epoch, Level, Period, PeriodType, UnitRegistry};
@@ -114,10 +117,10 @@ impl<'a> Validator<'a> {
             today,
             elements,
             rules,
-            groups: HashMap::new(),
+            groups: HashMap::default(),
             key: String::new(),
             conflicts: Vec::new(),
-            places: HashMap::new(),
+            places: HashMap::default(),
             last_period: None,
             last_unit: None,
         }
@@ -263,7 +266,8 @@ impl<'a> Validator<'a> {
         let seen = Seen { element: element_index, seq, row, value: value.unwrap_or(f64::NAN) };
         let group = match self.groups.get_mut(self.key.as_str()) {
             Some(g) => g,
-            None => self.groups.entry(self.key.clone()).or_default(),
+            // Room for every element of the catalog at once: a commune's month is one group.
+            None => self.groups.entry(self.key.clone()).or_insert_with(|| Vec::with_capacity(self.elements.len().min(32))),
         };
         if let Some(first) = group.iter().find(|s| s.element == element_index).copied() {
             let same = first.value == seen.value || (first.value.is_nan() && seen.value.is_nan());

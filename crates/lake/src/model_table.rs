@@ -54,6 +54,8 @@ pub struct ModelWriter {
     writer: RecordBatchWriter,
     schema: SchemaRef,
     partition_column: Option<String>,
+    /// The order the rows come in, tagged on every file ([`crate::parquet_scan::SORTED_BY_TAG`]).
+    sorted_by: Option<String>,
     adds: Vec<Add>,
     rows: usize,
 }
@@ -127,6 +129,7 @@ impl Lake {
             writer,
             schema,
             partition_column: partition_column.map(str::to_string),
+            sorted_by: None,
             adds: Vec::new(),
             rows: 0,
         })
@@ -137,6 +140,18 @@ impl ModelWriter {
     fn err(&self) -> impl FnOnce(deltalake::DeltaTableError) -> Error + use<> {
         let (table, url) = (self.name.clone(), self.location.url().to_string());
         move |source| Error::Delta { table, url, source: Box::new(source) }
+    }
+
+    /// Says that the rows will be written in the order `order_by` (an SQL `ORDER BY` list):
+    /// every file is tagged with it, so readers need not sort them again. Only plain column
+    /// names, ascending (nulls last), are declared; any other list tags nothing.
+    pub fn sorted_by(mut self, order_by: Option<&str>) -> ModelWriter {
+        let plain = |term: &str| !term.is_empty() && term.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && self.schema.index_of(term).is_ok();
+        self.sorted_by = order_by
+            .map(|o| o.split(',').map(|t| t.trim().to_string()).collect::<Vec<_>>())
+            .filter(|terms| terms.iter().all(|t| plain(t)))
+            .map(|terms| terms.join(","));
+        self
     }
 
     /// Buffers one batch (cast to the table's column types), flushing files when the buffer is large.
@@ -161,7 +176,12 @@ impl ModelWriter {
 
     /// Writes the buffered rows to files (not yet visible).
     pub async fn flush(&mut self) -> Result<()> {
-        let adds = self.writer.flush().await.map_err(self.err())?;
+        let mut adds = self.writer.flush().await.map_err(self.err())?;
+        if let Some(order) = &self.sorted_by {
+            for add in &mut adds {
+                add.tags.get_or_insert_with(Default::default).insert(crate::parquet_scan::SORTED_BY_TAG.to_string(), Some(order.clone()));
+            }
+        }
         self.adds.extend(adds);
         Ok(())
     }

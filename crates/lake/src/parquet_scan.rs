@@ -14,21 +14,34 @@
 //! The files are addressed through one object-store URL per lake ([`lake_store_url`]), which
 //! every process of a cluster registers for its own copy of the lake configuration
 //! ([`register_lake_store`]).
+//!
+//! Files are skipped at planning by their partition values and by the column statistics of their
+//! `add` actions (min, max and null count, as Delta readers do), so a filter on a column that is
+//! constant per file (`year` of `indicator_values`) opens only the files that can match. A model
+//! written in a declared order tags each file with it ([`SORTED_BY_TAG`]); when every file read
+//! carries the same order, the scan declares it (one file per partition), so DataFusion merges
+//! the files instead of sorting their rows again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use deltalake::datafusion::catalog::{Session, TableProvider};
-use deltalake::datafusion::common::{DFSchema, ScalarValue};
+use deltalake::datafusion::common::pruning::PrunableStatistics;
+use deltalake::datafusion::common::stats::Precision;
+use deltalake::datafusion::common::{ColumnStatistics, DFSchema, ScalarValue, Statistics};
 use deltalake::datafusion::datasource::listing::PartitionedFile;
+use deltalake::datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use deltalake::datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use deltalake::datafusion::datasource::source::DataSourceExec;
 use deltalake::datafusion::datasource::TableType;
 use deltalake::datafusion::execution::object_store::ObjectStoreUrl;
 use deltalake::datafusion::logical_expr::utils::conjunction;
 use deltalake::datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use deltalake::datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
+use deltalake::datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
 use deltalake::datafusion::physical_plan::empty::EmptyExec;
 use deltalake::datafusion::physical_plan::ExecutionPlan;
 use deltalake::datafusion::prelude::SessionContext;
@@ -39,6 +52,13 @@ use crate::{Error, Lake, Result};
 
 /// Reader features this scan reads correctly: they change the log, not the data files.
 pub const READABLE_FEATURES: &[&str] = &["timestampNtz", "v2Checkpoint", "vacuumProtocolCheck"];
+
+/// The `add` action tag naming the order a file's rows were written in: its columns, comma
+/// separated, each ascending with nulls last (SQL's default `ORDER BY`).
+pub const SORTED_BY_TAG: &str = "tonghop.sortedBy";
+
+/// Delta truncates string statistics to their first 32 characters: a shorter value is exact.
+const STATS_STRING_PREFIX: usize = 32;
 
 /// The object-store URL under which the lake's files are read by the Parquet scan:
 /// `tonghop-lake://<first 16 hex digits of the SHA-256 of the lake's root URL>`. A worker started
@@ -64,6 +84,11 @@ struct LiveFile {
     size: u64,
     /// Its partition values, in the order of [`SnapshotTable::partition_fields`].
     partition_values: Vec<ScalarValue>,
+    /// Statistics over the table's columns (in [`SnapshotTable::schema`]'s order): the `add`
+    /// action's min, max and null counts where exact, the partition values.
+    statistics: Arc<Statistics>,
+    /// The order its rows were written in ([`SORTED_BY_TAG`]), if it says.
+    sorted_by: Option<String>,
 }
 
 /// A Delta snapshot's live files scanned as Parquet (see the module's docs).
@@ -137,10 +162,15 @@ impl SnapshotTable {
                     None => ScalarValue::try_from(field.data_type()).map_err(Error::Query),
                 })
                 .collect::<Result<Vec<_>>>()?;
-            files.push(LiveFile { path: lake.root().path(&format!("{folder}/{relative}")), size: file.size() as u64, partition_values });
+            // The file's tags are only exposed on its `add` action.
+            #[allow(deprecated)]
+            let sorted_by = file.add_action().tags.and_then(|t| t.get(SORTED_BY_TAG).cloned().flatten());
+            let statistics = Arc::new(file_statistics(&schema, &partition_fields, &partition_values, file.stats().as_deref()));
+            files.push(LiveFile { path: lake.root().path(&format!("{folder}/{relative}")), size: file.size() as u64, partition_values, statistics, sorted_by });
         }
         // The log's order is its own; a scan's files in path order give the same plan every time.
         files.sort_by(|a, b| a.path.cmp(&b.path));
+        keep_statistics_every_file_has(&mut files);
         Ok(SnapshotTable { name, store_url: lake_store_url(lake), file_schema, partition_fields, schema, scan_index, files })
     }
 
@@ -149,8 +179,31 @@ impl SnapshotTable {
         self.files.len()
     }
 
-    /// The files whose partition values pass the filters that read only partition columns.
+    /// The files that may hold rows passing `filters`: those whose partition values pass the
+    /// filters on partition columns, then those whose statistics do not rule every filter out.
     fn prune(&self, filters: &[Expr], session: &dyn Session) -> deltalake::datafusion::error::Result<Vec<LiveFile>> {
+        let files = self.prune_partitions(filters, session)?;
+        if files.is_empty() || filters.is_empty() {
+            return Ok(files);
+        }
+        let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+        let statistics = PrunableStatistics::new(files.iter().map(|f| f.statistics.clone()).collect(), self.schema.clone());
+        let mut keep = vec![true; files.len()];
+        for filter in filters {
+            // A filter that cannot be turned into a pruning predicate prunes nothing (it is still
+            // applied to the rows above the scan).
+            let Ok(physical) = session.create_physical_expr(filter.clone(), &df_schema) else { continue };
+            let Some(predicate) = PruningPredicateBuilder::new().with_file_schema(self.schema.clone()).build(physical) else { continue };
+            for (k, may_match) in keep.iter_mut().zip(predicate.prune(&statistics)?) {
+                *k &= may_match;
+            }
+        }
+        Ok(files.into_iter().zip(keep).filter(|(_, k)| *k).map(|(f, _)| f).collect())
+    }
+
+    /// The files whose partition values pass the filters that read only partition columns
+    /// (evaluated on the values, so any expression prunes exactly).
+    fn prune_partitions(&self, filters: &[Expr], session: &dyn Session) -> deltalake::datafusion::error::Result<Vec<LiveFile>> {
         let names: Vec<&str> = self.partition_fields.iter().map(|f| f.name().as_str()).collect();
         let on_partitions: Vec<Expr> =
             filters.iter().filter(|f| f.column_refs().iter().all(|c| names.contains(&c.name.as_str())) && !f.column_refs().is_empty()).cloned().collect();
@@ -169,6 +222,88 @@ impl SnapshotTable {
         let mask = mask.as_any().downcast_ref::<BooleanArray>().cloned().unwrap_or_else(|| BooleanArray::from(vec![true; batch.num_rows()]));
         Ok(self.files.iter().enumerate().filter(|(i, _)| mask.is_null(*i) || mask.value(*i)).map(|(_, f)| f.clone()).collect())
     }
+
+    /// The order every one of `files` was written in, as sort expressions over the scan's
+    /// columns (files then partition columns), when they all declare the same one.
+    fn common_ordering(&self, files: &[LiveFile]) -> Option<LexOrdering> {
+        let first = files.first()?.sorted_by.as_ref()?;
+        if files.iter().any(|f| f.sorted_by.as_ref() != Some(first)) {
+            return None;
+        }
+        let options = SortOptions { descending: false, nulls_first: false };
+        let exprs = first
+            .split(',')
+            .map(|name| {
+                let logical = self.schema.index_of(name.trim()).ok()?;
+                let column = deltalake::datafusion::physical_expr::expressions::Column::new(name.trim(), self.scan_index[logical]);
+                Some(PhysicalSortExpr::new(Arc::new(column), options))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        LexOrdering::new(exprs)
+    }
+}
+
+/// Keeps a column's min and max only where every file has both: DataFusion's pruning turns a
+/// missing value into an untyped null, which cannot share an array with the others (it then
+/// warns and prunes nothing by that column anyway).
+fn keep_statistics_every_file_has(files: &mut [LiveFile]) {
+    let Some(columns) = files.first().map(|f| f.statistics.column_statistics.len()) else { return };
+    for i in 0..columns {
+        let complete =
+            |f: &LiveFile| f.statistics.column_statistics.get(i).is_some_and(|c| c.min_value.is_exact() == Some(true) && c.max_value.is_exact() == Some(true));
+        if files.iter().all(complete) {
+            continue;
+        }
+        for f in files.iter_mut() {
+            let stats = Arc::make_mut(&mut f.statistics);
+            if let Some(c) = stats.column_statistics.get_mut(i) {
+                c.min_value = Precision::Absent;
+                c.max_value = Precision::Absent;
+            }
+        }
+    }
+}
+
+/// A file's statistics over `schema` (the table's columns) from its `add` action's `stats` JSON
+/// (`numRecords`, `minValues`, `maxValues`, `nullCount`) and its partition values. Only what is
+/// exact is kept: numbers, and strings shorter than Delta's 32-character truncation.
+fn file_statistics(schema: &Schema, partition_fields: &[FieldRef], partition_values: &[ScalarValue], stats: Option<&str>) -> Statistics {
+    let json: serde_json::Value = stats.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+    let rows = json.get("numRecords").and_then(|n| n.as_u64()).map(|n| n as usize);
+    let value = |side: &str, field: &Field| -> Precision<ScalarValue> {
+        let Some(v) = json.get(side).and_then(|m| m.get(field.name())) else { return Precision::Absent };
+        let text = match (field.data_type(), v) {
+            (DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Float32 | DataType::Float64, serde_json::Value::Number(n)) => {
+                n.to_string()
+            }
+            (DataType::Utf8, serde_json::Value::String(s)) if s.chars().count() < STATS_STRING_PREFIX => s.clone(),
+            _ => return Precision::Absent,
+        };
+        ScalarValue::try_from_string(text, field.data_type()).map(Precision::Exact).unwrap_or(Precision::Absent)
+    };
+    let column_statistics = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            if let Some(i) = partition_fields.iter().position(|p| p.name() == field.name()) {
+                let v = &partition_values[i];
+                return if v.is_null() {
+                    ColumnStatistics { null_count: rows.map_or(Precision::Absent, Precision::Exact), ..ColumnStatistics::new_unknown() }
+                } else {
+                    ColumnStatistics {
+                        null_count: Precision::Exact(0),
+                        min_value: Precision::Exact(v.clone()),
+                        max_value: Precision::Exact(v.clone()),
+                        ..ColumnStatistics::new_unknown()
+                    }
+                };
+            }
+            let null_count =
+                json.get("nullCount").and_then(|m| m.get(field.name())).and_then(|n| n.as_u64()).map_or(Precision::Absent, |n| Precision::Exact(n as usize));
+            ColumnStatistics { null_count, min_value: value("minValues", field), max_value: value("maxValues", field), ..ColumnStatistics::new_unknown() }
+        })
+        .collect();
+    Statistics { num_rows: rows.map_or(Precision::Absent, Precision::Exact), total_byte_size: Precision::Absent, column_statistics }
 }
 
 /// Refuses a protocol this scan cannot read (see [`READABLE_FEATURES`]).
@@ -223,22 +358,46 @@ impl TableProvider for SnapshotTable {
             };
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
-        // Files spread over the session's partitions by size; DataFusion splits big files further.
-        let groups_wanted = session.config().target_partitions().max(1).min(files.len());
-        let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..groups_wanted).map(|_| (0, Vec::new())).collect();
-        let mut by_size = files;
-        by_size.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
-        for file in by_size {
-            let smallest = groups.iter_mut().min_by_key(|(bytes, _)| *bytes).expect("at least one group");
-            smallest.0 += file.size;
-            smallest.1.push(PartitionedFile::new(file.path.to_string(), file.size).with_partition_values(file.partition_values));
-        }
+        let ordering = self.common_ordering(&files);
+        let groups: Vec<FileGroup> = if ordering.is_some() {
+            // Files written in one declared order: one file per partition keeps each stream in
+            // that order, and DataFusion merges them (a sort of the rows is not needed).
+            files
+                .into_iter()
+                .map(|file| FileGroup::new(vec![PartitionedFile::new(file.path.to_string(), file.size).with_partition_values(file.partition_values)]))
+                .collect()
+        } else {
+            // Files spread over the session's partitions by size; DataFusion splits big files further.
+            let groups_wanted = session.config().target_partitions().max(1).min(files.len());
+            let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..groups_wanted).map(|_| (0, Vec::new())).collect();
+            let mut by_size = files;
+            by_size.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
+            for file in by_size {
+                let smallest = groups.iter_mut().min_by_key(|(bytes, _)| *bytes).expect("at least one group");
+                smallest.0 += file.size;
+                smallest.1.push(PartitionedFile::new(file.path.to_string(), file.size).with_partition_values(file.partition_values));
+            }
+            groups.into_iter().map(|(_, files)| FileGroup::new(files)).collect()
+        };
         let table_schema = deltalake::datafusion::datasource::table_schema::TableSchema::builder(self.file_schema.clone())
             .with_table_partition_cols(self.partition_fields.clone())
             .build();
-        let source = Arc::new(ParquetSource::new(table_schema).with_table_parquet_options(session.table_options().parquet.clone()));
+        // Filters are evaluated while decoding (the other columns of rows that fail them are never
+        // decoded or copied), and the files' footers and page indexes are kept in the session's
+        // metadata cache: a repeated question (a dashboard, an analyst) does not parse them again.
+        let mut options = session.table_options().parquet.clone();
+        options.global.pushdown_filters = true;
+        options.global.reorder_filters = true;
+        let store = session.runtime_env().object_store(&self.store_url)?;
+        let metadata_cache = session.runtime_env().cache_manager.get_file_metadata_cache();
+        let source = Arc::new(
+            ParquetSource::new(table_schema)
+                .with_table_parquet_options(options)
+                .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(store, metadata_cache))),
+        );
         let config = FileScanConfigBuilder::new(self.store_url.clone(), source)
-            .with_file_groups(groups.into_iter().map(|(_, files)| FileGroup::new(files)).collect())
+            .with_file_groups(groups)
+            .with_output_ordering(ordering.into_iter().collect())
             .with_projection_indices(Some(match projection {
                 Some(p) => p.iter().map(|&i| self.scan_index[i]).collect(),
                 None => self.scan_index.clone(),
@@ -255,6 +414,38 @@ mod tests {
 
     fn protocol(json: serde_json::Value) -> deltalake::kernel::Protocol {
         serde_json::from_value(json).expect("a protocol action")
+    }
+
+    #[test]
+    fn file_statistics_keep_only_what_is_exact() {
+        let schema = Schema::new(vec![
+            Field::new("year", DataType::Int64, true),
+            Field::new("province_code", DataType::Utf8, true),
+            Field::new("unit_name", DataType::Utf8, true),
+            Field::new("period", DataType::Utf8, true),
+        ]);
+        let partitions = vec![Arc::new(Field::new("period", DataType::Utf8, true))];
+        let long = "Tỉnh Thừa Thiên Huế, thành phố Huế, phường";
+        let stats = serde_json::json!({
+            "numRecords": 10,
+            "minValues": {"year": 2024, "province_code": "01", "unit_name": long},
+            "maxValues": {"year": 2024, "province_code": "96", "unit_name": long},
+            "nullCount": {"year": 0, "province_code": 2, "unit_name": 0}
+        })
+        .to_string();
+        let s = file_statistics(&schema, &partitions, &[ScalarValue::Utf8(Some("202401".into()))], Some(&stats));
+        assert_eq!(s.num_rows, Precision::Exact(10));
+        let c = &s.column_statistics;
+        assert_eq!((&c[0].min_value, &c[0].max_value), (&Precision::Exact(ScalarValue::Int64(Some(2024))), &Precision::Exact(ScalarValue::Int64(Some(2024)))));
+        assert_eq!(c[1].max_value, Precision::Exact(ScalarValue::Utf8(Some("96".into()))));
+        assert_eq!(c[1].null_count, Precision::Exact(2));
+        // Delta truncates long strings: such a bound is not exact and is not kept.
+        assert_eq!((&c[2].min_value, &c[2].max_value), (&Precision::Absent, &Precision::Absent));
+        assert_eq!(c[3].min_value, Precision::Exact(ScalarValue::Utf8(Some("202401".into()))));
+        // No statistics at all: nothing is claimed but the partition value.
+        let none = file_statistics(&schema, &partitions, &[ScalarValue::Utf8(Some("202401".into()))], None);
+        assert_eq!(none.num_rows, Precision::Absent);
+        assert_eq!(none.column_statistics[0].min_value, Precision::Absent);
     }
 
     #[test]
