@@ -88,18 +88,11 @@ impl Engine {
         // DATAFUSION_EXECUTION_TARGET_PARTITIONS=4), as in datafusion-cli.
         let config = SessionConfig::from_env()?.with_information_schema(true).with_default_catalog_and_schema("datafusion", "public");
         let ctx = match cluster {
-            Some(cluster) => {
-                let ctx = SessionContext::new_with_state(cluster.session_state(config)?);
-                tonghop_lake::parquet_scan::register_lake_store(lake, &ctx);
-                ctx
-            }
-            None => {
-                let ctx = SessionContext::new_with_config(config);
-                // Models written in a declared order are read by the Parquet scan.
-                tonghop_lake::parquet_scan::register_lake_store(lake, &ctx);
-                ctx
-            }
+            Some(cluster) => SessionContext::new_with_state(cluster.session_state(config)?),
+            None => SessionContext::new_with_config(config),
         };
+        // The Parquet scan's files (distributed sessions, models written in a declared order).
+        tonghop_lake::parquet_scan::register_lake_store(lake, &ctx);
         if let Some(at) = as_of.instant() {
             let nanos = at.timestamp_nanos_opt().ok_or(Error::AsOfOutOfRange { at })?;
             let signature = datafusion::logical_expr::Signature::nullary(datafusion::logical_expr::Volatility::Stable);

@@ -44,8 +44,8 @@ pub struct ValueColumns {
 /// Bytes per row reserved for a code column.
 const CODE_BYTES: usize = 8;
 
-fn timestamps() -> TimestampMicrosecondBuilder {
-    TimestampMicrosecondBuilder::new().with_timezone("UTC")
+fn timestamps(capacity: usize) -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC")
 }
 
 impl ValueColumns {
@@ -77,8 +77,8 @@ impl ValueColumns {
             stored_by: StringBuilder::with_capacity(rows, 0),
             submission_id: StringBuilder::with_capacity(rows, rows * 16),
             source_location: codes(),
-            received_at: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
-            ingested_at: TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"),
+            received_at: timestamps(rows),
+            ingested_at: timestamps(rows),
             keep: BooleanBufferBuilder::new(rows),
             dropped: 0,
             ingested,
@@ -330,7 +330,7 @@ fn rejections_batch(files: &[FileOutcome], now: i64) -> Result<RecordBatch> {
         StringBuilder::new(),
         StringBuilder::new(),
         StringBuilder::new(),
-        timestamps(),
+        timestamps(0),
     );
     for f in files {
         for r in &f.rejections {
@@ -365,7 +365,7 @@ fn submissions_batch(files: &[FileOutcome], now: i64) -> Result<RecordBatch> {
     let (mut id, mut hash, mut source, mut format, mut status) =
         (StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
     let (mut received, mut ingested, mut accepted, mut rejected, mut error, mut by) =
-        (timestamps(), timestamps(), Int64Builder::new(), Int64Builder::new(), StringBuilder::new(), StringBuilder::new());
+        (timestamps(0), timestamps(0), Int64Builder::new(), Int64Builder::new(), StringBuilder::new(), StringBuilder::new());
     for f in files {
         id.append_value(&f.submission_id);
         hash.append_value(&f.content_hash);

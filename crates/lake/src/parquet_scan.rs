@@ -162,10 +162,11 @@ impl SnapshotTable {
                     None => ScalarValue::try_from(field.data_type()).map_err(Error::Query),
                 })
                 .collect::<Result<Vec<_>>>()?;
-            // The file's tags are only exposed on its `add` action.
+            // The file's tags are only exposed on its `add` action (which also holds its stats).
             #[allow(deprecated)]
-            let sorted_by = file.add_action().tags.and_then(|t| t.get(SORTED_BY_TAG).cloned().flatten());
-            let statistics = Arc::new(file_statistics(&schema, &partition_fields, &partition_values, file.stats().as_deref()));
+            let add = file.add_action();
+            let sorted_by = add.tags.and_then(|t| t.get(SORTED_BY_TAG).cloned().flatten());
+            let statistics = Arc::new(file_statistics(&schema, &partition_fields, &partition_values, add.stats.as_deref()));
             files.push(LiveFile { path: lake.root().path(&format!("{folder}/{relative}")), size: file.size() as u64, partition_values, statistics, sorted_by });
         }
         // The log's order is its own; a scan's files in path order give the same plan every time.
@@ -183,6 +184,8 @@ impl SnapshotTable {
     /// filters on partition columns, then those whose statistics do not rule every filter out.
     fn prune(&self, filters: &[Expr], session: &dyn Session) -> deltalake::datafusion::error::Result<Vec<LiveFile>> {
         let files = self.prune_partitions(filters, session)?;
+        // Filters on partition columns alone were applied exactly above.
+        let filters: Vec<&Expr> = filters.iter().filter(|f| !self.reads_only_partitions(f)).collect();
         if files.is_empty() || filters.is_empty() {
             return Ok(files);
         }
@@ -192,7 +195,7 @@ impl SnapshotTable {
         for filter in filters {
             // A filter that cannot be turned into a pruning predicate prunes nothing (it is still
             // applied to the rows above the scan).
-            let Ok(physical) = session.create_physical_expr(filter.clone(), &df_schema) else { continue };
+            let Ok(physical) = session.create_physical_expr((*filter).clone(), &df_schema) else { continue };
             let Some(predicate) = PruningPredicateBuilder::new().with_file_schema(self.schema.clone()).build(physical) else { continue };
             for (k, may_match) in keep.iter_mut().zip(predicate.prune(&statistics)?) {
                 *k &= may_match;
@@ -204,9 +207,7 @@ impl SnapshotTable {
     /// The files whose partition values pass the filters that read only partition columns
     /// (evaluated on the values, so any expression prunes exactly).
     fn prune_partitions(&self, filters: &[Expr], session: &dyn Session) -> deltalake::datafusion::error::Result<Vec<LiveFile>> {
-        let names: Vec<&str> = self.partition_fields.iter().map(|f| f.name().as_str()).collect();
-        let on_partitions: Vec<Expr> =
-            filters.iter().filter(|f| f.column_refs().iter().all(|c| names.contains(&c.name.as_str())) && !f.column_refs().is_empty()).cloned().collect();
+        let on_partitions: Vec<Expr> = filters.iter().filter(|f| self.reads_only_partitions(f)).cloned().collect();
         let Some(predicate) = conjunction(on_partitions) else { return Ok(self.files.clone()) };
         if self.files.is_empty() {
             return Ok(Vec::new());
@@ -221,6 +222,12 @@ impl SnapshotTable {
         let mask = physical.evaluate(&batch)?.into_array(batch.num_rows())?;
         let mask = mask.as_any().downcast_ref::<BooleanArray>().cloned().unwrap_or_else(|| BooleanArray::from(vec![true; batch.num_rows()]));
         Ok(self.files.iter().enumerate().filter(|(i, _)| mask.is_null(*i) || mask.value(*i)).map(|(_, f)| f.clone()).collect())
+    }
+
+    /// Whether `filter` reads partition columns and nothing else.
+    fn reads_only_partitions(&self, filter: &Expr) -> bool {
+        let columns = filter.column_refs();
+        !columns.is_empty() && columns.iter().all(|c| self.partition_fields.iter().any(|f| f.name() == &c.name))
     }
 
     /// The order every one of `files` was written in, as sort expressions over the scan's
