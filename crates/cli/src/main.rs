@@ -21,7 +21,8 @@ use commands::Command;
 
 /// mimalloc rather than the C library's allocator: under the service's load (many small
 /// allocations freed by other threads than the ones that made them) glibc's per-thread arenas kept
-/// freed memory and the resident size grew with every submission.
+/// freed memory and the resident size grew with every submission. Without transparent huge pages
+/// (the `no_thp` feature): zeroing the 2 MiB pages it returned and took again was 13 % of a build.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
