@@ -3,8 +3,9 @@
 
 One run measures:
 
-1. (optional, --generate) the dataset: `tonghop demo-history --months 2020-2024 --disaggregations 8`
-   writes the national history straight into <work>/lake (the arguments are --generate-args);
+1. (optional, --generate) the dataset: `tonghop demo-history --months 2020-2024,202501,…,202506
+   --disaggregations 8` writes the national history to June 2025 (the last month in the old units)
+   straight into <work>/lake (the arguments are --generate-args);
 2. the tonghop full build: `tonghop build --full` (or, on a binary without `build`, a one-step
    pipeline spec run with `tonghop run`): wall time and peak memory (max RSS from wait4). It
    computes every model, writes the materialised ones as Delta tables and runs the model tests;
@@ -20,8 +21,9 @@ One run measures:
    distinct keys, and per column a checksum (sum of numbers, sum of hashes of strings) of
    tonghop's Delta output against DuckDB's table; --exact also compares every row (numbers rounded
    to 6 decimals). Exits 1 on a mismatch unless --no-check;
-5. (optional, --incremental) one more month written by `tonghop demo-history --months 202501`
-   (--increment-args), then `tonghop build` (incremental refresh) timed against the full build.
+5. (optional, --incremental) one more month written by `tonghop demo-history --months 202507`
+   (--increment-args: the first month in today's units, as every month since is), then `tonghop build`
+   (incremental refresh) timed against the full build.
    This changes the lake: a second run on the same lake starts from the added month;
 6. (optional, --query) one province's indicator_values for one year, every level below it, timed
    with `tonghop sql --repeat N` (or, on a binary without --repeat, N whole process runs, which
@@ -63,7 +65,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LAKE_TABLES = ["data_values", "submissions", "rejections"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -412,7 +413,7 @@ def json_rows(text: str):
     return [json.loads(line) for line in text.splitlines() if line.strip()]  # newline-delimited
 
 
-MODEL_LINE = re.compile(r"^\s*\d+\.\s+(\S+)\s+\[(view|table|memory)[^\]]*\]\s+(\S+)")
+MODEL_LINE = re.compile(r"^\s*\d+\.\s+(\S+)\s+\[(view|table|memory|source)[^\]]*\]\s+(\S+)")
 
 
 def parse_models(text: str):
@@ -422,7 +423,8 @@ def parse_models(text: str):
     for line in text.splitlines():
         m = MODEL_LINE.match(line)
         if m:
-            models.append({"name": m.group(1), "materialized": m.group(2) == "table", "path": m.group(3), "reads_models": [], "reads_tables": []})
+            models.append({"name": m.group(1), "materialized": m.group(2) == "table", "source": m.group(2) == "source", "path": m.group(3),
+                           "reads_models": [], "reads_tables": []})
         elif models and line.strip().startswith("reads models:"):
             models[-1]["reads_models"] = [x.strip() for x in line.split(":", 1)[1].split(",") if x.strip()]
         elif models and line.strip().startswith("reads tables:"):
@@ -510,9 +512,6 @@ def duckdb_worker(plan_path: str):
         for c, ty in t["columns"]:
             if described.get(c) != canonical_type(ty):
                 result["errors"].append(f"lake.{name}.{c}: DuckDB reads {described.get(c)}, tonghop has {ty}")
-    con.execute(f"CREATE VIEW submissions AS SELECT * FROM lake_submissions")
-    for name in ("data_values", "rejections"):
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM lake_{name} WHERE submission_id IN (SELECT submission_id FROM submissions)")
 
     # The build.
     failed = set()
@@ -730,7 +729,8 @@ def make_plan(args, th: Tonghop, lake: Path, work: Path, models, reference, now)
         "write_parquet": not args.duckdb_no_write, "parquet_dir": str(work / "duckdb_models"),
         "run_tests": not args.duckdb_no_tests, "check": not args.no_check, "exact": args.exact,
     }
-    for name in LAKE_TABLES:
+    # Every lake table tonghop registers (schema `lake`), as `lake_<name>`: the sources read them.
+    for name in lake_cols:
         table = lake / "tables" / name
         files, parts = delta_live_files(table) if (table / "_delta_log").is_dir() else ([], [])
         plan["lake"][name] = {"files": files, "partition_columns": parts, "columns": lake_cols[name]}
@@ -742,6 +742,10 @@ def make_plan(args, th: Tonghop, lake: Path, work: Path, models, reference, now)
         if (header is not None and header.group(1) == "table") != m["materialized"]:
             sys.exit(f"{path}: `tonghop models` and the materialized header disagree")
         sql, applied = translate(text, now)
+        if m.get("source"):
+            # A source (sql/sources/) is the only kind of model that reads lake.<table>.
+            sql, n = re.subn(r"\blake\.(\w+)", r"lake_\1", sql)
+            applied = applied + [f"lake.<table> -> lake_<table> ({n})"] if n else applied
         tests = model_tests(path.with_suffix(".toml"), m["name"])
         keys = next((cols for label, _ in tests for cols in [re.findall(r"\w+", label[len("unique("):-1])] if label.startswith("unique(")), [])
         plan["models"].append({
@@ -774,7 +778,7 @@ def main():
     p.add_argument("--work", default="/tmp/tonghop-rollups", help="scratch folder (its scratch/ is deleted and recreated)")
     p.add_argument("--lake", help="the lake (default <work>/lake)")
     p.add_argument("--generate", action=argparse.BooleanOptionalAction, default=False, help="create the dataset in the lake first (deletes <work>/lake)")
-    p.add_argument("--generate-args", default="demo-history --months 2020-2024 --disaggregations 8", help="tonghop arguments that create the dataset (--lake is added)")
+    p.add_argument("--generate-args", default="demo-history --months 2020-2024,202501,202502,202503,202504,202505,202506 --disaggregations 8", help="tonghop arguments that create the dataset (--lake is added)")
     p.add_argument("--binary", default=None, help="tonghop binary (default $CARGO_TARGET_DIR or target/, release/tonghop)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="DuckDB threads (default: the machine's cores)")
     p.add_argument("--duckdb-memory", help="DuckDB memory_limit, e.g. 8GB (default: DuckDB's own)")
@@ -784,7 +788,7 @@ def main():
     p.add_argument("--exact", action="store_true", help="also compare every row of the materialised models")
     p.add_argument("--no-pin-now", action="store_true", help="DuckDB uses its own now() instead of the tonghop build's start")
     p.add_argument("--incremental", action="store_true", help="add one month, then time `tonghop build` (incremental refresh)")
-    p.add_argument("--increment-args", default="demo-history --months 202501 --disaggregations 8", help="tonghop arguments that add the month (--lake is added)")
+    p.add_argument("--increment-args", default="demo-history --months 202507 --disaggregations 8", help="tonghop arguments that add the month (--lake is added)")
     p.add_argument("--incremental-check", action="store_true", help="after the incremental build, check it against a DuckDB full build too")
     p.add_argument("--query", action="store_true", help="time one province's indicator_values for one year, every level below it")
     p.add_argument("--province", help="epoch:code of the province for --query (default: the first province with data)")
@@ -843,7 +847,7 @@ def main():
     models = parse_models(th.output("models"))
     read_tables = {t for m in models for t in m["reads_tables"]}
     model_names = {m["name"] for m in models}
-    reference_names = sorted(t for t in read_tables if t not in model_names and t not in LAKE_TABLES and "." not in t)
+    reference_names = sorted(t for t in read_tables if t not in model_names and "." not in t)
     started = time.perf_counter()
     reference = export_reference(th, reference_names, scratch / "reference")
     export_s = time.perf_counter() - started

@@ -1,5 +1,6 @@
 -- grain: one row per (check_type, subject, epoch, period, org_unit): one data-quality finding on current monthly values
 -- materialized: table
+-- incremental: epoch
 -- join_order: as_written
 -- inputs: rule_breaks, monthly_values, data_elements, validation_rules, quality_settings, units
 -- Findings are flagged, never altered: the values stay as reported. Three checks:
@@ -14,6 +15,9 @@
 --   stock_jump: a count stock whose value moved from the previous month with data by at least
 --     stock_jump_min_change and by more than stock_jump_max_ratio (larger ÷ smaller), or to or
 --     from 0.
+-- Refreshed an epoch at a time (refresh_epochs): a new month changes the statistics of every series
+-- of its epoch, so that epoch is recomputed whole and the other kept (a series never crosses the
+-- reform: its units are those of one epoch).
 -- Thresholds are data: catalog/quality_settings.csv, a default row per setting and optional rows
 -- per data element. Joins put the smaller input first and are built as written (join_order), so a
 -- hash table never holds every monthly value.
@@ -42,12 +46,13 @@ rule_findings AS (
         CAST(NULL AS BIGINT) AS months
     FROM validation_rules AS r
     JOIN rule_breaks AS b ON b.rule = r.code
+    WHERE {{ refresh_epochs(b.epoch) }}
 ),
 counts AS (
     SELECT v.epoch, v.period, v.org_unit, v.data_element, v.value, e.kind
     FROM data_elements AS e
     JOIN monthly_values AS v ON v.data_element = e.code
-    WHERE e.value_type = 'count'
+    WHERE e.value_type = 'count' AND {{ refresh_epochs(v.epoch) }}
 ),
 -- Window functions over each series rather than aggregates joined back: the values are sorted
 -- once by series and month, and every statistic below reads that order (a third of the time of
@@ -92,7 +97,11 @@ series_flags AS (
     JOIN scored AS d ON d.data_element = s.data_element
 ),
 flagged AS (
-    SELECT * FROM series_flags WHERE is_outlier OR is_jump
+    SELECT
+        *,
+        CASE WHEN is_outlier AND is_jump THEN 'both' WHEN is_outlier THEN 'outlier' ELSE 'stock_jump' END AS failed
+    FROM series_flags
+    WHERE is_outlier OR is_jump
 ),
 series_findings AS (
     -- One finding per check a flagged value failed (a value can be both an outlier and a jump).
@@ -105,9 +114,10 @@ series_findings AS (
         END AS score,
         CASE WHEN k.check_type = 'stock_jump' THEN f.previous_period END AS compared_period,
         CASE WHEN k.check_type = 'outlier' THEN f.months END AS months
-    FROM flagged AS f
-    CROSS JOIN (VALUES ('outlier'), ('stock_jump')) AS k(check_type)
-    WHERE (k.check_type = 'outlier' AND f.is_outlier) OR (k.check_type = 'stock_jump' AND f.is_jump)
+    -- An equality join on the checks failed: a cross join with the condition in its filter was
+    -- planned as a nested loop over every value of every series (the flagged filter merged into it).
+    FROM (VALUES ('outlier', 'outlier'), ('stock_jump', 'stock_jump'), ('both', 'outlier'), ('both', 'stock_jump')) AS k(failed, check_type)
+    JOIN flagged AS f ON f.failed = k.failed
 ),
 findings AS (
     SELECT * FROM rule_findings

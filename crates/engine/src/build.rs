@@ -7,7 +7,7 @@ use datafusion::datasource::MemTable;
 use futures::StreamExt;
 use tonghop_lake::Replace;
 
-use crate::models::Materialized;
+use crate::models::{Incremental, Materialized};
 use crate::refresh::{self, BuildState, Scope, STATE_PATH};
 use crate::session::model_error;
 use crate::{Engine, Error, Model, Result};
@@ -274,32 +274,36 @@ impl Engine {
         };
         let chunks = scope.chunks(kind);
         let mut writer = None;
+        let column = kind.partition_column();
         for chunk in &chunks {
             // Views the model reads see this chunk's months and periods; those marked
             // `materialized: chunk` that it reads are computed once for the chunk (in dependency
-            // order, so a view reading one sees the rows held in memory).
+            // order, so a view reading one sees the rows held in memory). An epoch is recomputed
+            // whole: its views see every month.
             for view in &views {
-                if view.materialized == Materialized::Chunk && self.reads(model, &view.name) {
+                if kind == Incremental::Epoch {
+                    self.create_view(view, None).await?;
+                } else if view.materialized == Materialized::Chunk && self.reads(model, &view.name) {
                     self.compute_for_chunk(view, chunk).await?;
                 } else {
                     self.create_view(view, Some(chunk)).await?;
                 }
             }
             let sql = format!(
-                "SELECT * FROM ({}) AS chunk WHERE period IN ({}){}",
+                "SELECT * FROM ({}) AS chunk WHERE {column} IN ({}){}",
                 self.model_sql(model, Some(chunk))?,
-                tonghop_core::sql::literal_list(&chunk.periods),
+                tonghop_core::sql::literal_list(chunk.partitions(kind)),
                 order_by(model)
             );
             let df = self.ctx.sql(&sql).await?;
             if writer.is_none() {
                 let schema = Arc::new(df.schema().as_arrow().clone());
-                writer = Some(self.lake.model_writer(&model.name, schema, Some("period"), full).await?.sorted_by(model.order_by.as_deref()));
+                writer = Some(self.lake.model_writer(&model.name, schema, Some(column), full).await?.sorted_by(model.order_by.as_deref()));
             }
             let w = writer.as_mut().expect("just created");
             write_all(df, w).await?;
             w.flush().await?;
-            tracing::debug!(periods = chunk.periods.len(), months = chunk.months.len(), rows = w.rows(), "chunk written");
+            tracing::debug!(periods = chunk.periods.len(), months = chunk.months.len(), epochs = chunk.epochs.len(), rows = w.rows(), "chunk written");
         }
         for view in &views {
             self.create_view(view, None).await?;
@@ -309,12 +313,12 @@ impl Engine {
             None => {
                 // Nothing in scope: an empty computation still fixes the schema.
                 let df = self.ctx.sql(&format!("SELECT * FROM ({}) AS chunk WHERE FALSE", self.model_sql(model, None)?)).await?;
-                self.lake.model_writer(&model.name, Arc::new(df.schema().as_arrow().clone()), Some("period"), full).await?
+                self.lake.model_writer(&model.name, Arc::new(df.schema().as_arrow().clone()), Some(column), full).await?
             }
         };
         writer.flush().await?;
         let rows = writer.rows();
-        let replace = if full { Replace::All } else { Replace::Partitions(chunks.iter().flat_map(|c| c.periods.iter().cloned()).collect()) };
+        let replace = if full { Replace::All } else { Replace::Partitions(chunks.iter().flat_map(|c| c.partitions(kind).iter().cloned()).collect()) };
         Ok((rows, writer.commit(&replace).await?))
     }
 }

@@ -1,13 +1,61 @@
 //! [`Engine::run_tests`]: the tests declared beside each model, run after every build.
 
+use futures::StreamExt;
+
 use crate::models::{self, Incremental};
 use crate::refresh::{Chunk, Scope};
 use crate::{Engine, Error, Model, Result};
 
-/// `(SELECT * FROM name WHERE period IN (…)) AS name`: a model's rows for some periods, under its
-/// own name (what chunks are computed from and model tests run on).
-fn for_periods<'a>(name: &str, periods: impl IntoIterator<Item = &'a String>) -> String {
-    format!("(SELECT * FROM {name} WHERE period IN ({})) AS {name}", tonghop_core::sql::literal_list(periods))
+/// Model tests to run over one source (the model, or some of its partitions): a unique test, or
+/// the row checks counted together in one scan.
+struct TestRun<'a> {
+    model: &'a Model,
+    /// The model's name, or a subquery of some of its rows aliased to it.
+    source: String,
+    what: Tests,
+    /// Where it ran, for the failure message (" (period 2026…)"); empty for a whole model.
+    within: String,
+}
+
+/// What running some tests gives: how many passed, and a message for each failure.
+type Outcome = (usize, Vec<String>);
+
+enum Tests {
+    /// One test (`label`, a query returning the failing rows).
+    Query(String, String),
+    /// Row checks: one scan counts the failing rows of each; a sample is read for those that fail.
+    Rows(Vec<models::RowCheck>),
+}
+
+impl Tests {
+    fn count(&self) -> usize {
+        match self {
+            Tests::Query(..) => 1,
+            Tests::Rows(checks) => checks.len(),
+        }
+    }
+}
+
+/// The tests of `model` over `source`: each unique test alone when `unique`, the row checks
+/// together when `rows`.
+fn tests_over<'a>(model: &'a Model, source: String, within: &str, unique: bool, rows: bool) -> Vec<TestRun<'a>> {
+    let mut out = Vec::new();
+    if unique {
+        for (label, sql) in model.test_queries_over(&source).into_iter().filter(|(l, _)| l.starts_with("unique(")) {
+            out.push(TestRun { model, source: source.clone(), what: Tests::Query(label, sql), within: within.to_string() });
+        }
+    }
+    let checks = model.row_checks();
+    if rows && !checks.is_empty() {
+        out.push(TestRun { model, source, what: Tests::Rows(checks), within: within.to_string() });
+    }
+    out
+}
+
+/// `(SELECT * FROM name WHERE column IN (…)) AS name`: a model's rows for some periods (or epochs),
+/// under its own name (what model tests run on).
+fn for_partitions<'a>(name: &str, column: &str, values: impl IntoIterator<Item = &'a String>) -> String {
+    format!("(SELECT * FROM {name} WHERE {column} IN ({})) AS {name}", tonghop_core::sql::literal_list(values))
 }
 
 impl Engine {
@@ -22,13 +70,59 @@ impl Engine {
             || model.depends_on.iter().any(|d| self.models.iter().find(|m| &m.name == d).is_some_and(|m| self.view_reads(m, macros)))
     }
 
+    /// Runs some tests: how many passed, and a message for each failure (model, test, where, a sample).
+    async fn run_test(&self, test: &TestRun<'_>) -> Result<Outcome> {
+        let started = std::time::Instant::now();
+        let sample =
+            |batches: &[arrow::record_batch::RecordBatch]| arrow::util::pretty::pretty_format_batches(batches).map(|t| t.to_string()).unwrap_or_default();
+        let failure =
+            |label: &str, sample: String| format!("{} ({}): {label} failed{}, e.g.\n{sample}", test.model.name, test.model.path.display(), test.within);
+        let mut failures = Vec::new();
+        match &test.what {
+            Tests::Query(label, sql) => {
+                let batches = self.ctx.sql(sql).await?.limit(0, Some(3))?.collect().await?;
+                if batches.iter().any(|b| b.num_rows() > 0) {
+                    failures.push(failure(label, sample(&batches)));
+                }
+            }
+            Tests::Rows(checks) => {
+                let counts =
+                    checks.iter().enumerate().map(|(i, c)| format!("SUM(CASE WHEN {} THEN 1 ELSE 0 END) AS c{i}", c.condition)).collect::<Vec<_>>().join(", ");
+                let batches = self.ctx.sql(&format!("SELECT {counts} FROM {}", test.source)).await?.collect().await?;
+                for (i, check) in checks.iter().enumerate() {
+                    let failing = batches.iter().filter(|b| b.num_rows() > 0).any(|b| {
+                        let column = b.column(i);
+                        let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Int64).ok();
+                        column.is_some_and(|c| c.as_any().downcast_ref::<arrow::array::Int64Array>().is_some_and(|a| a.iter().any(|v| v.unwrap_or(0) > 0)))
+                    });
+                    if failing {
+                        let rows = self
+                            .ctx
+                            .sql(&format!("SELECT {} FROM {} WHERE {}", check.columns, test.source, check.condition))
+                            .await?
+                            .limit(0, Some(3))?
+                            .collect()
+                            .await?;
+                        failures.push(failure(&check.label, sample(&rows)));
+                    }
+                }
+            }
+        }
+        tracing::debug!(model = %test.model.name, tests = test.what.count(), seconds = started.elapsed().as_secs_f64(), "model tests run");
+        Ok((test.what.count() - failures.len(), failures))
+    }
+
     /// Runs every model test; fails listing every failure (model, test, offending rows, a sample).
     /// Tests of incremental models, and of views that use refresh macros, run chunk by chunk over
     /// the periods of `scope` (the rest was tested when it was built), which also bounds memory.
+    /// The tests of views narrowed per chunk run one after the other (each chunk re-creates the
+    /// views); all others, which read the session as it is, run a few at a time (most are small
+    /// queries whose planning, on one core, is most of their time).
     #[tracing::instrument(skip_all)]
     pub async fn run_tests(&self, scope: &Scope) -> Result<usize> {
         let mut failures = Vec::new();
         let mut passed = 0;
+        let mut independent: Vec<TestRun> = Vec::new();
         for (position, model) in self.models.iter().enumerate() {
             if model.test_queries().is_empty() {
                 continue;
@@ -36,45 +130,38 @@ impl Engine {
             let chunked = model.incremental.is_some() || self.view_reads(model, &models::MACROS);
             // A view narrowed by months only is tested over the dirty months: its other months
             // read nothing that changed since they were last tested.
-            let kind = model.incremental.unwrap_or(if self.view_reads(model, &models::MACROS[1..]) { Incremental::Period } else { Incremental::Month });
+            let kind = model.incremental.unwrap_or(if self.view_reads(model, &models::MACROS[1..3]) { Incremental::Period } else { Incremental::Month });
             let chunks: Vec<Option<Chunk>> = if chunked { scope.chunks(kind).into_iter().map(Some).collect() } else { vec![None] };
             // Tests of an incremental model: the unique ones (a hash table of the grain) a year at
             // a time, the others (filters) in one pass over the refreshed periods.
-            let all_periods = for_periods(&model.name, &scope.periods);
-            #[allow(clippy::type_complexity)]
-            let mut runs: Vec<(Option<&Chunk>, Vec<(String, String)>)> = Vec::new();
+            let refreshed = match kind {
+                Incremental::Epoch => &scope.epochs,
+                Incremental::Month | Incremental::Period => &scope.periods,
+            };
+            let column = kind.partition_column();
+            let within = |c: &Chunk| c.partitions(kind).first().map(|p| format!(" ({column} {p}…)")).unwrap_or_default();
             if model.incremental.is_some() {
                 if !scope.is_empty() {
-                    runs.push((None, model.test_queries_over(&all_periods).into_iter().filter(|(l, _)| !l.starts_with("unique(")).collect()));
+                    independent.extend(tests_over(model, for_partitions(&model.name, column, refreshed), "", false, true));
                 }
-                for chunk in &chunks {
-                    let c = chunk.as_ref().expect("incremental models are chunked");
-                    let source = for_periods(&model.name, &c.periods);
-                    runs.push((Some(c), model.test_queries_over(&source).into_iter().filter(|(l, _)| l.starts_with("unique(")).collect()));
+                for chunk in chunks.iter().flatten() {
+                    independent.extend(tests_over(model, for_partitions(&model.name, column, chunk.partitions(kind)), &within(chunk), true, false));
                 }
-            } else {
-                for chunk in &chunks {
-                    runs.push((chunk.as_ref(), model.test_queries()));
-                }
+                continue;
             }
-            for (chunk, tests) in runs {
-                if let Some(c) = chunk.filter(|_| model.incremental.is_none()) {
-                    for view in self.models[..=position].iter().filter(|m| m.is_view()) {
-                        self.create_view(view, Some(c)).await?;
-                    }
+            for chunk in &chunks {
+                let tests = tests_over(model, model.name.clone(), &chunk.as_ref().map(within).unwrap_or_default(), true, true);
+                let Some(c) = chunk else {
+                    independent.extend(tests);
+                    continue;
+                };
+                for view in self.models[..=position].iter().filter(|m| m.is_view()) {
+                    self.create_view(view, Some(c)).await?;
                 }
-                for (label, sql) in tests {
-                    let started = std::time::Instant::now();
-                    let batches = self.ctx.sql(&sql).await?.limit(0, Some(3))?.collect().await?;
-                    tracing::debug!(model = %model.name, test = %label, seconds = started.elapsed().as_secs_f64(), "model test run");
-                    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                    if rows == 0 {
-                        passed += 1;
-                    } else {
-                        let sample = arrow::util::pretty::pretty_format_batches(&batches).map(|t| t.to_string()).unwrap_or_default();
-                        let within = chunk.map(|c| format!(" (periods {}…)", c.periods[0])).unwrap_or_default();
-                        failures.push(format!("{} ({}): {label} failed{within}, e.g.\n{sample}", model.name, model.path.display()));
-                    }
+                for test in tests {
+                    let (ok, failed) = self.run_test(&test).await?;
+                    passed += ok;
+                    failures.extend(failed);
                 }
             }
             if chunked && model.incremental.is_none() {
@@ -82,6 +169,18 @@ impl Engine {
                     self.create_view(view, None).await?;
                 }
             }
+        }
+        // In the models' order, whichever finishes first.
+        let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+        // The futures are made first: a stream mapping them with a closure is not `Send` for
+        // every lifetime, which the service's handlers need.
+        let runs: Vec<_> = independent.iter().enumerate().map(|(i, test)| async move { (i, self.run_test(test).await) }).collect();
+        let mut results: Vec<(usize, Result<Outcome>)> = futures::stream::iter(runs).buffer_unordered(concurrency).collect().await;
+        results.sort_by_key(|(i, _)| *i);
+        for (_, result) in results {
+            let (ok, failed) = result?;
+            passed += ok;
+            failures.extend(failed);
         }
         if failures.is_empty() {
             Ok(passed)

@@ -209,15 +209,43 @@ pub enum Incremental {
     Month,
     /// Rows keyed by a period of any type in `period`: every period containing a dirty month.
     Period,
+    /// Rows keyed by the epoch in `epoch`: each epoch holding a dirty month is recomputed whole
+    /// (statistics over a unit's whole history in its epoch's units, which any new month changes);
+    /// the other epoch's rows are kept.
+    Epoch,
+}
+
+impl Incremental {
+    /// The column the model's table is partitioned by, whose partitions a refresh replaces.
+    pub fn partition_column(self) -> &'static str {
+        match self {
+            Incremental::Month | Incremental::Period => "period",
+            Incremental::Epoch => "epoch",
+        }
+    }
+}
+
+/// A model test over single rows: the rows for which `condition` holds fail it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowCheck {
+    /// How it is named in failures, e.g. `not_null(period)`.
+    pub label: String,
+    /// The columns a failure's sample shows.
+    pub columns: String,
+    /// SQL condition true for a failing row.
+    pub condition: String,
 }
 
 /// The names of the refresh macros, in the order [`expand`] is given their lists.
-pub const MACROS: [&str; 3] = ["refresh_months", "refresh_periods", "refresh_previous_periods"];
+pub const MACROS: [&str; 4] = ["refresh_months", "refresh_periods", "refresh_previous_periods", "refresh_epochs"];
+
+/// The macro of [`Incremental::Epoch`] models, and the only one they may use.
+pub const EPOCH_MACRO: &str = MACROS[3];
 
 /// Expands the refresh macros of `sql`: `{{ name(expr) }}` becomes `(expr) IN ('a', 'b')` with the
 /// list given for that macro (`lists[i]` for `MACROS[i]`; an empty list gives `FALSE`), or `TRUE`
 /// when `lists` is None (a full computation). Unknown macros and unbalanced braces are errors.
-pub fn expand(sql: &str, lists: Option<[&[String]; 3]>) -> std::result::Result<String, String> {
+pub fn expand(sql: &str, lists: Option<[&[String]; 4]>) -> std::result::Result<String, String> {
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
     while let Some(start) = rest.find("{{") {
@@ -365,8 +393,9 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
             None => None,
             Some("month") => Some(Incremental::Month),
             Some("period") => Some(Incremental::Period),
+            Some("epoch") => Some(Incremental::Epoch),
             Some(other) => {
-                problems.push(format!("{}: `-- incremental: {other}` must be month or period", path.display()));
+                problems.push(format!("{}: `-- incremental: {other}` must be month, period or epoch", path.display()));
                 None
             }
         };
@@ -390,6 +419,23 @@ pub fn load(dir: &Path) -> Result<Vec<Model>> {
         }
         if incremental.is_some() && materialized != Materialized::Table {
             problems.push(format!("{}: `-- incremental:` needs `-- materialized: table`", path.display()));
+        }
+        // An epoch model is recomputed an epoch at a time: the month and period macros have no
+        // list to expand to there, and refresh_epochs none anywhere else.
+        let uses = |name: &str| sql.contains(&format!("{{{{ {name}(")) || sql.contains(&format!("{{{{{name}("));
+        match incremental {
+            Some(Incremental::Epoch) => {
+                if let Some(other) = MACROS[..3].iter().find(|m| uses(m)) {
+                    problems.push(format!(
+                        "{}: an `incremental: epoch` model is refreshed an epoch at a time; use {{{{ {EPOCH_MACRO}(epoch) }}}}, not {other}",
+                        path.display()
+                    ));
+                }
+            }
+            _ if uses(EPOCH_MACRO) => {
+                problems.push(format!("{}: {EPOCH_MACRO}() is for `-- incremental: epoch` models", path.display()));
+            }
+            _ => {}
         }
         let full_sql = match expand(&sql, None) {
             Ok(full) => full,
@@ -524,12 +570,24 @@ impl Model {
             let c = cols.join(", ");
             out.push((format!("unique({c})"), format!("SELECT {c}, COUNT(*) AS n FROM {n} GROUP BY {c} HAVING COUNT(*) > 1")));
         }
+        for check in self.row_checks() {
+            out.push((check.label, format!("SELECT {} FROM {n} WHERE {}", check.columns, check.condition)));
+        }
+        out
+    }
+
+    /// The tests that look at one row at a time (not_null, accepted_values, accepted_range): each
+    /// row for which its condition is true fails it. Unlike the unique tests, all of them can be
+    /// counted in one scan (see `Engine::run_tests`).
+    pub fn row_checks(&self) -> Vec<RowCheck> {
+        let t = &self.tests;
+        let mut out = Vec::new();
         for c in &t.not_null {
-            out.push((format!("not_null({c})"), format!("SELECT * FROM {n} WHERE {c} IS NULL")));
+            out.push(RowCheck { label: format!("not_null({c})"), columns: "*".into(), condition: format!("{c} IS NULL") });
         }
         for (c, values) in &t.accepted_values {
             let list = tonghop_core::sql::literal_list(values);
-            out.push((format!("accepted_values({c})"), format!("SELECT {c} FROM {n} WHERE {c} NOT IN ({list})")));
+            out.push(RowCheck { label: format!("accepted_values({c})"), columns: c.clone(), condition: format!("{c} NOT IN ({list})") });
         }
         for (c, r) in &t.accepted_range {
             let mut conds = Vec::new();
@@ -540,7 +598,7 @@ impl Model {
                 conds.push(format!("{c} > {max}"));
             }
             if !conds.is_empty() {
-                out.push((format!("accepted_range({c})"), format!("SELECT {c} FROM {n} WHERE {}", conds.join(" OR "))));
+                out.push(RowCheck { label: format!("accepted_range({c})"), columns: c.clone(), condition: conds.join(" OR ") });
             }
         }
         out
@@ -557,7 +615,7 @@ mod tests {
         assert_eq!(expand(sql, None).unwrap(), "SELECT * FROM t WHERE TRUE AND TRUE");
         let months = vec!["202603".to_string(), "2026'x".to_string()];
         let none: Vec<String> = vec![];
-        assert_eq!(expand(sql, Some([&months, &none, &none])).unwrap(), "SELECT * FROM t WHERE (v.period) IN ('202603', '2026''x') AND FALSE");
+        assert_eq!(expand(sql, Some([&months, &none, &none, &none])).unwrap(), "SELECT * FROM t WHERE (v.period) IN ('202603', '2026''x') AND FALSE");
         assert!(expand("{{ refresh_month(p) }}", None).unwrap_err().contains("unknown macro refresh_month"));
         assert!(expand("{{ refresh_months() }}", None).unwrap_err().contains("needs the column"));
         assert!(expand("{{ refresh_months(p)", None).unwrap_err().contains("without its"));
@@ -599,6 +657,33 @@ mod tests {
         let err = load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("v.sql: `-- order_by:` orders a table's files"), "{err}");
         assert!(err.contains("v.sql: `-- join_order: sideways` must be as_written or optimizer"), "{err}");
+    }
+
+    #[test]
+    fn epoch_models_use_the_epoch_macro_alone() {
+        let models = load(&Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../../sql")).unwrap();
+        let quality = models.iter().find(|m| m.name == "quality_issues").unwrap();
+        assert_eq!(quality.incremental, Some(Incremental::Epoch));
+        assert_eq!(Incremental::Epoch.partition_column(), "epoch");
+        let epochs = vec!["post2025".to_string()];
+        let none: Vec<String> = vec![];
+        let sql = expand("SELECT * FROM v WHERE {{ refresh_epochs(v.epoch) }}", Some([&none, &none, &none, &epochs])).unwrap();
+        assert_eq!(sql, "SELECT * FROM v WHERE (v.epoch) IN ('post2025')");
+        let dir = tempfile::tempdir().unwrap();
+        let table = |file: &str, incremental: &str, rest: &str| {
+            let sql = format!("-- grain: x\n-- materialized: table\n-- incremental: {incremental}\nSELECT 1 AS a{rest}");
+            std::fs::write(dir.path().join(file), sql).unwrap();
+        };
+        table("e.sql", "epoch", " WHERE {{ refresh_months(p) }}");
+        table("m.sql", "month", " WHERE {{ refresh_epochs(epoch) }}");
+        table("y.sql", "yearly", "");
+        let err = load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("e.sql: an `incremental: epoch` model is refreshed an epoch at a time; use {{ refresh_epochs(epoch) }}, not refresh_months"),
+            "{err}"
+        );
+        assert!(err.contains("m.sql: refresh_epochs() is for `-- incremental: epoch` models"), "{err}");
+        assert!(err.contains("y.sql: `-- incremental: yearly` must be month, period or epoch"), "{err}");
     }
 
     #[test]

@@ -38,7 +38,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tonghop_core::{Period, PeriodType, Project};
+use tonghop_core::{Epoch, Period, PeriodType, Project};
 
 use arrow::array::AsArray;
 
@@ -131,6 +131,14 @@ fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
 pub struct Scope {
     /// Every period to recompute (all types), by code.
     pub periods: BTreeSet<String>,
+    /// The epochs of the dirty months (every epoch, in a full build): what an
+    /// [`Incremental::Epoch`] model recomputes.
+    pub epochs: BTreeSet<String>,
+}
+
+/// The epochs of `months` (codes YYYYMM; others are ignored).
+fn epochs_of<'a>(months: impl IntoIterator<Item = &'a String>) -> BTreeSet<String> {
+    months.into_iter().filter_map(|m| parse(m)).filter_map(|m| Epoch::for_period(&m).ok()).map(|e| e.as_str().to_string()).collect()
 }
 
 /// One piece of an incremental model's computation: the periods it writes, the months they are
@@ -143,6 +151,23 @@ pub struct Chunk {
     pub months: Vec<String>,
     /// The same periods a year earlier.
     pub previous: Vec<String>,
+    /// Epochs recomputed whole (an [`Incremental::Epoch`] model's only chunk; empty otherwise).
+    pub epochs: Vec<String>,
+}
+
+impl Chunk {
+    /// The values of the partitions it writes in a model refreshed by `kind`.
+    pub fn partitions(&self, kind: Incremental) -> &[String] {
+        match kind {
+            Incremental::Month | Incremental::Period => &self.periods,
+            Incremental::Epoch => &self.epochs,
+        }
+    }
+
+    /// What the refresh macros expand to over this chunk, in the order of [`crate::models::MACROS`].
+    pub fn macro_lists(&self) -> [&[String]; 4] {
+        [&self.months, &self.periods, &self.previous, &self.epochs]
+    }
 }
 
 fn parse(code: &str) -> Option<Period> {
@@ -159,15 +184,19 @@ impl Scope {
     /// Everything: every period of every year that has a month in the reporting horizon.
     pub fn full(horizon: &BTreeSet<String>) -> Scope {
         let years: BTreeSet<i32> = horizon.iter().filter_map(|m| parse(m)).map(|m| m.year()).collect();
-        Scope { periods: years.into_iter().flat_map(periods_of_year).map(|p| p.to_string()).collect() }
+        Scope {
+            periods: years.into_iter().flat_map(periods_of_year).map(|p| p.to_string()).collect(),
+            epochs: Epoch::ALL.iter().map(|e| e.as_str().to_string()).collect(),
+        }
     }
 
     /// The periods containing a dirty month, and the same periods a year later when that year has
     /// months in the reporting horizon.
     pub fn from_dirty_months<'a>(dirty: impl IntoIterator<Item = &'a String>, horizon: &BTreeSet<String>) -> Scope {
         let horizon_years: BTreeSet<i32> = horizon.iter().filter_map(|m| parse(m)).map(|m| m.year()).collect();
+        let dirty: Vec<&String> = dirty.into_iter().collect();
         let mut periods = BTreeSet::new();
-        for month in dirty.into_iter().filter_map(|m| parse(m)).filter(|m| m.kind() == PeriodType::Month) {
+        for month in dirty.iter().filter_map(|m| parse(m)).filter(|m| m.kind() == PeriodType::Month) {
             for p in month.containing() {
                 periods.insert(p.to_string());
                 if let Some(next) = p.next_year().filter(|n| horizon_years.contains(&n.year())) {
@@ -175,7 +204,7 @@ impl Scope {
                 }
             }
         }
-        Scope { periods }
+        Scope { periods, epochs: epochs_of(dirty) }
     }
 
     /// True when nothing is to be recomputed.
@@ -192,11 +221,19 @@ impl Scope {
     /// year, not its other periods.
     pub fn chunks(&self, kind: Incremental) -> Vec<Chunk> {
         let periods: Vec<Period> = self.periods.iter().filter_map(|p| parse(p)).collect();
+        if kind == Incremental::Epoch {
+            // The epochs of the dirty months, recomputed whole in one chunk.
+            if self.epochs.is_empty() {
+                return vec![];
+            }
+            return vec![Chunk { periods: vec![], months: vec![], previous: vec![], epochs: self.epochs.iter().cloned().collect() }];
+        }
         let mut groups: BTreeMap<String, Vec<Period>> = BTreeMap::new();
         for p in periods {
             match kind {
                 Incremental::Month if p.kind() != PeriodType::Month => {}
                 Incremental::Month => groups.entry(p.year().to_string()).or_default().push(p),
+                Incremental::Epoch => unreachable!("handled above"),
                 Incremental::Period => {
                     let part = matches!(p.kind(), PeriodType::NineMonths | PeriodType::Year | PeriodType::YearToDate);
                     groups.entry(format!("{}/{}", p.year(), u8::from(part))).or_default().push(p)
@@ -211,6 +248,7 @@ impl Scope {
                     periods: ps.iter().map(|p| p.to_string()).collect(),
                     months: months.into_iter().collect(),
                     previous: ps.iter().filter_map(|p| p.previous_year()).map(|p| p.to_string()).collect(),
+                    epochs: vec![],
                 }
             })
             .collect()
@@ -434,6 +472,23 @@ mod tests {
         let q2026 = by_year.iter().find(|c| c.periods.contains(&"2026Q1".to_string())).unwrap();
         assert_eq!(q2026.months.len(), 6, "202603's month, quarter and half year need January to June");
         assert!(q2026.previous.contains(&"2025Q1".to_string()));
+    }
+
+    #[test]
+    fn an_epoch_chunk_holds_the_epochs_of_the_dirty_months_only() {
+        let horizon = months("202401", "202612");
+        let epochs = |scope: &Scope| scope.chunks(Incremental::Epoch).into_iter().map(|c| c.epochs.join(",")).collect::<Vec<_>>();
+        assert_eq!(epochs(&Scope::from_dirty_months(&set(&["202608"]), &horizon)), vec!["post2025"]);
+        // 202503 also dirties 2026's periods (a year later), but the series of 2026 are unchanged.
+        let before = Scope::from_dirty_months(&set(&["202503"]), &horizon);
+        assert!(before.periods.contains("202603"));
+        assert_eq!(epochs(&before), vec!["pre2025"]);
+        assert_eq!(epochs(&Scope::from_dirty_months(&set(&["202506", "202507"]), &horizon)), vec!["post2025,pre2025"]);
+        assert_eq!(epochs(&Scope::full(&months("202601", "202602"))), vec!["post2025,pre2025"], "a full build recomputes every epoch");
+        assert!(Scope::from_dirty_months(&set(&[]), &horizon).chunks(Incremental::Epoch).is_empty());
+        let chunk = &Scope::from_dirty_months(&set(&["202608"]), &horizon).chunks(Incremental::Epoch)[0];
+        assert_eq!(chunk.partitions(Incremental::Epoch), ["post2025".to_string()]);
+        assert!(chunk.periods.is_empty() && chunk.months.is_empty(), "an epoch is recomputed whole: no month or period list");
     }
 
     #[test]

@@ -215,7 +215,7 @@ impl Engine {
     }
 
     pub(crate) fn model_sql(&self, model: &Model, chunk: Option<&Chunk>) -> Result<String> {
-        let lists = chunk.map(|c| [c.months.as_slice(), c.periods.as_slice(), c.previous.as_slice()]);
+        let lists = chunk.map(Chunk::macro_lists);
         models::expand(&model.sql, lists).map_err(|e| Error::InvalidModels(vec![format!("{}: {e}", model.path.display())].into()))
     }
 

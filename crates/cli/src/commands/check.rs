@@ -68,6 +68,7 @@ pub(crate) async fn models(ctx: &Loaded, lake: &str) -> Result<()> {
         let kind = match (m.materialized, m.incremental) {
             (Materialized::Table, Some(Incremental::Month)) => "table, incremental by month",
             (Materialized::Table, Some(Incremental::Period)) => "table, incremental by period",
+            (Materialized::Table, Some(Incremental::Epoch)) => "table, incremental by epoch",
             (Materialized::Table, None) => "table",
             (Materialized::Memory, _) => "memory",
             (Materialized::Chunk, _) => "view, held in memory per chunk while a table is built",
