@@ -13,7 +13,7 @@ fn models_are_listed_in_build_order_with_grain_and_dependencies() {
         "indicator_values [table, incremental by period] sql/marts/indicator_values.sql",
         "completeness [table, incremental by period] sql/marts/completeness.sql",
         "monthly_values [table, incremental by month] sql/intermediate/monthly_values.sql",
-        "quality_issues [table] sql/marts/quality_issues.sql",
+        "quality_issues [table, incremental by epoch] sql/marts/quality_issues.sql",
         "reporting_months [memory] sql/intermediate/reporting_months.sql",
         "missing_reports [view] sql/reports/missing_reports.sql",
         "grain: one row per (epoch, period, level, unit_code, indicator)",
