@@ -1,5 +1,7 @@
 //! [`Engine::run_tests`]: the tests declared beside each model, run after every build.
 
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
 use futures::StreamExt;
 
 use crate::models::{self, Incremental};
@@ -89,13 +91,12 @@ impl Engine {
                 let counts =
                     checks.iter().enumerate().map(|(i, c)| format!("SUM(CASE WHEN {} THEN 1 ELSE 0 END) AS c{i}", c.condition)).collect::<Vec<_>>().join(", ");
                 let batches = self.ctx.sql(&format!("SELECT {counts} FROM {}", test.source)).await?.collect().await?;
+                // One row of counts (NULL over no rows: nothing failed).
+                let failing = |i: usize| {
+                    batches.iter().any(|b| b.column(i).as_primitive_opt::<Int64Type>().is_some_and(|counts| counts.iter().any(|n| n.unwrap_or(0) > 0)))
+                };
                 for (i, check) in checks.iter().enumerate() {
-                    let failing = batches.iter().filter(|b| b.num_rows() > 0).any(|b| {
-                        let column = b.column(i);
-                        let column = arrow::compute::cast(column, &arrow::datatypes::DataType::Int64).ok();
-                        column.is_some_and(|c| c.as_any().downcast_ref::<arrow::array::Int64Array>().is_some_and(|a| a.iter().any(|v| v.unwrap_or(0) > 0)))
-                    });
-                    if failing {
+                    if failing(i) {
                         let rows = self
                             .ctx
                             .sql(&format!("SELECT {} FROM {} WHERE {}", check.columns, test.source, check.condition))
@@ -134,15 +135,11 @@ impl Engine {
             let chunks: Vec<Option<Chunk>> = if chunked { scope.chunks(kind).into_iter().map(Some).collect() } else { vec![None] };
             // Tests of an incremental model: the unique ones (a hash table of the grain) a year at
             // a time, the others (filters) in one pass over the refreshed periods.
-            let refreshed = match kind {
-                Incremental::Epoch => &scope.epochs,
-                Incremental::Month | Incremental::Period => &scope.periods,
-            };
             let column = kind.partition_column();
             let within = |c: &Chunk| c.partitions(kind).first().map(|p| format!(" ({column} {p}…)")).unwrap_or_default();
             if model.incremental.is_some() {
                 if !scope.is_empty() {
-                    independent.extend(tests_over(model, for_partitions(&model.name, column, refreshed), "", false, true));
+                    independent.extend(tests_over(model, for_partitions(&model.name, column, scope.partitions(kind)), "", false, true));
                 }
                 for chunk in chunks.iter().flatten() {
                     independent.extend(tests_over(model, for_partitions(&model.name, column, chunk.partitions(kind)), &within(chunk), true, false));

@@ -207,6 +207,14 @@ impl Scope {
         Scope { periods, epochs: epochs_of(dirty) }
     }
 
+    /// The values of the partitions a model refreshed by `kind` replaces over the whole scope.
+    pub fn partitions(&self, kind: Incremental) -> &BTreeSet<String> {
+        match kind {
+            Incremental::Month | Incremental::Period => &self.periods,
+            Incremental::Epoch => &self.epochs,
+        }
+    }
+
     /// True when nothing is to be recomputed.
     pub fn is_empty(&self) -> bool {
         self.periods.is_empty()
