@@ -165,3 +165,82 @@ fn failing_model_tests_are_each_named_and_the_others_pass() {
     // The failing rows are shown: numerators above 1, statuses other than on_time.
     assert!(stderr.contains("| numerator") && stderr.contains("| status"), "{stderr}");
 }
+
+/// The commit files of `submissions` after `version`, moved out of its log (as if those commits
+/// had not happened yet) into `aside`; [`restore_commits`] puts them back.
+fn hide_commits_after(lake: &Path, table: &str, version: u64, aside: &Path) -> usize {
+    let log = lake.join("tables").join(table).join("_delta_log");
+    std::fs::create_dir_all(aside).unwrap();
+    let mut hidden = 0;
+    for entry in std::fs::read_dir(&log).unwrap() {
+        let path = entry.unwrap().path();
+        let number = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".json")).and_then(|n| n.parse::<u64>().ok());
+        if number.is_some_and(|n| n > version) {
+            std::fs::rename(&path, aside.join(path.file_name().unwrap())).unwrap();
+            hidden += 1;
+        }
+    }
+    hidden
+}
+
+fn restore_commits(lake: &Path, table: &str, aside: &Path) {
+    let log = lake.join("tables").join(table).join("_delta_log");
+    for entry in std::fs::read_dir(aside).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::rename(&path, log.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+/// The last version of a lake table (the highest commit of its log).
+fn table_version(lake: &Path, table: &str) -> u64 {
+    let log = lake.join("tables").join(table).join("_delta_log");
+    std::fs::read_dir(&log)
+        .unwrap()
+        .filter_map(|e| e.unwrap().path().file_name()?.to_str()?.strip_suffix(".json")?.parse::<u64>().ok())
+        .max()
+        .unwrap_or_else(|| panic!("no commit in {}", log.display()))
+}
+
+/// A refresh finds the months to recompute from the Delta log of `data_values` (the files added
+/// since the last build), not from the values. A build that ran after a submission's values were
+/// written but before its `submissions` row was committed (ingest commits that row last) could not
+/// see them: when the row arrives later, the next refresh must still recompute their months,
+/// although `data_values` has not changed since.
+#[test]
+fn values_committed_after_a_build_that_saw_them_pending_are_refreshed() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let province = ["--provinces", "post2025:04"];
+    let first = dir.path().join("first");
+    tonghop(&lake, &[&["demo", "--inbox", first.to_str().unwrap(), "--until", "2026-06-15"][..], &province].concat());
+    tonghop(&lake, &["ingest", first.to_str().unwrap(), "--keep"]);
+    tonghop(&lake, &["build"]);
+    let committed = table_version(&lake, "submissions");
+
+    // June and July are ingested, but the build runs as if their `submissions` rows were not
+    // committed yet: their values are in the lake and invisible.
+    let second = dir.path().join("second");
+    tonghop(&lake, &[&["demo", "--inbox", second.to_str().unwrap(), "--until", "2026-08-15"][..], &province].concat());
+    tonghop(&lake, &["ingest", second.to_str().unwrap(), "--keep"]);
+    let aside = dir.path().join("aside");
+    assert!(hide_commits_after(&lake, "submissions", committed, &aside) > 0);
+    let out = tonghop(&lake, &["build"]);
+    assert!(out.starts_with("incremental build"), "{out}");
+    assert!(sql_rows(&lake, "SELECT 1 FROM indicator_values WHERE period = '202607' LIMIT 1").is_empty(), "July's values are not visible yet");
+
+    // The rows arrive: `data_values` is as it was at the last build, yet July must be built.
+    restore_commits(&lake, "submissions", &aside);
+    let out = tonghop(&lake, &["build"]);
+    assert!(out.starts_with("incremental build"), "{out}");
+    assert!(recomputed(&out) > 0, "the pending months are recomputed: {out}");
+    assert!(!sql_rows(&lake, "SELECT 1 FROM indicator_values WHERE period = '202607' LIMIT 1").is_empty(), "July is built");
+    let incremental = snapshot(&lake);
+    tonghop(&lake, &["build", "--full"]);
+    let full = snapshot(&lake);
+    for ((name, a), (_, b)) in incremental.iter().zip(&full) {
+        assert_eq!(a.len(), b.len(), "{name}: row counts differ between incremental and full");
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(x, y, "{name}: incremental and full differ");
+        }
+    }
+}

@@ -139,7 +139,7 @@ impl Engine {
         // of the months with new data (of every month with data, in a full build): nothing else
         // changes them.
         let data_scope = match (&new_data, &state) {
-            (Some((months, _)), Some(state)) => Scope::from_dirty_months(months, &state.reporting_months.union(months).cloned().collect()),
+            (Some(new), Some(state)) => Scope::from_dirty_months(&new.months, &state.reporting_months.union(&new.months).cloned().collect()),
             _ => Scope::full(&self.strings("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values").await?.into_iter().collect()),
         };
         for model in self.scope_inputs() {
@@ -165,7 +165,7 @@ impl Engine {
         } else {
             BTreeSet::new()
         };
-        let scope = match (new_data, &state) {
+        let scope = match (&new_data, &state) {
             (Some(new_data), Some(state)) => {
                 let (dirty, reason) = self.dirty_months(state, new_data, &horizon, &coverage, &reform_weights, built_at).await?;
                 summary.reason = reason;
@@ -191,7 +191,22 @@ impl Engine {
         }
         summary.tests_passed = self.run_tests(&scope).await?;
         let submissions_version = self.versions.get("submissions").copied().unwrap_or(-1);
-        let state = BuildState { fingerprint, submissions_version, built_at, reporting_months: horizon, reporting_provinces: coverage, reform_weights };
+        let data_values_version = Some(self.versions.get("data_values").copied().unwrap_or(-1));
+        // What this build could not see, for the next refresh (a full build reads every value's id).
+        let pending_values = Some(match new_data {
+            Some(new_data) => new_data.pending,
+            None => self.pending_values(None).await?,
+        });
+        let state = BuildState {
+            fingerprint,
+            submissions_version,
+            built_at,
+            reporting_months: horizon,
+            reporting_provinces: coverage,
+            reform_weights,
+            data_values_version,
+            pending_values,
+        };
         let json = serde_json::to_vec_pretty(&state).map_err(|e| Error::Io { path: STATE_PATH.into(), source: e.into() })?;
         self.lake.root().put(STATE_PATH, json).await?;
         Ok(summary)

@@ -1,9 +1,13 @@
 //! Incremental refresh: which periods a build recomputes, and what the last build saw.
 //!
-//! Visible data changes only when a submission commits (rows of uncommitted submissions are never
-//! read, see [`tonghop_lake`]). So a build compares the `submissions` table with the version the last
-//! successful build read, and the months holding values of the newly committed submissions are
-//! **dirty**. Four more things make a month dirty:
+//! Visible data changes when `data_values` gains or loses rows, or when a submission whose rows were
+//! written earlier commits (rows of uncommitted submissions are never read, see [`tonghop_lake`]).
+//! So a build reads, from the Delta log of `data_values`, the partitions (months) of the files
+//! added or removed since the version the last successful build read (compactions, which only
+//! rewrite rows, do not count), and adds the months of the values that build could not see yet
+//! and whose submission has committed since ([`BuildState::pending_values`]): those months are
+//! **dirty**. No value is read for it but those of the changed months, to note which are still
+//! pending. Four more things make a month dirty:
 //!
 //! - it enters or leaves the reporting horizon (the `reporting_months` model: months every commune
 //!   owes a report for), e.g. the first report of a new month makes the months before it that
@@ -18,8 +22,8 @@
 //!
 //! The horizon and the coverage are models (`reporting_months`, `reporting_provinces`), and what they
 //! read must be current before the scope is decided. So the materialised models they depend on (the
-//! month-incremental `commune_months`) are refreshed first, over the months of the newly committed
-//! submissions only: nothing else changes them.
+//! month-incremental `commune_months`) are refreshed first, over the months with changed data only:
+//! nothing else changes them.
 //!
 //! The periods to recompute are every period containing a dirty month (the month, its quarter,
 //! half year, nine months, year, and the years to date from that month on) and, when the next year
@@ -45,6 +49,7 @@ use arrow::array::AsArray;
 use crate::build::DEADLINES_MODEL;
 use crate::models::Incremental;
 use crate::{Engine, Error, Result};
+use tonghop_lake::tables;
 
 /// Where the build state lives, below the lake root.
 pub const STATE_PATH: &str = "models/_build_state.json";
@@ -66,6 +71,28 @@ pub struct BuildState {
     /// [`reform_weights_hash`] of the weights the models were built with.
     #[serde(default)]
     pub reform_weights: String,
+    /// Version of `data_values` the build read (-1: no table yet); `None` in a state written
+    /// before it was kept (the next refresh then finds the new months by reading the values).
+    #[serde(default)]
+    pub data_values_version: Option<i64>,
+    /// The values the build could not see: the ids of submissions with rows in `data_values` but
+    /// none in `submissions` yet (being committed, or left by an interrupted ingest), each with the
+    /// months of those rows. When such a submission is committed later, its months are refreshed
+    /// although its values were written before that build. `None` in a state written before it
+    /// was kept.
+    #[serde(default)]
+    pub pending_values: Option<BTreeMap<String, BTreeSet<String>>>,
+}
+
+/// What changed in the lake's data since the last build ([`Engine::new_data_months`]).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NewData {
+    /// The months whose visible values may have changed.
+    pub months: BTreeSet<String>,
+    /// How many submissions were committed since.
+    pub submissions: usize,
+    /// [`BuildState::pending_values`] as of this build.
+    pub pending: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// SHA-256 over tonghop's version and every file of `sql/`, `catalog/` and `reference/` (paths and
@@ -264,29 +291,92 @@ impl Scope {
 }
 
 impl Engine {
-    /// The months holding values (or deletions) of the submissions committed since `state`, and
-    /// how many submissions that is; `None` when the submissions version the last build read can
-    /// no longer be read (the caller builds in full).
-    pub(crate) async fn new_data_months(&self, state: &BuildState) -> Result<Option<(BTreeSet<String>, usize)>> {
+    /// The months whose visible values changed since `state`, how many submissions were committed
+    /// since, and the values still waiting for their submission; `None` when the submissions
+    /// version the last build read can no longer be read (the caller builds in full).
+    ///
+    /// A value is visible once its submission's row is committed (`sql/sources/data_values.sql`),
+    /// so a month changed when `data_values` gained or lost rows in it (the partitions of the files
+    /// the commits since the last build added or removed, read from the Delta log: no data is
+    /// read), or when a submission whose values were written before the last build, and so were
+    /// pending then ([`BuildState::pending_values`]), has been committed since. When the state does
+    /// not say what was pending (written by an older tonghop) or the log since cannot be read, the
+    /// months are those of the new submissions' values, read from `data_values`.
+    pub(crate) async fn new_data_months(&self, state: &BuildState) -> Result<Option<NewData>> {
         let Some(before) = self.lake.open_table_at("tables", "submissions", state.submissions_version).await? else { return Ok(None) };
         let ctx = &self.ctx;
         ctx.register_table("submissions_at_last_build", before.table_provider().await?)?;
-        let new_ids = "SELECT submission_id FROM lake.submissions EXCEPT SELECT submission_id FROM submissions_at_last_build";
-        let ids = self.strings(new_ids).await?;
-        // A short list of ids is written out, so the scan skips the files and row groups whose
-        // submission_id statistics exclude them all (a subquery would read every row); not a long
-        // one (see `tonghop_lake::MAX_LISTED_IDS`).
-        let filter = if ids.len() <= tonghop_lake::MAX_LISTED_IDS { tonghop_core::sql::literal_list(&ids) } else { new_ids.to_string() };
+        let new_ids: BTreeSet<String> =
+            self.strings("SELECT submission_id FROM lake.submissions EXCEPT SELECT submission_id FROM submissions_at_last_build").await?.into_iter().collect();
+        // Rows of `submissions` are only ever appended; one gone (a restored lake) hides values
+        // whose months only the values can tell.
+        let gone = self.strings("SELECT submission_id FROM submissions_at_last_build EXCEPT SELECT submission_id FROM lake.submissions").await?;
+        ctx.deregister_table("submissions_at_last_build")?;
+
+        let values_now = self.versions.get(tables::DATA_VALUES.name).copied().unwrap_or(-1);
+        if let (Some(values_then), Some(pending), true) = (state.data_values_version, &state.pending_values, gone.is_empty()) {
+            let changed = if values_now > values_then {
+                self.lake.changed_partitions(tables::DATA_VALUES.folder, tables::DATA_VALUES.name, "period", values_then, values_now).await?
+            } else {
+                Some(BTreeSet::new())
+            };
+            if let Some(changed) = changed {
+                let mut months = changed.clone();
+                let mut still_pending = BTreeMap::new();
+                for (id, its_months) in pending {
+                    if new_ids.contains(id) {
+                        months.extend(its_months.iter().cloned());
+                    } else {
+                        still_pending.insert(id.clone(), its_months.clone());
+                    }
+                }
+                for (id, its_months) in self.pending_values(Some(&changed)).await? {
+                    still_pending.entry(id).or_default().extend(its_months);
+                }
+                return Ok(Some(NewData { months, submissions: new_ids.len(), pending: still_pending }));
+            }
+            tracing::debug!(values_then, values_now, "the data_values log since the last build cannot be read: new months found from the values");
+        }
+
+        let ids: Vec<String> = new_ids.iter().chain(gone.iter()).cloned().collect();
         let months: BTreeSet<String> = if ids.is_empty() {
             BTreeSet::new()
         } else {
-            self.strings(&format!("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values WHERE submission_id IN ({filter})"))
-                .await?
-                .into_iter()
-                .collect()
+            // A short list of ids is written out, so the scan skips the files and row groups
+            // whose submission_id statistics exclude them all; a long one is looked up in chunks
+            // (see `tonghop_lake::MAX_LISTED_IDS`).
+            let mut months = BTreeSet::new();
+            for chunk in ids.chunks(tonghop_lake::MAX_LISTED_IDS) {
+                let filter = tonghop_core::sql::literal_list(chunk);
+                months.extend(self.strings(&format!("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values WHERE submission_id IN ({filter})")).await?);
+            }
+            months
         };
-        ctx.deregister_table("submissions_at_last_build")?;
-        Ok(Some((months, ids.len())))
+        Ok(Some(NewData { months, submissions: new_ids.len(), pending: self.pending_values(None).await? }))
+    }
+
+    /// The submissions with rows in `data_values` but none in `submissions`, with the months of
+    /// those rows: in the months `only_months`, or in every month.
+    pub(crate) async fn pending_values(&self, only_months: Option<&BTreeSet<String>>) -> Result<BTreeMap<String, BTreeSet<String>>> {
+        let months = match only_months {
+            Some(m) if m.is_empty() => return Ok(BTreeMap::new()),
+            Some(m) => format!("period IN ({}) AND", tonghop_core::sql::literal_list(m)),
+            None => String::new(),
+        };
+        let sql = format!(
+            "SELECT DISTINCT submission_id, CAST(period AS VARCHAR) FROM lake.data_values WHERE {months} submission_id NOT IN (SELECT submission_id FROM lake.submissions)"
+        );
+        let mut pending: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for batch in self.ctx.sql(&sql).await?.collect().await? {
+            let ids = tonghop_lake::array_strings(batch.column(0))?;
+            let months = tonghop_lake::array_strings(batch.column(1))?;
+            for (id, month) in ids.into_iter().zip(months) {
+                if let (Some(id), Some(month)) = (id, month) {
+                    pending.entry(id).or_default().insert(month);
+                }
+            }
+        }
+        Ok(pending)
     }
 
     /// The months to refresh since `state`, and a one-line account of why: the months with new
@@ -295,14 +385,14 @@ impl Engine {
     pub(crate) async fn dirty_months(
         &self,
         state: &BuildState,
-        new_data: (BTreeSet<String>, usize),
+        new_data: &NewData,
         horizon: &BTreeSet<String>,
         coverage: &BTreeSet<String>,
         reform_weights: &str,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(BTreeSet<String>, String)> {
-        let (mut dirty, new_submissions) = new_data;
-        let data_months = dirty.len();
+        let mut dirty = new_data.months.clone();
+        let (new_submissions, data_months) = (new_data.submissions, dirty.len());
         let horizon_changes: BTreeSet<String> = horizon.symmetric_difference(&state.reporting_months).cloned().collect();
         dirty.extend(horizon_changes.iter().cloned());
         let mut due = BTreeSet::new();
@@ -340,7 +430,7 @@ impl Engine {
             dirty.extend(horizon.iter().filter(|m| before_reform(m)).cloned());
         }
         let reason = format!(
-            "{new_submissions} new submission(s) with values in {data_months} month(s); {} month(s) entered or left the reporting horizon; deadlines passed for {} month(s); provinces joined {} epoch(s){}",
+            "{new_submissions} new submission(s), values changed in {data_months} month(s); {} month(s) entered or left the reporting horizon; deadlines passed for {} month(s); provinces joined {} epoch(s){}",
             horizon_changes.len(),
             due.len(),
             changed_epochs.len(),

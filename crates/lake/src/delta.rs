@@ -213,6 +213,49 @@ impl Lake {
         Ok(version)
     }
 
+    /// The values of the partition column `column` whose data changed in the commits after version
+    /// `after` up to `upto` (both in the table's log): the partitions of every file added or removed
+    /// with `dataChange` set, so a compaction, which only rewrites rows, changes none. Read from
+    /// the commits themselves (a few small JSON files), not from the data. `Ok(None)` when a commit
+    /// of the range can no longer be read (cleaned up) or a file's partition cannot be told.
+    #[tracing::instrument(level = "debug", skip(self), fields(lake = %self.root.url()))]
+    pub async fn changed_partitions(&self, folder: &str, name: &str, column: &str, after: i64, upto: i64) -> Result<Option<BTreeSet<String>>> {
+        use deltalake::kernel::Action;
+        use futures::{StreamExt, TryStreamExt};
+        let loc = self.table_location(folder, name)?;
+        let versions: Vec<i64> = ((after + 1).max(0)..=upto).collect();
+        let reads = versions.iter().map(|v| {
+            let (loc, path) = (loc.clone(), format!("_delta_log/{v:020}.json"));
+            async move { loc.get(&path).await }
+        });
+        let commits: Vec<Option<Vec<u8>>> = futures::stream::iter(reads.collect::<Vec<_>>()).buffered(16).try_collect().await?;
+        // A removed file's partition values may be left out of its `remove` action: its path says them.
+        let from_path = |path: &str| {
+            let prefix = format!("{column}=");
+            path.split('/').find_map(|segment| segment.strip_prefix(prefix.as_str())).map(|v| v.to_string())
+        };
+        let mut changed = BTreeSet::new();
+        for (version, bytes) in versions.iter().zip(commits) {
+            let Some(bytes) = bytes else { return Ok(None) };
+            let actions = deltalake::logstore::get_actions(*version as u64, &bytes.into()).map_err(Self::delta_error(name, &loc))?;
+            for action in actions {
+                let value = match action {
+                    Action::Add(add) if add.data_change => add.partition_values.get(column).cloned().flatten().or_else(|| from_path(&add.path)),
+                    Action::Remove(remove) if remove.data_change => {
+                        remove.partition_values.and_then(|p| p.get(column).cloned().flatten()).or_else(|| from_path(&remove.path))
+                    }
+                    _ => continue,
+                };
+                match value {
+                    Some(value) => changed.insert(value),
+                    None => return Ok(None),
+                };
+            }
+        }
+        tracing::debug!(commits = versions.len(), partitions = changed.len(), "changed partitions");
+        Ok(Some(changed))
+    }
+
     /// Opens a table, creating it empty with the spec's schema if it does not exist.
     #[tracing::instrument(level = "debug", skip(self, spec), fields(table = spec.name, lake = %self.root.url()))]
     pub async fn ensure_table(&self, spec: &TableSpec) -> Result<DeltaTable> {

@@ -329,6 +329,7 @@ fn live_files(table: &DeltaTable) -> Result<usize> {
 mod tests {
     use super::*;
     use crate::{delta::tests::values_of, tables, Appender};
+    use std::collections::BTreeSet;
 
     fn lake(dir: &std::path::Path) -> Lake {
         Lake::open(dir.join("lake").to_str().unwrap()).unwrap()
@@ -395,6 +396,36 @@ mod tests {
         let gone = lake.version_at("tables", "data_values", old_time).await.unwrap_err();
         assert!(matches!(gone, Error::HistoryGone { .. }), "{gone}");
         assert!(gone.to_string().contains("keeps no history before"), "{gone}");
+    }
+
+    #[tokio::test]
+    async fn changed_partitions_name_the_appends_and_deletes_but_not_a_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = lake(dir.path());
+        let version = |lake: Lake| async move { lake.open_table("tables", "data_values").await.unwrap().unwrap().version().unwrap() as i64 };
+        let changed = |after: i64, upto: i64| {
+            let lake = lake.clone();
+            async move { lake.changed_partitions("tables", "data_values", "period", after, upto).await.unwrap() }
+        };
+        let set = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>());
+        append_many(&mut Appender::new(&lake, &tables::DATA_VALUES), "s", 6, &["202601", "202602"]).await;
+        let first = version(lake.clone()).await;
+        assert_eq!(changed(-1, first).await, set(&["202601", "202602"]), "from the table's creation");
+        assert_eq!(changed(first, first).await, set(&[]), "nothing after the last version");
+
+        lake.maintain(&MaintainOptions::default(), &|_| ()).await.unwrap();
+        let compacted = version(lake.clone()).await;
+        assert!(compacted > first, "the compaction committed");
+        assert_eq!(changed(first, compacted).await, set(&[]), "a compaction rewrites rows, it changes none");
+
+        append_many(&mut Appender::new(&lake, &tables::DATA_VALUES), "t", 1, &["202603"]).await;
+        lake.delete(&tables::DATA_VALUES, "submission_id = 's1'").await.unwrap();
+        let now = version(lake.clone()).await;
+        assert_eq!(changed(first, now).await, set(&["202602", "202603"]), "an append, and a delete in 202602");
+
+        // A commit cleaned out of the log: the range cannot be told.
+        std::fs::remove_file(dir.path().join(format!("lake/tables/data_values/_delta_log/{:020}.json", first + 1))).unwrap();
+        assert_eq!(changed(first, now).await, None);
     }
 
     #[tokio::test]
