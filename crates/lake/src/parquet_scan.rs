@@ -21,6 +21,9 @@
 //! written in a declared order tags each file with it ([`SORTED_BY_TAG`]); when every file read
 //! carries the same order, the scan declares it (one file per partition), so DataFusion merges
 //! the files instead of sorting their rows again.
+//!
+//! Strings are read as `Utf8View` (views of the decoded pages, not copies), partition values as
+//! plain `Utf8`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -126,21 +129,31 @@ impl SnapshotTable {
 
         let partition_columns: Vec<String> = snapshot.metadata().partition_columns().to_vec();
         let arrow_schema = snapshot.snapshot().arrow_schema();
-        let plain = |f: &Field| -> FieldRef {
-            // Dictionary-encoded partition values, view types: the spec's plain types.
+        // The types the columns are read as: dictionary-encoded values as their values, partition
+        // values as plain strings (see `scan_provider`), and the files' strings as `Utf8View`, which
+        // the Parquet reader fills with views of the decoded pages instead of copying every value
+        // into one buffer (then again in each filter and merge). One province's year of
+        // `indicator_values`, 214 K rows of 29 columns: 110 ms -> 85 ms.
+        let read_as = |f: &Field, partition: bool| -> FieldRef {
             let data_type = match f.data_type() {
-                DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
                 DataType::Dictionary(_, value) => value.as_ref().clone(),
                 other => other.clone(),
             };
+            let data_type = match data_type {
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 if partition => DataType::Utf8,
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8View,
+                other => other,
+            };
             Arc::new(Field::new(f.name(), data_type, true).with_metadata(f.metadata().clone()))
         };
-        let file_fields: Vec<FieldRef> = arrow_schema.fields().iter().filter(|f| !partition_columns.contains(f.name())).map(|f| plain(f)).collect();
-        let partition_fields: Vec<FieldRef> =
-            partition_columns.iter().map(|c| arrow_schema.field_with_name(c).map(plain).map_err(|e| Error::Query(e.into()))).collect::<Result<_>>()?;
+        let file_fields: Vec<FieldRef> = arrow_schema.fields().iter().filter(|f| !partition_columns.contains(f.name())).map(|f| read_as(f, false)).collect();
+        let partition_fields: Vec<FieldRef> = partition_columns
+            .iter()
+            .map(|c| arrow_schema.field_with_name(c).map(|f| read_as(f, true)).map_err(|e| Error::Query(e.into())))
+            .collect::<Result<_>>()?;
         let file_schema = Arc::new(Schema::new(file_fields.clone()));
         let scan_order: Vec<FieldRef> = file_fields.into_iter().chain(partition_fields.iter().cloned()).collect();
-        let logical: Vec<FieldRef> = arrow_schema.fields().iter().map(|f| plain(f)).collect();
+        let logical: Vec<FieldRef> = arrow_schema.fields().iter().map(|f| read_as(f, partition_columns.contains(f.name()))).collect();
         let scan_index =
             logical.iter().map(|f| scan_order.iter().position(|g| g.name() == f.name()).expect("every column is a file or partition column")).collect();
         let schema = Arc::new(Schema::new(logical));
@@ -283,7 +296,7 @@ fn file_statistics(schema: &Schema, partition_fields: &[FieldRef], partition_val
             (DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::Float32 | DataType::Float64, serde_json::Value::Number(n)) => {
                 n.to_string()
             }
-            (DataType::Utf8, serde_json::Value::String(s)) if s.chars().count() < STATS_STRING_PREFIX => s.clone(),
+            (DataType::Utf8 | DataType::Utf8View, serde_json::Value::String(s)) if s.chars().count() < STATS_STRING_PREFIX => s.clone(),
             _ => return Precision::Absent,
         };
         ScalarValue::try_from_string(text, field.data_type()).map(Precision::Exact).unwrap_or(Precision::Absent)
@@ -427,8 +440,9 @@ mod tests {
     fn file_statistics_keep_only_what_is_exact() {
         let schema = Schema::new(vec![
             Field::new("year", DataType::Int64, true),
-            Field::new("province_code", DataType::Utf8, true),
-            Field::new("unit_name", DataType::Utf8, true),
+            // The files' strings are read as views, partition values as plain strings.
+            Field::new("province_code", DataType::Utf8View, true),
+            Field::new("unit_name", DataType::Utf8View, true),
             Field::new("period", DataType::Utf8, true),
         ]);
         let partitions = vec![Arc::new(Field::new("period", DataType::Utf8, true))];
@@ -444,7 +458,7 @@ mod tests {
         assert_eq!(s.num_rows, Precision::Exact(10));
         let c = &s.column_statistics;
         assert_eq!((&c[0].min_value, &c[0].max_value), (&Precision::Exact(ScalarValue::Int64(Some(2024))), &Precision::Exact(ScalarValue::Int64(Some(2024)))));
-        assert_eq!(c[1].max_value, Precision::Exact(ScalarValue::Utf8(Some("96".into()))));
+        assert_eq!(c[1].max_value, Precision::Exact(ScalarValue::Utf8View(Some("96".into()))));
         assert_eq!(c[1].null_count, Precision::Exact(2));
         // Delta truncates long strings: such a bound is not exact and is not kept.
         assert_eq!((&c[2].min_value, &c[2].max_value), (&Precision::Absent, &Precision::Absent));
