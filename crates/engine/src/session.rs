@@ -19,8 +19,18 @@ use crate::{models, reference, AsOf, Error, Model, Result};
 /// ([`tonghop_lake::SnapshotTable`]) when `parquet`: with a cluster (the plan a worker can
 /// receive), and for a model written in a declared order (`-- order_by:`), whose scan then says
 /// so and spares the readers a sort.
-fn table_provider(lake: &Lake, table: &tonghop_lake::DeltaTable, ctx: &SessionContext, parquet: bool) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
-    Ok(if parquet { Arc::new(tonghop_lake::SnapshotTable::try_new(lake, table)?) } else { tonghop_lake::scan_provider(table, &ctx.state())? })
+fn table_provider(
+    lake: &Lake,
+    table: &tonghop_lake::DeltaTable,
+    ctx: &SessionContext,
+    parquet: bool,
+    mode: Mode,
+) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
+    Ok(match (parquet, mode) {
+        (false, _) => tonghop_lake::scan_provider(table, &ctx.state())?,
+        (true, Mode::Read) => Arc::new(tonghop_lake::SnapshotTable::try_new_with_string_views(lake, table)?),
+        (true, Mode::Build) => Arc::new(tonghop_lake::SnapshotTable::try_new(lake, table)?),
+    })
 }
 
 /// A model's error, naming the model and its file.
@@ -44,6 +54,8 @@ pub struct Engine {
     pub(crate) as_of: AsOf,
     /// The workers queries are distributed over; None: this process runs them.
     pub(crate) cluster: Option<crate::Cluster>,
+    /// Whether it answers questions or builds (the Parquet scan reads strings as views to answer).
+    pub(crate) mode: Mode,
 }
 
 /// How models are registered when the engine opens.
@@ -116,7 +128,7 @@ impl Engine {
             let provider: Arc<dyn datafusion::catalog::TableProvider> = match as_of.open(lake, spec.folder, spec.name, spec.name).await? {
                 Some(table) => {
                     versions.insert(spec.name.to_string(), table.version().unwrap_or_default() as i64);
-                    table_provider(lake, &table, &ctx, cluster.is_some())?
+                    table_provider(lake, &table, &ctx, cluster.is_some(), mode)?
                 }
                 None => Arc::new(MemTable::try_new(spec.schema.clone(), vec![vec![]])?),
             };
@@ -129,7 +141,7 @@ impl Engine {
             Arc::new(tonghop_lake::LatestTable::new(lake, &tables::AUDIT).with_parquet_scan(cluster.is_some())),
         )?;
         let models = models::load(&project.sql_dir())?;
-        let mut engine = Engine { ctx, lake: lake.clone(), project: project.clone(), models, versions, as_of: as_of.clone(), cluster: cluster.cloned() };
+        let mut engine = Engine { ctx, lake: lake.clone(), project: project.clone(), models, versions, as_of: as_of.clone(), cluster: cluster.cloned(), mode };
         // The declared sources (`sql/sources/`): the lake tables as views, in every mode.
         let mut problems = Vec::new();
         for model in engine.models.iter().filter(|m| m.is_source()) {
@@ -175,7 +187,7 @@ impl Engine {
         let key = format!("models.{}", model.name);
         let Some(table) = self.as_of.open(&self.lake, "models", &model.name, &key).await? else { return Ok(false) };
         self.versions.insert(key, table.version().unwrap_or_default() as i64);
-        let provider = table_provider(&self.lake, &table, &self.ctx, self.cluster.is_some() || model.order_by.is_some())?;
+        let provider = table_provider(&self.lake, &table, &self.ctx, self.cluster.is_some() || model.order_by.is_some(), self.mode)?;
         let schema = self.ctx.catalog("datafusion").and_then(|c| c.schema("models")).expect("registered at open");
         schema.deregister_table(&model.name)?;
         schema.register_table(model.name.clone(), provider)?;

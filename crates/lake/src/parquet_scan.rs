@@ -22,8 +22,9 @@
 //! carries the same order, the scan declares it (one file per partition), so DataFusion merges
 //! the files instead of sorting their rows again.
 //!
-//! Strings are read as `Utf8View` (views of the decoded pages, not copies), partition values as
-//! plain `Utf8`.
+//! Sessions that answer questions read the files' strings as `Utf8View` (views of the decoded
+//! pages, not copies, see [`SnapshotTable::try_new_with_string_views`]); builds read plain `Utf8`,
+//! as partition values always are.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -112,9 +113,23 @@ pub struct SnapshotTable {
 }
 
 impl SnapshotTable {
-    /// The provider over `table` (opened at the version to read), a table of `lake`.
-    #[tracing::instrument(skip_all, fields(table = %table.table_url()))]
+    /// The provider over `table` (opened at the version to read), a table of `lake`, its strings
+    /// read as plain `Utf8`.
     pub fn try_new(lake: &Lake, table: &DeltaTable) -> Result<SnapshotTable> {
+        Self::open(lake, table, false)
+    }
+
+    /// The provider over `table` with the files' strings read as `Utf8View`: views of the decoded
+    /// pages instead of copies, for sessions that answer questions (a province's year of
+    /// `indicator_values`, 214 K rows of 29 columns: 110 ms -> 85 ms). Not for builds: a hash
+    /// table of views keeps the pages they point into, and the full build's model tests peaked
+    /// 400 MiB higher with them.
+    pub fn try_new_with_string_views(lake: &Lake, table: &DeltaTable) -> Result<SnapshotTable> {
+        Self::open(lake, table, true)
+    }
+
+    #[tracing::instrument(skip(lake, table), fields(table = %table.table_url()))]
+    fn open(lake: &Lake, table: &DeltaTable, string_views: bool) -> Result<SnapshotTable> {
         let name = table.table_url().path().trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_string();
         let delta = |e: deltalake::DeltaTableError| Error::Delta { table: name.clone(), url: table.table_url().to_string(), source: Box::new(e) };
         let snapshot = table.snapshot().map_err(delta)?;
@@ -130,18 +145,17 @@ impl SnapshotTable {
         let partition_columns: Vec<String> = snapshot.metadata().partition_columns().to_vec();
         let arrow_schema = snapshot.snapshot().arrow_schema();
         // The types the columns are read as: dictionary-encoded values as their values, partition
-        // values as plain strings (see `scan_provider`), and the files' strings as `Utf8View`, which
-        // the Parquet reader fills with views of the decoded pages instead of copying every value
-        // into one buffer (then again in each filter and merge). One province's year of
-        // `indicator_values`, 214 K rows of 29 columns: 110 ms -> 85 ms.
+        // values as plain strings (see `scan_provider`), and the files' strings as `Utf8View` when
+        // asked, which the Parquet reader fills with views of the decoded pages instead of copying
+        // every value into one buffer (then again in each filter and merge).
         let read_as = |f: &Field, partition: bool| -> FieldRef {
             let data_type = match f.data_type() {
                 DataType::Dictionary(_, value) => value.as_ref().clone(),
                 other => other.clone(),
             };
             let data_type = match data_type {
-                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 if partition => DataType::Utf8,
-                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8View,
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 if string_views && !partition => DataType::Utf8View,
+                DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
                 other => other,
             };
             Arc::new(Field::new(f.name(), data_type, true).with_metadata(f.metadata().clone()))
