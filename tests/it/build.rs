@@ -27,16 +27,36 @@ pub(crate) fn recomputed(output: &str) -> usize {
     count.parse().unwrap_or_else(|_| panic!("count in {line}"))
 }
 
+/// Writes the demo's submissions of `provinces` up to `until` into the inbox `dir/<name>` and
+/// ingests them into `lake` (files already ingested are skipped).
+fn demo_ingest(dir: &Path, name: &str, lake: &Path, provinces: &str, until: &str) -> std::path::PathBuf {
+    let inbox = dir.join(name);
+    tonghop(lake, &["demo", "--inbox", inbox.to_str().unwrap(), "--until", until, "--provinces", provinces]);
+    tonghop(lake, &["ingest", inbox.to_str().unwrap(), "--keep"]);
+    inbox
+}
+
+/// Rebuilds `lake` in full and checks that every row of every materialised model equals
+/// `incremental` (a [`snapshot`] taken after a refresh).
+fn assert_equals_a_full_rebuild(lake: &Path, incremental: &[(String, Vec<Vec<String>>)]) -> String {
+    let out = tonghop(lake, &["build", "--full"]);
+    let full = snapshot(lake);
+    for ((name, a), (_, b)) in incremental.iter().zip(&full) {
+        assert_eq!(a.len(), b.len(), "{name}: row counts differ between incremental and full");
+        for (x, y) in a.iter().zip(b) {
+            assert_eq!(x, y, "{name}: incremental and full differ");
+        }
+    }
+    out
+}
+
 #[test]
 fn incremental_refresh_equals_a_full_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let province = ["--provinces", "post2025:04"];
 
     // January to May 2026 for one province, then a first build (full: there is no state yet).
-    let first = dir.path().join("first");
-    tonghop(&lake, &[&["demo", "--inbox", first.to_str().unwrap(), "--until", "2026-06-15"][..], &province].concat());
-    tonghop(&lake, &["ingest", first.to_str().unwrap(), "--keep"]);
+    demo_ingest(dir.path(), "first", &lake, "post2025:04", "2026-06-15");
     let out = tonghop(&lake, &["build"]);
     assert!(out.starts_with("full build") && out.contains("first build"), "{out}");
 
@@ -49,7 +69,7 @@ fn incremental_refresh_equals_a_full_rebuild() {
 
     // June and July arrive, a commune corrects March, and another deletes one value of April.
     let second = dir.path().join("second");
-    tonghop(&lake, &[&["demo", "--inbox", second.to_str().unwrap(), "--until", "2026-08-15"][..], &province].concat());
+    tonghop(&lake, &["demo", "--inbox", second.to_str().unwrap(), "--until", "2026-08-15", "--provinces", "post2025:04"]);
     let commune = &sql_rows(&lake, "SELECT org_unit FROM stg_data_values WHERE period = '202603' ORDER BY org_unit LIMIT 1")[0][0];
     let other = &sql_rows(&lake, "SELECT org_unit FROM stg_data_values WHERE period = '202604' ORDER BY org_unit DESC LIMIT 1")[0][0];
     std::fs::write(second.join("correction.csv"), format!("period,org_unit,data_element,value\n202603,{commune},DS_BHYT,10\n")).unwrap();
@@ -73,15 +93,8 @@ fn incremental_refresh_equals_a_full_rebuild() {
     assert!(deleted.is_empty(), "the deleted value is gone");
     assert!(!sql_rows(&lake, "SELECT 1 FROM indicator_values WHERE period = '202607' LIMIT 1").is_empty(), "July is built");
 
-    let out = tonghop(&lake, &["build", "--full"]);
+    let out = assert_equals_a_full_rebuild(&lake, &incremental);
     assert!(out.starts_with("full build") && out.contains("asked for a full build"), "{out}");
-    let full = snapshot(&lake);
-    for ((name, a), (_, b)) in incremental.iter().zip(&full) {
-        assert_eq!(a.len(), b.len(), "{name}: row counts differ between incremental and full");
-        for (x, y) in a.iter().zip(b) {
-            assert_eq!(x, y, "{name}: incremental and full differ");
-        }
-    }
 }
 
 /// The `remove` actions of the newest commit of a model table: the files a build replaced.
@@ -106,19 +119,15 @@ fn quality_issues_refresh_recomputes_only_the_epoch_of_the_new_months() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     // One province in each epoch's units: January 2024 to June 2025 in old units, from July 2025 in new.
-    let provinces = ["--provinces", "pre2025:04,post2025:04"];
-    let first = dir.path().join("first");
-    tonghop(&lake, &[&["demo", "--inbox", first.to_str().unwrap(), "--until", "2026-06-15"][..], &provinces].concat());
-    tonghop(&lake, &["ingest", first.to_str().unwrap(), "--keep"]);
+    let provinces = "pre2025:04,post2025:04";
+    demo_ingest(dir.path(), "first", &lake, provinces, "2026-06-15");
     tonghop(&lake, &["build"]);
     let old_units = "SELECT * FROM quality_issues WHERE epoch = 'pre2025' ORDER BY check_type, subject, period, org_unit";
     let before = sql_rows(&lake, old_units);
     assert!(!before.is_empty(), "the demo's history before the reform has findings");
 
     // June and July 2026: months of the new units only.
-    let second = dir.path().join("second");
-    tonghop(&lake, &[&["demo", "--inbox", second.to_str().unwrap(), "--until", "2026-08-15"][..], &provinces].concat());
-    tonghop(&lake, &["ingest", second.to_str().unwrap(), "--keep"]);
+    demo_ingest(dir.path(), "second", &lake, provinces, "2026-08-15");
     let out = tonghop(&lake, &["build"]);
     assert!(out.starts_with("incremental build"), "{out}");
     let removed = removed_by_last_commit(&lake, "quality_issues");
@@ -210,18 +219,13 @@ fn table_version(lake: &Path, table: &str) -> u64 {
 fn values_committed_after_a_build_that_saw_them_pending_are_refreshed() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let province = ["--provinces", "post2025:04"];
-    let first = dir.path().join("first");
-    tonghop(&lake, &[&["demo", "--inbox", first.to_str().unwrap(), "--until", "2026-06-15"][..], &province].concat());
-    tonghop(&lake, &["ingest", first.to_str().unwrap(), "--keep"]);
+    demo_ingest(dir.path(), "first", &lake, "post2025:04", "2026-06-15");
     tonghop(&lake, &["build"]);
     let committed = table_version(&lake, "submissions");
 
     // June and July are ingested, but the build runs as if their `submissions` rows were not
     // committed yet: their values are in the lake and invisible.
-    let second = dir.path().join("second");
-    tonghop(&lake, &[&["demo", "--inbox", second.to_str().unwrap(), "--until", "2026-08-15"][..], &province].concat());
-    tonghop(&lake, &["ingest", second.to_str().unwrap(), "--keep"]);
+    demo_ingest(dir.path(), "second", &lake, "post2025:04", "2026-08-15");
     let aside = dir.path().join("aside");
     assert!(hide_commits_after(&lake, "submissions", committed, &aside) > 0);
     let out = tonghop(&lake, &["build"]);
@@ -234,13 +238,5 @@ fn values_committed_after_a_build_that_saw_them_pending_are_refreshed() {
     assert!(out.starts_with("incremental build"), "{out}");
     assert!(recomputed(&out) > 0, "the pending months are recomputed: {out}");
     assert!(!sql_rows(&lake, "SELECT 1 FROM indicator_values WHERE period = '202607' LIMIT 1").is_empty(), "July is built");
-    let incremental = snapshot(&lake);
-    tonghop(&lake, &["build", "--full"]);
-    let full = snapshot(&lake);
-    for ((name, a), (_, b)) in incremental.iter().zip(&full) {
-        assert_eq!(a.len(), b.len(), "{name}: row counts differ between incremental and full");
-        for (x, y) in a.iter().zip(b) {
-            assert_eq!(x, y, "{name}: incremental and full differ");
-        }
-    }
+    assert_equals_a_full_rebuild(&lake, &snapshot(&lake));
 }
