@@ -240,3 +240,27 @@ fn values_committed_after_a_build_that_saw_them_pending_are_refreshed() {
     assert!(!sql_rows(&lake, "SELECT 1 FROM indicator_values WHERE period = '202607' LIMIT 1").is_empty(), "July is built");
     assert_equals_a_full_rebuild(&lake, &snapshot(&lake));
 }
+
+/// A build state written by a tonghop from before the log was read (no `data_values_version`, no
+/// `pending_values`): the refresh finds the new months from the new submissions' values instead,
+/// equals a full rebuild, and writes a state the next refresh can read the log with.
+#[test]
+fn a_state_from_an_older_tonghop_refreshes_from_the_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    demo_ingest(dir.path(), "first", &lake, "post2025:04", "2026-06-15");
+    tonghop(&lake, &["build"]);
+    let path = lake.join("models/_build_state.json");
+    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let fields = state.as_object_mut().unwrap();
+    assert!(fields.remove("data_values_version").is_some() && fields.remove("pending_values").is_some(), "{state}");
+    std::fs::write(&path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+
+    demo_ingest(dir.path(), "second", &lake, "post2025:04", "2026-08-15");
+    let out = tonghop(&lake, &["build"]);
+    assert!(out.starts_with("incremental build") && out.contains("values changed in 2 month(s)"), "June and July: {out}");
+    assert!(!sql_rows(&lake, "SELECT 1 FROM indicator_values WHERE period = '202607' LIMIT 1").is_empty(), "July is built");
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(state["data_values_version"].is_i64() && state["pending_values"].is_object(), "{state}");
+    assert_equals_a_full_rebuild(&lake, &snapshot(&lake));
+}

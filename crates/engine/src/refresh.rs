@@ -84,6 +84,11 @@ pub struct BuildState {
     pub pending_values: Option<BTreeMap<String, BTreeSet<String>>>,
 }
 
+/// The submissions committed since the last build (`submissions_at_last_build`: the table as it read it).
+const NEW_IDS: &str = "SELECT submission_id FROM lake.submissions EXCEPT SELECT submission_id FROM submissions_at_last_build";
+/// The submissions the last build read that are gone since.
+const GONE_IDS: &str = "SELECT submission_id FROM submissions_at_last_build EXCEPT SELECT submission_id FROM lake.submissions";
+
 /// What changed in the lake's data since the last build ([`Engine::new_data_months`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NewData {
@@ -306,53 +311,79 @@ impl Engine {
         let Some(before) = self.lake.open_table_at("tables", "submissions", state.submissions_version).await? else { return Ok(None) };
         let ctx = &self.ctx;
         ctx.register_table("submissions_at_last_build", before.table_provider().await?)?;
-        let new_ids: BTreeSet<String> =
-            self.strings("SELECT submission_id FROM lake.submissions EXCEPT SELECT submission_id FROM submissions_at_last_build").await?.into_iter().collect();
+        let new_ids: BTreeSet<String> = self.strings(NEW_IDS).await?.into_iter().collect();
         // Rows of `submissions` are only ever appended; one gone (a restored lake) hides values
         // whose months only the values can tell.
-        let gone = self.strings("SELECT submission_id FROM submissions_at_last_build EXCEPT SELECT submission_id FROM lake.submissions").await?;
-        ctx.deregister_table("submissions_at_last_build")?;
-
-        let values_now = self.versions.get(tables::DATA_VALUES.name).copied().unwrap_or(-1);
-        if let (Some(values_then), Some(pending), true) = (state.data_values_version, &state.pending_values, gone.is_empty()) {
-            let changed = if values_now > values_then {
-                self.lake.changed_partitions(tables::DATA_VALUES.folder, tables::DATA_VALUES.name, "period", values_then, values_now).await?
-            } else {
-                Some(BTreeSet::new())
-            };
-            if let Some(changed) = changed {
-                let mut months = changed.clone();
-                let mut still_pending = BTreeMap::new();
-                for (id, its_months) in pending {
-                    if new_ids.contains(id) {
-                        months.extend(its_months.iter().cloned());
-                    } else {
-                        still_pending.insert(id.clone(), its_months.clone());
-                    }
-                }
-                for (id, its_months) in self.pending_values(Some(&changed)).await? {
-                    still_pending.entry(id).or_default().extend(its_months);
-                }
-                return Ok(Some(NewData { months, submissions: new_ids.len(), pending: still_pending }));
-            }
-            tracing::debug!(values_then, values_now, "the data_values log since the last build cannot be read: new months found from the values");
-        }
-
-        let ids: Vec<String> = new_ids.iter().chain(gone.iter()).cloned().collect();
-        let months: BTreeSet<String> = if ids.is_empty() {
-            BTreeSet::new()
-        } else {
-            // A short list of ids is written out, so the scan skips the files and row groups
-            // whose submission_id statistics exclude them all; a long one is looked up in chunks
-            // (see `tonghop_lake::MAX_LISTED_IDS`).
-            let mut months = BTreeSet::new();
-            for chunk in ids.chunks(tonghop_lake::MAX_LISTED_IDS) {
-                let filter = tonghop_core::sql::literal_list(chunk);
-                months.extend(self.strings(&format!("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values WHERE submission_id IN ({filter})")).await?);
-            }
-            months
+        let gone = self.strings(GONE_IDS).await?;
+        let found = self.changed_months(state, &new_ids, gone.is_empty()).await;
+        let found = match found {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => self.months_of_submissions(new_ids.iter().chain(&gone).cloned().collect()).await.map(|months| (months, None)),
+            Err(e) => Err(e),
         };
-        Ok(Some(NewData { months, submissions: new_ids.len(), pending: self.pending_values(None).await? }))
+        ctx.deregister_table("submissions_at_last_build")?;
+        let (months, pending) = found?;
+        let pending = match pending {
+            Some(pending) => pending,
+            None => self.pending_values(None).await?,
+        };
+        Ok(Some(NewData { months, submissions: new_ids.len(), pending }))
+    }
+
+    /// The months with changed data read from the Delta log of `data_values` since the version
+    /// `state` read, with the months of the values pending then whose submission is among
+    /// `new_ids`, and the values pending now; `None` when the state does not say what was pending,
+    /// the log since cannot be read, or `submissions` lost rows (`appended_only` false).
+    async fn changed_months(
+        &self,
+        state: &BuildState,
+        new_ids: &BTreeSet<String>,
+        appended_only: bool,
+    ) -> Result<Option<(BTreeSet<String>, Option<BTreeMap<String, BTreeSet<String>>>)>> {
+        let (Some(values_then), Some(pending), true) = (state.data_values_version, &state.pending_values, appended_only) else { return Ok(None) };
+        let values_now = self.versions.get(tables::DATA_VALUES.name).copied().unwrap_or(-1);
+        let changed = if values_now > values_then {
+            self.lake.changed_partitions(tables::DATA_VALUES.folder, tables::DATA_VALUES.name, "period", values_then, values_now).await?
+        } else {
+            Some(BTreeSet::new())
+        };
+        let Some(changed) = changed else {
+            tracing::debug!(values_then, values_now, "the data_values log since the last build cannot be read: new months found from the values");
+            return Ok(None);
+        };
+        let mut months = changed.clone();
+        let mut still_pending = BTreeMap::new();
+        for (id, its_months) in pending {
+            if new_ids.contains(id) {
+                months.extend(its_months.iter().cloned());
+            } else {
+                still_pending.insert(id.clone(), its_months.clone());
+            }
+        }
+        for (id, its_months) in self.pending_values(Some(&changed)).await? {
+            still_pending.entry(id).or_default().extend(its_months);
+        }
+        Ok(Some((months, Some(still_pending))))
+    }
+
+    /// The months holding values of the submissions `ids` (those committed or gone since the last
+    /// build, while `submissions_at_last_build` is registered). A short list of ids is written
+    /// out, so the scan skips the files and row groups whose submission_id statistics exclude them
+    /// all (a subquery would read every row); not a long one (see `tonghop_lake::MAX_LISTED_IDS`).
+    async fn months_of_submissions(&self, ids: Vec<String>) -> Result<BTreeSet<String>> {
+        if ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let filter = if ids.len() <= tonghop_lake::MAX_LISTED_IDS {
+            tonghop_core::sql::literal_list(&ids)
+        } else {
+            format!("SELECT submission_id FROM ({NEW_IDS}) AS n UNION ALL SELECT submission_id FROM ({GONE_IDS}) AS g")
+        };
+        Ok(self
+            .strings(&format!("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values WHERE submission_id IN ({filter})"))
+            .await?
+            .into_iter()
+            .collect())
     }
 
     /// The submissions with rows in `data_values` but none in `submissions`, with the months of
