@@ -28,7 +28,7 @@ fn table_provider(
 ) -> Result<Arc<dyn datafusion::catalog::TableProvider>> {
     Ok(match (parquet, mode) {
         (false, _) => tonghop_lake::scan_provider(table, &ctx.state())?,
-        (true, Mode::Read) => Arc::new(tonghop_lake::SnapshotTable::try_new_with_string_views(lake, table)?),
+        (true, Mode::Read) => Arc::new(tonghop_lake::SnapshotTable::try_new_for_questions(lake, table)?),
         (true, Mode::Build) => Arc::new(tonghop_lake::SnapshotTable::try_new(lake, table)?),
     })
 }
