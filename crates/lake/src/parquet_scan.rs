@@ -19,12 +19,14 @@
 //! `add` actions (min, max and null count, as Delta readers do), so a filter on a column that is
 //! constant per file (`year` of `indicator_values`) opens only the files that can match. A model
 //! written in a declared order tags each file with it ([`SORTED_BY_TAG`]); when every file read
-//! carries the same order, the scan declares it (one file per partition), so DataFusion merges
-//! the files instead of sorting their rows again.
+//! carries the same order, the scan declares it, so DataFusion merges the files instead of
+//! sorting their rows again.
 //!
-//! Sessions that answer questions read the files' strings as `Utf8View` (views of the decoded
-//! pages, not copies, see [`SnapshotTable::try_new_for_questions`]); builds read plain `Utf8`,
-//! as partition values always are.
+//! Sessions that answer questions ([`SnapshotTable::try_new_for_questions`]) read the files'
+//! strings as `Utf8View` (views of the decoded pages, not copies), cache each file's page index
+//! with its footer, and read an ordered table's files as a few ordered runs that decode ahead of
+//! the merge; builds read plain `Utf8`, as partition values always are, one ordered file per
+//! partition.
 
 use std::collections::HashMap;
 use std::sync::Arc;
