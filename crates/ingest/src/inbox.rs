@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tonghop_core::{Catalog, UnitRegistry};
 use tonghop_formats::ReadOptions;
-use tonghop_lake::{Lake, Location};
+use tonghop_lake::{Lake, Location, Move};
 
 use crate::commit::{FileOutcome, SubmissionWriter, ValueColumns};
 use crate::submission::{read_submission, Incoming, ReadSettings};
@@ -242,6 +242,8 @@ impl Ingestor {
         let archive_day = self.today.format("%Y/%m/%d").to_string();
         let mut result = Ok(());
         let mut writer = SubmissionWriter::new(&self.lake);
+        // Handled files still in the inbox, with their line in `summary.files`.
+        let mut to_move: Vec<(usize, Handled)> = Vec::new();
         while let Some(step) = step_rx.recv().await {
             let step = match step {
                 Ok(step) => step,
@@ -266,15 +268,15 @@ impl Ingestor {
                     }
                     for (rel, outcome) in files {
                         summary.add(&outcome);
-                        let moved = self.move_file(inbox, &rel, &outcome.submission_id, outcome.error.as_deref(), options, &archive_day).await?;
-                        if let Some(last) = summary.files.last_mut() {
-                            last.moved_to = moved;
-                        }
+                        let error = outcome.error.clone();
+                        to_move.push((summary.files.len() - 1, Handled { rel, submission_id: outcome.submission_id, error }));
                     }
+                    // Committed files leave the inbox at once: a crash now re-reads none of them.
+                    self.move_files(inbox, std::mem::take(&mut to_move), options, &archive_day, &mut summary).await?;
                 }
                 Step::Known(rel, incoming) => {
                     summary.files_already_ingested += 1;
-                    let moved_to = self.move_file(inbox, &rel, incoming.submission_id(), None, options, &archive_day).await?;
+                    to_move.push((summary.files.len(), Handled { rel, submission_id: incoming.submission_id().to_string(), error: None }));
                     summary.files.push(FileReport {
                         source: incoming.source.clone(),
                         submission_id: incoming.submission_id().to_string(),
@@ -284,10 +286,17 @@ impl Ingestor {
                         rejected: 0,
                         by_reason: BTreeMap::new(),
                         error: None,
-                        moved_to,
+                        moved_to: None,
                     });
+                    // Files committed before are moved a thousand at a time.
+                    if to_move.len() >= 1000 {
+                        self.move_files(inbox, std::mem::take(&mut to_move), options, &archive_day, &mut summary).await?;
+                    }
                 }
             }
+        }
+        if result.is_ok() {
+            self.move_files(inbox, to_move, options, &archive_day, &mut summary).await?;
         }
         drop(step_rx);
         fetcher.abort();
@@ -298,38 +307,55 @@ impl Ingestor {
         Ok(summary)
     }
 
-    /// Moves a handled file out of the inbox, if the options say where.
-    async fn move_file(
-        &self,
-        inbox: &Location,
-        rel: &str,
-        submission_id: &str,
-        error: Option<&str>,
-        options: &IngestOptions,
-        day: &str,
-    ) -> Result<Option<String>> {
-        let target = match error {
-            Some(_) => options.failed.as_ref().map(|loc| (loc, rel.to_string())),
-            None => options.archive.as_ref().map(|loc| (loc, format!("{day}/{rel}"))),
-        };
-        let Some((target, mut target_rel)) = target else { return Ok(None) };
-        if target.exists(&target_rel).await? {
-            // A file of the same name was archived before (e.g. a correction sent the same day):
-            // keep both, the later one with its submission id in the name.
-            let (stem, ext) = target_rel.rsplit_once('.').filter(|(s, _)| !s.ends_with('/')).unwrap_or((&target_rel, ""));
-            let dot = if ext.is_empty() { "" } else { "." };
-            target_rel = format!("{stem}.{submission_id}{dot}{ext}");
+    /// Moves handled files out of the inbox, if the options say where: committed ones to the
+    /// archive (`<day>/<path>`), unreadable ones to `failed` with an error report beside each. A
+    /// file of the same name moved there before (e.g. a correction sent the same day) is kept,
+    /// and the later one gets its submission id in its name. Each file's line in `summary` (at
+    /// the index given with it) gets where it went.
+    async fn move_files(&self, inbox: &Location, files: Vec<(usize, Handled)>, options: &IngestOptions, day: &str, summary: &mut IngestSummary) -> Result<()> {
+        for failed in [false, true] {
+            let target = if failed { options.failed.as_ref() } else { options.archive.as_ref() };
+            let Some(target) = target else { continue };
+            let these: Vec<&(usize, Handled)> = files.iter().filter(|(_, f)| f.error.is_some() == failed).collect();
+            if these.is_empty() {
+                continue;
+            }
+            let moves: Vec<Move> = these
+                .iter()
+                .map(|(_, f)| {
+                    let to = if failed { f.rel.clone() } else { format!("{day}/{}", f.rel) };
+                    let (stem, ext) = to.rsplit_once('.').filter(|(s, _)| !s.ends_with('/')).unwrap_or((&to, ""));
+                    let dot = if ext.is_empty() { "" } else { "." };
+                    let if_taken = format!("{stem}.{}{dot}{ext}", f.submission_id);
+                    Move { from: f.rel.clone(), to, if_taken }
+                })
+                .collect();
+            let placed = inbox.move_many(&moves, target).await?;
+            for ((line, f), target_rel) in these.into_iter().zip(placed) {
+                if let Some(error) = &f.error {
+                    let rel = &f.rel;
+                    let report = format!(
+                        "Tệp: {rel}\nKhông đọc được tệp này, không có số liệu nào được nhận. Lý do (tiếng Anh): {error}\nHãy sửa tệp theo mẫu rồi gửi lại.\n\n\
+                         File: {rel}\nThis file could not be read; none of its figures were accepted. Reason: {error}\nFix the file and send it again.\n"
+                    );
+                    target.put(&format!("{target_rel}.error.txt"), report.into_bytes()).await?;
+                }
+                if let Some(report) = summary.files.get_mut(*line) {
+                    report.moved_to = Some(format!("{}{}", target.url(), target_rel));
+                }
+            }
         }
-        inbox.move_to(rel, target, &target_rel).await?;
-        if let Some(error) = error {
-            let report = format!(
-                "Tệp: {rel}\nKhông đọc được tệp này, không có số liệu nào được nhận. Lý do (tiếng Anh): {error}\nHãy sửa tệp theo mẫu rồi gửi lại.\n\n\
-                 File: {rel}\nThis file could not be read; none of its figures were accepted. Reason: {error}\nFix the file and send it again.\n"
-            );
-            target.put(&format!("{target_rel}.error.txt"), report.into_bytes()).await?;
-        }
-        Ok(Some(format!("{}{}", target.url(), target_rel)))
+        Ok(())
     }
+}
+
+/// A file handled by an ingest, to move out of the inbox.
+struct Handled {
+    /// Its path below the inbox.
+    rel: String,
+    submission_id: String,
+    /// Why it could not be read, if it could not.
+    error: Option<String>,
 }
 
 fn hash_file(path: &std::path::Path) -> std::io::Result<String> {

@@ -55,7 +55,7 @@ pub use delta::{array_numbers, array_strings, first_column_strings, scan_provide
 pub use deltalake::DeltaTable;
 pub use error::{Error, Result};
 pub use lease::{Lease, LeaseInfo};
-pub use location::Location;
+pub use location::{Location, Move};
 pub use model_table::{ModelWriter, Replace};
 pub use parquet_scan::SnapshotTable;
 pub use tables::TableSpec;
