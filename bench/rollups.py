@@ -27,7 +27,9 @@ One run measures:
    This changes the lake: a second run on the same lake starts from the added month;
 6. (optional, --query) one province's indicator_values for one year, every level below it, timed
    with `tonghop sql --repeat N` (or, on a binary without --repeat, N whole process runs, which
-   also pay for the process start and the session setup), and the same query in DuckDB.
+   also pay for the process start and the session setup), and the same query in DuckDB. With
+   --cold N, also N processes each started after the page cache is dropped (root only: it writes
+   /proc/sys/vm/drop_caches), timing the first run of the query in each.
 
 Then a table (seconds, ratio, peak MiB, rows per model) and, with --json, the figures as JSON.
 
@@ -773,6 +775,27 @@ def time_tonghop_query(th: Tonghop, query: str, repeat: int):
                       "the session setup (units, catalog, Delta logs) and CSV printing", "min_s": min(times), "median_s": statistics.median(times), "rows": rows}
 
 
+def time_cold_query(th: Tonghop, query: str, runs: int):
+    """`runs` processes of `tonghop sql --repeat 1`, the page cache dropped before each: the first run
+    of the query in each (its own timing, not the process start) is the cold figure."""
+    first = []
+    for _ in range(runs):
+        subprocess.run(["sync"], check=True)
+        try:
+            Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        except OSError as e:
+            sys.exit(f"--cold: cannot drop the page cache ({e}); run as root")
+        _, _, _, err, _ = run_measured(th.cmd("sql", "--format", "csv", "--repeat", "1", query), ROOT)
+        m = re.search(r"first run \(printed\): ([\d.]+) ms", err)
+        if not m:
+            sys.exit(f"--cold: no timing in the output of tonghop sql: {err.strip()[-500:]}")
+        first.append(float(m.group(1)) / 1000)
+    first.sort()
+    p95 = first[round(0.95 * (len(first) - 1))]
+    return {"runs": runs, "median_s": statistics.median(first), "p95_s": p95, "max_s": first[-1],
+            "method": "page cache dropped before each process; the first run of the query in each"}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", default="/tmp/tonghop-rollups", help="scratch folder (its scratch/ is deleted and recreated)")
@@ -794,6 +817,7 @@ def main():
     p.add_argument("--province", help="epoch:code of the province for --query (default: the first province with data)")
     p.add_argument("--year", type=int, help="year for --query (default: the latest year with data for that province)")
     p.add_argument("--repeat", type=int, default=20, help="runs of the query")
+    p.add_argument("--cold", type=int, default=0, metavar="N", help="with --query: also N processes after dropping the page cache (root)")
     p.add_argument("--json", help="also write the figures to this file")
     p.add_argument("--selftest", action="store_true", help="check the translator and the Delta log reader, then exit")
     p.add_argument("--duckdb-worker", help=argparse.SUPPRESS)
@@ -893,6 +917,9 @@ def main():
         results["query"] = {"sql": query, "duckdb": duck.get("query")}
         print(f"province query ({args.repeat} runs) ...", flush=True)
         results["query"]["tonghop"] = time_tonghop_query(th, query, args.repeat)
+        if args.cold:
+            print(f"province query, cold ({args.cold} processes) ...", flush=True)
+            results["query"]["tonghop_cold"] = time_cold_query(th, query, args.cold)
 
     # 3. incremental refresh.
     if args.incremental:
@@ -967,6 +994,9 @@ def report(results, args):
             print(f"  tonghop: min {tq['min_s']:.3f} s, median {tq['median_s']:.3f} s, {tq['rows']} rows ({tq['method']})")
         else:
             print(f"  tonghop: {tq['method']}: {tq['stats_s'] or tq['stderr']}; {tq['rows']} rows")
+        if "tonghop_cold" in q:
+            c = q["tonghop_cold"]
+            print(f"  tonghop cold: median {c['median_s']:.3f} s, p95 {c['p95_s']:.3f} s, max {c['max_s']:.3f} s over {c['runs']} processes ({c['method']})")
         if dq:
             print(f"  DuckDB:  min {dq['min_s']:.4f} s, median {dq['median_s']:.4f} s, {dq['rows']} rows (in process, on its built table, into a temporary table)")
 
