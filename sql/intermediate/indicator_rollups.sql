@@ -1,6 +1,7 @@
 -- grain: one row per (epoch, period, level, unit_code, indicator)
 -- materialized: table
 -- incremental: period
+-- join_order: as_written
 -- inputs: commune_terms, unit_ancestors, unit_lineage, reporting_months, reporting_provinces, period_months, units, indicators, targets
 -- The indicators of every unit of every level, for every period that has a month in the reporting
 -- horizon (reporting_months), reported or not (communes_reporting = 0, value NULL, null_reason
@@ -72,13 +73,21 @@ unit_indicators AS (
         COALESCE(ts.target_value, td.target_value) AS target,
         COALESCE(ts.target_year, td.target_year) AS target_year,
         COALESCE(ts.comparison, td.comparison) AS target_comparison
-    FROM expected AS e
-    JOIN units AS u ON u.epoch = e.epoch AND u.level = e.level AND u.code = e.unit_code
-    LEFT JOIN reporting_provinces AS p ON p.epoch = u.epoch AND p.province_code = u.province_code
-    CROSS JOIN indicators AS i
-    LEFT JOIN targets AS ts ON ts.indicator = i.code AND ts.epoch = e.epoch AND ts.unit_code = e.unit_code
-    LEFT JOIN targets AS td ON td.indicator = i.code AND td.epoch IS NULL AND td.unit_code IS NULL
-    LEFT JOIN no_main_predecessor AS nm ON nm.epoch = e.epoch AND nm.unit_code = e.unit_code
+    -- Joins are built from their left input as written (join_order): the small tables (targets,
+    -- the communes without a predecessor) come first and the unit × indicator rows stream past them.
+    FROM no_main_predecessor AS nm
+    RIGHT JOIN (
+        targets AS td
+        RIGHT JOIN (
+            targets AS ts
+            RIGHT JOIN (
+                expected AS e
+                JOIN units AS u ON u.epoch = e.epoch AND u.level = e.level AND u.code = e.unit_code
+                LEFT JOIN reporting_provinces AS p ON p.epoch = u.epoch AND p.province_code = u.province_code
+                CROSS JOIN indicators AS i
+            ) ON ts.indicator = i.code AND ts.epoch = e.epoch AND ts.unit_code = e.unit_code
+        ) ON td.indicator = i.code AND td.epoch IS NULL AND td.unit_code IS NULL
+    ) ON nm.epoch = e.epoch AND nm.unit_code = e.unit_code
     WHERE e.level = 'national' OR p.province_code IS NOT NULL
 ),
 valued AS (
@@ -97,9 +106,11 @@ valued AS (
         ui.target, ui.target_year, ui.target_comparison,
         COALESCE(r.communes_reporting, 0) AS communes_reporting,
         ui.communes_expected
-    FROM horizon_periods AS h
-    JOIN unit_indicators AS ui ON ui.epoch = h.epoch
-    LEFT JOIN rolled AS r
+    -- The hash table is built from the rolled terms (keys and numbers, one row per reported unit,
+    -- period and indicator), not from the grid of every unit, period and indicator with its names:
+    -- built from the grid, it held 3 M rows of names per chunk of the whole country (1.6 GB).
+    FROM rolled AS r
+    RIGHT JOIN (horizon_periods AS h JOIN unit_indicators AS ui ON ui.epoch = h.epoch)
         ON r.epoch = h.epoch AND r.period = h.period AND r.level = ui.level AND r.unit_code = ui.unit_code AND r.indicator = ui.indicator
 )
 SELECT

@@ -2,6 +2,7 @@
 -- materialized: table
 -- incremental: period
 -- order_by: period, province_code, level, unit_code, indicator
+-- join_order: as_written
 -- inputs: indicator_rollups, periods
 -- The Directive 25 indicators of indicator_rollups (every unit, level and period type, against the
 -- target) with the same period a year earlier (2026Q1 → 2025Q1): the same level and unit code in
@@ -26,13 +27,15 @@ SELECT
     r.estimated,
     COALESCE(prev.remapped, FALSE) AS previous_year_remapped,
     COALESCE(prev.estimated, FALSE) AS previous_year_estimated
-FROM indicator_rollups AS r
-JOIN periods AS p ON p.period = r.period
-LEFT JOIN (
+-- Joins are built from their left input as written (join_order): the periods, then the previous
+-- year's values (keys and three columns); the rows with their names stream past both (built from
+-- them, the hash table held 3 M rows of names per chunk of the whole country).
+FROM (
     SELECT epoch, period, level, unit_code, indicator, value, remapped, estimated
     FROM indicator_rollups
     WHERE {{ refresh_previous_periods(period) }}
 ) AS prev
+RIGHT JOIN (periods AS p JOIN indicator_rollups AS r ON p.period = r.period)
     ON prev.period = p.previous_year_period AND prev.level = r.level AND prev.unit_code = r.unit_code
     AND prev.indicator = r.indicator AND prev.epoch = r.epoch
 WHERE {{ refresh_periods(r.period) }}
