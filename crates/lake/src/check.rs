@@ -58,8 +58,7 @@ impl Lake {
             let listing = self.root().store().list_with_delimiter(Some(&self.root().path(folder))).await?;
             for dir in listing.common_prefixes {
                 let Some(name) = dir.filename().map(str::to_string) else { continue };
-                let log = self.root().store().list_with_delimiter(Some(&dir.clone().join("_delta_log"))).await?;
-                if !log.objects.is_empty() {
+                if !crate::delta::log_objects(&self.table_location(folder, &name)?).await?.is_empty() {
                     found.push((folder.to_string(), name));
                 }
             }

@@ -136,7 +136,7 @@ impl Lake {
         &self.root
     }
 
-    fn table_location(&self, folder: &str, name: &str) -> Result<Location> {
+    pub(crate) fn table_location(&self, folder: &str, name: &str) -> Result<Location> {
         let loc = self.root.join(&format!("{folder}/{name}"))?;
         if let Ok(dir) = loc.url().to_file_path() {
             std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
@@ -160,9 +160,7 @@ impl Lake {
     pub async fn open_table(&self, folder: &str, name: &str) -> Result<Option<DeltaTable>> {
         let loc = self.table_location(folder, name)?;
         // Ask the store first: opening a missing table makes deltalake log errors.
-        let log = loc.path("_delta_log");
-        let listed = loc.store().list_with_delimiter(Some(&log)).await?;
-        if listed.objects.is_empty() {
+        if log_objects(&loc).await?.is_empty() {
             return Ok(None);
         }
         match DeltaTable::try_from_url(loc.url().clone()).await {
@@ -195,10 +193,11 @@ impl Lake {
     #[tracing::instrument(level = "debug", skip(self), fields(lake = %self.root.url()))]
     pub async fn version_at(&self, folder: &str, name: &str, at: chrono::DateTime<chrono::Utc>) -> Result<Option<i64>> {
         let loc = self.table_location(folder, name)?;
-        let log = loc.path("_delta_log");
-        let listed = loc.store().list_with_delimiter(Some(&log)).await?;
-        let commits: Vec<(i64, chrono::DateTime<chrono::Utc>)> =
-            listed.objects.iter().filter_map(|o| Some((o.location.filename()?.strip_suffix(".json")?.parse::<i64>().ok()?, o.last_modified))).collect();
+        let commits: Vec<(i64, chrono::DateTime<chrono::Utc>)> = log_objects(&loc)
+            .await?
+            .iter()
+            .filter_map(|o| Some((o.location.filename()?.strip_suffix(".json")?.parse::<i64>().ok()?, o.last_modified)))
+            .collect();
         let version = commits.iter().filter(|(_, time)| *time <= at).map(|(v, _)| *v).max();
         // No commit by then: the table did not exist yet, unless its first commits were cleaned
         // up (the earliest left is not version 0), and then nobody can tell what it held.
@@ -511,6 +510,11 @@ pub fn array_strings(array: &dyn arrow::array::Array) -> Result<Vec<Option<Strin
 pub fn array_numbers(array: &dyn arrow::array::Array) -> Result<Vec<Option<f64>>, arrow::error::ArrowError> {
     let values = arrow::compute::cast(array, &arrow::datatypes::DataType::Float64)?;
     Ok(arrow::array::AsArray::as_primitive::<arrow::datatypes::Float64Type>(&values).iter().collect())
+}
+
+/// The objects directly in the `_delta_log/` of the table at `loc` (none: no table is there).
+pub(crate) async fn log_objects(loc: &Location) -> Result<Vec<object_store::ObjectMeta>> {
+    Ok(loc.store().list_with_delimiter(Some(&loc.path("_delta_log"))).await?.objects)
 }
 
 /// The properties of every tonghop commit: what it was (`tonghop.operation`) and which tonghop
