@@ -8,7 +8,7 @@ use futures::StreamExt;
 use tonghop_lake::Replace;
 
 use crate::models::{Incremental, Materialized};
-use crate::refresh::{self, BuildState, Scope, STATE_PATH};
+use crate::refresh::{self, BuildState, Chunk, Scope, STATE_PATH};
 use crate::session::model_error;
 use crate::{Engine, Error, Model, Result};
 
@@ -18,6 +18,22 @@ pub(crate) const HORIZON_MODEL: &str = "reporting_months";
 pub(crate) const DEADLINES_MODEL: &str = "report_deadlines";
 /// The model listing the provinces with data (see [`crate::refresh`]).
 pub(crate) const COVERAGE_MODEL: &str = "reporting_provinces";
+
+/// What `model`'s query reads by name: its inputs and, through those of `views` that are not
+/// `held` in memory for the chunk, what they read (a held view is read as its rows).
+fn read_as_views<'a>(model: &'a Model, views: &[&'a Model], held: &dyn Fn(&Model) -> bool) -> HashSet<&'a str> {
+    let mut read = HashSet::new();
+    let mut next: Vec<&str> = model.depends_on.iter().map(String::as_str).collect();
+    while let Some(name) = next.pop() {
+        if !read.insert(name) {
+            continue;
+        }
+        if let Some(view) = views.iter().find(|v| v.name == name).filter(|v| !held(v)) {
+            next.extend(view.depends_on.iter().map(String::as_str));
+        }
+    }
+    read
+}
 
 /// Streams a query's rows into a model writer (files written, nothing committed yet).
 async fn write_all(df: datafusion::dataframe::DataFrame, writer: &mut tonghop_lake::ModelWriter) -> Result<()> {
@@ -275,6 +291,27 @@ impl Engine {
 
     /// Computes a materialised model (whole, or chunk by chunk over `scope` when incremental) and
     /// commits it. Returns the rows written and the new version.
+    /// Releases the rows held for this chunk of the `materialized: chunk` views that `model`'s
+    /// query no longer reads, because every view between the model and them is held too: each
+    /// becomes a view again (computed only if read). `indicator_terms` (2.2 M rows a chunk of the
+    /// whole country) is read only by `commune_terms`, so once that is held, `indicator_rollups`'
+    /// query runs without it in memory. The plain views made after a released one are made again,
+    /// since a view keeps the table it was made over.
+    async fn release_chunk_views_read_only_when_held(&self, model: &Model, views: &[&Model], chunk: &Chunk) -> Result<()> {
+        let held = |m: &Model| m.materialized == Materialized::Chunk && self.reads(model, &m.name);
+        let read = read_as_views(model, views, &held);
+        let Some(first) = views.iter().position(|v| held(v) && !read.contains(v.name.as_str())) else { return Ok(()) };
+        for view in &views[first..] {
+            if !held(view) || !read.contains(view.name.as_str()) {
+                if held(view) {
+                    tracing::debug!(view = %view.name, "chunk released: only views held in memory read it");
+                }
+                self.create_view(view, Some(chunk)).await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn materialize(&self, model: &Model, scope: &Scope, full: bool) -> Result<(usize, i64)> {
         // The views built before this model (the ones it can read), in order.
         let position = self.models.iter().position(|m| m.name == model.name).unwrap_or(0);
@@ -294,7 +331,10 @@ impl Engine {
             // Views the model reads see this chunk's months and periods; those marked
             // `materialized: chunk` that it reads are computed once for the chunk (in dependency
             // order, so a view reading one sees the rows held in memory). An epoch is recomputed
-            // whole: its views see every month.
+            // whole: its views see every month. The rows held for the last chunk are let go first.
+            for view in views.iter().filter(|v| v.materialized == Materialized::Chunk) {
+                self.ctx.deregister_table(view.name.as_str())?;
+            }
             for view in &views {
                 if kind == Incremental::Epoch {
                     self.create_view(view, None).await?;
@@ -303,6 +343,9 @@ impl Engine {
                 } else {
                     self.create_view(view, Some(chunk)).await?;
                 }
+            }
+            if kind != Incremental::Epoch {
+                self.release_chunk_views_read_only_when_held(model, &views, chunk).await?;
             }
             let sql = format!(
                 "SELECT * FROM ({}) AS chunk WHERE {column} IN ({}){}",
@@ -335,5 +378,41 @@ impl Engine {
         let rows = writer.rows();
         let replace = if full { Replace::All } else { Replace::Partitions(chunks.iter().flat_map(|c| c.partitions(kind).iter().cloned()).collect()) };
         Ok((rows, writer.commit(&replace).await?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::models::load;
+
+    /// `indicator_rollups` reads `commune_terms`, which alone reads `indicator_terms`: once both
+    /// are held, the model's query needs only `commune_terms`' rows. A plain view over
+    /// `indicator_terms` read by the model keeps it.
+    #[test]
+    fn a_chunk_view_read_only_by_held_views_is_not_read_by_the_query() {
+        let models = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql")).unwrap();
+        let model = models.iter().find(|m| m.name == "indicator_rollups").unwrap();
+        let views: Vec<&Model> = models.iter().take_while(|m| m.name != model.name).filter(|m| m.is_view()).collect();
+        let held = |m: &Model| m.materialized == Materialized::Chunk;
+        let read = read_as_views(model, &views, &held);
+        assert!(read.contains("commune_terms") && read.contains("unit_lineage"), "{read:?}");
+        assert!(!read.contains("indicator_terms"), "{read:?}");
+        // Not held, commune_terms is read as a view, and so is what it reads, as far as the rows held.
+        let read = read_as_views(model, &views, &|m: &Model| m.name == "indicator_terms");
+        assert!(read.contains("indicator_terms") && !read.contains("monthly_terms"), "{read:?}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, sql: &str| std::fs::write(dir.path().join(format!("{name}.sql")), sql).unwrap();
+        write("a", "-- grain: x\n-- materialized: chunk\nSELECT 1 AS p WHERE {{ refresh_periods(1) }}");
+        write("b", "-- grain: x\n-- materialized: chunk\nSELECT p FROM a WHERE {{ refresh_periods(p) }}");
+        write("v", "-- grain: x\nSELECT p FROM a");
+        write("m", "-- grain: x\n-- materialized: table\nSELECT b.p FROM b JOIN v ON b.p = v.p");
+        let models = load(dir.path()).unwrap();
+        let model = models.iter().find(|m| m.name == "m").unwrap();
+        let views: Vec<&Model> = models.iter().filter(|m| m.is_view()).collect();
+        assert!(read_as_views(model, &views, &held).contains("a"), "read through the plain view v");
     }
 }
