@@ -219,6 +219,20 @@ mod tests {
         // A file that is not there: an error naming it.
         let err = inbox.move_many(&moves[1..], &archive).await.unwrap_err().to_string();
         assert!(err.contains("y.csv"), "{err}");
+
+        // The same rule on an object store (no local folder: a copy, then a delete).
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let at = |folder: &str| Location { url: Url::parse(&format!("memory:///{folder}/")).unwrap(), store: store.clone(), prefix: Path::from(folder) };
+        let (inbox, archive) = (at("inbox"), at("archive"));
+        inbox.put("a/x.csv", b"new x".to_vec()).await.unwrap();
+        inbox.put("y.csv", b"y".to_vec()).await.unwrap();
+        archive.put("d/a/x.csv", b"old x".to_vec()).await.unwrap();
+        let placed = inbox.move_many(&moves, &archive).await.unwrap();
+        assert_eq!(placed, ["d/a/x.s1.csv", "d/y.csv"]);
+        assert_eq!(archive.get("d/a/x.csv").await.unwrap().unwrap(), b"old x", "what was there is kept");
+        assert_eq!(archive.get("d/a/x.s1.csv").await.unwrap().unwrap(), b"new x");
+        assert_eq!(archive.get("d/y.csv").await.unwrap().unwrap(), b"y");
+        assert!(!inbox.exists("a/x.csv").await.unwrap() && !inbox.exists("y.csv").await.unwrap(), "the inbox is empty");
     }
 
     #[test]
