@@ -289,8 +289,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Computes a materialised model (whole, or chunk by chunk over `scope` when incremental) and
-    /// commits it. Returns the rows written and the new version.
     /// Releases the rows held for this chunk of the `materialized: chunk` views that `model`'s
     /// query no longer reads, because every view between the model and them is held too: each
     /// becomes a view again (computed only if read). `indicator_terms` (2.2 M rows a chunk of the
@@ -312,6 +310,8 @@ impl Engine {
         Ok(())
     }
 
+    /// Computes a materialised model (whole, or chunk by chunk over `scope` when incremental) and
+    /// commits it. Returns the rows written and the new version.
     async fn materialize(&self, model: &Model, scope: &Scope, full: bool) -> Result<(usize, i64)> {
         // The views built before this model (the ones it can read), in order.
         let position = self.models.iter().position(|m| m.name == model.name).unwrap_or(0);

@@ -210,12 +210,11 @@ impl Engine {
     /// the view's name (in DataFusion's partitions, so the models reading it stay parallel).
     #[tracing::instrument(skip_all, fields(model = %model.name, periods = chunk.periods.len()))]
     pub(crate) async fn compute_for_chunk(&self, model: &Model, chunk: &Chunk) -> Result<()> {
-        // The rows held for the last chunk are not read by this one's.
-        self.ctx.deregister_table(model.name.as_str())?;
         let df = self.ctx.sql(&self.model_sql(model, Some(chunk))?).await.map_err(|e| model_error(model, e.into()))?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let partitions = df.collect_partitioned().await.map_err(|e| model_error(model, e.into()))?;
         let rows: usize = partitions.iter().flatten().map(|b| b.num_rows()).sum();
+        self.ctx.deregister_table(model.name.as_str())?;
         self.ctx.register_table(model.name.as_str(), Arc::new(MemTable::try_new(schema, partitions)?))?;
         tracing::debug!(rows, "chunk held in memory");
         Ok(())

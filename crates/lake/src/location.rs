@@ -201,38 +201,28 @@ mod tests {
     #[tokio::test]
     async fn moves_make_their_folders_and_keep_what_is_already_there() {
         let dir = tempfile::tempdir().unwrap();
-        let inbox = Location::parse(dir.path().join("inbox").to_str().unwrap()).unwrap();
-        let archive = Location::parse(dir.path().join("archive").to_str().unwrap()).unwrap();
-        inbox.put("a/x.csv", b"new x".to_vec()).await.unwrap();
-        inbox.put("y.csv", b"y".to_vec()).await.unwrap();
-        archive.put("d/a/x.csv", b"old x".to_vec()).await.unwrap();
+        let local = |folder: &str| Location::parse(dir.path().join(folder).to_str().unwrap()).unwrap();
+        // The same rule on an object store (no local folder: a copy, then a delete).
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let in_memory = |folder: &str| Location { url: Url::parse(&format!("memory:///{folder}/")).unwrap(), store: store.clone(), prefix: Path::from(folder) };
         let moves = [
             Move { from: "a/x.csv".into(), to: "d/a/x.csv".into(), if_taken: "d/a/x.s1.csv".into() },
             Move { from: "y.csv".into(), to: "d/y.csv".into(), if_taken: "d/y.s2.csv".into() },
         ];
-        let placed = inbox.move_many(&moves, &archive).await.unwrap();
-        assert_eq!(placed, ["d/a/x.s1.csv", "d/y.csv"]);
-        assert_eq!(archive.get("d/a/x.csv").await.unwrap().unwrap(), b"old x", "what was there is kept");
-        assert_eq!(archive.get("d/a/x.s1.csv").await.unwrap().unwrap(), b"new x");
-        assert_eq!(archive.get("d/y.csv").await.unwrap().unwrap(), b"y");
-        assert!(!inbox.exists("a/x.csv").await.unwrap() && !inbox.exists("y.csv").await.unwrap(), "the inbox is empty");
-        // A file that is not there: an error naming it.
-        let err = inbox.move_many(&moves[1..], &archive).await.unwrap_err().to_string();
-        assert!(err.contains("y.csv"), "{err}");
-
-        // The same rule on an object store (no local folder: a copy, then a delete).
-        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-        let at = |folder: &str| Location { url: Url::parse(&format!("memory:///{folder}/")).unwrap(), store: store.clone(), prefix: Path::from(folder) };
-        let (inbox, archive) = (at("inbox"), at("archive"));
-        inbox.put("a/x.csv", b"new x".to_vec()).await.unwrap();
-        inbox.put("y.csv", b"y".to_vec()).await.unwrap();
-        archive.put("d/a/x.csv", b"old x".to_vec()).await.unwrap();
-        let placed = inbox.move_many(&moves, &archive).await.unwrap();
-        assert_eq!(placed, ["d/a/x.s1.csv", "d/y.csv"]);
-        assert_eq!(archive.get("d/a/x.csv").await.unwrap().unwrap(), b"old x", "what was there is kept");
-        assert_eq!(archive.get("d/a/x.s1.csv").await.unwrap().unwrap(), b"new x");
-        assert_eq!(archive.get("d/y.csv").await.unwrap().unwrap(), b"y");
-        assert!(!inbox.exists("a/x.csv").await.unwrap() && !inbox.exists("y.csv").await.unwrap(), "the inbox is empty");
+        for (inbox, archive) in [(local("inbox"), local("archive")), (in_memory("inbox"), in_memory("archive"))] {
+            inbox.put("a/x.csv", b"new x".to_vec()).await.unwrap();
+            inbox.put("y.csv", b"y".to_vec()).await.unwrap();
+            archive.put("d/a/x.csv", b"old x".to_vec()).await.unwrap();
+            let placed = inbox.move_many(&moves, &archive).await.unwrap();
+            assert_eq!(placed, ["d/a/x.s1.csv", "d/y.csv"], "{}", inbox.url());
+            assert_eq!(archive.get("d/a/x.csv").await.unwrap().unwrap(), b"old x", "what was there is kept");
+            assert_eq!(archive.get("d/a/x.s1.csv").await.unwrap().unwrap(), b"new x");
+            assert_eq!(archive.get("d/y.csv").await.unwrap().unwrap(), b"y");
+            assert!(!inbox.exists("a/x.csv").await.unwrap() && !inbox.exists("y.csv").await.unwrap(), "the inbox is empty");
+            // A file that is not there: an error naming it.
+            let err = inbox.move_many(&moves[1..], &archive).await.unwrap_err().to_string();
+            assert!(err.contains("y.csv"), "{err}");
+        }
     }
 
     #[test]
