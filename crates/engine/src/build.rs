@@ -35,9 +35,16 @@ fn read_as_views<'a>(model: &'a Model, views: &[&'a Model], held: &dyn Fn(&Model
     read
 }
 
+/// Batches a model's query may compute ahead of its writer.
+const WRITE_AHEAD_BATCHES: usize = 4;
+
 /// Streams a query's rows into a model writer (files written, nothing committed yet).
+///
+/// The query runs in a task of its own, a few batches ahead of the writer: encoding Parquet is
+/// serial, and the last steps of a query (the merge of an ordered model's sorted runs, the final
+/// projection) ran in the writer's task, each waiting for the other.
 async fn write_all(df: datafusion::dataframe::DataFrame, writer: &mut tonghop_lake::ModelWriter) -> Result<()> {
-    let mut stream = df.execute_stream().await?;
+    let mut stream = datafusion::physical_plan::common::spawn_buffered(df.execute_stream().await?, WRITE_AHEAD_BATCHES);
     while let Some(batch) = stream.next().await {
         writer.write(batch?).await?;
     }

@@ -17,8 +17,8 @@ use crate::{models, reference, AsOf, Error, Model, Result};
 
 /// The provider of a lake table: the Delta scan, or the snapshot's files as plain Parquet
 /// ([`tonghop_lake::SnapshotTable`]) when `parquet`: with a cluster (the plan a worker can
-/// receive), and for a model written in a declared order (`-- order_by:`), whose scan then says
-/// so and spares the readers a sort.
+/// receive), and, in sessions that answer questions, for a model written in a declared order
+/// (`-- order_by:`), whose scan then says so and spares the readers a sort.
 fn table_provider(
     lake: &Lake,
     table: &tonghop_lake::DeltaTable,
@@ -187,7 +187,12 @@ impl Engine {
         let key = format!("models.{}", model.name);
         let Some(table) = self.as_of.open(&self.lake, "models", &model.name, &key).await? else { return Ok(false) };
         self.versions.insert(key, table.version().unwrap_or_default() as i64);
-        let provider = table_provider(&self.lake, &table, &self.ctx, self.cluster.is_some() || model.order_by.is_some(), self.mode)?;
+        // A build reads a model written in order without that order: its only readers in a build
+        // are the model tests, and a `unique` test over rows said to be ordered by period is
+        // planned as an aggregate that keeps the order (partial groups repartitioned in order),
+        // 4x slower than a hash aggregate (`indicator_values`, 9.9 M rows: 8.5 s against 2.2 s).
+        let ordered = model.order_by.is_some() && self.mode == Mode::Read;
+        let provider = table_provider(&self.lake, &table, &self.ctx, self.cluster.is_some() || ordered, self.mode)?;
         let schema = self.ctx.catalog("datafusion").and_then(|c| c.schema("models")).expect("registered at open");
         schema.deregister_table(&model.name)?;
         schema.register_table(model.name.clone(), provider)?;
