@@ -82,8 +82,8 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    return_freed_memory_sooner();
     use clap::{parser::ValueSource, CommandFactory, FromArgMatches};
+    return_freed_memory_sooner();
     let matches = Cli::command().get_matches();
     let mut cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
