@@ -39,7 +39,8 @@
 //! `-- join_order: as_written` builds every hash join of a materialised model from its left input,
 //! as written. DataFusion otherwise swaps inputs by their estimated sizes, and it can misjudge an
 //! aggregate: `monthly_values` read a year of `data_values` (1.8 GB) into a hash table where the
-//! 120k commune-months were the small side.
+//! 120k commune-months were the small side. Each such join is built whole, one table that every
+//! partition of the right input probes, so the right input is not repartitioned by hash first.
 //!
 //! Dependencies are the tables the SQL reads (found by DataFusion's SQL parser, common table
 //! expressions aside) that are other models; models are created in dependency order and a cycle is
