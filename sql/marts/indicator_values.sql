@@ -81,8 +81,8 @@ sums AS (
     -- period a year earlier. Joins are built from their left input as written (join_order): the
     -- previous year's sums, then those of the periods being built (keys and numbers, one row per
     -- reported unit, period and indicator) are held, and the keys stream past both; the names,
-    -- targets and periods join last (valued), from tens of thousands of unit × indicator rows and a
-    -- few dozen periods. Built from the grid with its names, a hash table held 3 M rows of names
+    -- targets and periods join last (valued), from the unit × indicator rows (170 k for the whole
+    -- country) and a few dozen periods. Built from the grid with its names, a hash table held 3 M rows of names
     -- per chunk of the whole country (1.6 GB); DuckDB, which builds from the side it estimates
     -- smaller, did that with the names carried through both joins and ran out of memory.
     SELECT
