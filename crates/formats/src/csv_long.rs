@@ -36,7 +36,7 @@ const REQUIRED: [&str; 4] = ["period", "org_unit", "data_element", "value"];
 /// ```
 pub fn read(source: &mut dyn BufRead, name: &str, encoding: Option<&'static encoding_rs::Encoding>, sink: &mut dyn Sink) -> Result<()> {
     let unreadable = |reason: String| Error::Unreadable { name: name.to_string(), format: Format::Csv, reason };
-    let mut rows = text::open(source, name, Format::Csv, encoding, None)?;
+    let mut rows = text::open(source, name, encoding, None)?;
     let Some((_, header)) = rows.next(sink)? else {
         return Err(unreadable("the file is empty".to_string()));
     };

@@ -3,13 +3,13 @@
 //! the delimiter from the header line, and handing out rows one at a time without allocating per
 //! row. Also the small helpers every reader uses to word a [`Problem`].
 
-use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Cursor, Read};
+use std::sync::{Mutex, PoisonError};
 
 use encoding_rs::{Encoding, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1258};
 use encoding_rs_io::DecodeReaderBytesBuilder;
 
-use crate::{Error, Format, Location, Problem, Result, Sink};
+use crate::{Error, Location, Problem, Result, Sink};
 
 /// The UTF-8 byte order mark.
 pub(crate) const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -125,60 +125,74 @@ pub(crate) fn delimiter(line: &[u8]) -> u8 {
     }
 }
 
-/// A reader that notes where the line feeds are in what it passes on, so that the line of a byte
-/// offset can be told after the CSV parser has consumed it. (The `csv` crate's own line numbers
-/// are off by one after a CRLF or a blank line.) Offsets are asked in increasing order, so only
-/// the line feeds between the last offset asked and what has been read ahead are kept.
-struct LineFeeds<R> {
-    inner: R,
-    /// Bytes passed on so far.
-    offset: u64,
-    /// Offsets of line feeds not yet passed by a query.
-    pending: VecDeque<u64>,
-    /// Line feeds before the last offset asked.
-    passed: u64,
+/// CSV parsers built for earlier files, by delimiter and comment byte, set aside when their file
+/// is done. Building one (its state machine) costs more than reading a small submission; a
+/// parser is taken by one file at a time, and reset for the next.
+static PARSERS: Mutex<Vec<(ParserKey, csv_core::Reader)>> = Mutex::new(Vec::new());
+
+/// What a CSV parser is built for: the delimiter and the comment byte.
+type ParserKey = (u8, Option<u8>);
+
+/// Parsers set aside at most (a few per thread reading files at once).
+const PARSERS_KEPT: usize = 32;
+
+/// A CSV parser for `delimiter` and `comment`, in its starting state: one set aside, or a new one.
+/// Quoting, doubled quotes and line terminators (`\n`, `\r` or `\r\n`) are `csv_core`'s
+/// defaults, as in the `csv` crate.
+fn take_parser(delimiter: u8, comment: Option<u8>) -> csv_core::Reader {
+    let mut kept = PARSERS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(i) = kept.iter().position(|(key, _)| *key == (delimiter, comment)) {
+        return kept.swap_remove(i).1;
+    }
+    drop(kept);
+    csv_core::ReaderBuilder::new().delimiter(delimiter).comment(comment).build()
 }
 
-impl<R: Read> Read for LineFeeds<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let start = self.offset;
-        self.pending.extend(buf[..n].iter().enumerate().filter(|(_, &b)| b == b'\n').map(|(i, _)| start + i as u64));
-        self.offset += n as u64;
-        Ok(n)
+/// Sets a parser aside for the next file, reset to its starting state.
+fn set_aside(delimiter: u8, comment: Option<u8>, mut parser: csv_core::Reader) {
+    parser.reset();
+    let mut kept = PARSERS.lock().unwrap_or_else(PoisonError::into_inner);
+    if kept.len() < PARSERS_KEPT {
+        kept.push(((delimiter, comment), parser));
     }
 }
 
-impl<R> LineFeeds<R> {
-    /// The 1-based line of the byte at `offset` (at or after the offsets asked before).
-    fn line_of(&mut self, offset: u64) -> u64 {
-        while self.pending.front().is_some_and(|&p| p < offset) {
-            self.pending.pop_front();
-            self.passed += 1;
-        }
-        self.passed + 1
-    }
-}
-
-/// Rows of a delimited text file, read one at a time into one reused buffer.
+/// Rows of a delimited text file, read one at a time into reused buffers.
 pub(crate) struct Rows<'s> {
-    reader: csv::Reader<LineFeeds<Box<dyn Read + 's>>>,
-    record: Option<csv::StringRecord>,
+    input: Box<dyn BufRead + 's>,
+    parser: csv_core::Reader,
+    /// The row being read: its fields' bytes one after another, and where each field ends.
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    /// The last row handed out.
+    record: csv::StringRecord,
+    /// Line feeds among the bytes consumed so far, and whether the last byte consumed was one:
+    /// the line of a row is told from them (`csv_core`'s own line count is off by one after a
+    /// CRLF or a blank line).
+    line_feeds: u64,
+    after_line_feed: bool,
+    finished: bool,
     name: String,
-    format: Format,
     delimiter: u8,
+    comment: Option<u8>,
+}
+
+impl Drop for Rows<'_> {
+    fn drop(&mut self) {
+        set_aside(self.delimiter, self.comment, std::mem::take(&mut self.parser));
+    }
 }
 
 impl std::fmt::Debug for Rows<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rows").field("name", &self.name).field("format", &self.format).finish_non_exhaustive()
+        f.debug_struct("Rows").field("name", &self.name).finish_non_exhaustive()
     }
 }
 
 /// Opens a delimited text file for reading rows: encoding from the first bytes (or `forced`),
 /// transcoded to UTF-8 as it streams when it is not UTF-8; delimiter from the header line.
 /// Lines starting with `comment` are skipped when it is given.
-pub(crate) fn open<'s>(source: &'s mut dyn BufRead, name: &str, format: Format, forced: Option<&'static Encoding>, comment: Option<u8>) -> Result<Rows<'s>> {
+pub(crate) fn open<'s>(source: &'s mut dyn BufRead, name: &str, forced: Option<&'static Encoding>, comment: Option<u8>) -> Result<Rows<'s>> {
     let io_err = |source| Error::Io { name: name.to_string(), source };
     let head = source.fill_buf().map_err(io_err)?;
     let sniffed = sniff(head, forced);
@@ -187,7 +201,7 @@ pub(crate) fn open<'s>(source: &'s mut dyn BufRead, name: &str, format: Format, 
     source.consume(bom);
     // The header line is read ahead to choose the delimiter, then put back in front of the rest.
     let mut first = Vec::new();
-    let (delimiter, reader): (u8, Box<dyn Read + 's>) = if sniffed.encoding == UTF_8 {
+    let (delimiter, input): (u8, Box<dyn BufRead + 's>) = if sniffed.encoding == UTF_8 {
         (&mut *source).take(MAX_HEADER).read_until(b'\n', &mut first).map_err(io_err)?;
         (delimiter(&first), Box::new(Cursor::new(first).chain(source)))
     } else {
@@ -196,14 +210,19 @@ pub(crate) fn open<'s>(source: &'s mut dyn BufRead, name: &str, format: Format, 
         (&mut decoded).take(MAX_HEADER).read_until(b'\n', &mut first).map_err(io_err)?;
         (delimiter(&first), Box::new(Cursor::new(first).chain(decoded)))
     };
-    let reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .buffer_capacity(64 * 1024)
-        .comment(comment)
-        .from_reader(LineFeeds { inner: reader, offset: 0, pending: VecDeque::new(), passed: 0 });
-    Ok(Rows { reader, record: None, name: name.to_string(), format, delimiter })
+    Ok(Rows {
+        input,
+        parser: take_parser(delimiter, comment),
+        bytes: vec![0; 1024],
+        ends: vec![0; 32],
+        record: csv::StringRecord::new(),
+        line_feeds: 0,
+        after_line_feed: false,
+        finished: false,
+        name: name.to_string(),
+        delimiter,
+        comment,
+    })
 }
 
 impl Rows<'_> {
@@ -211,51 +230,79 @@ impl Rows<'_> {
     /// field, or only empty fields) are skipped; a row that is not valid UTF-8 goes to `sink` as
     /// a `row_unreadable` problem and is skipped. `None` at the end of the file.
     pub(crate) fn next(&mut self, sink: &mut dyn Sink) -> Result<Option<(u64, &csv::StringRecord)>> {
-        loop {
-            let mut bytes = self.record.take().map(csv::StringRecord::into_byte_record).unwrap_or_default();
-            let more = self.reader.read_byte_record(&mut bytes).map_err(|e| self.csv_error(e))?;
-            if !more {
-                self.record = Some(csv::StringRecord::from_byte_record_lossy(bytes));
-                return Ok(None);
+        while let Some((line, fields)) = self.parse()? {
+            let ends = &self.ends[..fields];
+            let bytes = &self.bytes[..ends.last().copied().unwrap_or(0)];
+            // Fields split at delimiters, which are ASCII: valid text splits into valid fields.
+            let text = std::str::from_utf8(bytes).ok().filter(|text| ends.iter().all(|&end| text.is_char_boundary(end)));
+            let Some(text) = text else {
+                let mut start = 0;
+                let shown: Vec<String> = ends
+                    .iter()
+                    .map(|&end| {
+                        let field = String::from_utf8_lossy(&bytes[start..end]).into_owned();
+                        start = end;
+                        field
+                    })
+                    .collect();
+                sink.problem(problem(
+                    Location::Line(line),
+                    "*",
+                    Some(shorten(&shown.join(&char::from(self.delimiter).to_string()))),
+                    "row_unreadable",
+                    "không đọc được dòng này vì không phải văn bản UTF-8 hợp lệ (hãy lưu tệp dưới dạng CSV UTF-8)".to_string(),
+                    "the row cannot be read: it is not valid UTF-8 text (save the file as CSV UTF-8)".to_string(),
+                ));
+                continue;
+            };
+            self.record.clear();
+            let mut start = 0;
+            for &end in ends {
+                self.record.push_field(&text[start..end]);
+                start = end;
             }
-            // The line of the record's last byte (its terminator, or its last character at the
-            // end of the file), less the line feeds inside quoted fields.
-            let end = self.reader.position().byte();
-            let inner = bytes.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
-            let line = self.reader.get_mut().line_of(end.saturating_sub(1)).saturating_sub(inner).max(1);
-            match csv::StringRecord::from_byte_record(bytes) {
-                Ok(record) => {
-                    if record.iter().all(|f| f.trim().is_empty()) {
-                        self.record = Some(record);
-                        continue;
-                    }
-                    let record = self.record.insert(record);
-                    return Ok(Some((line, record)));
-                }
-                Err(e) => {
-                    let bytes = e.into_byte_record();
-                    let text: Vec<String> = bytes.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
-                    let text = shorten(&text.join(&char::from(self.delimiter).to_string()));
-                    let location = Location::Line(line);
-                    sink.problem(problem(
-                        location,
-                        "*",
-                        Some(text),
-                        "row_unreadable",
-                        "không đọc được dòng này vì không phải văn bản UTF-8 hợp lệ (hãy lưu tệp dưới dạng CSV UTF-8)".to_string(),
-                        "the row cannot be read: it is not valid UTF-8 text (save the file as CSV UTF-8)".to_string(),
-                    ));
-                    self.record = Some(csv::StringRecord::from_byte_record_lossy(bytes));
-                }
+            if self.record.iter().any(|field| !field.trim().is_empty()) {
+                return Ok(Some((line, &self.record)));
             }
         }
+        Ok(None)
     }
 
-    fn csv_error(&self, e: csv::Error) -> Error {
-        let reason = e.to_string();
-        match e.into_kind() {
-            csv::ErrorKind::Io(source) => Error::Io { name: self.name.clone(), source },
-            _ => Error::Unreadable { name: self.name.clone(), format: self.format, reason },
+    /// Parses the next row into `bytes` and `ends`: its line and number of fields, `None` at the
+    /// end of the file. The line is that of the row's last byte (its terminator, or its last
+    /// character at the end of the file) less the line feeds inside quoted fields.
+    fn parse(&mut self) -> Result<Option<(u64, usize)>> {
+        use csv_core::ReadRecordResult;
+        if self.finished {
+            return Ok(None);
+        }
+        let (mut written, mut fields) = (0, 0);
+        loop {
+            let input = self.input.fill_buf().map_err(|source| Error::Io { name: self.name.clone(), source })?;
+            // An empty input tells the parser the file has ended.
+            let (result, read, wrote, ended) = self.parser.read_record(input, &mut self.bytes[written..], &mut self.ends[fields..]);
+            let consumed = &input[..read];
+            self.line_feeds += consumed.iter().filter(|&&b| b == b'\n').count() as u64;
+            if let Some(&last) = consumed.last() {
+                self.after_line_feed = last == b'\n';
+            }
+            self.input.consume(read);
+            written += wrote;
+            fields += ended;
+            match result {
+                ReadRecordResult::InputEmpty => {}
+                ReadRecordResult::OutputFull => self.bytes.resize(self.bytes.len() * 2, 0),
+                ReadRecordResult::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                ReadRecordResult::Record => {
+                    let inner = self.bytes[..written].iter().filter(|&&b| b == b'\n').count() as u64;
+                    let before = self.line_feeds - u64::from(self.after_line_feed);
+                    return Ok(Some(((before + 1).saturating_sub(inner).max(1), fields)));
+                }
+                ReadRecordResult::End => {
+                    self.finished = true;
+                    return Ok(None);
+                }
+            }
         }
     }
 }
@@ -345,7 +392,7 @@ mod line_tests {
     fn lines(text: &str) -> Vec<(u64, String)> {
         let mut sink = Collect::default();
         let mut source = text.as_bytes();
-        let mut rows = open(&mut source, "t.csv", Format::Csv, None, None).unwrap_or_else(|e| panic!("{e}"));
+        let mut rows = open(&mut source, "t.csv", None, None).unwrap_or_else(|e| panic!("{e}"));
         let mut out = Vec::new();
         while let Some((line, row)) = rows.next(&mut sink).unwrap_or_else(|e| panic!("{e}")) {
             out.push((line, row.iter().collect::<Vec<_>>().join("|")));
@@ -361,5 +408,35 @@ mod line_tests {
         assert_eq!(lines("a,\"x\r\ny\"\r\nc,\"1\n2\n3\"\nd,e"), expected(&[(1, "a|x\r\ny"), (3, "c|1\n2\n3"), (6, "d|e")]));
         assert_eq!(lines("\n\na,b\n"), expected(&[(3, "a|b")]));
         assert_eq!(lines("a,b\r c,d\r"), expected(&[(1, "a|b"), (1, " c|d")]));
+    }
+
+    /// Gives `data`, then fails.
+    struct FailsAfter(&'static [u8]);
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("disk gone"));
+            }
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_parser_set_aside_in_the_middle_of_a_quoted_field_starts_the_next_file_afresh() {
+        // Parsers are set aside and taken again (by any test of this process): every file must
+        // start from the parser's first state.
+        for _ in 0..3 {
+            let mut sink = Collect::default();
+            let mut failing = BufReader::new(FailsAfter(b"h,i\nx,\"open quote"));
+            let mut rows = open(&mut failing, "t.csv", None, None).unwrap_or_else(|e| panic!("{e}"));
+            assert!(rows.next(&mut sink).unwrap_or_else(|e| panic!("{e}")).is_some());
+            assert!(matches!(rows.next(&mut sink), Err(Error::Io { .. })));
+            drop(rows);
+            assert_eq!(lines("a,b\nc,d\n"), vec![(1, "a|b".to_string()), (2, "c|d".to_string())]);
+        }
     }
 }

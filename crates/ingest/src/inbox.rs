@@ -1,7 +1,8 @@
 //! Ingesting the files of an inbox (a folder or an object-store prefix).
 //!
-//! Three stages overlap: an async reader lists and fetches files (64 at a time) and hashes them;
-//! a blocking thread parses and validates them into Arrow columns; the calling task commits groups
+//! Three stages overlap: a reader fetches files and hashes them (a local inbox on one blocking
+//! thread, an object store 64 files at a time) and hands them on in batches; a blocking thread
+//! parses and validates them into Arrow columns; the calling task commits groups
 //! of files to the lake and then moves each committed file to `archive/YYYY/MM/DD/` (or an
 //! unreadable one to `failed/`, with an error report beside it). Files whose content is already
 //! committed are not read again, only moved. A crash at any point leaves each file committed or
@@ -24,8 +25,10 @@ use crate::commit::{FileOutcome, SubmissionWriter, ValueColumns};
 use crate::submission::{read_submission, Incoming, ReadSettings};
 use crate::{Error, IngestOptions, Result};
 
-/// Files fetched at once.
+/// Files fetched at once from an object store.
 const READ_CONCURRENCY: usize = 64;
+/// Files handed from the fetching stage to the parsing thread at once.
+const FETCH_BATCH: usize = 64;
 /// Files larger than this are streamed from disk (local inboxes) instead of read into memory.
 const STREAM_ABOVE_BYTES: u64 = 32 << 20;
 
@@ -125,16 +128,52 @@ enum Body {
     Known,
 }
 
+/// Turns what was read of a file into a [`Fetched`]: content committed before, or already seen
+/// in this inbox, is only to be moved.
+struct Labeller {
+    known: HashSet<String>,
+    seen_now: HashSet<String>,
+    inbox_url: String,
+    submitted_by: Option<String>,
+}
+
+impl Labeller {
+    fn fetched(&mut self, rel: &str, meta: &object_store::ObjectMeta, hash: String, body: Body) -> Fetched {
+        let body = if self.known.contains(&hash) || !self.seen_now.insert(hash.clone()) { Body::Known } else { body };
+        Fetched {
+            incoming: Incoming {
+                source: format!("{}{rel}", self.inbox_url),
+                name: rel.to_string(),
+                content_hash: hash,
+                received_at: meta.last_modified,
+                submitted_by: self.submitted_by.clone(),
+            },
+            relative: rel.to_string(),
+            body,
+        }
+    }
+}
+
+/// Reads a file of a local inbox: into memory, or (when larger than [`STREAM_ABOVE_BYTES`]) only
+/// hashed, to be streamed from disk when parsed.
+fn read_local(path: &std::path::Path, size: u64) -> std::io::Result<(String, Body)> {
+    if size > STREAM_ABOVE_BYTES {
+        return Ok((hash_file(path)?, Body::File(path.to_path_buf())));
+    }
+    let bytes = std::fs::read(path)?;
+    Ok((hex::encode(Sha256::digest(&bytes)), Body::Bytes(bytes.into())))
+}
+
 /// What the parsing thread hands to the committing task.
 enum Step {
-    /// One file handled (for progress).
-    Progress,
+    /// Files handled (for progress).
+    Progress(u64),
     /// Values of a huge file, appended before the file is committed.
     Append(arrow::array::RecordBatch),
     /// Commit these files (their values, if any, are in the batch).
     Commit(Option<arrow::array::RecordBatch>, Vec<(String, FileOutcome)>),
-    /// A file already committed, to be moved.
-    Known(String, Incoming),
+    /// Files already committed, to be moved.
+    Known(Vec<(String, Incoming)>),
 }
 
 /// Ingests submissions into a lake.
@@ -176,60 +215,65 @@ impl Ingestor {
         tracing::info!(files = objects.len(), known = known.len(), "inbox listed");
         let ingested_at = Utc::now();
 
-        // Stage 1: fetch and hash.
-        let (fetched_tx, fetched_rx) = mpsc::channel::<Result<Fetched>>(READ_CONCURRENCY);
-        let local_dir = inbox.local_dir();
-        let fetch = {
-            let store = store.clone();
-            let inbox_url = inbox.url().to_string();
-            let submitted_by = options.submitted_by.clone();
-            let objects: Vec<_> = objects.into_iter().map(|o| (relative(&o.location), o)).collect();
-            async move {
-                let mut seen_now = HashSet::new();
-                let mut reads = futures::stream::iter(objects)
-                    .map(|(rel, meta)| {
-                        let store = store.clone();
-                        let local = local_dir.as_ref().map(|d| d.join(&rel));
-                        async move {
-                            if let (Some(path), true) = (local, meta.size > STREAM_ABOVE_BYTES) {
-                                let hash = tokio::task::spawn_blocking({
-                                    let path = path.clone();
-                                    move || hash_file(&path)
-                                })
-                                .await
-                                .map_err(|e| object_store::Error::Generic { store: "local", source: Box::new(e) })?
-                                .map_err(|e| object_store::Error::Generic { store: "local", source: Box::new(e) })?;
-                                return Ok::<_, object_store::Error>((rel, meta, hash, Body::File(path)));
-                            }
-                            let bytes = store.get(&meta.location).await?.bytes().await?;
-                            let hash = hex::encode(Sha256::digest(&bytes));
-                            Ok((rel, meta, hash, Body::Bytes(bytes)))
+        // Stage 1: fetch and hash, handing files on a batch at a time.
+        let (fetched_tx, fetched_rx) = mpsc::channel::<Vec<Result<Fetched>>>(4);
+        let inbox_url = inbox.url().to_string();
+        let objects: Vec<_> = objects.into_iter().map(|o| (relative(&o.location), o)).collect();
+        let mut label = Labeller { known, seen_now: HashSet::new(), inbox_url: inbox_url.clone(), submitted_by: options.submitted_by.clone() };
+        let fetcher = match inbox.local_dir() {
+            // A local inbox is read on one blocking thread: its files are mostly small, and
+            // reading one costs less than handing it between threads.
+            Some(dir) => tokio::task::spawn_blocking(move || {
+                for chunk in objects.chunks(FETCH_BATCH) {
+                    let mut batch = Vec::with_capacity(chunk.len());
+                    for (rel, meta) in chunk {
+                        let read = read_local(&dir.join(rel), meta.size).map_err(|source| Error::Inbox {
+                            location: inbox_url.clone(),
+                            source: object_store::Error::Generic { store: "local", source: Box::new(source) },
+                        });
+                        let failed = read.is_err();
+                        batch.push(read.map(|(hash, body)| label.fetched(rel, meta, hash, body)));
+                        if failed {
+                            break;
                         }
-                    })
-                    .buffered(READ_CONCURRENCY);
-                while let Some(read) = reads.next().await {
-                    let item = read.map_err(|source| Error::Inbox { location: inbox_url.clone(), source }).map(|(rel, meta, hash, body)| {
-                        let body = if known.contains(&hash) || !seen_now.insert(hash.clone()) { Body::Known } else { body };
-                        Fetched {
-                            incoming: Incoming {
-                                source: format!("{inbox_url}{rel}"),
-                                name: rel.clone(),
-                                content_hash: hash,
-                                received_at: meta.last_modified,
-                                submitted_by: submitted_by.clone(),
-                            },
-                            relative: rel,
-                            body,
-                        }
-                    });
-                    let failed = item.is_err();
-                    if fetched_tx.send(item).await.is_err() || failed {
+                    }
+                    let failed = batch.last().is_some_and(Result::is_err);
+                    if fetched_tx.blocking_send(batch).is_err() || failed {
                         break;
                     }
                 }
-            }
+            }),
+            None => tokio::spawn(async move {
+                let mut reads = futures::stream::iter(objects)
+                    .map(|(rel, meta)| {
+                        let store = store.clone();
+                        async move {
+                            let bytes = store.get(&meta.location).await?.bytes().await?;
+                            let hash = hex::encode(Sha256::digest(&bytes));
+                            Ok::<_, object_store::Error>((rel, meta, hash, Body::Bytes(bytes)))
+                        }
+                    })
+                    .buffered(READ_CONCURRENCY)
+                    .ready_chunks(FETCH_BATCH);
+                while let Some(reads) = reads.next().await {
+                    let mut batch = Vec::with_capacity(reads.len());
+                    for read in reads {
+                        let failed = read.is_err();
+                        batch.push(
+                            read.map_err(|source| Error::Inbox { location: inbox_url.clone(), source })
+                                .map(|(rel, meta, hash, body)| label.fetched(&rel, &meta, hash, body)),
+                        );
+                        if failed {
+                            break;
+                        }
+                    }
+                    let failed = batch.last().is_some_and(Result::is_err);
+                    if fetched_tx.send(batch).await.is_err() || failed {
+                        break;
+                    }
+                }
+            }),
         };
-        let fetcher = tokio::spawn(fetch);
 
         // Stage 2: parse and validate on a blocking thread.
         let (step_tx, mut step_rx) = mpsc::channel::<Result<Step>>(4);
@@ -253,7 +297,7 @@ impl Ingestor {
                 }
             };
             match step {
-                Step::Progress => progress(1),
+                Step::Progress(files) => progress(files),
                 Step::Append(batch) => {
                     if let Err(e) = writer.append_values(batch).await {
                         result = Err(e);
@@ -274,20 +318,22 @@ impl Ingestor {
                     // Committed files leave the inbox at once: a crash now re-reads none of them.
                     self.move_files(inbox, std::mem::take(&mut to_move), options, &archive_day, &mut summary).await?;
                 }
-                Step::Known(rel, incoming) => {
-                    summary.files_already_ingested += 1;
-                    to_move.push((summary.files.len(), Handled { rel, submission_id: incoming.submission_id().to_string(), error: None }));
-                    summary.files.push(FileReport {
-                        source: incoming.source.clone(),
-                        submission_id: incoming.submission_id().to_string(),
-                        format: String::new(),
-                        status: "already_ingested".into(),
-                        accepted: 0,
-                        rejected: 0,
-                        by_reason: BTreeMap::new(),
-                        error: None,
-                        moved_to: None,
-                    });
+                Step::Known(files) => {
+                    for (rel, incoming) in files {
+                        summary.files_already_ingested += 1;
+                        to_move.push((summary.files.len(), Handled { rel, submission_id: incoming.submission_id().to_string(), error: None }));
+                        summary.files.push(FileReport {
+                            source: incoming.source.clone(),
+                            submission_id: incoming.submission_id().to_string(),
+                            format: String::new(),
+                            status: "already_ingested".into(),
+                            accepted: 0,
+                            rejected: 0,
+                            by_reason: BTreeMap::new(),
+                            error: None,
+                            moved_to: None,
+                        });
+                    }
                     // Files committed before are moved a thousand at a time.
                     if to_move.len() >= 1000 {
                         self.move_files(inbox, std::mem::take(&mut to_move), options, &archive_day, &mut summary).await?;
@@ -374,7 +420,7 @@ fn hash_file(path: &std::path::Path) -> std::io::Result<String> {
 
 /// Stage 2: parses every fetched file, sending appends, commits and progress to stage 3.
 fn parse_all(
-    mut fetched: mpsc::Receiver<Result<Fetched>>,
+    mut fetched: mpsc::Receiver<Vec<Result<Fetched>>>,
     steps: mpsc::Sender<Result<Step>>,
     registry: &UnitRegistry,
     catalog: &Catalog,
@@ -389,53 +435,59 @@ fn parse_all(
     let mut pending: Vec<(String, FileOutcome)> = Vec::new();
     let mut pending_rows = 0usize;
     let send = |step: Result<Step>| steps.blocking_send(step).map_err(|_| Error::Internal("the committing task stopped".into()));
-    while let Some(item) = fetched.blocking_recv() {
-        let file = match item {
-            Ok(file) => file,
-            Err(e) => {
-                send(Err(e))?;
-                return Ok(());
-            }
-        };
-        let mut append_failed = false;
-        let outcome = {
-            let mut flush = |columns: &mut ValueColumns| {
-                let sent = columns.finish().map(|batch| send(Ok(Step::Append(batch))));
-                append_failed |= !matches!(sent, Ok(Ok(())));
+    while let Some(batch) = fetched.blocking_recv() {
+        let handled = batch.len() as u64;
+        let mut known = Vec::new();
+        for item in batch {
+            let file = match item {
+                Ok(file) => file,
+                Err(e) => {
+                    send(Err(e))?;
+                    return Ok(());
+                }
             };
-            match file.body {
-                Body::Known => {
-                    send(Ok(Step::Known(file.relative, file.incoming)))?;
-                    send(Ok(Step::Progress))?;
-                    continue;
-                }
-                Body::Bytes(bytes) => {
-                    let mut reader: &[u8] = &bytes;
-                    read_submission(&file.incoming, &mut reader, registry, catalog, today, &settings, &mut values, options.commit_rows, &mut flush)
-                }
-                Body::File(path) => match std::fs::File::open(&path) {
-                    Ok(f) => {
-                        let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+            let mut append_failed = false;
+            let outcome = {
+                let mut flush = |columns: &mut ValueColumns| {
+                    let sent = columns.finish().map(|batch| send(Ok(Step::Append(batch))));
+                    append_failed |= !matches!(sent, Ok(Ok(())));
+                };
+                match file.body {
+                    Body::Known => {
+                        known.push((file.relative, file.incoming));
+                        continue;
+                    }
+                    Body::Bytes(bytes) => {
+                        let mut reader: &[u8] = &bytes;
                         read_submission(&file.incoming, &mut reader, registry, catalog, today, &settings, &mut values, options.commit_rows, &mut flush)
                     }
-                    Err(e) => {
-                        send(Err(Error::Internal(format!("{}: {e}", path.display()))))?;
-                        return Ok(());
-                    }
-                },
+                    Body::File(path) => match std::fs::File::open(&path) {
+                        Ok(f) => {
+                            let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
+                            read_submission(&file.incoming, &mut reader, registry, catalog, today, &settings, &mut values, options.commit_rows, &mut flush)
+                        }
+                        Err(e) => {
+                            send(Err(Error::Internal(format!("{}: {e}", path.display()))))?;
+                            return Ok(());
+                        }
+                    },
+                }
+            };
+            if append_failed {
+                return Err(Error::Internal("appending a part of a large file failed".into()));
             }
-        };
-        if append_failed {
-            return Err(Error::Internal("appending a part of a large file failed".into()));
+            pending_rows += outcome.rejections.len() + 1;
+            pending.push((file.relative, outcome));
+            if values.len() + pending_rows >= options.commit_rows {
+                let batch = values.finish()?;
+                send(Ok(Step::Commit(Some(batch), std::mem::take(&mut pending))))?;
+                pending_rows = 0;
+            }
         }
-        pending_rows += outcome.rejections.len() + 1;
-        pending.push((file.relative, outcome));
-        send(Ok(Step::Progress))?;
-        if values.len() + pending_rows >= options.commit_rows {
-            let batch = values.finish()?;
-            send(Ok(Step::Commit(Some(batch), std::mem::take(&mut pending))))?;
-            pending_rows = 0;
+        if !known.is_empty() {
+            send(Ok(Step::Known(known)))?;
         }
+        send(Ok(Step::Progress(handled)))?;
     }
     if !pending.is_empty() {
         let batch = values.finish()?;

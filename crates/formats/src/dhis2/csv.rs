@@ -37,7 +37,7 @@ pub fn read_csv(
     sink: &mut dyn Sink,
 ) -> Result<()> {
     let ids = Ids(mapping);
-    let mut rows = text::open(source, name, Format::Dhis2Csv, encoding, None)?;
+    let mut rows = text::open(source, name, encoding, None)?;
     let mut first = true;
     while let Some((line, row)) = rows.next(sink)? {
         if std::mem::take(&mut first) {

@@ -35,7 +35,7 @@ use std::path::Path;
 use tonghop_core::text::nfc;
 
 use crate::text::{self, problem};
-use crate::{Error, Format, Location, Problem, Result};
+use crate::{Error, Location, Problem, Result};
 
 pub use self::adx::{adx_period, read_adx};
 pub use self::csv::{read_csv, CSV_COLUMNS};
@@ -106,11 +106,8 @@ impl IdMapping {
     pub fn from_csv_bytes(bytes: &[u8], path: &str) -> Result<IdMapping> {
         let mut source = bytes;
         let mut unreadable = crate::Collect::default();
-        let mut rows = text::open(&mut source, path, Format::Csv, None, Some(b'#')).map_err(|e| Error::Mapping {
-            path: path.to_string(),
-            line: 1,
-            message: e.to_string(),
-        })?;
+        let mut rows =
+            text::open(&mut source, path, None, Some(b'#')).map_err(|e| Error::Mapping { path: path.to_string(), line: 1, message: e.to_string() })?;
         let mut mapping = IdMapping::new();
         let mut mistakes: Vec<(u64, String)> = Vec::new();
         let mut first_seen: HashMap<(IdKind, String), u64> = HashMap::new();
@@ -313,7 +310,7 @@ fn csv_field(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Collect;
+    use crate::{Collect, Format};
 
     #[test]
     fn periods() {
