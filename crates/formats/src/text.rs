@@ -167,8 +167,8 @@ pub(crate) struct Rows<'s> {
     /// The last row handed out.
     record: csv::StringRecord,
     /// Line feeds among the bytes consumed so far, and whether the last byte consumed was one:
-    /// the line of a row is told from them (`csv_core`'s own line count is off by one after a
-    /// CRLF or a blank line).
+    /// a row's line is that of its last byte less the line feeds inside its quoted fields (the
+    /// `csv` crate's record positions are off by one after a CRLF or a blank line).
     line_feeds: u64,
     after_line_feed: bool,
     finished: bool,
