@@ -154,6 +154,20 @@ impl Labeller {
     }
 }
 
+/// The files of a batch up to the first that could not be fetched (included, to report it), and
+/// whether there was one: nothing after it is fetched or handed on.
+fn up_to_first_error(reads: impl Iterator<Item = Result<Fetched>>) -> (Vec<Result<Fetched>>, bool) {
+    let mut batch = Vec::with_capacity(reads.size_hint().0);
+    for read in reads {
+        let failed = read.is_err();
+        batch.push(read);
+        if failed {
+            return (batch, true);
+        }
+    }
+    (batch, false)
+}
+
 /// Reads a file of a local inbox: into memory, or (when larger than [`STREAM_ABOVE_BYTES`]) only
 /// hashed, to be streamed from disk when parsed.
 fn read_local(path: &std::path::Path, size: u64) -> std::io::Result<(String, Body)> {
@@ -225,19 +239,13 @@ impl Ingestor {
             // reading one costs less than handing it between threads.
             Some(dir) => tokio::task::spawn_blocking(move || {
                 for chunk in objects.chunks(FETCH_BATCH) {
-                    let mut batch = Vec::with_capacity(chunk.len());
-                    for (rel, meta) in chunk {
+                    let (batch, failed) = up_to_first_error(chunk.iter().map(|(rel, meta)| {
                         let read = read_local(&dir.join(rel), meta.size).map_err(|source| Error::Inbox {
                             location: inbox_url.clone(),
                             source: object_store::Error::Generic { store: "local", source: Box::new(source) },
                         });
-                        let failed = read.is_err();
-                        batch.push(read.map(|(hash, body)| label.fetched(rel, meta, hash, body)));
-                        if failed {
-                            break;
-                        }
-                    }
-                    let failed = batch.last().is_some_and(Result::is_err);
+                        read.map(|(hash, body)| label.fetched(rel, meta, hash, body))
+                    }));
                     if fetched_tx.blocking_send(batch).is_err() || failed {
                         break;
                     }
@@ -256,18 +264,10 @@ impl Ingestor {
                     .buffered(READ_CONCURRENCY)
                     .ready_chunks(FETCH_BATCH);
                 while let Some(reads) = reads.next().await {
-                    let mut batch = Vec::with_capacity(reads.len());
-                    for read in reads {
-                        let failed = read.is_err();
-                        batch.push(
-                            read.map_err(|source| Error::Inbox { location: inbox_url.clone(), source })
-                                .map(|(rel, meta, hash, body)| label.fetched(&rel, &meta, hash, body)),
-                        );
-                        if failed {
-                            break;
-                        }
-                    }
-                    let failed = batch.last().is_some_and(Result::is_err);
+                    let (batch, failed) = up_to_first_error(reads.into_iter().map(|read| {
+                        read.map_err(|source| Error::Inbox { location: inbox_url.clone(), source })
+                            .map(|(rel, meta, hash, body)| label.fetched(&rel, &meta, hash, body))
+                    }));
                     if fetched_tx.send(batch).await.is_err() || failed {
                         break;
                     }
