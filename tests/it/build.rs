@@ -156,6 +156,12 @@ fn failing_model_tests_are_each_named_and_the_others_pass() {
         std::fs::write(&path, text.replace(from, to)).unwrap();
     };
     edit("sql/intermediate/monthly_terms.toml", "numerator = { min = 0 }", "numerator = { min = 0, max = 1 }");
+    // A grain without the unit: every indicator of a period is there once per commune.
+    edit(
+        "sql/intermediate/monthly_terms.toml",
+        r#"unique = [["epoch", "period", "org_unit", "indicator"]]"#,
+        r#"unique = [["epoch", "period", "org_unit", "indicator"], ["epoch", "period", "indicator"]]"#,
+    );
     edit("sql/intermediate/commune_reports.toml", r#"status = ["on_time", "late", "missing", "pending"]"#, r#"status = ["on_time"]"#);
     let lake = dir.path().join("lake");
     let inbox = dir.path().join("inbox");
@@ -166,6 +172,7 @@ fn failing_model_tests_are_each_named_and_the_others_pass() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the build fails its tests:\n{stderr}");
     assert!(stderr.contains("monthly_terms (") && stderr.contains("accepted_range(numerator) failed, e.g."), "{stderr}");
+    assert!(stderr.contains("unique(epoch, period, indicator) failed (period "), "{stderr}");
     // A view narrowed by refresh macros is tested chunk by chunk: once per year here.
     assert!(stderr.contains("commune_reports (") && stderr.contains("accepted_values(status) failed (period 2026"), "{stderr}");
     for passing in ["not_null(numerator)", "accepted_range(denominator)", "unique(epoch, period, org_unit, indicator)", "not_null(status)"] {

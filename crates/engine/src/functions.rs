@@ -3,6 +3,7 @@
 //! | function | what |
 //! |---|---|
 //! | `across_reform(aggregation, own, own_months, carried, carried_months)` | a figure over a period from a unit's own part and the part carried across the 2025 reform |
+//! | `key_hash(a, …)` | a 64-bit hash of its arguments, equal for rows whose arguments are equal (NULLs equal to NULLs): what a model's `unique` test groups by first (see [`key_hash`]) |
 //!
 //! `across_reform` is the one rule of a period that straddles 2025-07-01 (`2025`, `2025N9`,
 //! `2025YTD07`–`12`) in today's units, used by `sql/intermediate/commune_terms.sql` (indicator
@@ -20,10 +21,12 @@
 //! With one part only, that part. `across_reform_uses_carried(aggregation, own, carried)` says
 //! whether the result depends on the carried part (the figure is `remapped`).
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, UInt64Array};
 use arrow::datatypes::{DataType, Float64Type};
+use datafusion::common::hash_utils::{create_hashes, QualityRandomState};
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 use datafusion::prelude::SessionContext;
@@ -61,7 +64,46 @@ pub fn all() -> Vec<std::sync::Arc<ScalarUDF>> {
     vec![
         std::sync::Arc::new(ScalarUDF::new_from_impl(AcrossReform::new("across_reform", 5))),
         std::sync::Arc::new(ScalarUDF::new_from_impl(AcrossReform::new("across_reform_uses_carried", 3))),
+        std::sync::Arc::new(ScalarUDF::new_from_impl(KeyHash { signature: Signature::variadic_any(Volatility::Immutable) })),
     ]
+}
+
+/// `key_hash(a, …)`: DataFusion's own hash of each argument (the one its joins and aggregates use,
+/// fixed seed), folded in turn into one 64-bit key, so rows whose arguments are equal, NULLs equal
+/// to NULLs, hash alike. Rows that hash alike may still differ. A `unique` test groups 64-bit hashes first, far cheaper
+/// than grouping the key's strings, and groups the key itself only when two hashes are equal
+/// (see `model_tests.rs`).
+/// What `key_hash` takes a NULL's hash to be (DataFusion's hashing leaves a NULL's slot untouched).
+const NULL_HASH: u64 = 0x6e75_6c6c_6b65_7921;
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct KeyHash {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for KeyHash {
+    fn name(&self) -> &str {
+        "key_hash"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::UInt64)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let state = QualityRandomState::with_seed(0);
+        let mut keys = vec![0; args.number_rows];
+        let mut column = vec![0; args.number_rows];
+        // Column by column, each folded into the key in turn: hashing them together, DataFusion
+        // leaves a row's hash as it was at a NULL, so (NULL, 'a') and ('a', NULL) would hash alike.
+        for array in ColumnarValue::values_to_arrays(&args.args)? {
+            column.fill(NULL_HASH);
+            create_hashes([&array], &state, &mut column)?;
+            keys.iter_mut().zip(&column).for_each(|(key, value)| *key = state.hash_one((*key, *value)));
+        }
+        Ok(ColumnarValue::Array(Arc::new(UInt64Array::from(keys))))
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]

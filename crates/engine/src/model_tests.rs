@@ -23,8 +23,8 @@ struct TestRun<'a> {
 type Outcome = (usize, Vec<String>);
 
 enum Tests {
-    /// One test (`label`, a query returning the failing rows).
-    Query(String, String),
+    /// A unique test: its screen, then, only if the screen finds a group, the exact query.
+    Unique(models::UniqueTest),
     /// Row checks: one scan counts the failing rows of each; a sample is read for those that fail.
     Rows(Vec<models::RowCheck>),
 }
@@ -32,7 +32,7 @@ enum Tests {
 impl Tests {
     fn count(&self) -> usize {
         match self {
-            Tests::Query(..) => 1,
+            Tests::Unique(..) => 1,
             Tests::Rows(checks) => checks.len(),
         }
     }
@@ -43,8 +43,8 @@ impl Tests {
 fn tests_over<'a>(model: &'a Model, source: String, within: &str, unique: bool, rows: bool) -> Vec<TestRun<'a>> {
     let mut out = Vec::new();
     if unique {
-        for (label, sql) in model.test_queries_over(&source).into_iter().filter(|(l, _)| l.starts_with("unique(")) {
-            out.push(TestRun { model, source: source.clone(), what: Tests::Query(label, sql), within: within.to_string() });
+        for test in model.unique_tests_over(&source) {
+            out.push(TestRun { model, source: source.clone(), what: Tests::Unique(test), within: within.to_string() });
         }
     }
     let checks = model.row_checks();
@@ -81,10 +81,13 @@ impl Engine {
             |label: &str, sample: String| format!("{} ({}): {label} failed{}, e.g.\n{sample}", test.model.name, test.model.path.display(), test.within);
         let mut failures = Vec::new();
         match &test.what {
-            Tests::Query(label, sql) => {
-                let batches = self.ctx.sql(sql).await?.limit(0, Some(3))?.collect().await?;
-                if batches.iter().any(|b| b.num_rows() > 0) {
-                    failures.push(failure(label, sample(&batches)));
+            Tests::Unique(test) => {
+                let found = |batches: &[arrow::record_batch::RecordBatch]| batches.iter().any(|b| b.num_rows() > 0);
+                if found(&self.ctx.sql(&test.screen).await?.limit(0, Some(1))?.collect().await?) {
+                    let batches = self.ctx.sql(&test.exact).await?.limit(0, Some(3))?.collect().await?;
+                    if found(&batches) {
+                        failures.push(failure(&test.label, sample(&batches)));
+                    }
                 }
             }
             Tests::Rows(checks) => {

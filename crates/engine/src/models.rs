@@ -226,6 +226,20 @@ impl Incremental {
     }
 }
 
+/// A model's `unique` test. `exact` returns the key values found more than once; `screen` groups
+/// a 64-bit hash of the key instead (`key_hash`, see [`crate::functions`]), several times cheaper
+/// than grouping strings: when it finds no two rows hashing alike, no two rows share the key, and
+/// only when it does (a duplicate, or two keys that happen to hash alike) does `exact` run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueTest {
+    /// How it is named in failures, e.g. `unique(period, unit_code)`.
+    pub label: String,
+    /// The hashes of the key found more than once (`key_hash`).
+    pub screen: String,
+    /// The key values found more than once, with their counts.
+    pub exact: String,
+}
+
 /// A model test over single rows: the rows for which `condition` holds fail it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowCheck {
@@ -564,17 +578,26 @@ impl Model {
 
     /// The tests over `source` (the model's name, or a subquery of some of its rows aliased to it).
     pub fn test_queries_over(&self, source: &str) -> Vec<(String, String)> {
-        let t = &self.tests;
         let n = source;
-        let mut out = Vec::new();
-        for cols in &t.unique {
-            let c = cols.join(", ");
-            out.push((format!("unique({c})"), format!("SELECT {c}, COUNT(*) AS n FROM {n} GROUP BY {c} HAVING COUNT(*) > 1")));
-        }
+        let mut out: Vec<(String, String)> = self.unique_tests_over(source).into_iter().map(|u| (u.label, u.exact)).collect();
         for check in self.row_checks() {
             out.push((check.label, format!("SELECT {} FROM {n} WHERE {}", check.columns, check.condition)));
         }
         out
+    }
+
+    /// The unique tests over `source`, each with its screen (see [`UniqueTest`]).
+    pub fn unique_tests_over(&self, source: &str) -> Vec<UniqueTest> {
+        let n = source;
+        let unique = |cols: &Vec<String>| {
+            let c = cols.join(", ");
+            UniqueTest {
+                label: format!("unique({c})"),
+                screen: format!("SELECT key_hash({c}) AS key FROM {n} GROUP BY key_hash({c}) HAVING COUNT(*) > 1"),
+                exact: format!("SELECT {c}, COUNT(*) AS n FROM {n} GROUP BY {c} HAVING COUNT(*) > 1"),
+            }
+        };
+        self.tests.unique.iter().map(unique).collect()
     }
 
     /// The tests that look at one row at a time (not_null, accepted_values, accepted_range): each
@@ -632,6 +655,38 @@ mod tests {
         assert!(pos("indicator_values") < pos("province_indicators"));
         assert!(models.iter().all(|m| !m.grain.is_empty()));
         assert!(models.iter().find(|m| m.name == "indicator_values").unwrap().is_table());
+    }
+
+    /// A unique test's screen finds every duplicated key (NULLs equal to NULLs, as `GROUP BY` has
+    /// them), and nothing where the keys differ, even only by where a NULL or a letter sits.
+    #[tokio::test]
+    async fn a_unique_tests_screen_groups_duplicated_keys_and_nothing_else() {
+        let models = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql")).unwrap();
+        let model = models.iter().find(|m| m.name == "indicator_values").unwrap();
+        let tests = model.unique_tests_over("t");
+        assert_eq!(tests.len(), 1);
+        let ctx = datafusion::prelude::SessionContext::new();
+        crate::functions::register(&ctx);
+        let groups = |rows: &'static str| {
+            let ctx = ctx.clone();
+            let test = tests[0].clone();
+            async move {
+                ctx.sql(&format!("CREATE OR REPLACE VIEW t AS SELECT * FROM (VALUES {rows}) AS v(epoch, period, level, unit_code, indicator)")).await.unwrap();
+                let count = |sql: String| {
+                    let ctx = ctx.clone();
+                    async move { ctx.sql(&sql).await.unwrap().collect().await.unwrap().iter().map(|b| b.num_rows()).sum::<usize>() }
+                };
+                (count(test.screen).await, count(test.exact).await)
+            }
+        };
+        let distinct = "('post2025', '2026Q1', 'commune', '00004', 'bhyt'), ('post2025', '2026Q1', 'commune', '00004', 'kcb'), \
+                        ('post2025', '2026Q1', 'commune', NULL, '00004'), ('post2025', '2026Q1', 'commune', '00004', NULL), \
+                        ('post2025', '2026Q1', 'commun', 'e00004', 'bhyt'), ('pre2025', '2026Q1', 'commune', '00004', 'bhyt')";
+        assert_eq!(groups(distinct).await, (0, 0));
+        let duplicated = "('post2025', '2026Q1', 'commune', '00004', 'bhyt'), ('post2025', '2026Q1', 'commune', '00004', 'kcb'), \
+                          ('post2025', '2026Q1', 'commune', '00004', 'bhyt'), ('post2025', NULL, 'national', NULL, 'bhyt'), \
+                          ('post2025', NULL, 'national', NULL, 'bhyt'), ('post2025', '2026Q1', 'national', NULL, 'bhyt')";
+        assert_eq!(groups(duplicated).await, (2, 2));
     }
 
     #[test]
