@@ -84,9 +84,11 @@ sums AS (
     -- targets and periods join last (valued), from the unit × indicator rows (170 k for the whole
     -- country) and a few dozen periods. Built from the grid with its names, a hash table held 3 M rows of names
     -- per chunk of the whole country (1.6 GB); DuckDB, which builds from the side it estimates
-    -- smaller, did that with the names carried through both joins and ran out of memory.
+    -- smaller, did that with the names carried through both joins and ran out of memory. The
+    -- unit's province and communes expected ride along with the keys, so that every column the
+    -- rows are sorted by, and every column that is never NULL, comes from these rows.
     SELECT
-        g.epoch, g.period, g.level, g.unit_code, g.indicator,
+        g.epoch, g.period, g.level, g.unit_code, g.indicator, g.province_code, g.communes_expected,
         r.numerator, r.denominator, r.communes_reporting, r.remapped, r.estimated,
         prev.numerator AS previous_numerator, prev.denominator AS previous_denominator,
         prev.remapped AS previous_remapped, prev.estimated AS previous_estimated
@@ -102,7 +104,7 @@ sums AS (
             WHERE {{ refresh_periods(period) }}
         ) AS r
         RIGHT JOIN (
-            SELECT h.epoch, h.period, h.previous_year_period, ui.level, ui.unit_code, ui.indicator
+            SELECT h.epoch, h.period, h.previous_year_period, ui.level, ui.unit_code, ui.indicator, ui.province_code, ui.communes_expected
             FROM horizon_periods AS h
             JOIN unit_indicators AS ui ON ui.epoch = h.epoch
         ) AS g
@@ -112,8 +114,8 @@ sums AS (
 ),
 valued AS (
     SELECT
-        h.epoch, h.period, h.period_type, h.year, ui.level, ui.unit_code, ui.unit_name, ui.province_code,
-        ui.indicator, ui.indicator_name, ui.indicator_name_en,
+        s.epoch, s.period, h.period_type, h.year, s.level, s.unit_code, ui.unit_name, s.province_code,
+        s.indicator, ui.indicator_name, ui.indicator_name_en,
         s.numerator, s.denominator,
         CASE WHEN s.denominator > 0 THEN s.numerator / s.denominator * ui.factor END AS value,
         CASE
@@ -125,16 +127,22 @@ valued AS (
         h.previous_year_period,
         CASE WHEN s.previous_denominator > 0 THEN s.previous_numerator / s.previous_denominator * ui.factor END AS value_previous_year,
         COALESCE(s.communes_reporting, 0) AS communes_reporting,
-        ui.communes_expected,
+        s.communes_expected,
         COALESCE(s.remapped, FALSE) AS remapped,
         COALESCE(s.estimated, FALSE) AS estimated,
         COALESCE(s.previous_remapped, FALSE) AS previous_year_remapped,
         COALESCE(s.previous_estimated, FALSE) AS previous_year_estimated
-    FROM horizon_periods AS h
-    JOIN (
-        unit_indicators AS ui
-        JOIN sums AS s ON s.epoch = ui.epoch AND s.level = ui.level AND s.unit_code = ui.unit_code AND s.indicator = ui.indicator
-    ) ON h.epoch = s.epoch AND h.period = s.period
+    -- Every row of sums has its unit × indicator and its period (the grid was made from them), so
+    -- these right joins keep exactly the rows inner joins would. Written as inner joins, they were
+    -- flattened and re-paired by the optimizer (the periods with the sums first, that pair then
+    -- built into a hash table of 3 M rows a chunk, which the unit × indicator rows probed); right
+    -- joins are kept as written: the sums stream past the periods, then past the unit × indicator
+    -- rows, the narrow table first (each join copies the rows it passes on).
+    FROM unit_indicators AS ui
+    RIGHT JOIN (
+        horizon_periods AS h
+        RIGHT JOIN sums AS s ON h.epoch = s.epoch AND h.period = s.period
+    ) ON s.epoch = ui.epoch AND s.level = ui.level AND s.unit_code = ui.unit_code AND s.indicator = ui.indicator
 )
 SELECT
     epoch, period, period_type, year, level, unit_code, unit_name, province_code,
