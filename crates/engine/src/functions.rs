@@ -3,7 +3,7 @@
 //! | function | what |
 //! |---|---|
 //! | `across_reform(aggregation, own, own_months, carried, carried_months)` | a figure over a period from a unit's own part and the part carried across the 2025 reform |
-//! | `key_hash(a, …)` | a 64-bit hash of its arguments, equal for rows whose arguments are equal (NULLs equal to NULLs): what a model's `unique` test groups by first (see [`key_hash`]) |
+//! | `key_hash(a, …)` | a 64-bit hash of its arguments, equal for rows whose arguments are equal (NULLs equal to NULLs): what a model's `unique` test groups by first (see `KeyHash`) |
 //!
 //! `across_reform` is the one rule of a period that straddles 2025-07-01 (`2025`, `2025N9`,
 //! `2025YTD07`–`12`) in today's units, used by `sql/intermediate/commune_terms.sql` (indicator
@@ -68,14 +68,14 @@ pub fn all() -> Vec<std::sync::Arc<ScalarUDF>> {
     ]
 }
 
-/// `key_hash(a, …)`: DataFusion's own hash of each argument (the one its joins and aggregates use,
-/// fixed seed), folded in turn into one 64-bit key, so rows whose arguments are equal, NULLs equal
-/// to NULLs, hash alike. Rows that hash alike may still differ. A `unique` test groups 64-bit hashes first, far cheaper
-/// than grouping the key's strings, and groups the key itself only when two hashes are equal
-/// (see `model_tests.rs`).
 /// What `key_hash` takes a NULL's hash to be (DataFusion's hashing leaves a NULL's slot untouched).
 const NULL_HASH: u64 = 0x6e75_6c6c_6b65_7921;
 
+/// `key_hash(a, …)`: DataFusion's own hash of each argument (the one its joins and aggregates use,
+/// fixed seed), folded in turn into one 64-bit key, so rows whose arguments are equal, NULLs equal
+/// to NULLs, hash alike. Rows that hash alike may still differ. A `unique` test groups these
+/// hashes first, in about half the time of grouping the key's strings, and groups the key itself
+/// only when two hashes are equal (see `model_tests.rs`).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct KeyHash {
     signature: Signature,

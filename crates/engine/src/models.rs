@@ -227,9 +227,9 @@ impl Incremental {
 }
 
 /// A model's `unique` test. `exact` returns the key values found more than once; `screen` groups
-/// a 64-bit hash of the key instead (`key_hash`, see [`crate::functions`]), several times cheaper
-/// than grouping strings: when it finds no two rows hashing alike, no two rows share the key, and
-/// only when it does (a duplicate, or two keys that happen to hash alike) does `exact` run.
+/// a 64-bit hash of the key instead (`key_hash`, see [`crate::functions`]), about half the time of
+/// grouping the key's strings: when it finds no two rows hashing alike, no two rows share the key,
+/// and only when it does (a duplicate, or two keys that happen to hash alike) does `exact` run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UniqueTest {
     /// How it is named in failures, e.g. `unique(period, unit_code)`.
