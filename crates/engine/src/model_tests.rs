@@ -128,7 +128,7 @@ impl Engine {
         let mut passed = 0;
         let mut independent: Vec<TestRun> = Vec::new();
         for (position, model) in self.models.iter().enumerate() {
-            if model.test_queries().is_empty() {
+            if !model.has_tests() {
                 continue;
             }
             let chunked = model.incremental.is_some() || self.view_reads(model, &models::MACROS);

@@ -571,19 +571,9 @@ impl Model {
         matches!(self.materialized, Materialized::View | Materialized::Chunk)
     }
 
-    /// The SQL of each declared test: a query returning the offending rows, with a label.
-    pub fn test_queries(&self) -> Vec<(String, String)> {
-        self.test_queries_over(&self.name)
-    }
-
-    /// The tests over `source` (the model's name, or a subquery of some of its rows aliased to it).
-    pub fn test_queries_over(&self, source: &str) -> Vec<(String, String)> {
-        let n = source;
-        let mut out: Vec<(String, String)> = self.unique_tests_over(source).into_iter().map(|u| (u.label, u.exact)).collect();
-        for check in self.row_checks() {
-            out.push((check.label, format!("SELECT {} FROM {n} WHERE {}", check.columns, check.condition)));
-        }
-        out
+    /// Whether the model declares any test.
+    pub fn has_tests(&self) -> bool {
+        !self.tests.unique.is_empty() || !self.row_checks().is_empty()
     }
 
     /// The unique tests over `source`, each with its screen (see [`UniqueTest`]).
