@@ -124,14 +124,22 @@ impl Location {
                 let mut folders = std::collections::HashSet::new();
                 let mut placed = Vec::with_capacity(moves.len());
                 for m in moves {
-                    let taken = std::fs::exists(to_dir.join(&m.to)).map_err(io(&to_dir.join(&m.to)))?;
-                    let relative = if taken { m.if_taken } else { m.to };
-                    let (from, to) = (from_dir.join(&m.from), to_dir.join(&relative));
+                    let from = from_dir.join(&m.from);
+                    let mut relative = m.to;
+                    let mut to = to_dir.join(&relative);
                     if let Some(parent) = to.parent().filter(|p| !folders.contains(*p)) {
                         std::fs::create_dir_all(parent).map_err(io(parent))?;
                         folders.insert(parent.to_path_buf());
                     }
-                    std::fs::rename(&from, &to).map_err(io(&from))?;
+                    if !rename_unless_taken(&from, &to).map_err(io(&from))? {
+                        relative = m.if_taken;
+                        to = to_dir.join(&relative);
+                        if let Some(parent) = to.parent().filter(|p| !folders.contains(*p)) {
+                            std::fs::create_dir_all(parent).map_err(io(parent))?;
+                            folders.insert(parent.to_path_buf());
+                        }
+                        std::fs::rename(&from, &to).map_err(io(&from))?;
+                    }
                     placed.push(relative);
                 }
                 Ok(placed)
@@ -181,6 +189,31 @@ impl Location {
         self.store.put(&self.path(relative), bytes.into()).await?;
         Ok(())
     }
+}
+
+/// Renames `from` to `to` unless something is already at `to`, in which case nothing moves and
+/// the answer is `false`. On Linux one `renameat2(RENAME_NOREPLACE)` call, which also leaves no
+/// moment between the check and the rename: checking first (`std::fs::exists`) was 8 % of ingesting
+/// the whole country's 234,068 files, a failed lookup in the archive's folder before the rename
+/// looked the same name up again. Elsewhere, or on a file system without that flag, check then rename.
+fn rename_unless_taken(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{renameat_with, RenameFlags, CWD};
+        use rustix::io::Errno;
+        match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(true),
+            Err(Errno::EXIST) => return Ok(false),
+            // The flag is not supported here: fall back below.
+            Err(Errno::INVAL | Errno::NOSYS) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if std::fs::exists(to)? {
+        return Ok(false);
+    }
+    std::fs::rename(from, to)?;
+    Ok(true)
 }
 
 #[cfg(test)]
