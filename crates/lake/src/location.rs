@@ -121,26 +121,28 @@ impl Location {
                     let path = path.display().to_string();
                     move |source| Error::Io { path, source }
                 };
+                // Each target folder is made once.
                 let mut folders = std::collections::HashSet::new();
-                let mut placed = Vec::with_capacity(moves.len());
-                for m in moves {
-                    let from = from_dir.join(&m.from);
-                    let mut relative = m.to;
-                    let mut to = to_dir.join(&relative);
+                let mut make_folder_of = |to: &std::path::Path| -> Result<()> {
                     if let Some(parent) = to.parent().filter(|p| !folders.contains(*p)) {
                         std::fs::create_dir_all(parent).map_err(io(parent))?;
                         folders.insert(parent.to_path_buf());
                     }
-                    if !rename_unless_taken(&from, &to).map_err(io(&from))? {
-                        relative = m.if_taken;
-                        to = to_dir.join(&relative);
-                        if let Some(parent) = to.parent().filter(|p| !folders.contains(*p)) {
-                            std::fs::create_dir_all(parent).map_err(io(parent))?;
-                            folders.insert(parent.to_path_buf());
-                        }
+                    Ok(())
+                };
+                let mut placed = Vec::with_capacity(moves.len());
+                for m in moves {
+                    let from = from_dir.join(&m.from);
+                    let to = to_dir.join(&m.to);
+                    make_folder_of(&to)?;
+                    if rename_unless_taken(&from, &to).map_err(io(&from))? {
+                        placed.push(m.to);
+                    } else {
+                        let to = to_dir.join(&m.if_taken);
+                        make_folder_of(&to)?;
                         std::fs::rename(&from, &to).map_err(io(&from))?;
+                        placed.push(m.if_taken);
                     }
-                    placed.push(relative);
                 }
                 Ok(placed)
             });
