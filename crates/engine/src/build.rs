@@ -1,12 +1,15 @@
-//! [`Engine::build`]: materialising the models in dependency order, the refresh scope decided first.
+//! [`Engine::build`]: materialising the models in dependency order (two at a time when they share nothing), the refresh scope decided first.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::config::OptimizerOptions;
+use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use tonghop_lake::Replace;
+use tracing::Instrument;
 
 use crate::models::{Incremental, Materialized};
 use crate::refresh::{self, BuildState, Chunk, Scope, STATE_PATH};
@@ -39,6 +42,18 @@ fn read_as_views<'a>(model: &'a Model, views: &[&'a Model], held: &dyn Fn(&Model
 /// Batches a model's query may compute ahead of its writer.
 const WRITE_AHEAD_BATCHES: usize = 4;
 
+/// Materialised models a build computes at the same time (see [`Engine::build`]).
+const MODELS_AT_ONCE: usize = 2;
+
+/// One materialised model built: the version registered for the models after it
+/// (`models.<name>`) and, unless the stored table was registered as it was, the rows written, the
+/// new version and the seconds taken.
+struct Built {
+    name: String,
+    registered: Option<(String, i64)>,
+    written: Option<(usize, i64, f64)>,
+}
+
 /// Streams a query's rows into a model writer (files written, nothing committed yet).
 ///
 /// The query runs in a task of its own, a few batches ahead of the writer: encoding Parquet is
@@ -66,6 +81,40 @@ async fn write_all(df: datafusion::dataframe::DataFrame, writer: &mut tonghop_la
     Ok(())
 }
 
+/// For each of `models` (in dependency order), the longest chain of materialised models that read
+/// it, directly or not.
+fn chains_after(models: &[Model]) -> HashMap<&str, usize> {
+    let mut chain: HashMap<&str, usize> = HashMap::new();
+    for model in models.iter().rev() {
+        let after = models
+            .iter()
+            .filter(|m| m.depends_on.contains(&model.name))
+            .map(|m| chain.get(m.name.as_str()).copied().unwrap_or(0) + usize::from(m.is_table()))
+            .max()
+            .unwrap_or(0);
+        chain.insert(model.name.as_str(), after);
+    }
+    chain
+}
+
+/// The views computing `model` touches: those it reads, directly or through other views (a table
+/// or memory model in between is read as stored), and itself when it is one.
+fn views_touched<'a>(models: &'a [Model], model: &'a Model) -> HashSet<&'a str> {
+    let mut touched = HashSet::new();
+    if model.is_view() {
+        touched.insert(model.name.as_str());
+    }
+    let mut next: Vec<&str> = model.depends_on.iter().map(String::as_str).collect();
+    while let Some(name) = next.pop() {
+        if let Some(view) = models.iter().find(|m| m.name == name && m.is_view()) {
+            if touched.insert(view.name.as_str()) {
+                next.extend(view.depends_on.iter().map(String::as_str));
+            }
+        }
+    }
+    touched
+}
+
 /// The ` ORDER BY …` a materialised model's rows are written in (its `order_by:` header), or nothing.
 fn order_by(model: &Model) -> String {
     model.order_by.as_ref().map(|o| format!(" ORDER BY {o}")).unwrap_or_default()
@@ -90,6 +139,24 @@ pub struct BuildSummary {
     pub tests_passed: usize,
 }
 
+impl BuildSummary {
+    /// Counts a materialised model built; returns the version registered for it.
+    fn record(&mut self, built: Built) -> Option<(String, i64)> {
+        if let Some((rows, version, seconds)) = built.written {
+            self.materialized.push((built.name.clone(), rows, version));
+            self.seconds.push((built.name, seconds));
+        }
+        built.registered
+    }
+
+    /// Puts the models in the order of `models` (dependency order), however their builds overlapped.
+    fn in_models_order(&mut self, models: &[Model]) {
+        let position = |name: &str| models.iter().position(|m| m.name == name).unwrap_or(usize::MAX);
+        self.materialized.sort_by_key(|(name, ..)| position(name));
+        self.seconds.sort_by_key(|(name, _)| position(name));
+    }
+}
+
 impl Engine {
     /// Builds the models, in dependency order, then runs every model test.
     ///
@@ -99,6 +166,8 @@ impl Engine {
     ///   partitions; `full` (or a first build, or a changed project) recomputes everything.
     /// - `materialized: memory` models are computed once and kept in memory for the models after them.
     /// - Views are created as views (re-created per chunk with the chunk's refresh macros).
+    /// - Two materialised models that read nothing of each other and share no view are built at
+    ///   the same time (see `build_remaining`); the summary lists them in dependency order.
     ///
     /// Only valid on an engine opened in [`Mode::Build`].
     ///
@@ -181,7 +250,10 @@ impl Engine {
             _ => Scope::full(&self.strings("SELECT DISTINCT CAST(period AS VARCHAR) FROM lake.data_values").await?.into_iter().collect()),
         };
         for model in self.scope_inputs() {
-            self.build_materialized(&model, &data_scope, summary.full, &mut summary).await?;
+            let built = self.build_materialized(&model, &data_scope, summary.full).await?;
+            if let Some((key, version)) = summary.record(built) {
+                self.versions.insert(key, version);
+            }
             done.insert(model.name.clone());
         }
 
@@ -214,19 +286,8 @@ impl Engine {
         summary.periods = scope.periods.len();
         tracing::info!(full = summary.full, reason = %summary.reason, periods = scope.periods.len(), "build scope");
 
-        for model in &models {
-            if done.contains(&model.name) || model.is_source() {
-                continue;
-            }
-            if model.is_table() {
-                self.build_materialized(model, &scope, summary.full, &mut summary).await?;
-            } else if model.materialized == Materialized::Memory {
-                self.compute_in_memory(model, &mut summary).await?;
-            } else {
-                self.create_view(model, None).await?;
-                summary.views += 1;
-            }
-        }
+        let registered = self.build_remaining(&done, &scope, summary.full, &mut summary).await?;
+        self.versions.extend(registered);
         summary.tests_passed = self.run_tests(&scope).await?;
         let submissions_version = self.versions.get("submissions").copied().unwrap_or(-1);
         let data_values_version = Some(self.versions.get("data_values").copied().unwrap_or(-1));
@@ -250,28 +311,97 @@ impl Engine {
         Ok(summary)
     }
 
+    /// Builds the models not yet `done`, each once the models it reads are (sources aside):
+    /// views and `memory` models in place, materialised ones up to [`MODELS_AT_ONCE`] at a time.
+    /// Returns the versions of the tables registered, for [`Engine::versions`].
+    ///
+    /// Two models are built at the same time only when neither touches a view the other reads:
+    /// an incremental model re-creates the views it reads for each chunk (a view keeps the tables
+    /// it was made over), so no other model may plan over them meanwhile. Each model's query is
+    /// planned with its own options ([`Engine::query_for`]). Of the models ready, those with the
+    /// longest chain of materialised models after them start first; the rest keep the models'
+    /// order. Built one after another, the whole-country models before `indicator_rollups` kept
+    /// 1.3–1.7 of 2 cores busy (their serial parts: merging sorted runs, Parquet encoding,
+    /// collecting a join's build side); two at a time, 1.7–2.1.
+    async fn build_remaining(&self, done: &HashSet<String>, scope: &Scope, full: bool, summary: &mut BuildSummary) -> Result<Vec<(String, i64)>> {
+        let chain = chains_after(&self.models);
+        let mut pending: Vec<&Model> = self.models.iter().filter(|m| !done.contains(&m.name) && !m.is_source()).collect();
+        pending.sort_by_key(|m| std::cmp::Reverse(chain.get(m.name.as_str()).copied().unwrap_or(0)));
+        let mut running = FuturesUnordered::new();
+        // The models being built, with the views each touches.
+        let mut busy: Vec<(&str, HashSet<&str>)> = Vec::new();
+        let mut registered = Vec::new();
+        loop {
+            let mut i = 0;
+            while i < pending.len() {
+                let model = pending[i];
+                let waiting = |name: &String| pending.iter().any(|p| &p.name == name) || busy.iter().any(|(b, _)| b == name);
+                let touched = views_touched(&self.models, model);
+                if model.depends_on.iter().any(waiting) || busy.iter().any(|(_, views)| !views.is_disjoint(&touched)) {
+                    i += 1;
+                    continue;
+                }
+                if model.is_table() {
+                    if running.len() >= MODELS_AT_ONCE {
+                        i += 1;
+                        continue;
+                    }
+                    busy.push((model.name.as_str(), touched));
+                    running.push(async move { (model, self.build_materialized(model, scope, full).await) });
+                } else if model.materialized == Materialized::Memory {
+                    self.compute_in_memory(model, summary).await?;
+                } else {
+                    self.create_view(model, None).await?;
+                    summary.views += 1;
+                }
+                pending.remove(i);
+                // What it finished may let a model before it in `pending` start.
+                i = 0;
+            }
+            let Some((model, built)) = running.next().await else { break };
+            busy.retain(|(name, _)| *name != model.name);
+            registered.extend(summary.record(built?));
+        }
+        if let Some(stuck) = pending.first() {
+            return Err(Error::InvalidModels(vec![format!("{}: could not be built (what it reads was not)", stuck.name)].into()));
+        }
+        summary.in_models_order(&self.models);
+        Ok(registered)
+    }
+
+    /// `sql` planned with the optimizer options of `model`'s build: on a copy of the session's
+    /// state when they differ (`join_order: as_written`), so that a model built at the same time
+    /// keeps its own.
+    pub(crate) async fn query_for(&self, model: &Model, sql: &str) -> Result<DataFrame> {
+        if !model.join_order_as_written {
+            return Ok(self.ctx.sql(sql).await?);
+        }
+        let mut state = self.ctx.state();
+        joins_as_written(&mut state.config_mut().options_mut().optimizer);
+        let plan = state.create_logical_plan(sql).await?;
+        Ok(DataFrame::new(state, plan))
+    }
+
     /// Materialises one model over `scope` and registers the new table; with nothing to refresh
     /// (an incremental build with an empty scope) the stored table is registered as it is.
-    async fn build_materialized(&mut self, model: &Model, scope: &Scope, full: bool, summary: &mut BuildSummary) -> Result<()> {
+    async fn build_materialized(&self, model: &Model, scope: &Scope, full: bool) -> Result<Built> {
         let span = tracing::info_span!("model", name = %model.name, materialized = true);
-        let _enter = span.enter();
-        if !full && scope.is_empty() && self.register_stored(model).await? {
-            return Ok(());
+        async {
+            let name = model.name.clone();
+            if !full && scope.is_empty() {
+                if let Some(registered) = self.register_stored_table(model).await? {
+                    return Ok(Built { name, registered: Some(registered), written: None });
+                }
+            }
+            let started = std::time::Instant::now();
+            let (rows, version) = self.materialize(model, scope, full).await.map_err(|e| model_error(model, e))?;
+            let registered = self.register_stored_table(model).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            tracing::info!(seconds, rows, "model built");
+            Ok(Built { name, registered, written: Some((rows, version, seconds)) })
         }
-        let started = std::time::Instant::now();
-        let optimizer = self.ctx.state().config().options().optimizer.clone();
-        if model.join_order_as_written {
-            joins_as_written(&mut self.ctx.state_ref().write().config_mut().options_mut().optimizer);
-        }
-        let result = self.materialize(model, scope, full).await;
-        self.ctx.state_ref().write().config_mut().options_mut().optimizer = optimizer;
-        let (rows, version) = result.map_err(|e| model_error(model, e))?;
-        self.register_stored(model).await?;
-        summary.materialized.push((model.name.clone(), rows, version));
-        let seconds = started.elapsed().as_secs_f64();
-        tracing::info!(seconds, rows, "model built");
-        summary.seconds.push((model.name.clone(), seconds));
-        Ok(())
+        .instrument(span)
+        .await
     }
 
     /// The materialised models the horizon and coverage models read, directly or through views,
@@ -329,11 +459,12 @@ impl Engine {
     /// Computes a materialised model (whole, or chunk by chunk over `scope` when incremental) and
     /// commits it. Returns the rows written and the new version.
     async fn materialize(&self, model: &Model, scope: &Scope, full: bool) -> Result<(usize, i64)> {
-        // The views built before this model (the ones it can read), in order.
-        let position = self.models.iter().position(|m| m.name == model.name).unwrap_or(0);
-        let views: Vec<&Model> = self.models[..position].iter().filter(|m| m.is_view()).collect();
+        // The views it reads, directly or through other views, in dependency order: the only ones
+        // it re-creates for its chunks (a model built at the same time reads none of them).
+        let touched = views_touched(&self.models, model);
+        let views: Vec<&Model> = self.models.iter().filter(|m| m.is_view() && touched.contains(m.name.as_str())).collect();
         let Some(kind) = model.incremental else {
-            let df = self.ctx.sql(&format!("SELECT * FROM ({}) AS model{}", self.model_sql(model, None)?, order_by(model))).await?;
+            let df = self.query_for(model, &format!("SELECT * FROM ({}) AS model{}", self.model_sql(model, None)?, order_by(model))).await?;
             let schema = Arc::new(df.schema().as_arrow().clone());
             let mut writer = self.lake.model_writer(&model.name, schema, None, true).await?.sorted_by(model.order_by.as_deref());
             write_all(df, &mut writer).await?;
@@ -355,7 +486,7 @@ impl Engine {
                 if kind == Incremental::Epoch {
                     self.create_view(view, None).await?;
                 } else if view.materialized == Materialized::Chunk && self.reads(model, &view.name) {
-                    self.compute_for_chunk(view, chunk).await?;
+                    self.compute_for_chunk(view, chunk, model).await?;
                 } else {
                     self.create_view(view, Some(chunk)).await?;
                 }
@@ -369,7 +500,7 @@ impl Engine {
                 tonghop_core::sql::literal_list(chunk.partitions(kind)),
                 order_by(model)
             );
-            let df = self.ctx.sql(&sql).await?;
+            let df = self.query_for(model, &sql).await?;
             if writer.is_none() {
                 let schema = Arc::new(df.schema().as_arrow().clone());
                 writer = Some(self.lake.model_writer(&model.name, schema, Some(column), full).await?.sorted_by(model.order_by.as_deref()));
@@ -451,6 +582,30 @@ mod tests {
         let as_written = plan(true).await;
         assert!(as_written.contains("HashJoinExec: mode=CollectLeft, join_type=Right"), "{as_written}");
         assert!(!as_written.contains("Hash([k@"), "{as_written}");
+    }
+
+    /// The project's models: the chain to `indicator_values` starts first, and the models built
+    /// beside it touch none of its views.
+    #[test]
+    fn the_longest_chain_starts_first_and_models_built_together_share_no_view() {
+        let models = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql")).unwrap();
+        let chain = chains_after(&models);
+        assert_eq!(chain["indicator_values"], 0);
+        assert_eq!(chain["indicator_rollups"], 1);
+        assert_eq!(chain["monthly_terms"], 2, "indicator_rollups, then indicator_values");
+        assert!(chain["monthly_values"] > chain["monthly_terms"]);
+        assert!(chain["monthly_terms"] > chain["rule_breaks"] && chain["rule_breaks"] > chain["completeness"], "{chain:?}");
+        let model = |name: &str| models.iter().find(|m| m.name == name).unwrap();
+        let rollups = views_touched(&models, model("indicator_rollups"));
+        assert!(rollups.contains("commune_terms") && rollups.contains("indicator_terms"), "{rollups:?}");
+        assert!(!rollups.contains("monthly_terms"), "a table is read as stored: {rollups:?}");
+        for other in ["completeness", "rule_breaks", "quality_issues"] {
+            assert!(views_touched(&models, model(other)).is_disjoint(&rollups), "{other}");
+        }
+        // A view touches itself: it is not re-created while a model that reads it is being built.
+        let terms = views_touched(&models, model("commune_terms"));
+        assert!(terms.contains("commune_terms") && terms.contains("indicator_terms"), "{terms:?}");
+        assert!(!terms.is_disjoint(&rollups));
     }
 
     /// `indicator_rollups` reads `commune_terms`, which alone reads `indicator_terms`: once both

@@ -184,9 +184,17 @@ impl Engine {
     /// The Delta table is `models.<name>` (its partition column `period` a plain string, see
     /// `tonghop_lake::scan_provider`); the model's name is a view over it.
     pub(crate) async fn register_stored(&mut self, model: &Model) -> Result<bool> {
+        let Some((key, version)) = self.register_stored_table(model).await? else { return Ok(false) };
+        self.versions.insert(key, version);
+        Ok(true)
+    }
+
+    /// [`Engine::register_stored`] for a build, which registers models while others are being
+    /// built: the version read is returned (`models.<name>` and the version), not recorded.
+    pub(crate) async fn register_stored_table(&self, model: &Model) -> Result<Option<(String, i64)>> {
         let key = format!("models.{}", model.name);
-        let Some(table) = self.as_of.open(&self.lake, "models", &model.name, &key).await? else { return Ok(false) };
-        self.versions.insert(key, table.version().unwrap_or_default() as i64);
+        let Some(table) = self.as_of.open(&self.lake, "models", &model.name, &key).await? else { return Ok(None) };
+        let version = table.version().unwrap_or_default() as i64;
         // A build reads a model written in order without that order: its only readers in a build
         // are the model tests, and a `unique` test over rows said to be ordered by period is
         // planned as an aggregate that keeps the order (partial groups repartitioned in order),
@@ -197,7 +205,7 @@ impl Engine {
         schema.deregister_table(&model.name)?;
         schema.register_table(model.name.clone(), provider)?;
         self.ctx.sql(&format!("CREATE OR REPLACE VIEW {0} AS SELECT * FROM models.{0}", model.name)).await?;
-        Ok(true)
+        Ok(Some((key, version)))
     }
 
     /// (Re)creates a model as a view, with its refresh macros expanded for `chunk` (or to `TRUE`).
@@ -212,10 +220,11 @@ impl Engine {
     }
 
     /// Computes a `materialized: chunk` view for one chunk and holds its rows in memory under
-    /// the view's name (in DataFusion's partitions, so the models reading it stay parallel).
+    /// the view's name (in DataFusion's partitions, so the models reading it stay parallel),
+    /// planned with the options of the build of `reader`, the model that reads it.
     #[tracing::instrument(skip_all, fields(model = %model.name, periods = chunk.periods.len()))]
-    pub(crate) async fn compute_for_chunk(&self, model: &Model, chunk: &Chunk) -> Result<()> {
-        let df = self.ctx.sql(&self.model_sql(model, Some(chunk))?).await.map_err(|e| model_error(model, e.into()))?;
+    pub(crate) async fn compute_for_chunk(&self, model: &Model, chunk: &Chunk, reader: &Model) -> Result<()> {
+        let df = self.query_for(reader, &self.model_sql(model, Some(chunk))?).await.map_err(|e| model_error(model, e))?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let partitions = df.collect_partitioned().await.map_err(|e| model_error(model, e.into()))?;
         let rows: usize = partitions.iter().flatten().map(|b| b.num_rows()).sum();
