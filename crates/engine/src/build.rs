@@ -326,18 +326,19 @@ impl Engine {
     async fn build_remaining(&self, done: &HashSet<String>, scope: &Scope, full: bool, summary: &mut BuildSummary) -> Result<Vec<(String, i64)>> {
         let chain = chains_after(&self.models);
         let mut pending: Vec<&Model> = self.models.iter().filter(|m| !done.contains(&m.name) && !m.is_source()).collect();
+        let touched: HashMap<&str, HashSet<&str>> = pending.iter().map(|m| (m.name.as_str(), views_touched(&self.models, m))).collect();
         pending.sort_by_key(|m| std::cmp::Reverse(chain.get(m.name.as_str()).copied().unwrap_or(0)));
         let mut running = FuturesUnordered::new();
         // The models being built, with the views each touches.
-        let mut busy: Vec<(&str, HashSet<&str>)> = Vec::new();
+        let mut busy: Vec<(&str, &HashSet<&str>)> = Vec::new();
         let mut registered = Vec::new();
         loop {
             let mut i = 0;
             while i < pending.len() {
                 let model = pending[i];
                 let waiting = |name: &String| pending.iter().any(|p| &p.name == name) || busy.iter().any(|(b, _)| b == name);
-                let touched = views_touched(&self.models, model);
-                if model.depends_on.iter().any(waiting) || busy.iter().any(|(_, views)| !views.is_disjoint(&touched)) {
+                let touched = &touched[model.name.as_str()];
+                if model.depends_on.iter().any(waiting) || busy.iter().any(|(_, views)| !views.is_disjoint(touched)) {
                     i += 1;
                     continue;
                 }
@@ -442,7 +443,8 @@ impl Engine {
     /// query runs without it in memory. The plain views made after a released one are made again,
     /// since a view keeps the table it was made over.
     async fn release_chunk_views_read_only_when_held(&self, model: &Model, views: &[&Model], chunk: &Chunk) -> Result<()> {
-        let held = |m: &Model| m.materialized == Materialized::Chunk && self.reads(model, &m.name);
+        // `views` are the views the model reads: the chunk ones among them are held.
+        let held = |m: &Model| m.materialized == Materialized::Chunk;
         let read = read_as_views(model, views, &held);
         let Some(first) = views.iter().position(|v| held(v) && !read.contains(v.name.as_str())) else { return Ok(()) };
         for view in &views[first..] {
@@ -485,7 +487,7 @@ impl Engine {
             for view in &views {
                 if kind == Incremental::Epoch {
                     self.create_view(view, None).await?;
-                } else if view.materialized == Materialized::Chunk && self.reads(model, &view.name) {
+                } else if view.materialized == Materialized::Chunk {
                     self.compute_for_chunk(view, chunk, model).await?;
                 } else {
                     self.create_view(view, Some(chunk)).await?;

@@ -234,12 +234,6 @@ impl Engine {
         Ok(())
     }
 
-    /// Whether computing `model` reads the model `name`, directly or through views (a table or
-    /// memory model in between is read as stored, not recomputed).
-    pub(crate) fn reads(&self, model: &Model, name: &str) -> bool {
-        model.depends_on.iter().any(|d| d == name || self.models.iter().find(|m| &m.name == d).is_some_and(|m| m.is_view() && self.reads(m, name)))
-    }
-
     pub(crate) fn model_sql(&self, model: &Model, chunk: Option<&Chunk>) -> Result<String> {
         let lists = chunk.map(Chunk::macro_lists);
         models::expand(&model.sql, lists).map_err(|e| Error::InvalidModels(vec![format!("{}: {e}", model.path.display())].into()))
