@@ -1,16 +1,18 @@
-//! [`Engine::build`]: materialising the models in dependency order (two at a time when they share nothing), the refresh scope decided first.
+//! [`Engine::build`]: materialising the models in dependency order (two at a time when they share nothing, a table's tests as soon as it is built), the refresh scope decided first.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use datafusion::config::OptimizerOptions;
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
+use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tonghop_lake::Replace;
 use tracing::Instrument;
 
+use crate::model_tests::{tests_at_once, Outcome, TestRun, Tested};
 use crate::models::{Incremental, Materialized};
 use crate::refresh::{self, BuildState, Chunk, Scope, STATE_PATH};
 use crate::session::model_error;
@@ -158,7 +160,8 @@ impl BuildSummary {
 }
 
 impl Engine {
-    /// Builds the models, in dependency order, then runs every model test.
+    /// Builds the models, in dependency order, and runs every model test: a materialised model's
+    /// as soon as it is built (beside the models after it), the rest once every model is.
     ///
     /// - `materialized: table` models are written to `models/<name>` on the lake, one commit per
     ///   model. Incremental ones (`incremental: month|period`) recompute only the periods of the
@@ -171,11 +174,11 @@ impl Engine {
     ///
     /// Only valid on an engine opened in [`Mode::Build`].
     ///
-    /// A build that fails before its model tests (a query error, a worker lost, a write refused)
-    /// takes back the model tables it had committed: each is restored to the version it read before
-    /// (a new Delta commit), so the models stay those of the last complete build. A model built for
-    /// the first time stays as written. Failed model tests leave the models built (the error lists
-    /// the tests).
+    /// A build that fails with an error other than failed model tests (a query error, a worker
+    /// lost, a write refused) takes back the model tables it had committed: each is restored to the
+    /// version it read before (a new Delta commit), so the models stay those of the last complete
+    /// build. A model built for the first time stays as written. Failed model tests leave the
+    /// models built (the error lists the tests, in the models' order, once every model is built).
     #[tracing::instrument(skip(self))]
     pub async fn build(&mut self, full: bool) -> Result<BuildSummary> {
         let mut before = Vec::new();
@@ -286,9 +289,9 @@ impl Engine {
         summary.periods = scope.periods.len();
         tracing::info!(full = summary.full, reason = %summary.reason, periods = scope.periods.len(), "build scope");
 
-        let registered = self.build_remaining(&done, &scope, summary.full, &mut summary).await?;
+        let (registered, tested) = self.build_remaining(&done, &scope, summary.full, &mut summary).await?;
         self.versions.extend(registered);
-        summary.tests_passed = self.run_tests(&scope).await?;
+        summary.tests_passed = self.run_tests(&scope, tested).await?;
         let submissions_version = self.versions.get("submissions").copied().unwrap_or(-1);
         let data_values_version = Some(self.versions.get("data_values").copied().unwrap_or(-1));
         // What this build could not see, for the next refresh (a full build reads every value's id).
@@ -313,7 +316,8 @@ impl Engine {
 
     /// Builds the models not yet `done`, each once the models it reads are (sources aside):
     /// views and `memory` models in place, materialised ones up to [`MODELS_AT_ONCE`] at a time.
-    /// Returns the versions of the tables registered, for [`Engine::versions`].
+    /// Returns the versions of the tables registered, for [`Engine::versions`], and the model tests
+    /// run meanwhile.
     ///
     /// Two models are built at the same time only when neither touches a view the other reads:
     /// an incremental model re-creates the views it reads for each chunk (a view keeps the tables
@@ -323,15 +327,34 @@ impl Engine {
     /// order. Built one after another, the whole-country models before `indicator_rollups` kept
     /// 1.3–1.7 of 2 cores busy (their serial parts: merging sorted runs, Parquet encoding,
     /// collecting a join's build side); two at a time, 1.7–2.1.
-    async fn build_remaining(&self, done: &HashSet<String>, scope: &Scope, full: bool, summary: &mut BuildSummary) -> Result<Vec<(String, i64)>> {
+    ///
+    /// The tests of a materialised model read only its table ([`Engine::table_tests`]): they run
+    /// once it is built, in the places no model is ready to take (up to one query per core in
+    /// all). Left to the end of the build they waited for `indicator_values`, the last model, which
+    /// is built alone and keeps about 1.6 of 2 cores busy; their failures are still reported at the
+    /// end, with the rest.
+    async fn build_remaining(&self, done: &HashSet<String>, scope: &Scope, full: bool, summary: &mut BuildSummary) -> Result<(Vec<(String, i64)>, Tested)> {
+        /// What a model build or a test run gives back.
+        enum Finished<'a> {
+            Model(&'a Model, Result<Built>),
+            Tests(&'a Model, Result<Outcome>),
+        }
         let chain = chains_after(&self.models);
         let mut pending: Vec<&Model> = self.models.iter().filter(|m| !done.contains(&m.name) && !m.is_source()).collect();
         let touched: HashMap<&str, HashSet<&str>> = pending.iter().map(|m| (m.name.as_str(), views_touched(&self.models, m))).collect();
         pending.sort_by_key(|m| std::cmp::Reverse(chain.get(m.name.as_str()).copied().unwrap_or(0)));
-        let mut running = FuturesUnordered::new();
+        let mut running: FuturesUnordered<BoxFuture<'_, Finished<'_>>> = FuturesUnordered::new();
         // The models being built, with the views each touches.
         let mut busy: Vec<(&str, &HashSet<&str>)> = Vec::new();
         let mut registered = Vec::new();
+        let mut tested = Tested::default();
+        // The tests of the tables built before (those the refresh scope is decided from) go first.
+        let mut tests: VecDeque<TestRun> = VecDeque::new();
+        for model in self.models.iter().filter(|m| m.is_table() && done.contains(&m.name)) {
+            tests.extend(self.table_tests(model, scope));
+            tested.started(model);
+        }
+        let at_once = tests_at_once().max(MODELS_AT_ONCE);
         loop {
             let mut i = 0;
             while i < pending.len() {
@@ -343,12 +366,12 @@ impl Engine {
                     continue;
                 }
                 if model.is_table() {
-                    if running.len() >= MODELS_AT_ONCE {
+                    if busy.len() >= MODELS_AT_ONCE || running.len() >= at_once {
                         i += 1;
                         continue;
                     }
                     busy.push((model.name.as_str(), touched));
-                    running.push(async move { (model, self.build_materialized(model, scope, full).await) });
+                    running.push(async move { Finished::Model(model, self.build_materialized(model, scope, full).await) }.boxed());
                 } else if model.materialized == Materialized::Memory {
                     self.compute_in_memory(model, summary).await?;
                 } else {
@@ -359,15 +382,26 @@ impl Engine {
                 // What it finished may let a model before it in `pending` start.
                 i = 0;
             }
-            let Some((model, built)) = running.next().await else { break };
-            busy.retain(|(name, _)| *name != model.name);
-            registered.extend(summary.record(built?));
+            while running.len() < at_once {
+                let Some(test) = tests.pop_front() else { break };
+                running.push(async move { Finished::Tests(test.model, self.run_test(&test).await) }.boxed());
+            }
+            match running.next().await {
+                None => break,
+                Some(Finished::Model(model, built)) => {
+                    busy.retain(|(name, _)| *name != model.name);
+                    registered.extend(summary.record(built?));
+                    tests.extend(self.table_tests(model, scope));
+                    tested.started(model);
+                }
+                Some(Finished::Tests(model, outcome)) => tested.add(model, outcome?),
+            }
         }
         if let Some(stuck) = pending.first() {
             return Err(Error::InvalidModels(vec![format!("{}: could not be built (what it reads was not)", stuck.name)].into()));
         }
         summary.in_models_order(&self.models);
-        Ok(registered)
+        Ok((registered, tested))
     }
 
     /// `sql` planned with the optimizer options of `model`'s build: on a copy of the session's

@@ -11,12 +11,12 @@
 //! | [`cluster`] | distributed execution: the workers a coordinator plans over ([`Cluster`]), and a worker ([`cluster::serve_worker`]) |
 //! | [`as_of`] | [`AsOf`]: a session over the lake as it stood at an earlier time (`--as-of`), with `now()` fixed |
 //! | `build.rs` | [`Engine::build`]: materialising the models in dependency order ([`BuildSummary`]) |
-//! | `model_tests.rs` | [`Engine::run_tests`]: the tests declared beside each model (row checks counted in one scan; `unique` screened by a key hash) |
+//! | `model_tests.rs` | the tests declared beside each model, run by every build (a materialised model's as soon as it is built; row checks counted in one scan; `unique` screened by a key hash) |
 //!
 //! Lake tables are exposed as views that show only committed submissions (`data_values`,
 //! `rejections`, `submissions`); the raw Delta tables stay reachable as `lake.data_values` etc.
 //!
-//! The models are tested twice: the tests declared beside each model run after every build, and
+//! The models are tested twice: the tests declared beside each model run in every build, and
 //! `tests/slt/*.slt` (sqllogictest) check hand-worked results over seed data ingested through the
 //! real ingestor (`tests/slt.rs`).
 

@@ -1,4 +1,7 @@
-//! [`Engine::run_tests`]: the tests declared beside each model, run after every build.
+//! [`Engine::run_tests`]: the tests declared beside each model, run by every build (those of a
+//! materialised model as soon as it is built, the rest once every model is).
+
+use std::collections::HashSet;
 
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
@@ -10,8 +13,8 @@ use crate::{Engine, Error, Model, Result};
 
 /// Model tests to run over one source (the model, or some of its partitions): a unique test, or
 /// the row checks counted together in one scan.
-struct TestRun<'a> {
-    model: &'a Model,
+pub(crate) struct TestRun<'a> {
+    pub(crate) model: &'a Model,
     /// The model's name, or a subquery of some of its rows aliased to it.
     source: String,
     what: Tests,
@@ -20,7 +23,29 @@ struct TestRun<'a> {
 }
 
 /// What running some tests gives: how many passed, and a message for each failure.
-type Outcome = (usize, Vec<String>);
+pub(crate) type Outcome = (usize, Vec<String>);
+
+/// The model tests a build has run so far: how many passed, each failure with its model's name
+/// (failures are listed in the models' order, whenever they ran), and the models whose tests ran.
+#[derive(Default)]
+pub(crate) struct Tested {
+    passed: usize,
+    failures: Vec<(String, String)>,
+    models: HashSet<String>,
+}
+
+impl Tested {
+    /// Counts the outcome of some tests of `model`.
+    pub(crate) fn add(&mut self, model: &Model, (passed, failures): Outcome) {
+        self.passed += passed;
+        self.failures.extend(failures.into_iter().map(|f| (model.name.clone(), f)));
+    }
+
+    /// Marks `model`'s tests as started (they are not run again at the end of the build).
+    pub(crate) fn started(&mut self, model: &Model) {
+        self.models.insert(model.name.clone());
+    }
+}
 
 enum Tests {
     /// A unique test: its screen, then, only if the screen finds a group, the exact query.
@@ -60,6 +85,16 @@ fn for_partitions<'a>(name: &str, column: &str, values: impl IntoIterator<Item =
     format!("(SELECT * FROM {name} WHERE {column} IN ({})) AS {name}", tonghop_core::sql::literal_list(values))
 }
 
+/// Model tests run at the same time: one per core, at least two.
+pub(crate) fn tests_at_once() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).max(2)
+}
+
+/// Where tests over `chunk` ran, for a failure message: " (period 2026…)".
+fn within(kind: Incremental, chunk: &Chunk) -> String {
+    chunk.partitions(kind).first().map(|p| format!(" ({} {p}…)", kind.partition_column())).unwrap_or_default()
+}
+
 impl Engine {
     /// True for a view whose SQL, or the SQL of a view it reads, uses one of `macros` (names of
     /// [`models::MACROS`]). A view reading any of them is computed over all of history when read
@@ -73,7 +108,7 @@ impl Engine {
     }
 
     /// Runs some tests: how many passed, and a message for each failure (model, test, where, a sample).
-    async fn run_test(&self, test: &TestRun<'_>) -> Result<Outcome> {
+    pub(crate) async fn run_test(&self, test: &TestRun<'_>) -> Result<Outcome> {
         let started = std::time::Instant::now();
         let sample =
             |batches: &[arrow::record_batch::RecordBatch]| arrow::util::pretty::pretty_format_batches(batches).map(|t| t.to_string()).unwrap_or_default();
@@ -116,41 +151,48 @@ impl Engine {
         Ok((test.what.count() - failures.len(), failures))
     }
 
-    /// Runs every model test; fails listing every failure (model, test, offending rows, a sample).
-    /// Tests of incremental models, and of views that use refresh macros, run chunk by chunk over
-    /// the periods of `scope` (the rest was tested when it was built), which also bounds memory.
-    /// The tests of views narrowed per chunk run one after the other (each chunk re-creates the
-    /// views); all others, which read the session as it is, run a few at a time (most are small
-    /// queries whose planning, on one core, is most of their time).
+    /// The tests of a materialised model, which read its table and nothing else, so they can run
+    /// as soon as it is built, beside the models built after it. Those of an incremental model run
+    /// over the periods of `scope` (the rest was tested when it was built): the row checks (filters)
+    /// in one pass, the unique tests (a hash table of the grain) a chunk (a year) at a time, which
+    /// also bounds memory.
+    pub(crate) fn table_tests<'a>(&self, model: &'a Model, scope: &Scope) -> Vec<TestRun<'a>> {
+        let Some(kind) = model.incremental else { return tests_over(model, model.name.clone(), "", true, true) };
+        let column = kind.partition_column();
+        let mut tests = Vec::new();
+        if !scope.is_empty() {
+            tests.extend(tests_over(model, for_partitions(&model.name, column, scope.partitions(kind)), "", false, true));
+        }
+        for chunk in scope.chunks(kind) {
+            tests.extend(tests_over(model, for_partitions(&model.name, column, chunk.partitions(kind)), &within(kind, &chunk), true, false));
+        }
+        tests
+    }
+
+    /// Runs the model tests not yet run by this build (`tested`: those of the materialised models,
+    /// run as each was built) and fails listing every failure (model, test, offending rows, a
+    /// sample), in the models' order. Tests of views that use refresh macros run chunk by chunk over
+    /// the periods of `scope`. The tests of views narrowed per chunk run one after the other (each
+    /// chunk re-creates the views); all others, which read the session as it is, run a few at a
+    /// time (most are small queries whose planning, on one core, is most of their time).
     #[tracing::instrument(skip_all)]
-    pub async fn run_tests(&self, scope: &Scope) -> Result<usize> {
-        let mut failures = Vec::new();
-        let mut passed = 0;
+    pub(crate) async fn run_tests(&self, scope: &Scope, mut tested: Tested) -> Result<usize> {
         let mut independent: Vec<TestRun> = Vec::new();
         for (position, model) in self.models.iter().enumerate() {
-            if !model.has_tests() {
+            if !model.has_tests() || tested.models.contains(&model.name) {
                 continue;
             }
-            let chunked = model.incremental.is_some() || self.view_reads(model, &models::MACROS);
+            if model.is_table() {
+                independent.extend(self.table_tests(model, scope));
+                continue;
+            }
+            let chunked = self.view_reads(model, &models::MACROS);
             // A view narrowed by months only is tested over the dirty months: its other months
             // read nothing that changed since they were last tested.
-            let kind = model.incremental.unwrap_or(if self.view_reads(model, &models::MACROS[1..3]) { Incremental::Period } else { Incremental::Month });
+            let kind = if self.view_reads(model, &models::MACROS[1..3]) { Incremental::Period } else { Incremental::Month };
             let chunks: Vec<Option<Chunk>> = if chunked { scope.chunks(kind).into_iter().map(Some).collect() } else { vec![None] };
-            // Tests of an incremental model: the unique ones (a hash table of the grain) a year at
-            // a time, the others (filters) in one pass over the refreshed periods.
-            let column = kind.partition_column();
-            let within = |c: &Chunk| c.partitions(kind).first().map(|p| format!(" ({column} {p}…)")).unwrap_or_default();
-            if model.incremental.is_some() {
-                if !scope.is_empty() {
-                    independent.extend(tests_over(model, for_partitions(&model.name, column, scope.partitions(kind)), "", false, true));
-                }
-                for chunk in chunks.iter().flatten() {
-                    independent.extend(tests_over(model, for_partitions(&model.name, column, chunk.partitions(kind)), &within(chunk), true, false));
-                }
-                continue;
-            }
             for chunk in &chunks {
-                let tests = tests_over(model, model.name.clone(), &chunk.as_ref().map(within).unwrap_or_default(), true, true);
+                let tests = tests_over(model, model.name.clone(), &chunk.as_ref().map(|c| within(kind, c)).unwrap_or_default(), true, true);
                 let Some(c) = chunk else {
                     independent.extend(tests);
                     continue;
@@ -159,33 +201,30 @@ impl Engine {
                     self.create_view(view, Some(c)).await?;
                 }
                 for test in tests {
-                    let (ok, failed) = self.run_test(&test).await?;
-                    passed += ok;
-                    failures.extend(failed);
+                    tested.add(model, self.run_test(&test).await?);
                 }
             }
-            if chunked && model.incremental.is_none() {
+            if chunked {
                 for view in self.models[..=position].iter().filter(|m| m.is_view()) {
                     self.create_view(view, None).await?;
                 }
             }
         }
         // In the models' order, whichever finishes first.
-        let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
+        let concurrency = tests_at_once();
         // The futures are made first: a stream mapping them with a closure is not `Send` for
         // every lifetime, which the service's handlers need.
         let runs: Vec<_> = independent.iter().enumerate().map(|(i, test)| async move { (i, self.run_test(test).await) }).collect();
         let mut results: Vec<(usize, Result<Outcome>)> = futures::stream::iter(runs).buffer_unordered(concurrency).collect().await;
         results.sort_by_key(|(i, _)| *i);
-        for (_, result) in results {
-            let (ok, failed) = result?;
-            passed += ok;
-            failures.extend(failed);
+        for (i, result) in results {
+            tested.add(independent[i].model, result?);
         }
-        if failures.is_empty() {
-            Ok(passed)
-        } else {
-            Err(Error::TestsFailed(failures))
+        if tested.failures.is_empty() {
+            return Ok(tested.passed);
         }
+        // Stable: a model's failures keep the order they were found in.
+        tested.failures.sort_by_key(|(model, _)| self.models.iter().position(|m| &m.name == model));
+        Err(Error::TestsFailed(tested.failures.into_iter().map(|(_, failure)| failure).collect()))
     }
 }

@@ -54,7 +54,7 @@ use serde::Deserialize;
 
 use crate::{Error, Result};
 
-/// Tests declared beside a model, run after every build.
+/// Tests declared beside a model, run by every build (a materialised model's as soon as it is built).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelTests {
