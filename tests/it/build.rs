@@ -180,6 +180,16 @@ fn failing_model_tests_are_each_named_and_the_others_pass() {
     }
     // The failing rows are shown: numerators above 1, statuses other than on_time.
     assert!(stderr.contains("| numerator") && stderr.contains("| status"), "{stderr}");
+    // The table's tests ran as soon as it was built, the view's at the end; the failures are
+    // listed in the models' order all the same.
+    let models = String::from_utf8_lossy(&run(&["models"]).stdout).to_string();
+    let listed = |name: &str| models.find(&format!(". {name} [")).unwrap_or_else(|| panic!("{name} listed:\n{models}"));
+    let reported = |name: &str| stderr.find(&format!("{name} (")).unwrap();
+    assert_eq!(
+        listed("monthly_terms") < listed("commune_reports"),
+        reported("monthly_terms") < reported("commune_reports"),
+        "failures in the models' order:\n{models}\n{stderr}"
+    );
 }
 
 /// The commit files of `submissions` after `version`, moved out of its log (as if those commits
