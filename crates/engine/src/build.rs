@@ -12,7 +12,7 @@ use futures::{FutureExt, StreamExt};
 use tonghop_lake::Replace;
 use tracing::Instrument;
 
-use crate::model_tests::{tests_at_once, Outcome, TestRun, Tested};
+use crate::model_tests::{table_tests, tests_at_once, Outcome, TestRun, Tested};
 use crate::models::{Incremental, Materialized};
 use crate::refresh::{self, BuildState, Chunk, Scope, STATE_PATH};
 use crate::session::model_error;
@@ -328,7 +328,7 @@ impl Engine {
     /// 1.3–1.7 of 2 cores busy (their serial parts: merging sorted runs, Parquet encoding,
     /// collecting a join's build side); two at a time, 1.7–2.1.
     ///
-    /// The tests of a materialised model read only its table ([`Engine::table_tests`]): they run
+    /// The tests of a materialised model read only its table ([`table_tests`]): they run
     /// once it is built, in the places no model is ready to take (up to one query per core in
     /// all). Left to the end of the build they waited for `indicator_values`, the last model, which
     /// is built alone and keeps about 1.6 of 2 cores busy; their failures are still reported at the
@@ -351,10 +351,9 @@ impl Engine {
         // The tests of the tables built before (those the refresh scope is decided from) go first.
         let mut tests: VecDeque<TestRun> = VecDeque::new();
         for model in self.models.iter().filter(|m| m.is_table() && done.contains(&m.name)) {
-            tests.extend(self.table_tests(model, scope));
-            tested.started(model);
+            tests.extend(table_tests(model, scope));
         }
-        let at_once = tests_at_once().max(MODELS_AT_ONCE);
+        let at_once = tests_at_once();
         loop {
             let mut i = 0;
             while i < pending.len() {
@@ -391,8 +390,7 @@ impl Engine {
                 Some(Finished::Model(model, built)) => {
                     busy.retain(|(name, _)| *name != model.name);
                     registered.extend(summary.record(built?));
-                    tests.extend(self.table_tests(model, scope));
-                    tested.started(model);
+                    tests.extend(table_tests(model, scope));
                 }
                 Some(Finished::Tests(model, outcome)) => tested.add(model, outcome?),
             }

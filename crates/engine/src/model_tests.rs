@@ -1,8 +1,6 @@
 //! [`Engine::run_tests`]: the tests declared beside each model, run by every build (those of a
 //! materialised model as soon as it is built, the rest once every model is).
 
-use std::collections::HashSet;
-
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
 use futures::StreamExt;
@@ -25,13 +23,12 @@ pub(crate) struct TestRun<'a> {
 /// What running some tests gives: how many passed, and a message for each failure.
 pub(crate) type Outcome = (usize, Vec<String>);
 
-/// The model tests a build has run so far: how many passed, each failure with its model's name
-/// (failures are listed in the models' order, whenever they ran), and the models whose tests ran.
+/// The model tests a build has run so far: how many passed, and each failure with its model's
+/// name (failures are listed in the models' order, whenever they ran).
 #[derive(Default)]
 pub(crate) struct Tested {
     passed: usize,
     failures: Vec<(String, String)>,
-    models: HashSet<String>,
 }
 
 impl Tested {
@@ -39,11 +36,6 @@ impl Tested {
     pub(crate) fn add(&mut self, model: &Model, (passed, failures): Outcome) {
         self.passed += passed;
         self.failures.extend(failures.into_iter().map(|f| (model.name.clone(), f)));
-    }
-
-    /// Marks `model`'s tests as started (they are not run again at the end of the build).
-    pub(crate) fn started(&mut self, model: &Model) {
-        self.models.insert(model.name.clone());
     }
 }
 
@@ -93,6 +85,24 @@ pub(crate) fn tests_at_once() -> usize {
 /// Where tests over `chunk` ran, for a failure message: " (period 2026…)".
 fn within(kind: Incremental, chunk: &Chunk) -> String {
     chunk.partitions(kind).first().map(|p| format!(" ({} {p}…)", kind.partition_column())).unwrap_or_default()
+}
+
+/// The tests of a materialised model, which read its table and nothing else, so they can run
+/// as soon as it is built, beside the models built after it. Those of an incremental model run
+/// over the periods of `scope` (the rest was tested when it was built): the row checks (filters)
+/// in one pass, the unique tests (a hash table of the grain) a chunk (a year) at a time, which
+/// also bounds memory.
+pub(crate) fn table_tests<'a>(model: &'a Model, scope: &Scope) -> Vec<TestRun<'a>> {
+    let Some(kind) = model.incremental else { return tests_over(model, model.name.clone(), "", true, true) };
+    let column = kind.partition_column();
+    let mut tests = Vec::new();
+    if !scope.is_empty() {
+        tests.extend(tests_over(model, for_partitions(&model.name, column, scope.partitions(kind)), "", false, true));
+    }
+    for chunk in scope.chunks(kind) {
+        tests.extend(tests_over(model, for_partitions(&model.name, column, chunk.partitions(kind)), &within(kind, &chunk), true, false));
+    }
+    tests
 }
 
 impl Engine {
@@ -151,26 +161,8 @@ impl Engine {
         Ok((test.what.count() - failures.len(), failures))
     }
 
-    /// The tests of a materialised model, which read its table and nothing else, so they can run
-    /// as soon as it is built, beside the models built after it. Those of an incremental model run
-    /// over the periods of `scope` (the rest was tested when it was built): the row checks (filters)
-    /// in one pass, the unique tests (a hash table of the grain) a chunk (a year) at a time, which
-    /// also bounds memory.
-    pub(crate) fn table_tests<'a>(&self, model: &'a Model, scope: &Scope) -> Vec<TestRun<'a>> {
-        let Some(kind) = model.incremental else { return tests_over(model, model.name.clone(), "", true, true) };
-        let column = kind.partition_column();
-        let mut tests = Vec::new();
-        if !scope.is_empty() {
-            tests.extend(tests_over(model, for_partitions(&model.name, column, scope.partitions(kind)), "", false, true));
-        }
-        for chunk in scope.chunks(kind) {
-            tests.extend(tests_over(model, for_partitions(&model.name, column, chunk.partitions(kind)), &within(kind, &chunk), true, false));
-        }
-        tests
-    }
-
-    /// Runs the model tests not yet run by this build (`tested`: those of the materialised models,
-    /// run as each was built) and fails listing every failure (model, test, offending rows, a
+    /// Runs the model tests of views and `memory` models (those of the materialised models ran as
+    /// each was built: `tested`) and fails listing every failure (model, test, offending rows, a
     /// sample), in the models' order. Tests of views that use refresh macros run chunk by chunk over
     /// the periods of `scope`. The tests of views narrowed per chunk run one after the other (each
     /// chunk re-creates the views); all others, which read the session as it is, run a few at a
@@ -179,11 +171,9 @@ impl Engine {
     pub(crate) async fn run_tests(&self, scope: &Scope, mut tested: Tested) -> Result<usize> {
         let mut independent: Vec<TestRun> = Vec::new();
         for (position, model) in self.models.iter().enumerate() {
-            if !model.has_tests() || tested.models.contains(&model.name) {
-                continue;
-            }
-            if model.is_table() {
-                independent.extend(self.table_tests(model, scope));
+            // A table's tests ran when it was built, or when the build found it built
+            // (`Engine::build_remaining`); a table it cannot build fails the build.
+            if !model.has_tests() || model.is_table() {
                 continue;
             }
             let chunked = self.view_reads(model, &models::MACROS);
