@@ -898,9 +898,6 @@ def main():
         "seconds": round(duck_total, 3), "peak_mib": round(duck["peak_mib"]), "peak_mib_after_build": round(duck["peak_mib_after_build"]),
         "test_failures": duck["test_failures"], "errors": duck["errors"],
     }
-    # A DuckDB run that did not build every model did less work than tonghop: no ratio from it.
-    duck_failed = [m["name"] for m in plan["models"] if duck["models"][m["name"]].get("error")] + duck["errors"]
-    results["ratio_tonghop_over_duckdb"] = round(seconds / duck_total, 2) if duck_total and not duck_failed else None
     results["models"] = {}
     for m in plan["models"]:
         d = duck["models"][m["name"]]
@@ -915,6 +912,10 @@ def main():
         if "rows_only_in_duckdb" in c:
             results["models"][m["name"]]["rows_only_in_duckdb"] = c["rows_only_in_duckdb"]
             results["models"][m["name"]]["rows_only_in_tonghop"] = c["rows_only_in_tonghop"]
+    # A DuckDB run that did not build every model did less work than tonghop: no ratio from it.
+    results["duckdb"]["not_built"] = [n for n, m in results["models"].items() if m["error"]]
+    complete = not results["duckdb"]["not_built"] and not duck["errors"]
+    results["ratio_tonghop_over_duckdb"] = round(seconds / duck_total, 2) if duck_total and complete else None
     if query:
         results["query"] = {"sql": query, "duckdb": duck.get("query")}
         print(f"province query ({args.repeat} runs) ...", flush=True)
@@ -943,7 +944,7 @@ def main():
     report(results, args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    failed = [n for n, m in results["models"].items() if m["error"]]
+    failed = list(results["duckdb"]["not_built"])
     mismatched = [n for n, m in results["models"].items() if m["check"] == "MISMATCH"]
     mismatched += [f"{n} (after the incremental build)" for n, c in results.get("incremental", {}).get("check", {}).items() if c != "match"]
     if failed:
@@ -970,7 +971,7 @@ def report(results, args):
         print(f"  DuckDB model tests failing: {', '.join(d['test_failures'])}")
     for e in d["errors"]:
         print(f"  DuckDB: {e}")
-    if ratio is None and (any(m["error"] for m in results["models"].values()) or d["errors"]):
+    if d["not_built"] or d["errors"]:
         print("  no ratio: DuckDB did not build every model (see below), so its time covers less work than tonghop's")
     print()
     print(f"{'model':22} {'kind':5} {'DuckDB s':>9} {'DuckDB rows':>12} {'tonghop rows':>13}  check")
