@@ -41,7 +41,7 @@ Usage (from the repository root):
     pip install duckdb
     python3 bench/rollups.py --generate [--work /tmp/tonghop-rollups] [--incremental] [--query] [--json results.json]
     python3 bench/rollups.py --lake /path/to/existing/lake [--exact] [--duckdb-memory 6GB]
-    python3 bench/rollups.py --selftest      # checks the translator and the Delta log reader, no tonghop needed
+    python3 bench/rollups.py --selftest      # checks the harness itself (no tonghop needed; `it` runs it)
 
 A small lake for trying it out:
     tonghop demo --inbox /tmp/inbox --provinces pre2025:04,post2025:04
@@ -819,7 +819,7 @@ def main():
     p.add_argument("--repeat", type=int, default=20, help="runs of the query")
     p.add_argument("--cold", type=int, default=0, metavar="N", help="with --query: also N processes after dropping the page cache (root)")
     p.add_argument("--json", help="also write the figures to this file")
-    p.add_argument("--selftest", action="store_true", help="check the translator and the Delta log reader, then exit")
+    p.add_argument("--selftest", action="store_true", help="check the translator, the Delta log reader, the equivalence check and the ratio rule, then exit")
     p.add_argument("--duckdb-worker", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.duckdb_worker:
@@ -912,10 +912,8 @@ def main():
         if "rows_only_in_duckdb" in c:
             results["models"][m["name"]]["rows_only_in_duckdb"] = c["rows_only_in_duckdb"]
             results["models"][m["name"]]["rows_only_in_tonghop"] = c["rows_only_in_tonghop"]
-    # A DuckDB run that did not build every model did less work than tonghop: no ratio from it.
     results["duckdb"]["not_built"] = [n for n, m in results["models"].items() if m["error"]]
-    complete = not results["duckdb"]["not_built"] and not duck["errors"]
-    results["ratio_tonghop_over_duckdb"] = round(seconds / duck_total, 2) if duck_total and complete else None
+    results["ratio_tonghop_over_duckdb"] = ratio_over_duckdb(seconds, duck_total, results["duckdb"]["not_built"], duck["errors"])
     if query:
         results["query"] = {"sql": query, "duckdb": duck.get("query")}
         print(f"province query ({args.repeat} runs) ...", flush=True)
@@ -944,17 +942,33 @@ def main():
     report(results, args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    failed, mismatched = problems(results, args.no_check)
+    if results["duckdb"]["not_built"]:
+        print(f"\nDuckDB could not build: {', '.join(results['duckdb']['not_built'])}")
+    if mismatched:
+        print(f"\nNOT EQUIVALENT: {', '.join(mismatched)}")
+    if failed or mismatched:
+        sys.exit(1)
+
+
+def ratio_over_duckdb(tonghop_s, duckdb_s, not_built, errors):
+    """tonghop's full build time over DuckDB's, or None when they did not do the same work: DuckDB
+    did not build every model (`not_built`: it ran out of memory, say) or could not read the lake
+    (`errors`), so its time covers less than tonghop's."""
+    if not_built or errors or not duckdb_s:
+        return None
+    return round(tonghop_s / duckdb_s, 2)
+
+
+def problems(results, no_check):
+    """Why the run fails (exit 1), as (what DuckDB could not do, the models whose results differ);
+    the second is empty with --no-check."""
     failed = list(results["duckdb"]["not_built"])
-    mismatched = [n for n, m in results["models"].items() if m["check"] == "MISMATCH"]
-    mismatched += [f"{n} (after the incremental build)" for n, c in results.get("incremental", {}).get("check", {}).items() if c != "match"]
-    if failed:
-        print(f"\nDuckDB could not build: {', '.join(failed)}")
     if results["duckdb"]["errors"]:
         failed.append("the lake tables as DuckDB reads them")
-    if mismatched and not args.no_check:
-        print(f"\nNOT EQUIVALENT: {', '.join(mismatched)}")
-    if failed or (mismatched and not args.no_check):
-        sys.exit(1)
+    mismatched = [n for n, m in results["models"].items() if m["check"] == "MISMATCH"]
+    mismatched += [f"{n} (after the incremental build)" for n, c in results.get("incremental", {}).get("check", {}).items() if c != "match"]
+    return failed, [] if no_check else mismatched
 
 
 def report(results, args):
@@ -1047,6 +1061,36 @@ def selftest():
     # tonghop models output.
     ms = parse_models(" 1. a [view] sql/a.sql\n    grain: x\n    reads tables: t, u\n 2. b [table] sql/b.sql\n    reads models: a\n")
     assert [(m["name"], m["materialized"], m["reads_models"], m["reads_tables"]) for m in ms] == [("a", False, [], ["t", "u"]), ("b", True, ["a"], [])]
+
+    # The ratio, the report and the exit status when DuckDB built every model, and when it did not.
+    import contextlib
+    import io
+
+    assert ratio_over_duckdb(300.0, 200.0, [], []) == 1.5
+    assert ratio_over_duckdb(300.0, 200.0, ["indicator_values"], []) is None
+    assert ratio_over_duckdb(300.0, 200.0, [], ["cannot read data_values"]) is None
+    assert ratio_over_duckdb(300.0, 0.0, [], []) is None
+    model = lambda error, check: {"kind": "table", "duckdb_s": None if error else 1.0, "duckdb_rows": None if error else 5, "tonghop_rows": 5,
+                                  "error": error, "check": check, "mismatches": [], "type_differences": []}
+    for oom in (False, True):
+        models = {"monthly_values": model(None, "match"), "indicator_values": model("Out of Memory Error" if oom else None, None if oom else "match")}
+        not_built = [n for n, m in models.items() if m["error"]]
+        results = {"tonghop": {"command": "build --full", "seconds": 300.0, "peak_mib": 2500},
+                   "duckdb": {"seconds": 200.0, "peak_mib": 20000, "build_s": 150.0, "write_parquet_s": 40.0, "tests_s": 10.0, "reference_export_s": 1.0,
+                              "reference_load_s": 1.0, "test_failures": [], "errors": [], "not_built": not_built},
+                   "ratio_tonghop_over_duckdb": ratio_over_duckdb(300.0, 200.0, not_built, []), "models": models}
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            report(results, argparse.Namespace())
+        full_build = next(line for line in out.getvalue().splitlines() if line.startswith("full build"))
+        assert full_build.split()[-1] == ("n/a" if oom else "1.50x"), full_build
+        assert ("no ratio: DuckDB did not build every model" in out.getvalue()) == oom, out.getvalue()
+        assert problems(results, no_check=False) == ((["indicator_values"] if oom else []), []), problems(results, False)
+    models["monthly_values"]["check"] = "MISMATCH"
+    assert problems(results, no_check=False) == (["indicator_values"], ["monthly_values"])
+    assert problems(results, no_check=True) == (["indicator_values"], [])
+    results["duckdb"]["errors"] = ["cannot read data_values"]
+    assert problems(results, no_check=True)[0] == ["indicator_values", "the lake tables as DuckDB reads them"]
 
     # Delta log replay: adds minus removes, URL-encoded paths, partitions, then a checkpoint.
     import duckdb

@@ -2,6 +2,7 @@
 
 mod access;
 mod backup;
+mod bench;
 mod build;
 mod chaos;
 mod cluster;
