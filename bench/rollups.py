@@ -912,7 +912,7 @@ def main():
         if "rows_only_in_duckdb" in c:
             results["models"][m["name"]]["rows_only_in_duckdb"] = c["rows_only_in_duckdb"]
             results["models"][m["name"]]["rows_only_in_tonghop"] = c["rows_only_in_tonghop"]
-    results["duckdb"]["not_built"] = [n for n, m in results["models"].items() if m["error"]]
+    results["duckdb"]["not_built"] = not_built(results["models"])
     results["ratio_tonghop_over_duckdb"] = ratio_over_duckdb(seconds, duck_total, results["duckdb"]["not_built"], duck["errors"])
     if query:
         results["query"] = {"sql": query, "duckdb": duck.get("query")}
@@ -939,7 +939,7 @@ def main():
             duck2 = run_duckdb(args, plan2, scratch, "incremental")
             results["incremental"]["check"] = {n: ("match" if c["ok"] else "MISMATCH: " + "; ".join(c["mismatches"])) for n, c in duck2["checks"].items()}
 
-    report(results, args)
+    report(results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     failed, mismatched = problems(results, args.no_check)
@@ -949,6 +949,11 @@ def main():
         print(f"\nNOT EQUIVALENT: {', '.join(mismatched)}")
     if failed or mismatched:
         sys.exit(1)
+
+
+def not_built(models):
+    """The models DuckDB gave an error for instead of a table (results["models"])."""
+    return [n for n, m in models.items() if m["error"]]
 
 
 def ratio_over_duckdb(tonghop_s, duckdb_s, not_built, errors):
@@ -971,7 +976,7 @@ def problems(results, no_check):
     return failed, [] if no_check else mismatched
 
 
-def report(results, args):
+def report(results):
     t, d = results["tonghop"], results["duckdb"]
     print()
     print(f"{'':28} {'tonghop':>10} {'DuckDB':>10} {'ratio':>7}")
@@ -1074,14 +1079,14 @@ def selftest():
                                   "error": error, "check": check, "mismatches": [], "type_differences": []}
     for oom in (False, True):
         models = {"monthly_values": model(None, "match"), "indicator_values": model("Out of Memory Error" if oom else None, None if oom else "match")}
-        not_built = [n for n, m in models.items() if m["error"]]
+        missing = not_built(models)
         results = {"tonghop": {"command": "build --full", "seconds": 300.0, "peak_mib": 2500},
                    "duckdb": {"seconds": 200.0, "peak_mib": 20000, "build_s": 150.0, "write_parquet_s": 40.0, "tests_s": 10.0, "reference_export_s": 1.0,
-                              "reference_load_s": 1.0, "test_failures": [], "errors": [], "not_built": not_built},
-                   "ratio_tonghop_over_duckdb": ratio_over_duckdb(300.0, 200.0, not_built, []), "models": models}
+                              "reference_load_s": 1.0, "test_failures": [], "errors": [], "not_built": missing},
+                   "ratio_tonghop_over_duckdb": ratio_over_duckdb(300.0, 200.0, missing, []), "models": models}
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            report(results, argparse.Namespace())
+            report(results)
         full_build = next(line for line in out.getvalue().splitlines() if line.startswith("full build"))
         assert full_build.split()[-1] == ("n/a" if oom else "1.50x"), full_build
         assert ("no ratio: DuckDB did not build every model" in out.getvalue()) == oom, out.getvalue()
